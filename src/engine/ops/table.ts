@@ -1,0 +1,598 @@
+// The primitives: one table entry per op, siblings side by side. Every derivative rule is written
+// with the builder's own differentiable primitives, so derivatives of derivatives need no extra
+// code (Hessians are forward-over-reverse). Rules work on trailing dims with negative axes, so a
+// stack of tangents (extra leading dims) flows through the same rules: see ops/types.ts.
+
+import type { NodeId } from '../ir/graph.js';
+import type { Builder } from '../ir/builder.js';
+import { binary, broadcastTo as broadcastKernel, unary, where as whereKernel, type BinaryName, type UnaryName } from '../tensor/elementwise.js';
+import { cholesky, det, inv, logAbsDet, solve } from '../tensor/linalg.js';
+import { concat, diagEmbed, diagPart, permute, stridedScatter, stridedSlice } from '../tensor/layout.js';
+import { matmul } from '../tensor/matmul.js';
+import { logsumexp, reduce } from '../tensor/reduce.js';
+import { formatShape, reshapeTensor, shapesEqual, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
+import { broadcastAll, lead, reducedShape, requireRank, requireSquare, trailing } from './shapes.js';
+import {
+  ShapeError,
+  type AttrsOf,
+  type NoAttrs,
+  type OpDef,
+  type OpTable,
+  type ReduceAttrs,
+  type ReduceName,
+  type RuleContext,
+} from './types.js';
+
+// --- families ---------------------------------------------------------------------------
+
+/**
+ * An elementwise function f. `scale(b, t, x, out)` returns t * f'(x) written with primitives; the
+ * Jacobian is diagonal, so the same product is the JVP (t a tangent) and the VJP (t a cotangent).
+ */
+function unaryOp(
+  name: UnaryName,
+  doc: { value: string; derivative: string },
+  scale: ((b: Builder, t: NodeId, x: NodeId, out: NodeId) => NodeId) | null,
+): OpDef<NoAttrs> {
+  return {
+    arity: 1,
+    broadcasts: false,
+    shape: ([x]) => x!,
+    impl: ([x]) => unary(name, x!),
+    jvp: scale === null ? () => null : ({ b }, [x], [t], out) => (t === null ? null : scale(b, t, x!, out)),
+    vjp: [scale === null ? null : ({ b }, g, [x], out) => scale(b, g, x!, out)],
+    cost: (_, out) => sizeOf(out),
+    doc,
+  };
+}
+
+/** `dx` and `dy` return the partial derivative factors ∂f/∂x and ∂f/∂y as nodes. */
+function binaryOp(
+  name: BinaryName,
+  doc: { value: string; derivative: string },
+  partials: {
+    dx: (b: Builder, x: NodeId, y: NodeId, out: NodeId) => NodeId;
+    dy: (b: Builder, x: NodeId, y: NodeId, out: NodeId) => NodeId;
+  } | null,
+): OpDef<NoAttrs> {
+  return {
+    arity: 2,
+    broadcasts: true,
+    shape: (args) => broadcastAll(args),
+    impl: ([x, y]) => binary(name, x!, y!),
+    jvp:
+      partials === null
+        ? () => null
+        : ({ b }, [x, y], [tx, ty], out) =>
+            b.sumOf([
+              tx === null ? null : b.mul(tx, partials.dx(b, x!, y!, out)),
+              ty === null ? null : b.mul(ty, partials.dy(b, x!, y!, out)),
+            ]),
+    vjp:
+      partials === null
+        ? [null, null]
+        : [({ b }, g, [x, y], out) => b.mul(g, partials.dx(b, x!, y!, out)), ({ b }, g, [x, y], out) => b.mul(g, partials.dy(b, x!, y!, out))],
+    cost: (_, out) => sizeOf(out),
+    doc,
+  };
+}
+
+const comparison = (name: BinaryName, symbol: string): OpDef<NoAttrs> =>
+  binaryOp(name, { value: `1 where x ${symbol} y, else 0 (broadcasting)`, derivative: 'zero: a comparison is piecewise constant' }, null);
+
+/** Reshape a reduction's cotangent or output back to keepdims layout. */
+function keepdimsOf(b: Builder, v: NodeId, xShape: Shape, attrs: ReduceAttrs): NodeId {
+  if (attrs.keepdims) return v;
+  return b.reshape(v, reducedShape(xShape, attrs.axes, false), reducedShape(xShape, attrs.axes, true));
+}
+
+/** Spread a reduction's cotangent back over x's shape. */
+function spread(b: Builder, g: NodeId, x: NodeId, attrs: ReduceAttrs): NodeId {
+  const xShape = b.shapeOf(x);
+  return b.broadcastTo(keepdimsOf(b, g, xShape, attrs), xShape);
+}
+
+function reduceShape([x]: readonly Shape[], attrs: ReduceAttrs): Shape {
+  for (const a of attrs.axes) {
+    if (!Number.isInteger(a) || a >= 0 || a < -x!.length) throw new ShapeError(`axis ${a} is out of range for shape ${formatShape(x!)}`);
+  }
+  return reducedShape(x!, attrs.axes, attrs.keepdims);
+}
+
+function positiveAxes(rank: number, axes: readonly number[]): number[] {
+  return axes.map((a) => a + rank);
+}
+
+/**
+ * A reduction whose derivative is a weight per element: d out = sum(w * dx) over the reduced
+ * axes, and x̄ = spread(ḡ) * w. `weight` returns w (keepdims-broadcastable against x).
+ */
+function weightedReduction(
+  name: ReduceName,
+  doc: { value: string; derivative: string },
+  kernel: (x: Tensor, axes: number[]) => Tensor,
+  weight: (b: Builder, x: NodeId, outKeep: NodeId, attrs: ReduceAttrs) => NodeId,
+): OpDef<ReduceAttrs> {
+  return {
+    arity: 1,
+    broadcasts: false,
+    shape: reduceShape,
+    impl: ([x], attrs, shape) => reshapeTensor(kernel(x!, positiveAxes(x!.shape.length, attrs.axes)), shape),
+    jvp: ({ b }, [x], [t], out, attrs) => {
+      if (t === null) return null;
+      const w = weight(b, x!, keepdimsOf(b, out, b.shapeOf(x!), attrs), attrs);
+      return b.sum(b.mul(t, w), attrs.axes, attrs.keepdims);
+    },
+    vjp: [({ b }, g, [x], out, attrs) => b.mul(spread(b, g, x!, attrs), weight(b, x!, keepdimsOf(b, out, b.shapeOf(x!), attrs), attrs))],
+    cost: ([x]) => sizeOf(x!),
+    doc,
+  };
+}
+
+/** Max and min: the gradient goes to the elements equal to the result, shared equally at a tie. */
+const extremum = (name: 'max' | 'min'): OpDef<ReduceAttrs> =>
+  weightedReduction(
+    name,
+    {
+      value: `the ${name === 'max' ? 'largest' : 'smallest'} element (over axis, or the whole tensor)`,
+      derivative: `the cotangent flows to the ${name === 'max' ? 'largest' : 'smallest'} element; at a tie it is shared equally among the tied elements`,
+    },
+    (x, axes) => reduce(name, x, axes),
+    (b, x, outKeep, attrs) => {
+      const hit = b.bin('eq', x, outKeep);
+      return b.div(hit, b.sum(hit, attrs.axes, true));
+    },
+  );
+
+// --- shape-only rules -------------------------------------------------------------------
+
+function matmulShape([a, b]: readonly Shape[]): Shape {
+  requireRank(a!, 2, 'matmul');
+  requireRank(b!, 2, 'matmul');
+  const [m, k] = trailing(a!, 2) as [number, number];
+  const [k2, n] = trailing(b!, 2) as [number, number];
+  if (k !== k2) {
+    throw new ShapeError(`matmul: shapes ${formatShape(a!)} and ${formatShape(b!)} do not fit: ${k} columns on the left, ${k2} rows on the right`);
+  }
+  return [...broadcastAll([lead(a!, 2), lead(b!, 2)]), m, n];
+}
+
+function sliceCore(x: Shape, attrs: { starts: readonly number[] }): number {
+  const k = attrs.starts.length;
+  requireRank(x, k, 'slice');
+  return k;
+}
+
+/** The Φ mask of the Cholesky rules: ones below the diagonal, one half on it. */
+function choleskyMask(b: Builder, n: number): NodeId {
+  const data = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) data[i * n + j] = 1;
+    data[i * n + i] = 0.5;
+  }
+  return b.constant({ shape: [n, n], data });
+}
+
+/** Materialise a zero tangent for ops whose arguments must all be present (concat). */
+function tangentOrZeros(ctx: RuleContext, t: NodeId | null, primal: NodeId): NodeId {
+  return t ?? ctx.b.zeros([...ctx.batch, ...ctx.b.shapeOf(primal)]);
+}
+
+const half = (b: Builder): NodeId => b.scalar(0.5);
+const one = (b: Builder): NodeId => b.scalar(1);
+
+// --- the table --------------------------------------------------------------------------
+
+export const OPS = {
+  input: {
+    arity: 0,
+    broadcasts: false,
+    shape: () => {
+      throw new Error('internal: inputs are created by Builder.input');
+    },
+    impl: () => {
+      throw new Error('internal: inputs are bound, not computed');
+    },
+    jvp: () => null,
+    vjp: [],
+    cost: () => 0,
+    doc: { value: 'the value given in `at`', derivative: 'seeded: the tangent given (forward mode); the adjoint accumulated (reverse mode)' },
+  },
+  const: {
+    arity: 0,
+    broadcasts: false,
+    shape: (_, attrs) => attrs.value.shape,
+    impl: (_, attrs) => attrs.value,
+    jvp: () => null,
+    vjp: [],
+    cost: () => 0,
+    doc: { value: 'a fixed tensor', derivative: 'zero' },
+  },
+
+  // Elementwise, one argument. Conventions at kinks: abs'(0) = 0, relu'(0) = 0, sign' = 0.
+  neg: {
+    ...unaryOp('neg', { value: '-x', derivative: 'd(-x) = -dx' }, null),
+    jvp: ({ b }, _, [t]) => (t === null ? null : b.neg(t)),
+    vjp: [({ b }, g) => b.neg(g)],
+  },
+  abs: unaryOp('abs', { value: '|x|', derivative: 'd|x| = sign(x) dx (0 at x = 0)' }, (b, t, x) => b.mul(t, b.un('sign', x))),
+  sign: unaryOp('sign', { value: '-1, 0 or 1 by the sign of x', derivative: 'zero (also at 0, by convention)' }, null),
+  exp: unaryOp('exp', { value: 'e^x', derivative: 'd e^x = e^x dx' }, (b, t, _x, out) => b.mul(t, out)),
+  log: unaryOp('log', { value: 'natural logarithm ln x', derivative: 'd ln x = dx / x' }, (b, t, x) => b.div(t, x)),
+  log1p: unaryOp('log1p', { value: 'ln(1 + x), accurate near 0', derivative: 'dx / (1 + x)' }, (b, t, x) => b.div(t, b.add(one(b), x))),
+  expm1: unaryOp('expm1', { value: 'e^x - 1, accurate near 0', derivative: 'e^x dx' }, (b, t, _x, out) => b.mul(t, b.add(out, one(b)))),
+  sqrt: unaryOp('sqrt', { value: '√x', derivative: 'd√x = dx / (2√x) (infinite at 0)' }, (b, t, _x, out) => b.div(t, b.mul(b.scalar(2), out))),
+  sin: unaryOp('sin', { value: 'sin x', derivative: 'd sin x = cos x dx' }, (b, t, x) => b.mul(t, b.un('cos', x))),
+  cos: unaryOp('cos', { value: 'cos x', derivative: 'd cos x = -sin x dx' }, (b, t, x) => b.neg(b.mul(t, b.un('sin', x)))),
+  tan: unaryOp('tan', { value: 'tan x', derivative: 'd tan x = (1 + tan² x) dx' }, (b, t, _x, out) => b.mul(t, b.add(one(b), b.mul(out, out)))),
+  asin: unaryOp('asin', { value: 'arcsin x', derivative: 'dx / √(1 - x²)' }, (b, t, x) => b.div(t, b.un('sqrt', b.sub(one(b), b.mul(x, x))))),
+  acos: unaryOp('acos', { value: 'arccos x', derivative: '-dx / √(1 - x²)' }, (b, t, x) => b.neg(b.div(t, b.un('sqrt', b.sub(one(b), b.mul(x, x)))))),
+  atan: unaryOp('atan', { value: 'arctan x', derivative: 'dx / (1 + x²)' }, (b, t, x) => b.div(t, b.add(one(b), b.mul(x, x)))),
+  sinh: unaryOp('sinh', { value: 'sinh x', derivative: 'cosh x dx' }, (b, t, x) => b.mul(t, b.un('cosh', x))),
+  cosh: unaryOp('cosh', { value: 'cosh x', derivative: 'sinh x dx' }, (b, t, x) => b.mul(t, b.un('sinh', x))),
+  tanh: unaryOp('tanh', { value: 'tanh x', derivative: 'd tanh x = (1 - tanh² x) dx' }, (b, t, _x, out) => b.mul(t, b.sub(one(b), b.mul(out, out)))),
+  sigmoid: unaryOp('sigmoid', { value: 'σ(x) = 1 / (1 + e^-x)', derivative: 'σ(x)(1 - σ(x)) dx' }, (b, t, _x, out) => b.mul(t, b.mul(out, b.sub(one(b), out)))),
+  relu: unaryOp('relu', { value: 'max(x, 0)', derivative: 'dx where x > 0, else 0 (0 at x = 0)' }, (b, t, x) => b.mul(t, b.bin('gt', x, b.scalar(0)))),
+  softplus: unaryOp('softplus', { value: 'ln(1 + e^x)', derivative: 'σ(x) dx' }, (b, t, x) => b.mul(t, b.un('sigmoid', x))),
+
+  // Elementwise, two arguments, with NumPy broadcasting (the reverse pass sums broadcast dims away).
+  add: binaryOp('add', { value: 'x + y', derivative: 'dx + dy' }, { dx: (b) => one(b), dy: (b) => one(b) }),
+  sub: binaryOp('sub', { value: 'x - y', derivative: 'dx - dy' }, { dx: (b) => one(b), dy: (b) => b.scalar(-1) }),
+  mul: binaryOp('mul', { value: 'x · y', derivative: 'y dx + x dy (the product rule)' }, { dx: (_b, _x, y) => y, dy: (_b, x) => x }),
+  div: binaryOp(
+    'div',
+    { value: 'x / y', derivative: 'dx / y - (x / y²) dy' },
+    { dx: (b, _x, y) => b.div(one(b), y), dy: (b, _x, y, out) => b.neg(b.div(out, y)) },
+  ),
+  pow: binaryOp(
+    'pow',
+    { value: 'x^y', derivative: 'y x^(y-1) dx + x^y ln(x) dy (the dy term is 0 where x = 0 and y ≥ 0)' },
+    {
+      dx: (b, x, y) => b.mul(y, b.bin('pow', x, b.sub(y, one(b)))),
+      // x^y ln x, with its limit 0 at x = 0 for y ≥ 0 (as PyTorch does)
+      dy: (b, x, y, out) => {
+        const zero = b.scalar(0);
+        return b.where(b.mul(b.bin('eq', x, zero), b.bin('ge', y, zero)), zero, b.mul(out, b.un('log', x)));
+      },
+    },
+  ),
+  maximum: binaryOp(
+    'maximum',
+    { value: 'the larger of x and y, elementwise', derivative: 'dx where x > y, dy where y > x, (dx + dy)/2 at a tie' },
+    {
+      dx: (b, x, y) => b.add(b.bin('gt', x, y), b.mul(half(b), b.bin('eq', x, y))),
+      dy: (b, x, y) => b.add(b.bin('lt', x, y), b.mul(half(b), b.bin('eq', x, y))),
+    },
+  ),
+  minimum: binaryOp(
+    'minimum',
+    { value: 'the smaller of x and y, elementwise', derivative: 'dx where x < y, dy where y < x, (dx + dy)/2 at a tie' },
+    {
+      dx: (b, x, y) => b.add(b.bin('lt', x, y), b.mul(half(b), b.bin('eq', x, y))),
+      dy: (b, x, y) => b.add(b.bin('gt', x, y), b.mul(half(b), b.bin('eq', x, y))),
+    },
+  ),
+  lt: comparison('lt', '<'),
+  le: comparison('le', '<='),
+  gt: comparison('gt', '>'),
+  ge: comparison('ge', '>='),
+  eq: comparison('eq', '=='),
+  ne: comparison('ne', '!='),
+
+  where: {
+    arity: 3,
+    broadcasts: true,
+    shape: (args) => broadcastAll(args),
+    impl: ([c, x, y]) => whereKernel(c!, x!, y!),
+    jvp: ({ b }, [c], [, tx, ty]) => {
+      if (tx === null && ty === null) return null;
+      const zero = b.scalar(0);
+      return b.where(c!, tx ?? zero, ty ?? zero);
+    },
+    vjp: [null, ({ b }, g, [c]) => b.where(c!, g, b.scalar(0)), ({ b }, g, [c]) => b.where(c!, b.scalar(0), g)],
+    cost: (_, out) => sizeOf(out),
+    doc: { value: 'x where cond ≠ 0, else y (broadcasting)', derivative: 'dx where cond ≠ 0, else dy; none to cond' },
+  },
+
+  // Reductions over negative axes, with keepdims.
+  sum: {
+    arity: 1,
+    broadcasts: false,
+    shape: reduceShape,
+    impl: ([x], attrs, shape) => reshapeTensor(reduce('sum', x!, positiveAxes(x!.shape.length, attrs.axes)), shape),
+    jvp: ({ b }, _, [t], _out, attrs) => (t === null ? null : b.sum(t, attrs.axes, attrs.keepdims)),
+    vjp: [({ b }, g, [x], _out, attrs) => spread(b, g, x!, attrs)],
+    cost: ([x]) => sizeOf(x!),
+    doc: { value: 'the sum of the elements (over axis, or all)', derivative: 'd sum x = sum dx; the adjoint is spread back over the summed elements' },
+  },
+  prod: weightedReduction(
+    'prod',
+    { value: 'the product of the elements (over axis, or all)', derivative: 'Σᵢ (prod x / xᵢ) dxᵢ (undefined where an element is 0)' },
+    (x, axes) => reduce('prod', x, axes),
+    (b, x, outKeep) => b.div(outKeep, x),
+  ),
+  max: extremum('max'),
+  min: extremum('min'),
+  logsumexp: weightedReduction(
+    'logsumexp',
+    { value: 'ln Σ e^x, computed stably (over axis, or all)', derivative: 'Σ softmax(x) dx' },
+    (x, axes) => logsumexp(x, axes),
+    (b, x, outKeep) => b.un('exp', b.sub(x, outKeep)),
+  ),
+  norm: weightedReduction(
+    'norm',
+    { value: '√(Σ x²), the 2-norm of the reduced elements', derivative: 'Σ (x / ‖x‖) dx (0 where ‖x‖ = 0, by convention)' },
+    (x, axes) => unary('sqrt', reduce('sum', binary('mul', x, x), axes)),
+    (b, x, outKeep) => {
+      const zero = b.scalar(0);
+      return b.where(b.bin('eq', outKeep, zero), zero, b.div(x, outKeep));
+    },
+  ),
+
+  // Layout: no arithmetic, only where the numbers go.
+  reshape: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([x], { from, to }) => {
+      if (x!.length < from.length || !shapesEqual(trailing(x!, from.length), from) || sizeOf(from) !== sizeOf(to)) {
+        throw new ShapeError(`cannot reshape ${formatShape(x!)} into ${formatShape(to)}: it has ${sizeOf(x!)} elements`);
+      }
+      return [...lead(x!, from.length), ...to];
+    },
+    impl: ([x], _, shape) => reshapeTensor(x!, shape),
+    jvp: ({ b }, _, [t], _out, { from, to }) => (t === null ? null : b.reshape(t, from, to)),
+    vjp: [({ b }, g, _p, _out, { from, to }) => b.reshape(g, to, from)],
+    cost: () => 0,
+    doc: { value: 'the same elements in row-major order, in a new shape', derivative: 'the tangent is reshaped alike; the adjoint is reshaped back' },
+  },
+  broadcast_to: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([x], { shape }) => {
+      requireRank(x!, shape.length, 'broadcast_to');
+      const core = trailing(x!, shape.length);
+      if (core.some((d, i) => d !== 1 && d !== shape[i])) {
+        throw new ShapeError(`cannot broadcast ${formatShape(x!)} to ${formatShape(shape)}`);
+      }
+      return [...lead(x!, shape.length), ...shape];
+    },
+    impl: ([x], _, shape) => broadcastKernel(x!, shape),
+    jvp: ({ b }, _, [t], _out, { shape }) => (t === null ? null : b.broadcastTo(t, shape)),
+    // The adjoint is g summed over the broadcast dims: the reverse pass's fitToShape does exactly that.
+    vjp: [(_ctx, g) => g],
+    cost: () => 0,
+    doc: { value: 'repeat along dimensions of size 1', derivative: 'the adjoint is summed over the repeated dimensions' },
+  },
+  permute: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([x], { perm }) => {
+      requireRank(x!, perm.length, 'permute');
+      const core = trailing(x!, perm.length);
+      return [...lead(x!, perm.length), ...perm.map((p) => core[p]!)];
+    },
+    impl: ([x], { perm }) => {
+      const r = x!.shape.length;
+      const k = perm.length;
+      return permute(x!, [...Array.from({ length: r - k }, (_, i) => i), ...perm.map((p) => p + r - k)]);
+    },
+    jvp: ({ b }, _, [t], _out, { perm }) => (t === null ? null : b.permute(t, perm)),
+    vjp: [({ b }, g, _p, _out, { perm }) => b.permute(g, inversePermutation(perm))],
+    cost: () => 0,
+    doc: { value: 'the axes in a new order (transpose)', derivative: 'the tangent is permuted alike; the adjoint by the inverse permutation' },
+  },
+  slice: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([x], attrs) => {
+      const k = sliceCore(x!, attrs);
+      return [...lead(x!, k), ...attrs.counts];
+    },
+    impl: ([x], { starts, steps, counts }) => stridedSlice(x!, starts, steps, counts),
+    jvp: ({ b }, _, [t], _out, attrs) => (t === null ? null : b.apply('slice', [t], attrs)),
+    vjp: [({ b }, g, [x], _out, { starts, steps }) => b.apply('scatter', [g], { shape: trailing(b.shapeOf(x!), starts.length), starts, steps })],
+    cost: () => 0,
+    doc: { value: 'a strided window of the elements (basic indexing)', derivative: 'the adjoint is scattered back into zeros at the window' },
+  },
+  scatter: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([x], attrs) => {
+      const k = sliceCore(x!, attrs);
+      return [...lead(x!, k), ...attrs.shape];
+    },
+    impl: ([x], { shape, starts, steps }) => stridedScatter(x!, shape, starts, steps),
+    jvp: ({ b }, _, [t], _out, attrs) => (t === null ? null : b.apply('scatter', [t], attrs)),
+    vjp: [({ b }, g, [x], _out, { starts, steps }) => b.apply('slice', [g], { starts, steps, counts: trailing(b.shapeOf(x!), starts.length) })],
+    cost: () => 0,
+    doc: { value: 'zeros with the argument placed at a strided window', derivative: 'the adjoint is the window of the cotangent' },
+  },
+  concat: {
+    arity: 'variadic',
+    broadcasts: false,
+    shape: (args, { axis }) => {
+      const first = args[0]!;
+      const rank = first.length;
+      if (axis >= 0 || axis < -rank) throw new ShapeError(`axis ${axis} is out of range for shape ${formatShape(first)}`);
+      let total = 0;
+      for (const s of args) {
+        const fits = s.length === rank && s.every((d, i) => i === rank + axis || d === first[i]);
+        if (!fits) {
+          throw new ShapeError(`concat: shapes ${args.map(formatShape).join(', ')} differ outside axis ${axis}`);
+        }
+        total += s[rank + axis]!;
+      }
+      const out = [...first];
+      out[rank + axis] = total;
+      return out;
+    },
+    impl: (args, { axis }) => concat(args, axis + args[0]!.shape.length),
+    jvp: (ctx, primals, tangents, _out, attrs) => {
+      if (tangents.every((t) => t === null)) return null;
+      return ctx.b.apply('concat', primals.map((p, i) => tangentOrZeros(ctx, tangents[i]!, p)), attrs);
+    },
+    vjp: (index) => ({ b }, g, primals, _out, { axis }) => {
+      let offset = 0;
+      for (let i = 0; i < index; i++) offset += b.shapeOf(primals[i]!).at(axis)!;
+      const core = trailing(b.shapeOf(primals[index]!), -axis);
+      return b.apply('slice', [g], { starts: core.map((_, i) => (i === 0 ? offset : 0)), steps: core.map(() => 1), counts: core });
+    },
+    cost: () => 0,
+    doc: { value: 'the arguments joined along an axis', derivative: 'tangents are joined alike; each argument gets its part of the adjoint' },
+  },
+  diag_part: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([x]) => {
+      const n = requireSquare(x!, 'diag');
+      return [...lead(x!, 2), n];
+    },
+    impl: ([x]) => diagPart(x!),
+    jvp: ({ b }, _, [t]) => (t === null ? null : b.apply('diag_part', [t], {} as NoAttrs)),
+    vjp: [({ b }, g) => b.apply('diag_embed', [g], {} as NoAttrs)],
+    cost: () => 0,
+    doc: { value: 'the diagonal of a square matrix', derivative: 'the diagonal of the tangent; the adjoint goes on the diagonal' },
+  },
+  diag_embed: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([x]) => {
+      requireRank(x!, 1, 'diag');
+      const n = x!.at(-1)!;
+      return [...x!, n];
+    },
+    impl: ([x]) => diagEmbed(x!),
+    jvp: ({ b }, _, [t]) => (t === null ? null : b.apply('diag_embed', [t], {} as NoAttrs)),
+    vjp: [({ b }, g) => b.apply('diag_part', [g], {} as NoAttrs)],
+    cost: () => 0,
+    doc: { value: 'a square matrix with the vector on its diagonal', derivative: 'the tangent on the diagonal; the adjoint is its diagonal' },
+  },
+
+  // Linear algebra on the last two dims; leading dims broadcast.
+  matmul: {
+    arity: 2,
+    broadcasts: true,
+    shape: matmulShape,
+    impl: ([a, c]) => matmul(a!, c!),
+    // d(AB) = dA B + A dB
+    jvp: ({ b }, [a, c], [ta, tc]) => b.sumOf([ta === null ? null : b.matmul(ta, c!), tc === null ? null : b.matmul(a!, tc)]),
+    // Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ
+    vjp: [({ b }, g, [, c]) => b.matmul(g, b.mT(c!)), ({ b }, g, [a]) => b.matmul(b.mT(a!), g)],
+    cost: ([a], out) => 2 * sizeOf(out) * a!.at(-1)!,
+    doc: { value: 'the matrix product A B (batched over leading dims)', derivative: 'd(AB) = dA B + A dB; Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ' },
+  },
+  solve: {
+    arity: 2,
+    broadcasts: true,
+    shape: ([a, c]) => {
+      const n = requireSquare(a!, 'solve');
+      requireRank(c!, 2, 'solve');
+      if (c!.at(-2) !== n) throw new ShapeError(`solve: A of shape ${formatShape(a!)} and b of shape ${formatShape(c!)} do not fit`);
+      return [...broadcastAll([lead(a!, 2), lead(c!, 2)]), n, c!.at(-1)!];
+    },
+    impl: ([a, c]) => solve(a!, c!),
+    // X = A⁻¹B: dX = A⁻¹(dB - dA X)
+    jvp: ({ b }, [a], [ta, tc], out) => {
+      const rhs = b.sumOf([tc, ta === null ? null : b.neg(b.matmul(ta, out))]);
+      return rhs === null ? null : b.solve(a!, rhs);
+    },
+    // B̄ = A⁻ᵀ Ḡ, Ā = -B̄ Xᵀ
+    vjp: [({ b }, g, [a], out) => b.neg(b.matmul(b.solve(b.mT(a!), g), b.mT(out))), ({ b }, g, [a]) => b.solve(b.mT(a!), g)],
+    cost: ([a, c], out) => {
+      const n = a!.at(-1)!;
+      const batch = sizeOf(out) / (n * c!.at(-1)!);
+      return batch * ((2 / 3) * n ** 3 + 2 * n * n * c!.at(-1)!);
+    },
+    doc: { value: 'X with A X = B (LU with partial pivoting)', derivative: 'dX = A⁻¹(dB - dA X); B̄ = A⁻ᵀ X̄, Ā = -B̄ Xᵀ' },
+  },
+  inv: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([a]) => (requireSquare(a!, 'inv'), a!),
+    impl: ([a]) => inv(a!),
+    // d(A⁻¹) = -A⁻¹ dA A⁻¹
+    jvp: ({ b }, _, [t], out) => (t === null ? null : b.neg(b.matmul(b.matmul(out, t), out))),
+    // Ā = -A⁻ᵀ Ḡ A⁻ᵀ
+    vjp: [({ b }, g, _p, out) => b.neg(b.matmul(b.matmul(b.mT(out), g), b.mT(out)))],
+    cost: ([a]) => 2 * sizeOf(a!) * a!.at(-1)!,
+    doc: { value: 'the inverse matrix A⁻¹', derivative: 'd(A⁻¹) = -A⁻¹ dA A⁻¹' },
+  },
+  det: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([a]) => (requireSquare(a!, 'det'), lead(a!, 2)),
+    impl: ([a]) => det(a!),
+    // d det A = det A · tr(A⁻¹ dA)
+    jvp: ({ b }, [a], [t], out) => (t === null ? null : b.mul(out, traceOfProduct(b, b.inv(a!), t))),
+    // Ā = ḡ det A · A⁻ᵀ
+    vjp: [({ b }, g, [a], out) => b.mul(b.mul(asMatrixScale(b, g, a!), asMatrixScale(b, out, a!)), b.mT(b.inv(a!)))],
+    cost: ([a]) => (2 / 3) * sizeOf(a!) * a!.at(-1)!,
+    doc: { value: 'the determinant (LU)', derivative: 'd det A = det A · tr(A⁻¹ dA); Ā = ḡ det A · A⁻ᵀ' },
+  },
+  logdet: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([a]) => (requireSquare(a!, 'logdet'), lead(a!, 2)),
+    impl: ([a]) => logAbsDet(a!),
+    // d ln|det A| = tr(A⁻¹ dA)
+    jvp: ({ b }, [a], [t]) => (t === null ? null : traceOfProduct(b, b.inv(a!), t)),
+    vjp: [({ b }, g, [a]) => b.mul(asMatrixScale(b, g, a!), b.mT(b.inv(a!)))],
+    cost: ([a]) => (2 / 3) * sizeOf(a!) * a!.at(-1)!,
+    doc: { value: 'ln |det A|', derivative: 'd ln|det A| = tr(A⁻¹ dA); Ā = ḡ A⁻ᵀ' },
+  },
+  cholesky: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([a]) => (requireSquare(a!, 'cholesky'), a!),
+    // The factor of the symmetric part (A + Aᵀ)/2: for a symmetric A exactly A's factor, and the
+    // gradient is symmetric and agrees with finite differences in every direction.
+    impl: ([a]) => cholesky(symmetricPart(a!)),
+    // dL = L Φ(L⁻¹ dS L⁻ᵀ), dS = (dA + dAᵀ)/2, Φ = lower triangle with the diagonal halved
+    jvp: ({ b }, _, [t], out) => {
+      if (t === null) return null;
+      const dS = b.mul(half(b), b.add(t, b.mT(t)));
+      const inner = b.mT(b.solve(out, b.mT(b.solve(out, dS))));
+      return b.matmul(out, b.mul(inner, choleskyMask(b, b.shapeOf(out).at(-1)!)));
+    },
+    // Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹) (Murray 2016)
+    vjp: [
+      ({ b }, g, _p, out) => {
+        const p = b.mul(b.matmul(b.mT(out), g), choleskyMask(b, b.shapeOf(out).at(-1)!));
+        const lt = b.mT(out);
+        const s = b.mT(b.solve(lt, b.mT(b.solve(lt, p))));
+        return b.mul(half(b), b.add(s, b.mT(s)));
+      },
+    ],
+    cost: ([a]) => (1 / 3) * sizeOf(a!) * a!.at(-1)!,
+    doc: {
+      value: 'the lower-triangular L with L Lᵀ = A, for symmetric positive-definite A (the symmetric part of A is used)',
+      derivative: 'dL = L Φ(L⁻¹ dA L⁻ᵀ), Φ taking the lower triangle with the diagonal halved',
+    },
+  },
+} satisfies OpTable;
+
+function inversePermutation(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
+
+/** tr(M dA) over the last two dims = Σᵢⱼ Mᵀ ∘ dA. */
+function traceOfProduct(b: Builder, m: NodeId, t: NodeId): NodeId {
+  return b.sum(b.mul(b.mT(m), t), [-2, -1], false);
+}
+
+/** A per-matrix scalar (shape = A's leading dims, maybe batched) reshaped to broadcast over A's last two dims. */
+function asMatrixScale(b: Builder, v: NodeId, a: NodeId): NodeId {
+  const batchShape = lead(b.shapeOf(a), 2);
+  return b.reshape(v, batchShape, [...batchShape, 1, 1]);
+}
+
+/** (A + Aᵀ)/2 over the last two dims. */
+function symmetricPart(a: Tensor): Tensor {
+  const r = a.shape.length;
+  const swapLast = [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2];
+  return binary('mul', binary('add', a, permute(a, swapLast)), { shape: [], data: Float64Array.of(0.5) });
+}
+
+export type { AttrsOf };

@@ -1,0 +1,155 @@
+// The shape of one primitive's table entry: shape rule, kernel, JVP rule, VJP rules, cost, words.
+//
+// Batching convention. Every primitive acts on trailing "core" dimensions described by its
+// attributes (axes are negative, counted from the end; reshape/broadcast name the trailing shape),
+// and leading dimensions beyond those broadcast NumPy-style across its arguments. So a derivative
+// rule written for one tangent also works, unchanged, on a stack of tangents with extra leading
+// batch dimensions: one pass computes many Jacobian columns or rows.
+
+import type { NodeId } from '../ir/graph.js';
+import type { Builder } from '../ir/builder.js';
+import type { Shape, Tensor } from '../tensor/tensor.js';
+import type { UnaryName, BinaryName } from '../tensor/elementwise.js';
+
+export type ReduceName = 'sum' | 'prod' | 'max' | 'min' | 'logsumexp' | 'norm';
+export type LinalgName = 'inv' | 'det' | 'logdet' | 'cholesky';
+
+export interface NoAttrs {
+  readonly [key: string]: never;
+}
+export interface InputAttrs {
+  readonly name: string;
+}
+export interface ConstAttrs {
+  readonly value: Tensor;
+}
+/** axes: distinct negative axes in increasing order. */
+export interface ReduceAttrs {
+  readonly axes: readonly number[];
+  readonly keepdims: boolean;
+}
+/** Reshape the trailing dims `from` into `to`; leading dims pass through. */
+export interface ReshapeAttrs {
+  readonly from: Shape;
+  readonly to: Shape;
+}
+/** Broadcast the trailing shape.length dims to `shape` (the argument has at least that rank). */
+export interface BroadcastAttrs {
+  readonly shape: Shape;
+}
+/** Permute the last perm.length dims. */
+export interface PermuteAttrs {
+  readonly perm: readonly number[];
+}
+/** A strided window of the last starts.length dims. */
+export interface SliceAttrs {
+  readonly starts: readonly number[];
+  readonly steps: readonly number[];
+  readonly counts: readonly number[];
+}
+/** The adjoint of slice: place the argument's trailing dims into zeros of trailing shape `shape`. */
+export interface ScatterAttrs {
+  readonly shape: Shape;
+  readonly starts: readonly number[];
+  readonly steps: readonly number[];
+}
+export interface ConcatAttrs {
+  /** Negative axis. */
+  readonly axis: number;
+}
+
+export interface AttrsTable {
+  input: InputAttrs;
+  const: ConstAttrs;
+  unary: NoAttrs;
+  binary: NoAttrs;
+  where: NoAttrs;
+  reduce: ReduceAttrs;
+  reshape: ReshapeAttrs;
+  broadcast_to: BroadcastAttrs;
+  permute: PermuteAttrs;
+  slice: SliceAttrs;
+  scatter: ScatterAttrs;
+  concat: ConcatAttrs;
+  diag_part: NoAttrs;
+  diag_embed: NoAttrs;
+  matmul: NoAttrs;
+  solve: NoAttrs;
+  linalg: NoAttrs;
+}
+
+type OpFamilyOf = { [K in UnaryName]: 'unary' } & { [K in BinaryName]: 'binary' } & { [K in ReduceName]: 'reduce' } & {
+  [K in LinalgName]: 'linalg';
+} & {
+  input: 'input';
+  const: 'const';
+  where: 'where';
+  reshape: 'reshape';
+  broadcast_to: 'broadcast_to';
+  permute: 'permute';
+  slice: 'slice';
+  scatter: 'scatter';
+  concat: 'concat';
+  diag_part: 'diag_part';
+  diag_embed: 'diag_embed';
+  matmul: 'matmul';
+  solve: 'solve';
+};
+
+export type OpName = keyof OpFamilyOf;
+export type AttrsOf<K extends OpName> = AttrsTable[OpFamilyOf[K]];
+
+export interface RuleContext {
+  readonly b: Builder;
+  /** Leading batch dims carried by every tangent or cotangent in this pass ([] for one). */
+  readonly batch: Shape;
+}
+
+/** Tangent of the output from the primals, their tangents (null = zero) and the output. */
+export type JvpRule<A> = (
+  ctx: RuleContext,
+  primals: readonly NodeId[],
+  tangents: readonly (NodeId | null)[],
+  out: NodeId,
+  attrs: A,
+) => NodeId | null;
+
+/**
+ * Contribution to one argument's adjoint from the output's cotangent `g`. The result may still
+ * carry broadcast dimensions; the reverse pass sums them away in one place (fitToShape).
+ */
+export type VjpRule<A> = (ctx: RuleContext, g: NodeId, primals: readonly NodeId[], out: NodeId, attrs: A) => NodeId;
+
+export interface OpDoc {
+  /** The value rule in words (the lecture's "Value update"). */
+  readonly value: string;
+  /** The derivative rule in words (the lecture's "Derivative update"). */
+  readonly derivative: string;
+}
+
+export interface OpDef<A> {
+  /** Number of arguments, or 'variadic'. */
+  readonly arity: number | 'variadic';
+  /** Arguments' leading dims broadcast against each other (elementwise, matmul, solve). */
+  readonly broadcasts: boolean;
+  /** Output shape from argument shapes; throws ShapeError when they do not fit. */
+  readonly shape: (args: readonly Shape[], attrs: A) => Shape;
+  /** The kernel: the only place that touches Float64Array data. */
+  readonly impl: (args: readonly Tensor[], attrs: A, shape: Shape) => Tensor;
+  readonly jvp: JvpRule<A>;
+  /** One rule per argument (null: no derivative flows to it), or one rule for every argument. */
+  readonly vjp: readonly (VjpRule<A> | null)[] | ((index: number) => VjpRule<A> | null);
+  /** Floating-point operations of one evaluation. */
+  readonly cost: (args: readonly Shape[], out: Shape, attrs: A) => number;
+  readonly doc: OpDoc;
+}
+
+export type OpTable = { readonly [K in OpName]: OpDef<AttrsOf<K>> };
+
+/** A shape rule's complaint; the builder adds where it happened. */
+export class ShapeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ShapeError';
+  }
+}

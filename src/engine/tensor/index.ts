@@ -1,0 +1,10 @@
+// The tensor layer: the Tensor type and every kernel the op table calls.
+
+export * from './tensor.js';
+export * from './elementwise.js';
+export * from './reduce.js';
+export * from './layout.js';
+export * from './matmul.js';
+export * from './linalg.js';
+export { broadcastStrides, collapseDims, gatherStrided, scatterStrided } from './strided.js';
+export type { CollapsedDims } from './strided.js';

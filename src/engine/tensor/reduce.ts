@@ -1,0 +1,236 @@
+// Reductions over a set of axes: sum, prod, max, min, logsumexp, and sumToShape (the sum that
+// undoes broadcasting). The reduced axes are removed from the result's shape; the caller
+// reshapes for keepdims.
+//
+// Layout: size-1 dims are dropped and neighbouring dims that are all reduced or all kept are
+// merged, so x is walked once in memory order as runs of its innermost group. A reduced
+// innermost group (the last axis, or all axes) folds each run to one number; a kept innermost
+// group (the first axis) accumulates each run into a contiguous row of the output.
+
+import { formatShape, reshapeTensor } from './tensor.js';
+import type { Shape, Tensor } from './tensor.js';
+import { advance, copyRun } from './strided.js';
+
+export const REDUCE_KINDS = ['sum', 'prod', 'max', 'min'] as const;
+
+export type ReduceKind = (typeof REDUCE_KINDS)[number];
+
+/**
+ * Each reduction as a fold of a contiguous run (`run`) and an elementwise accumulation of a run
+ * into an output row (`into`), both combining with what is already in the output.
+ */
+export interface ReduceKernel {
+  /** The value an empty reduction gives. */
+  readonly identity: number;
+  /** The fold of x[xo .. xo+n) combined with `acc`. */
+  run(acc: number, x: Float64Array, xo: number, n: number): number;
+  /** out[oo+i] = combine(out[oo+i], x[xo+i]) for i < n. */
+  into(out: Float64Array, oo: number, x: Float64Array, xo: number, n: number): void;
+}
+
+export const REDUCE_KERNELS: { [K in ReduceKind]: ReduceKernel } = {
+  sum: {
+    identity: 0,
+    run(acc, x, xo, n) {
+      // Four partial sums: independent adds pipeline, and the rounding error grows more slowly.
+      let s0 = -0;
+      let s1 = -0;
+      let s2 = -0;
+      let s3 = -0;
+      let i = 0;
+      for (; i + 3 < n; i += 4) {
+        s0 += x[xo + i]!;
+        s1 += x[xo + i + 1]!;
+        s2 += x[xo + i + 2]!;
+        s3 += x[xo + i + 3]!;
+      }
+      for (; i < n; i++) s0 += x[xo + i]!;
+      return acc + ((s0 + s1) + (s2 + s3));
+    },
+    into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] += x[xo + i]!; },
+  },
+  prod: {
+    identity: 1,
+    run(acc, x, xo, n) { for (let i = 0; i < n; i++) acc *= x[xo + i]!; return acc; },
+    into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] *= x[xo + i]!; },
+  },
+  max: {
+    identity: -Infinity,
+    run(acc, x, xo, n) { for (let i = 0; i < n; i++) acc = Math.max(acc, x[xo + i]!); return acc; },
+    into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.max(out[oo + i]!, x[xo + i]!); },
+  },
+  min: {
+    identity: Infinity,
+    run(acc, x, xo, n) { for (let i = 0; i < n; i++) acc = Math.min(acc, x[xo + i]!); return acc; },
+    into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.min(out[oo + i]!, x[xo + i]!); },
+  },
+};
+
+/** x's dims as alternating groups of kept and reduced axes, with strides into x and the output. */
+interface ReduceLayout {
+  /** The result's shape: x's shape with the reduced axes removed. */
+  outShape: number[];
+  outSize: number;
+  /** True when some reduced axis has size 0 (every output element is the identity). */
+  empty: boolean;
+  /** Outer groups (all but the innermost), walked by an odometer. */
+  outer: number[];
+  /** Strides of the outer groups in the output (0 along reduced groups). */
+  outerStrides: number[];
+  /** The innermost group: its size and whether it is reduced. Size 0 when no dims are left. */
+  inner: number;
+  innerReduced: boolean;
+}
+
+function validateAxes(what: string, shape: Shape, axes: readonly number[]): void {
+  for (let i = 0; i < axes.length; i++) {
+    const axis = axes[i]!;
+    if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length || (i > 0 && axis <= axes[i - 1]!)) {
+      throw new RangeError(`${what}: axes [${axes.join(', ')}] must be sorted, distinct axes of ${formatShape(shape)}`);
+    }
+  }
+}
+
+function reduceLayout(what: string, shape: Shape, axes: readonly number[]): ReduceLayout {
+  validateAxes(what, shape, axes);
+  const reduced = new Array<boolean>(shape.length).fill(false);
+  for (const axis of axes) reduced[axis] = true;
+  const outShape: number[] = [];
+  let outSize = 1;
+  let empty = false;
+  const sizes: number[] = [];
+  const flags: boolean[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    const size = shape[d]!;
+    if (!reduced[d]) {
+      outShape.push(size);
+      outSize *= size;
+    } else if (size === 0) {
+      empty = true;
+    }
+    if (size === 1) continue;
+    const last = sizes.length - 1;
+    if (last >= 0 && flags[last] === reduced[d]) sizes[last] = sizes[last]! * size;
+    else {
+      sizes.push(size);
+      flags.push(reduced[d]!);
+    }
+  }
+  // Strides of each group in the output: 0 along reduced groups.
+  const groups = sizes.length;
+  const outStrides = new Array<number>(groups);
+  let stride = 1;
+  for (let g = groups - 1; g >= 0; g--) {
+    outStrides[g] = flags[g] ? 0 : stride;
+    if (!flags[g]) stride *= sizes[g]!;
+  }
+  return {
+    outShape,
+    outSize,
+    empty,
+    outer: sizes.slice(0, groups - 1),
+    outerStrides: outStrides.slice(0, groups - 1),
+    inner: groups > 0 ? sizes[groups - 1]! : 0,
+    innerReduced: groups > 0 ? flags[groups - 1]! : false,
+  };
+}
+
+/** Call visit(xOffset, outOffset) for each run of the innermost group, in memory order of x. */
+function forEachRun(layout: ReduceLayout, xSize: number, visit: (xo: number, oo: number) => void): void {
+  const index = new Array<number>(layout.outer.length).fill(0);
+  let oo = 0;
+  for (let xo = 0; xo < xSize; xo += layout.inner) {
+    visit(xo, oo);
+    oo = advance(index, layout.outer, layout.outerStrides, oo);
+  }
+}
+
+/** Reduce `x` over `axes` (sorted, distinct, non-negative); those axes are removed from the shape. */
+export function reduce(kind: ReduceKind, x: Tensor, axes: readonly number[]): Tensor {
+  const kernel = REDUCE_KERNELS[kind];
+  if (kernel === undefined) throw new RangeError(`unknown reduction '${String(kind)}'`);
+  const layout = reduceLayout(kind, x.shape, axes);
+  const out = new Float64Array(layout.outSize);
+  const xd = x.data;
+  if (layout.empty) {
+    out.fill(kernel.identity);
+  } else if (layout.inner === 0 || (layout.outer.length === 0 && !layout.innerReduced)) {
+    // Nothing left to reduce (only size-1 axes were reduced): a copy.
+    copyRun(xd, 0, out, 0, xd.length);
+  } else if (layout.outer.length === 0) {
+    // Every axis reduced. Starting from -0 keeps the sign of a lone -0 (-0 + v = v for all v).
+    out[0] = kernel.run(kind === 'sum' ? -0 : kernel.identity, xd, 0, xd.length);
+  } else if (layout.innerReduced) {
+    const n = layout.inner;
+    const start = kind === 'sum' ? -0 : kernel.identity;
+    out.fill(start);
+    forEachRun(layout, xd.length, (xo, oo) => {
+      out[oo] = kernel.run(out[oo]!, xd, xo, n);
+    });
+  } else {
+    const n = layout.inner;
+    out.fill(kind === 'sum' ? -0 : kernel.identity);
+    forEachRun(layout, xd.length, (xo, oo) => kernel.into(out, oo, xd, xo, n));
+  }
+  return { shape: layout.outShape, data: out };
+}
+
+/**
+ * log Σ exp(x) over `axes`, shifted by the max so that nothing overflows. All -Infinity gives
+ * -Infinity, any +Infinity gives Infinity, any NaN gives NaN, an empty reduction -Infinity.
+ */
+export function logsumexp(x: Tensor, axes: readonly number[]): Tensor {
+  const layout = reduceLayout('logsumexp', x.shape, axes);
+  const shift = reduce('max', x, axes).data;
+  // An infinite (or NaN) max cannot be subtracted; shift by 0 and let exp/log give ±Infinity/NaN.
+  for (let i = 0; i < shift.length; i++) if (!Number.isFinite(shift[i]!)) shift[i] = 0;
+  const out = new Float64Array(layout.outSize);
+  const xd = x.data;
+  if (layout.empty) {
+    out.fill(-Infinity);
+    return { shape: layout.outShape, data: out };
+  }
+  if (layout.inner === 0 || (layout.outer.length === 0 && !layout.innerReduced)) {
+    // Only size-1 axes reduced: the log-sum-exp of one element is that element.
+    copyRun(xd, 0, out, 0, xd.length);
+    return { shape: layout.outShape, data: out };
+  }
+  const n = layout.inner;
+  if (layout.innerReduced) {
+    forEachRun(layout, xd.length, (xo, oo) => {
+      const m = shift[oo]!;
+      let s = out[oo]!;
+      for (let i = 0; i < n; i++) s += Math.exp(xd[xo + i]! - m);
+      out[oo] = s;
+    });
+  } else {
+    forEachRun(layout, xd.length, (xo, oo) => {
+      for (let i = 0; i < n; i++) out[oo + i] += Math.exp(xd[xo + i]! - shift[oo + i]!);
+    });
+  }
+  for (let i = 0; i < out.length; i++) out[i] = Math.log(out[i]!) + shift[i]!;
+  return { shape: layout.outShape, data: out };
+}
+
+/**
+ * Sum `x` down to `shape`, which must broadcast to x's shape: the adjoint of broadcasting.
+ * Leading axes x has beyond `shape` are summed away, and so are axes where `shape` has a 1.
+ */
+export function sumToShape(x: Tensor, shape: Shape): Tensor {
+  const rank = x.shape.length;
+  const lead = rank - shape.length;
+  if (lead < 0) throw new RangeError(`sumToShape: ${formatShape(shape)} has more axes than ${formatShape(x.shape)}`);
+  const axes: number[] = [];
+  for (let d = 0; d < rank; d++) {
+    if (d < lead) {
+      axes.push(d);
+      continue;
+    }
+    const target = shape[d - lead]!;
+    const size = x.shape[d]!;
+    if (target === size) continue;
+    if (target !== 1) throw new RangeError(`sumToShape: ${formatShape(shape)} does not broadcast to ${formatShape(x.shape)}`);
+    axes.push(d);
+  }
+  return reshapeTensor(reduce('sum', x, axes), shape);
+}
