@@ -187,7 +187,7 @@ export function det(a: Tensor): Tensor {
     let d = signs[t]!;
     const o = t * n * n;
     for (let i = 0; i < n; i++) d *= factors.data[o + i * (n + 1)]!;
-    out[t] = d;
+    out[t] = d === 0 ? 0 : d; // a singular matrix has det +0, whatever the permutation's sign
   }
   return { shape: a.shape.slice(0, -2), data: out };
 }
