@@ -211,7 +211,7 @@ export const OPS = {
 
   // Elementwise, one argument. Conventions at kinks: abs'(0) = 0, relu'(0) = 0, sign' = 0.
   neg: {
-    ...unaryOp('neg', { value: '-x', derivative: 'd(-x) = -dx' }, null),
+    ...unaryOp('neg', { value: 'the negation -x', derivative: 'd(-x) = -dx' }, null),
     jvp: ({ b }, _, [t]) => (t === null ? null : b.neg(t)),
     vjp: [({ b }, g) => b.neg(g)],
   },

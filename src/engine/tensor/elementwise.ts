@@ -255,7 +255,7 @@ function broadcastRuns(kernel: BinaryKernel, shape: number[], a: Tensor, b: Tens
     const ao = offsets[0]!;
     const bo = offsets[1]!;
     if (aInner === bInner) kernel.vv(ad, ao, bd, bo, out, o, inner);
-    else if (aInner === 1) kernel.sv(ad[ao]!, bd, bo, out, o, inner);
+    else if (aInner === 0) kernel.sv(ad[ao]!, bd, bo, out, o, inner);
     else kernel.vs(ad, ao, bd[bo]!, out, o, inner);
     advanceMany(index, outer, outerStrides, offsets);
   }

@@ -22,6 +22,8 @@ export type ReduceKind = (typeof REDUCE_KINDS)[number];
 export interface ReduceKernel {
   /** The value an empty reduction gives. */
   readonly identity: number;
+  /** The value a non-empty fold starts from: the identity, except -0 for sum (-0 + v = v even for v = -0). */
+  readonly start: number;
   /** The fold of x[xo .. xo+n) combined with `acc`. */
   run(acc: number, x: Float64Array, xo: number, n: number): number;
   /** out[oo+i] = combine(out[oo+i], x[xo+i]) for i < n. */
@@ -31,6 +33,7 @@ export interface ReduceKernel {
 export const REDUCE_KERNELS: { [K in ReduceKind]: ReduceKernel } = {
   sum: {
     identity: 0,
+    start: -0,
     run(acc, x, xo, n) {
       // Four partial sums: independent adds pipeline, and the rounding error grows more slowly.
       let s0 = -0;
@@ -51,16 +54,19 @@ export const REDUCE_KERNELS: { [K in ReduceKind]: ReduceKernel } = {
   },
   prod: {
     identity: 1,
+    start: 1,
     run(acc, x, xo, n) { for (let i = 0; i < n; i++) acc *= x[xo + i]!; return acc; },
     into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] *= x[xo + i]!; },
   },
   max: {
     identity: -Infinity,
+    start: -Infinity,
     run(acc, x, xo, n) { for (let i = 0; i < n; i++) acc = Math.max(acc, x[xo + i]!); return acc; },
     into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.max(out[oo + i]!, x[xo + i]!); },
   },
   min: {
     identity: Infinity,
+    start: Infinity,
     run(acc, x, xo, n) { for (let i = 0; i < n; i++) acc = Math.min(acc, x[xo + i]!); return acc; },
     into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.min(out[oo + i]!, x[xo + i]!); },
   },
@@ -157,20 +163,11 @@ export function reduce(kind: ReduceKind, x: Tensor, axes: readonly number[]): Te
   } else if (layout.inner === 0 || (layout.outer.length === 0 && !layout.innerReduced)) {
     // Nothing left to reduce (only size-1 axes were reduced): a copy.
     copyRun(xd, 0, out, 0, xd.length);
-  } else if (layout.outer.length === 0) {
-    // Every axis reduced. Starting from -0 keeps the sign of a lone -0 (-0 + v = v for all v).
-    out[0] = kernel.run(kind === 'sum' ? -0 : kernel.identity, xd, 0, xd.length);
-  } else if (layout.innerReduced) {
-    const n = layout.inner;
-    const start = kind === 'sum' ? -0 : kernel.identity;
-    out.fill(start);
-    forEachRun(layout, xd.length, (xo, oo) => {
-      out[oo] = kernel.run(out[oo]!, xd, xo, n);
-    });
   } else {
     const n = layout.inner;
-    out.fill(kind === 'sum' ? -0 : kernel.identity);
-    forEachRun(layout, xd.length, (xo, oo) => kernel.into(out, oo, xd, xo, n));
+    out.fill(kernel.start);
+    if (layout.innerReduced) forEachRun(layout, xd.length, (xo, oo) => (out[oo] = kernel.run(out[oo]!, xd, xo, n)));
+    else forEachRun(layout, xd.length, (xo, oo) => kernel.into(out, oo, xd, xo, n));
   }
   return { shape: layout.outShape, data: out };
 }

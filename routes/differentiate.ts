@@ -1,0 +1,89 @@
+// The differentiation endpoints of CONTRACT §2: schema in, one call into the engine, answer out.
+
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { problemResponses } from '../src/service/problem.js';
+import {
+  CheckResponse,
+  EvalResponse,
+  FunctionRequestSchema,
+  GradResponse,
+  HessianResponse,
+  HvpResponse,
+  JacobianResponse,
+  JvpResponse,
+  ValueSchema,
+  ValuesSchema,
+  VjpResponse,
+} from './schemas.js';
+
+export const DIFFERENTIATION_TAG = 'differentiation';
+const errors = problemResponses(400, 413, 415, 422, 429, 503);
+
+const differentiate: FastifyPluginAsyncZod = async (app) => {
+  const post = <B extends z.ZodType, R extends z.ZodType>(
+    url: string,
+    summary: string,
+    body: B,
+    response: R,
+    handler: (body: z.output<B>) => Promise<Record<string, unknown>>,
+  ): void => {
+    app.post(url, { schema: { tags: [DIFFERENTIATION_TAG], summary, body, response: { 200: response, ...errors } } }, async (request) =>
+      handler(request.body as z.output<B>),
+    );
+  };
+
+  post('/eval', 'The value of the function', FunctionRequestSchema, EvalResponse, (body) => app.compute.run('eval', body));
+  post('/grad', 'The gradient of a scalar function (reverse mode)', FunctionRequestSchema, GradResponse, (body) => app.compute.run('grad', body));
+  post(
+    '/jvp',
+    'A Jacobian-vector product (forward mode)',
+    FunctionRequestSchema.extend({ tangents: ValuesSchema.describe('A tangent per input (inputs not named get zero)') }),
+    JvpResponse,
+    (body) => app.compute.run('jvp', body),
+  );
+  post(
+    '/vjp',
+    'A vector-Jacobian product (reverse mode)',
+    FunctionRequestSchema.extend({ cotangent: ValueSchema.describe('A cotangent of the shape of the output') }),
+    VjpResponse,
+    (body) => app.compute.run('vjp', body),
+  );
+  post(
+    '/jacobian',
+    'The full Jacobian, by forward or reverse mode',
+    FunctionRequestSchema.extend({
+      mode: z
+        .enum(['auto', 'forward', 'reverse'])
+        .optional()
+        .describe('auto (default): forward when the total size of the wrt inputs is smaller than the output size, else reverse'),
+    }),
+    JacobianResponse,
+    (body) => app.compute.run('jacobian', body),
+  );
+  post('/hessian', 'The Hessian of a scalar function (forward over reverse)', FunctionRequestSchema, HessianResponse, (body) =>
+    app.compute.run('hessian', body),
+  );
+  post(
+    '/hvp',
+    'A Hessian-vector product, without forming the Hessian',
+    FunctionRequestSchema.extend({ vector: ValuesSchema.describe('A vector per wrt input (inputs not named get zero)') }),
+    HvpResponse,
+    (body) => app.compute.run('hvp', body),
+  );
+  post(
+    '/check',
+    'Check the AD gradient against finite differences',
+    FunctionRequestSchema.extend({
+      rtol: z.number().nonnegative().optional().describe('Relative tolerance (default 1e-3, as PyTorch gradcheck)'),
+      atol: z.number().nonnegative().optional().describe('Absolute tolerance (default 1e-5, as PyTorch gradcheck)'),
+      method: z.enum(['central', 'forward']).optional().describe('central (default): step eps^(1/3)·max(1, |x|); forward: step eps^(1/2)·max(1, |x|)'),
+      directions: z.int().min(1).max(1000).optional().describe('Check this many random directions (two evaluations each) instead of every coordinate'),
+      seed: z.int().optional().describe('Seed of the random directions (default 0)'),
+    }),
+    CheckResponse,
+    (body) => app.compute.run('check', body),
+  );
+};
+
+export default differentiate;

@@ -1,0 +1,101 @@
+// Request and response schemas of the differentiation endpoints (CONTRACT §1–§2). Values are
+// checked by the engine's own fast converter (rectangular, numeric, within limits), so here a
+// Value is documented in full but accepted as any JSON, and a million-element array costs no
+// per-element schema work.
+
+import { z } from 'zod';
+
+export const ValueSchema = z.unknown().meta({
+  id: 'Value',
+  description:
+    'A number, or a rectangular nested array of numbers (any rank). Non-finite numbers travel as the strings "NaN", "Infinity", "-Infinity".',
+  anyOf: [
+    { type: 'number' },
+    { type: 'string', enum: ['NaN', 'Infinity', '-Infinity'] },
+    { type: 'array', items: { $ref: '#/components/schemas/Value' } },
+  ],
+  examples: [0.7, [1, -2, 3], [[1, 0], [0, 1]]],
+});
+
+export const ValuesSchema = z.record(z.string(), ValueSchema);
+
+export const GraphSchema = z
+  .object({
+    nodes: z
+      .array(
+        z.object({
+          id: z.string().min(1).describe('The node id; arguments refer to it'),
+          op: z.string().min(1).describe('A function name from GET /ops, or `const` (with attrs.value)'),
+          args: z
+            .array(z.union([z.string(), z.number()]))
+            .optional()
+            .describe('Node ids, input names (keys of `at`) or numeric literals'),
+          attrs: z.record(z.string(), z.unknown()).optional().describe('Op options: axis, keepdims, shape, index, n, value, ...'),
+        }),
+      )
+      .min(1),
+    output: z.string().min(1).describe('The id of the output node (or an input name)'),
+  })
+  .meta({ id: 'Graph', description: 'A JSON computational graph of primitives' });
+
+export const WarningSchema = z
+  .object({
+    code: z.string(),
+    message: z.string(),
+    node: z.string().optional(),
+    position: z.object({ line: z.int(), column: z.int() }).optional(),
+  })
+  .meta({ id: 'Warning', description: 'Where a NaN or infinity first arose, and similar notes' });
+
+const warnings = z.array(WarningSchema).optional();
+
+/** The function and the point(s): every differentiation endpoint takes these. */
+export const FunctionRequestSchema = z.object({
+  expr: z.string().optional().describe('The function as a program of the expression language'),
+  graph: GraphSchema.optional(),
+  at: ValuesSchema.optional().describe('The point: a value per input; the inputs are its keys, in order'),
+  points: z.array(ValuesSchema).min(1).optional().describe('Several points (instead of `at`); the answer is `{ results: [...] }`'),
+  wrt: z.array(z.string()).optional().describe('The inputs to differentiate with respect to (default: all, in the order of `at`)'),
+});
+
+/** A single answer, or `{ results }` for a `points` request. */
+export function answer<T extends z.ZodRawShape>(shape: T, description: string) {
+  const one = z.object({ ...shape, warnings });
+  return z.union([one, z.object({ results: z.array(one) })]).describe(description);
+}
+
+export const EvalResponse = answer({ value: ValueSchema, shape: z.array(z.int()) }, 'The value and its shape');
+export const GradResponse = answer({ value: ValueSchema, gradient: ValuesSchema }, 'The value and the gradient per `wrt` input');
+export const JvpResponse = answer({ value: ValueSchema, tangent: ValueSchema }, 'The value and its tangent (forward mode)');
+export const VjpResponse = answer({ value: ValueSchema, vjp: ValuesSchema }, 'The value and the cotangent pulled back to each `wrt` input (reverse mode)');
+export const JacobianResponse = answer(
+  {
+    value: ValueSchema,
+    jacobian: ValuesSchema.describe('jacobian[a] has shape shape(output) ++ shape(a)'),
+    mode: z.enum(['forward', 'reverse']),
+    passes: z.int().describe('Forward passes (one per input coordinate) or reverse passes (one per output element), computed as one batched pass'),
+  },
+  'The Jacobian per `wrt` input',
+);
+export const HessianResponse = answer(
+  { value: ValueSchema, gradient: ValuesSchema, hessian: z.record(z.string(), ValuesSchema).describe('hessian[a][b] has shape shape(a) ++ shape(b)') },
+  'The value, gradient and Hessian blocks',
+);
+export const HvpResponse = answer({ value: ValueSchema, gradient: ValuesSchema, hvp: ValuesSchema }, 'The Hessian-vector product per `wrt` input');
+export const CheckResponse = answer(
+  {
+    value: ValueSchema,
+    ok: z.boolean().describe('Every |AD − FD| ≤ atol + rtol·|FD|'),
+    gradient: ValuesSchema,
+    numeric: z.union([ValuesSchema, z.array(z.number())]).describe('Finite-difference gradient per input, or per random direction'),
+    errors: z.record(z.string(), z.object({ maxAbsError: z.number(), maxRelError: z.number() })).optional(),
+    directions: z.array(z.object({ ad: z.number(), numeric: z.number() })).optional(),
+    maxAbsError: z.number(),
+    maxRelError: z.number().describe('Largest relative error among the elements whose absolute error exceeds atol'),
+    evaluations: z.int(),
+    rtol: z.number(),
+    atol: z.number(),
+    method: z.enum(['central', 'forward']),
+  },
+  'AD against finite differences',
+);

@@ -1,0 +1,117 @@
+// Where differentiation work runs. Every request is planned on the event loop (parsing, checking
+// and differentiating are cached and cheap); a job whose estimated cost is small runs inline, a
+// larger one on a worker thread with a hard time limit, so no request stalls the others.
+
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { EngineError, isEngineError } from '../engine/errors.js';
+import { Engine, type OperationName, type RequestTable } from '../engine/operations.js';
+import type { Limits } from '../engine/prepare.js';
+import { HttpProblem } from './problem.js';
+
+export interface ComputeOptions {
+  limits: Limits;
+  cacheSize: number;
+  /** Jobs estimated at or below this many flops run on the event loop. */
+  inlineFlops: number;
+  /** Worker threads (0: everything inline; for tests). */
+  workers: number;
+  /** Tasks that may wait for a worker before new ones are refused (503 overloaded). */
+  maxQueue: number;
+  /** A worker task's hard time limit; past it the worker is replaced (503 timeout). */
+  timeoutMs: number;
+}
+
+/** What a worker answers: the result, or the engine error it raised (errors do not cross threads intact). */
+export type WorkerAnswer =
+  | { ok: true; result: Record<string, unknown> }
+  | { ok: false; error: { code: EngineError['code']; message: string; position?: { line: number; column: number }; node?: string; path?: (string | number)[] } };
+
+export interface WorkerTask {
+  op: OperationName;
+  request: unknown;
+}
+
+const inTypeScript = import.meta.url.endsWith('.ts');
+
+export class Compute {
+  readonly engine: Engine;
+  private readonly pool: Piscina | undefined;
+  private readonly options: ComputeOptions;
+
+  constructor(options: ComputeOptions) {
+    this.options = options;
+    this.engine = new Engine(options.limits, options.cacheSize);
+    if (options.workers > 0) {
+      const filename = new URL(`./worker.${inTypeScript ? 'ts' : 'js'}`, import.meta.url).href;
+      this.pool = new Piscina({
+        filename,
+        minThreads: 1,
+        maxThreads: options.workers,
+        maxQueue: options.maxQueue,
+        idleTimeout: 60_000,
+        workerData: { limits: options.limits, cacheSize: options.cacheSize },
+        // Under tests the worker is TypeScript: load it through tsx.
+        execArgv: inTypeScript ? ['--import', 'tsx'] : [],
+      });
+      // A worker that dies is replaced by the pool; its task's promise rejects on its own.
+      this.pool.on('error', () => undefined);
+    }
+  }
+
+  static defaultWorkers(): number {
+    return Math.max(1, availableParallelism());
+  }
+
+  /** Plan the request here, then run it here or on a worker. */
+  async run<K extends OperationName>(op: K, request: RequestTable[K]): Promise<Record<string, unknown>> {
+    const job = this.engine.plan(op, request);
+    if (this.pool === undefined || job.flops <= this.options.inlineFlops) return job.run();
+    return this.offload({ op, request });
+  }
+
+  private async offload(task: WorkerTask): Promise<Record<string, unknown>> {
+    const pool = this.pool!;
+    if (pool.queueSize >= this.options.maxQueue) {
+      throw new HttpProblem(503, 'overloaded', `${pool.queueSize} heavy requests are already waiting; send this one again shortly`, {}, {
+        headers: { 'retry-after': '2' },
+      });
+    }
+    let answer: WorkerAnswer;
+    try {
+      answer = (await pool.run(task, { signal: AbortSignal.timeout(this.options.timeoutMs) })) as WorkerAnswer;
+    } catch (e) {
+      if (e instanceof Error && e.name === 'AbortError') {
+        throw new HttpProblem(503, 'timeout', `the computation took longer than ${this.options.timeoutMs} ms (WORK_TIMEOUT_MS) and was stopped`);
+      }
+      throw e;
+    }
+    if (answer.ok) return answer.result;
+    const { code, message, ...where } = answer.error;
+    throw new EngineError(code, message, where);
+  }
+
+  get pendingTasks(): number {
+    return this.pool?.queueSize ?? 0;
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.destroy();
+  }
+}
+
+/** The worker side: an engine of its own (with its own cache), answers that survive the thread boundary. */
+export function answerTask(engine: Engine, task: WorkerTask): WorkerAnswer {
+  try {
+    return { ok: true, result: engine.plan(task.op, task.request as never).run() };
+  } catch (e) {
+    if (isEngineError(e)) {
+      const error: Extract<WorkerAnswer, { ok: false }>['error'] = { code: e.code, message: e.message };
+      if (e.position) error.position = e.position;
+      if (e.node !== undefined) error.node = e.node;
+      if (e.path) error.path = e.path;
+      return { ok: false, error };
+    }
+    throw e;
+  }
+}

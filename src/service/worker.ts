@@ -1,0 +1,13 @@
+// A worker thread of the compute pool: runs planned jobs that are too heavy for the event loop.
+
+import { workerData } from 'node:worker_threads';
+import { Engine } from '../engine/operations.js';
+import type { Limits } from '../engine/prepare.js';
+import { answerTask, type WorkerAnswer, type WorkerTask } from './compute.js';
+
+const { limits, cacheSize } = workerData as { limits: Limits; cacheSize: number };
+const engine = new Engine(limits, cacheSize);
+
+export default function work(task: WorkerTask): WorkerAnswer {
+  return answerTask(engine, task);
+}
