@@ -56,7 +56,7 @@ export function luFactorInPlace(lu: Float64Array, o: number, n: number, pivots: 
       const ri = o + i * n;
       const l = lu[ri + j]! / pivot;
       lu[ri + j] = l;
-      for (let c = j + 1; c < n; c++) lu[ri + c] -= l * lu[rj + c]!;
+      for (let c = j + 1; c < n; c++) lu[ri + c] = lu[ri + c]! - l * lu[rj + c]!;
     }
   }
   return sign;
@@ -94,7 +94,7 @@ export function luSolveInPlace(
     for (let k = 0; k < i; k++) {
       const l = lu[o + i * n + k]!;
       const rk = xo + k * r;
-      for (let c = 0; c < r; c++) x[ri + c] -= l * x[rk + c]!;
+      for (let c = 0; c < r; c++) x[ri + c] = x[ri + c]! - l * x[rk + c]!;
     }
   }
   // U X = Y
@@ -103,10 +103,10 @@ export function luSolveInPlace(
     for (let k = i + 1; k < n; k++) {
       const u = lu[o + i * n + k]!;
       const rk = xo + k * r;
-      for (let c = 0; c < r; c++) x[ri + c] -= u * x[rk + c]!;
+      for (let c = 0; c < r; c++) x[ri + c] = x[ri + c]! - u * x[rk + c]!;
     }
     const d = lu[o + i * n + i]!;
-    for (let c = 0; c < r; c++) x[ri + c] /= d;
+    for (let c = 0; c < r; c++) x[ri + c] = x[ri + c]! / d;
   }
 }
 
@@ -274,10 +274,10 @@ export function triangularSolve(t: Tensor, b: Tensor, lower: boolean): Tensor {
       for (let k = from; k < to; k++) {
         const v = td[o + i * n + k]!;
         const rk = xo + k * r;
-        for (let c = 0; c < r; c++) out[ri + c] -= v * out[rk + c]!;
+        for (let c = 0; c < r; c++) out[ri + c] = out[ri + c]! - v * out[rk + c]!;
       }
       const d = td[o + i * n + i]!;
-      for (let c = 0; c < r; c++) out[ri + c] /= d;
+      for (let c = 0; c < r; c++) out[ri + c] = out[ri + c]! / d;
     }
     advanceMany(index, batchShape, strides, offsets);
   }

@@ -45,13 +45,13 @@ export const gemmIkj: GemmKernel = (m, k, n, a, ao, b, bo, c, co) => {
     for (let p = 0; p < k; p++) {
       const aip = a[ai + p]!;
       const bp = bo + p * n;
-      for (let j = 0; j < n; j++) c[ci + j] += aip * b[bp + j]!;
+      for (let j = 0; j < n; j++) c[ci + j] = c[ci + j]! + aip * b[bp + j]!;
     }
   }
 };
 
 /** One dot product per output: for narrow B (n < 4), where a width-4 panel would waste work. */
-function gemmDot(m: number, k: number, n: number, a: Float64Array, ao: number, b: Float64Array, bo: number, c: Float64Array, co: number): void {
+const gemmDot: GemmKernel = (m, k, n, a, ao, b, bo, c, co) => {
   for (let i = 0; i < m; i++) {
     const ai = ao + i * k;
     for (let j = 0; j < n; j++) {
@@ -60,7 +60,7 @@ function gemmDot(m: number, k: number, n: number, a: Float64Array, ao: number, b
       c[co + i * n + j] = s;
     }
   }
-}
+};
 
 /** Pack B (k×n) into ceil(n/4) panels, panel jp holding columns 4jp..4jp+3 row by row, zero-padded. */
 function packPanels(k: number, n: number, b: Float64Array, bo: number, panels: Float64Array): void {

@@ -50,13 +50,13 @@ export const REDUCE_KERNELS: { [K in ReduceKind]: ReduceKernel } = {
       for (; i < n; i++) s0 += x[xo + i]!;
       return acc + ((s0 + s1) + (s2 + s3));
     },
-    into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] += x[xo + i]!; },
+    into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] = out[oo + i]! + x[xo + i]!; },
   },
   prod: {
     identity: 1,
     start: 1,
     run(acc, x, xo, n) { for (let i = 0; i < n; i++) acc *= x[xo + i]!; return acc; },
-    into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] *= x[xo + i]!; },
+    into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] = out[oo + i]! * x[xo + i]!; },
   },
   max: {
     identity: -Infinity,
@@ -202,7 +202,7 @@ export function logsumexp(x: Tensor, axes: readonly number[]): Tensor {
     });
   } else {
     forEachRun(layout, xd.length, (xo, oo) => {
-      for (let i = 0; i < n; i++) out[oo + i] += Math.exp(xd[xo + i]! - shift[oo + i]!);
+      for (let i = 0; i < n; i++) out[oo + i] = out[oo + i]! + Math.exp(xd[xo + i]! - shift[oo + i]!);
     });
   }
   for (let i = 0; i < out.length; i++) out[i] = Math.log(out[i]!) + shift[i]!;

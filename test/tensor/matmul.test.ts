@@ -1,0 +1,101 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MATMUL_KERNELS, gemm, gemmIkj, gemmPacked, matmul } from '../../src/engine/tensor/index.js';
+import type { GemmKernel } from '../../src/engine/tensor/index.js';
+import { expectClose, naiveMatmul, randomTensor, tensor } from './reference.js';
+
+describe('matmul', () => {
+  it('multiplies a known pair', () => {
+    const a = tensor([2, 3], [1, 2, 3, 4, 5, 6]);
+    const b = tensor([3, 2], [7, 8, 9, 10, 11, 12]);
+    expect(matmul(a, b)).toEqual(tensor([2, 2], [58, 64, 139, 154]));
+  });
+
+  it('matches the naive triple loop across the kernel paths (tiny, narrow, packed, ragged edges)', () => {
+    const shapes: [number, number, number][] = [
+      [1, 1, 1], [2, 3, 2], [3, 5, 1], [5, 7, 3], [4, 4, 4], [7, 9, 11], [16, 16, 16],
+      [17, 33, 19], [64, 31, 6], [5, 100, 9], [33, 2, 65], [1, 50, 130],
+    ];
+    for (const [m, k, n] of shapes) {
+      const a = randomTensor([m, k], m * 100 + k);
+      const b = randomTensor([k, n], n * 100 + k);
+      expectClose(matmul(a, b), naiveMatmul(a, b), 1e-13, 1e-14);
+    }
+  });
+
+  it('every gemm loop gives the same bits (they all sum over k in the same order)', () => {
+    const [m, k, n] = [13, 29, 10];
+    const a = randomTensor([m, k], 1).data;
+    const b = randomTensor([k, n], 2).data;
+    const results = [gemm, gemmIkj, gemmPacked].map((kernel) => {
+      const c = new Float64Array(m * n).fill(NaN);
+      kernel(m, k, n, a, 0, b, 0, c, 0);
+      return c;
+    });
+    expect(results[1]).toEqual(results[0]);
+    expect(results[2]).toEqual(results[0]);
+  });
+
+  it('broadcasts batch dims', () => {
+    const cases: [number[], number[]][] = [
+      [[3, 4, 5], [5, 2]],
+      [[4, 5], [3, 5, 2]],
+      [[2, 1, 4, 5], [3, 5, 6]],
+      [[1, 4, 5], [3, 5, 4]],
+      [[2, 3, 4, 5], [2, 3, 5, 4]],
+    ];
+    for (const [sa, sb] of cases) {
+      const a = randomTensor(sa, sa.length);
+      const b = randomTensor(sb, sb.length + 7);
+      expectClose(matmul(a, b), naiveMatmul(a, b), 1e-13, 1e-14);
+    }
+  });
+
+  it('handles zero-size dims: k = 0 gives zeros', () => {
+    expect(matmul(tensor([2, 0], []), tensor([0, 3], []))).toEqual(tensor([2, 3], [0, 0, 0, 0, 0, 0]));
+    expect(matmul(tensor([0, 2], []), randomTensor([2, 3], 1)).shape).toEqual([0, 3]);
+    expect(matmul(tensor([0, 2, 2], []), randomTensor([2, 3], 1)).shape).toEqual([0, 2, 3]);
+  });
+
+  it('propagates NaN and Infinity as arithmetic does (no skipping of zeros)', () => {
+    const a = tensor([1, 2], [0, 1]);
+    const b = tensor([2, 1], [Infinity, 2]);
+    expect(matmul(a, b).data[0]).toBeNaN();
+  });
+
+  it('rejects mismatched inner dims, low ranks and batch dims that do not broadcast', () => {
+    expect(() => matmul(randomTensor([2, 3], 1), randomTensor([2, 3], 2))).toThrow(RangeError);
+    expect(() => matmul(randomTensor([3], 1), randomTensor([3, 2], 2))).toThrow(RangeError);
+    expect(() => matmul(randomTensor([2, 2, 3], 1), randomTensor([3, 3, 2], 2))).toThrow(RangeError);
+  });
+
+  it('calls the swappable gemm entry', () => {
+    const original = MATMUL_KERNELS.gemm;
+    let calls = 0;
+    const counting: GemmKernel = (...args) => {
+      calls++;
+      original(...args);
+    };
+    MATMUL_KERNELS.gemm = counting;
+    try {
+      matmul(randomTensor([3, 2, 2], 1), randomTensor([3, 2, 2], 2));
+    } finally {
+      MATMUL_KERNELS.gemm = original;
+    }
+    expect(calls).toBe(3);
+  });
+
+  it('matches the naive product on random shapes (property)', () => {
+    const dim = fc.integer({ min: 0, max: 9 });
+    fc.assert(
+      fc.property(dim, dim, dim, fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }), fc.integer(), (m, k, n, batch, seed) => {
+        const a = randomTensor([...batch, m, k], seed);
+        const b = randomTensor([k, n], seed + 1);
+        expectClose(matmul(a, b), naiveMatmul(a, b), 1e-13, 1e-14);
+        const c = randomTensor([...batch.map(() => 1), k, n], seed + 2);
+        expectClose(matmul(a, c), naiveMatmul(a, c), 1e-13, 1e-14);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});

@@ -1,0 +1,118 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { REDUCE_KINDS, logsumexp, reduce, sumToShape } from '../../src/engine/tensor/index.js';
+import type { ReduceKind } from '../../src/engine/tensor/index.js';
+import { expectClose, naiveReduce, randomTensor, tensor } from './reference.js';
+
+const folds: Record<ReduceKind, [(acc: number, v: number) => number, number]> = {
+  sum: [(acc, v) => acc + v, 0],
+  prod: [(acc, v) => acc * v, 1],
+  max: [(acc, v) => (Number.isNaN(acc) || Number.isNaN(v) ? NaN : v > acc ? v : acc), -Infinity],
+  min: [(acc, v) => (Number.isNaN(acc) || Number.isNaN(v) ? NaN : v < acc ? v : acc), Infinity],
+};
+
+function naive(kind: ReduceKind, x: Parameters<typeof reduce>[1], axes: number[]) {
+  const [f, init] = folds[kind];
+  return naiveReduce(f, init, x, axes);
+}
+
+/** Every sorted subset of 0..rank-1. */
+function subsets(rank: number): number[][] {
+  const out: number[][] = [];
+  for (let mask = 0; mask < 1 << rank; mask++) out.push([...Array(rank).keys()].filter((d) => mask & (1 << d)));
+  return out;
+}
+
+describe('reduce', () => {
+  it.each(REDUCE_KINDS)('%s over every subset of axes of [2, 3, 1, 4] matches a naive fold', (kind) => {
+    const x = randomTensor([2, 3, 1, 4], 42);
+    for (const axes of subsets(4)) expectClose(reduce(kind, x, axes), naive(kind, x, axes), 1e-13, 1e-15);
+  });
+
+  it.each(REDUCE_KINDS)('%s along the last, first and all axes of a large matrix', (kind) => {
+    const x = randomTensor([37, 129], 7);
+    for (const axes of [[1], [0], [0, 1]]) expectClose(reduce(kind, x, axes), naive(kind, x, axes), 1e-12, 1e-13);
+  });
+
+  it('removes the reduced axes from the shape; empty axes copies', () => {
+    const x = randomTensor([2, 3, 4], 1);
+    expect(reduce('sum', x, [1]).shape).toEqual([2, 4]);
+    expect(reduce('sum', x, [0, 1, 2]).shape).toEqual([]);
+    const copy = reduce('max', x, []);
+    expect(copy).toEqual(x);
+    expect(copy.data).not.toBe(x.data);
+    expect(reduce('sum', tensor([], [5]), [])).toEqual({ shape: [], data: Float64Array.of(5) });
+  });
+
+  it('empty reductions give the identity; empty kept axes give an empty result', () => {
+    const x = tensor([2, 0, 3], []);
+    expect([...reduce('sum', x, [1]).data]).toEqual([0, 0, 0, 0, 0, 0]);
+    expect([...reduce('prod', x, [1]).data]).toEqual([1, 1, 1, 1, 1, 1]);
+    expect([...reduce('max', x, [0, 1, 2]).data]).toEqual([-Infinity]);
+    expect([...reduce('min', x, [1, 2]).data]).toEqual([Infinity, Infinity]);
+    expect(reduce('sum', x, [2])).toEqual({ shape: [2, 0], data: new Float64Array(0) });
+  });
+
+  it('propagates NaN in max and min, keeps a lone -0 in sum', () => {
+    const x = tensor([2, 3], [1, NaN, 3, 4, 5, 6]);
+    expect([...reduce('max', x, [1]).data]).toEqual([NaN, 6]);
+    expect([...reduce('min', x, [0]).data]).toEqual([1, NaN, 3]);
+    expect(Object.is(reduce('sum', tensor([1], [-0]), [0]).data[0], -0)).toBe(true);
+  });
+
+  it('rejects unsorted, repeated or out-of-range axes', () => {
+    const x = randomTensor([2, 3], 1);
+    expect(() => reduce('sum', x, [1, 0])).toThrow(RangeError);
+    expect(() => reduce('sum', x, [0, 0])).toThrow(RangeError);
+    expect(() => reduce('sum', x, [2])).toThrow(RangeError);
+    expect(() => reduce('sum', x, [-1])).toThrow(RangeError);
+  });
+
+  it('matches a naive fold on random shapes and axes (property)', () => {
+    const cases = fc
+      .array(fc.integer({ min: 0, max: 4 }), { minLength: 0, maxLength: 5 })
+      .chain((shape) => fc.tuple(fc.constant(shape), fc.subarray([...shape.keys()]), fc.constantFrom(...REDUCE_KINDS), fc.integer()));
+    fc.assert(
+      fc.property(cases, ([shape, axes, kind, seed]) => {
+        const x = randomTensor(shape, seed);
+        expectClose(reduce(kind, x, axes), naive(kind, x, axes), 1e-13, 1e-14);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('logsumexp', () => {
+  function naiveLse(x: Parameters<typeof reduce>[1], axes: number[]) {
+    const s = naiveReduce((acc, v) => acc + Math.exp(v), 0, x, axes);
+    return { shape: s.shape, data: s.data.map(Math.log) };
+  }
+
+  it('matches log(sum(exp)) for moderate values, over several axis sets', () => {
+    const x = randomTensor([3, 4, 5], 3);
+    for (const axes of subsets(3)) expectClose(logsumexp(x, axes), naiveLse(x, axes), 1e-13, 1e-14);
+  });
+
+  it('does not overflow or underflow', () => {
+    const x = tensor([2, 2], [1000, 1000, -1000, -1000]);
+    expectClose(logsumexp(x, [1]), tensor([2], [1000 + Math.LN2, -1000 + Math.LN2]), 1e-15, 0);
+  });
+
+  it('handles infinities, NaN and empty reductions', () => {
+    const x = tensor([4, 2], [-Infinity, -Infinity, Infinity, 1, Infinity, -Infinity, NaN, 0]);
+    expect([...logsumexp(x, [1]).data]).toEqual([-Infinity, Infinity, Infinity, NaN]);
+    expect([...logsumexp(tensor([0, 2], []), [0]).data]).toEqual([-Infinity, -Infinity]);
+    expect([...logsumexp(tensor([2], [3, -Infinity]), []).data]).toEqual([3, -Infinity]);
+  });
+});
+
+describe('sumToShape', () => {
+  it('sums away broadcast axes', () => {
+    const x = randomTensor([2, 3, 4], 9);
+    expectClose(sumToShape(x, [3, 1]), { shape: [3, 1], data: naive('sum', x, [0, 2]).data }, 1e-14, 1e-15);
+    expectClose(sumToShape(x, [4]), naive('sum', x, [0, 1]), 1e-14, 1e-15);
+    expectClose(sumToShape(x, []), naive('sum', x, [0, 1, 2]), 1e-14, 1e-15);
+    expect(sumToShape(x, [2, 3, 4])).toEqual(x);
+    expect(() => sumToShape(x, [2, 4])).toThrow(RangeError);
+  });
+});
