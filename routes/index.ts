@@ -1,0 +1,19 @@
+// Every route plugin, registered in one place. A new route file exports a default
+// `FastifyPluginAsyncZod` and gets one line here.
+
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import differentiate from './differentiate.js';
+import health from './health.js';
+import metrics from './metrics.js';
+import openapi from './openapi.js';
+import ops from './ops.js';
+
+const routes: FastifyPluginAsyncZod = async (app) => {
+  await app.register(health);
+  await app.register(metrics);
+  await app.register(openapi);
+  await app.register(differentiate);
+  await app.register(ops);
+};
+
+export default routes;

@@ -1,0 +1,160 @@
+// The app factory, used by the server and by the tests. Like fastify/demo it registers the
+// external plugins, then the app's own (request ids, shutdown, metrics, errors), then routes/.
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  type RawServerDefault,
+} from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Registry } from 'prom-client';
+import routes from '../../routes/index.js';
+import { limitsOf, type Config } from './config.js';
+import { Compute } from './compute.js';
+import { setupMetrics } from './metrics.js';
+import { swaggerOptions } from './openapi.js';
+import { HttpProblem, PROBLEM_CONTENT_TYPE, toHttpProblem } from './problem.js';
+
+/** Whether the app still takes new requests; it stops when shutdown begins. */
+export class Lifecycle {
+  #draining = false;
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** From now on every new request is answered 503 `shutting_down`; in-flight ones finish. */
+  drain(): void {
+    this.#draining = true;
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    lifecycle: Lifecycle;
+    /** This app's Prometheus registry. */
+    metrics: Registry;
+    /** The engine and its worker pool. */
+    compute: Compute;
+  }
+}
+
+export type App = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
+
+export interface BuildAppOptions {
+  /** `false` silences the log (tests). Default: pino JSON lines at `config.LOG_LEVEL`. */
+  logger?: boolean;
+  /** Where the log lines go instead of stdout (tests read them). */
+  logStream?: { write(line: string): void };
+}
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+/** An incoming request id is kept only when it is a short token that is safe to log and echo. */
+const SANE_REQUEST_ID = /^[\w.:@~+/=-]{1,128}$/;
+
+function requestIdOf(request: IncomingMessage): string {
+  const incoming = request.headers[REQUEST_ID_HEADER];
+  return typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+function loggerOptions(config: Config, options: BuildAppOptions): FastifyServerOptions['logger'] {
+  if (options.logger === false) return false;
+  // Fastify's request serializer logs method, url, host and remote address: never a body.
+  const level = config.LOG_LEVEL;
+  return options.logStream ? { level, stream: options.logStream } : { level };
+}
+
+/** Answers with the problem for `error`, logging a 5xx (an unexpected one with its stack). */
+function problemSender(config: Config) {
+  return (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const problem = toHttpProblem(error, { bodyLimit: config.BODY_LIMIT });
+    const logged = { code: problem.code, status: problem.status };
+    if (problem.code === 'internal_error') {
+      request.log.error({ ...logged, err: problem.cause }, 'request failed');
+    } else if (problem.status >= 500) {
+      request.log.warn(logged, 'request refused');
+    } else {
+      request.log.info(logged, 'request rejected');
+    }
+    // A string body skips the route's response serializer: the problem is already final.
+    return reply
+      .code(problem.status)
+      .headers({ ...problem.headers, [REQUEST_ID_HEADER]: request.id })
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(JSON.stringify(problem));
+  };
+}
+
+export function buildApp(config: Config, options: BuildAppOptions = {}): App {
+  const sendProblem = problemSender(config);
+  const app = Fastify({
+    logger: loggerOptions(config, options),
+    bodyLimit: config.BODY_LIMIT,
+    requestIdHeader: false,
+    genReqId: requestIdOf,
+    // While closing, the onRequest hook below answers new requests with a problem instead.
+    return503OnClosing: false,
+    // Errors met before routing (a malformed URL) get a problem too.
+    frameworkErrors: sendProblem,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  // Bodies are JSON only: a text/plain body gets 415 rather than a confusing schema error.
+  app.removeContentTypeParser('text/plain');
+
+  // External plugins.
+  app.register(fastifySwagger, swaggerOptions);
+  app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  // The app's own plugins.
+  app.decorate('config', config);
+  app.decorate('lifecycle', new Lifecycle());
+  app.decorate('metrics', setupMetrics(app));
+  app.decorate(
+    'compute',
+    new Compute({
+      limits: limitsOf(config),
+      cacheSize: config.CACHE_SIZE,
+      inlineFlops: config.INLINE_FLOPS,
+      workers: config.WORKERS,
+      maxQueue: config.MAX_QUEUE,
+      timeoutMs: config.WORK_TIMEOUT_MS,
+    }),
+  );
+  app.addHook('onClose', async () => app.compute.close());
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+    if (app.lifecycle.draining) {
+      const detail = 'The server is shutting down; send the request again';
+      throw new HttpProblem(503, 'shutting_down', detail, {}, { headers: { 'retry-after': '1' } });
+    }
+  });
+  app.addHook('preClose', async () => app.lifecycle.drain());
+
+  app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?', 1)[0];
+    const problem = new HttpProblem(404, 'not_found', `There is no ${request.method} ${path}`);
+    return sendProblem(problem, request, reply);
+  });
+
+  // Routes.
+  app.register(routes);
+  return app;
+}

@@ -1,0 +1,99 @@
+// The service's configuration: environment variables, validated once at start-up. To add a
+// setting, add one field to `configSchema` (named after its environment variable, with its
+// default) and a row to the README's configuration table.
+
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import type { Limits } from '../engine/prepare.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** An integer in [min, max], given as a number or as the decimal string an environment holds. */
+function integer(min: number, max: number, meaning: string) {
+  const message = `must be an integer from ${min} to ${max} (${meaning})`;
+  return z.coerce
+    .number({ error: message })
+    .int({ error: message })
+    .min(min, { error: message })
+    .max(max, { error: message });
+}
+
+export const configSchema = z.object({
+  PORT: integer(0, 65_535, 'the TCP port; 0 picks a free one').default(3000),
+  HOST: z.string().trim().min(1, { error: 'must be a bind address such as 0.0.0.0' }).default('0.0.0.0'),
+  LOG_LEVEL: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }))
+    .default('info'),
+  BODY_LIMIT: integer(1, 1_073_741_824, 'bytes').default(1_048_576),
+  SHUTDOWN_GRACE_MS: integer(0, 3_600_000, 'milliseconds').default(10_000),
+  // Limits on the work one request may ask for (refused with limit_exceeded before any large allocation).
+  MAX_EXPR_LENGTH: integer(1, 10_000_000, 'characters of an expression').default(100_000),
+  MAX_NODES: integer(1, 10_000_000, 'primitive steps of a function').default(100_000),
+  MAX_TENSOR_ELEMENTS: integer(1, 1_000_000_000, 'elements of any one tensor').default(4_000_000),
+  MAX_LIVE_ELEMENTS: integer(1, 10_000_000_000, 'elements held at once while a request runs').default(64_000_000),
+  MAX_FLOPS: z.coerce.number({ error: 'must be a number (estimated floating-point operations per request)' }).positive({ error: 'must be positive' }).default(20e9),
+  MAX_JACOBIAN_ELEMENTS: integer(1, 1_000_000_000, 'elements of a Jacobian or Hessian').default(4_000_000),
+  MAX_POINTS: integer(1, 1_000_000, 'points of a `points` batch').default(1000),
+  // Where work runs.
+  WORKERS: integer(0, 256, 'worker threads for heavy requests; 0 runs everything on the event loop').default(availableParallelism()),
+  INLINE_FLOPS: z.coerce.number({ error: 'must be a number (flops)' }).nonnegative({ error: 'must be ≥ 0' }).default(2e6),
+  WORK_TIMEOUT_MS: integer(1, 3_600_000, 'milliseconds a heavy request may compute').default(60_000),
+  MAX_QUEUE: integer(0, 1_000_000, 'heavy requests that may wait for a worker').default(64),
+  CACHE_SIZE: integer(1, 1_000_000, 'prepared functions kept').default(256),
+});
+
+export type Config = z.output<typeof configSchema>;
+
+/** The engine's limits, from the configuration. */
+export function limitsOf(config: Config): Limits {
+  return {
+    maxExprLength: config.MAX_EXPR_LENGTH,
+    maxNodes: config.MAX_NODES,
+    maxTensorElements: config.MAX_TENSOR_ELEMENTS,
+    maxLiveElements: config.MAX_LIVE_ELEMENTS,
+    maxFlops: config.MAX_FLOPS,
+    maxJacobianElements: config.MAX_JACOBIAN_ELEMENTS,
+    maxPoints: config.MAX_POINTS,
+  };
+}
+
+/** A configuration value that does not fit `configSchema`; the message names each variable. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type ConfigInput = Record<string, unknown>;
+
+function parseConfig(input: ConfigInput): Config {
+  const result = configSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'configuration');
+    return `${name} ${issue.message}, got ${JSON.stringify(input[name])}`;
+  });
+  throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+}
+
+/**
+ * Reads the configuration from environment variables. An empty variable counts as unset, so it
+ * takes its default. Throws `ConfigError` naming every variable that is wrong.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: ConfigInput = {};
+  for (const name of Object.keys(configSchema.shape)) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') input[name] = value;
+  }
+  return parseConfig(input);
+}
+
+/** The defaults (no environment), with `overrides` applied and validated; for tests and tools. */
+export function defaultConfig(overrides: Partial<Config> = {}): Config {
+  return parseConfig({ ...overrides });
+}

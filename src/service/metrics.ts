@@ -1,0 +1,43 @@
+// Prometheus metrics. Each app has its own registry (not prom-client's global one), so several
+// apps in one process (the tests) do not clash.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+type RequestLabel = 'method' | 'route' | 'status';
+const REQUEST_LABELS: RequestLabel[] = ['method', 'route', 'status'];
+
+/** The route pattern (`/docs/static/*`), never the raw URL, so the label's values stay few. */
+function routeLabel(request: FastifyRequest): string {
+  if (request.is404) return 'not_found';
+  return request.routeOptions.url ?? 'unmatched';
+}
+
+/** Creates the app's registry with process metrics and the per-request counter and histogram. */
+export function setupMetrics(app: FastifyInstance): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter<RequestLabel>({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status',
+    labelNames: REQUEST_LABELS,
+    registers: [registry],
+  });
+  const duration = new Histogram<RequestLabel>({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by method, route pattern and status',
+    labelNames: REQUEST_LABELS,
+    registers: [registry],
+  });
+
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    const labels = {
+      method: request.method,
+      route: routeLabel(request),
+      status: String(reply.statusCode),
+    };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1000);
+  });
+  return registry;
+}

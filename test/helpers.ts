@@ -1,0 +1,27 @@
+// Shared test helpers: build an app the way the server does, with the log off (or captured).
+
+import { buildApp, type App, type BuildAppOptions } from '../src/service/app.js';
+import { defaultConfig, type Config } from '../src/service/config.js';
+
+/** An app with the default configuration (but no worker threads) plus `overrides`, silent unless `options` says otherwise. */
+export function buildTestApp(overrides: Partial<Config> = {}, options: BuildAppOptions = {}): App {
+  return buildApp(defaultConfig({ WORKERS: 0, ...overrides }), { logger: false, ...options });
+}
+
+export interface LogCapture {
+  stream: { write(line: string): void };
+  /** Every line written so far, as text. */
+  text(): string;
+  /** Every line written so far, parsed. */
+  entries(): Record<string, unknown>[];
+}
+
+/** A log destination that keeps the lines, for `buildTestApp(..., { logger: true, logStream })`. */
+export function captureLog(): LogCapture {
+  const lines: string[] = [];
+  return {
+    stream: { write: (line) => void lines.push(line) },
+    text: () => lines.join(''),
+    entries: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, defaultConfig, loadConfig } from '../../src/service/config.js';
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    expect(loadConfig({})).toMatchObject({
+      PORT: 3000,
+      HOST: '0.0.0.0',
+      LOG_LEVEL: 'info',
+      BODY_LIMIT: 1_048_576,
+      SHUTDOWN_GRACE_MS: 10_000,
+      MAX_EXPR_LENGTH: 100_000,
+      MAX_NODES: 100_000,
+      MAX_TENSOR_ELEMENTS: 4_000_000,
+      MAX_LIVE_ELEMENTS: 64_000_000,
+      MAX_FLOPS: 20e9,
+      MAX_JACOBIAN_ELEMENTS: 4_000_000,
+      MAX_POINTS: 1000,
+      INLINE_FLOPS: 2e6,
+      WORK_TIMEOUT_MS: 60_000,
+      MAX_QUEUE: 64,
+      CACHE_SIZE: 256,
+    });
+    expect(loadConfig({}).WORKERS).toBeGreaterThanOrEqual(1);
+  });
+
+  it('coerces the strings an environment holds', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'DEBUG',
+      BODY_LIMIT: '2048',
+      SHUTDOWN_GRACE_MS: '0',
+    });
+    expect(config).toMatchObject({ PORT: 8080, HOST: '127.0.0.1', LOG_LEVEL: 'debug', BODY_LIMIT: 2048, SHUTDOWN_GRACE_MS: 0 });
+    expect(loadConfig({ MAX_FLOPS: '1e9', WORKERS: '0' })).toMatchObject({ MAX_FLOPS: 1e9, WORKERS: 0 });
+  });
+
+  it('treats an empty variable as unset and ignores unrelated ones', () => {
+    expect(loadConfig({ PORT: '', PATH: '/usr/bin' }).PORT).toBe(3000);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '80.5'],
+    ['LOG_LEVEL', 'loud'],
+    ['BODY_LIMIT', '0'],
+    ['BODY_LIMIT', '1mb'],
+    ['SHUTDOWN_GRACE_MS', '-1'],
+  ])('rejects %s=%s with a message naming the variable and the value', (name, value) => {
+    const load = () => loadConfig({ [name]: value });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(new RegExp(`${name} must be .*, got "${value}"`));
+  });
+
+  it('names every bad variable at once', () => {
+    expect(() => loadConfig({ PORT: 'x', LOG_LEVEL: 'y' })).toThrow(/PORT .*; LOG_LEVEL /);
+  });
+});
+
+describe('defaultConfig', () => {
+  it('is the configuration of an empty environment, with overrides applied', () => {
+    expect(defaultConfig()).toEqual(loadConfig({}));
+    expect(defaultConfig({ BODY_LIMIT: 10 })).toEqual({ ...loadConfig({}), BODY_LIMIT: 10 });
+  });
+
+  it('validates overrides too', () => {
+    expect(() => defaultConfig({ PORT: -1 })).toThrow(/PORT/);
+  });
+});
