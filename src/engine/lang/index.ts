@@ -30,3 +30,4 @@ export type {
   UnaryOp,
   WithoutSpans,
 } from './ast.js';
+export { freeNames } from './names.js';
