@@ -5,7 +5,7 @@
 import type { Builder } from '../ir/builder.js';
 import type { NodeId } from '../ir/graph.js';
 import { eye } from '../tensor/layout.js';
-import { formatShape, sizeOf, type Shape } from '../tensor/tensor.js';
+import { formatShape, shapesEqual, sizeOf, type Shape } from '../tensor/tensor.js';
 import { UNARY_NAMES, type BinaryName, type UnaryName } from '../tensor/elementwise.js';
 import { negativeAxis, normaliseAxes, reducedShape, requireSquare } from './shapes.js';
 import { OPS } from './table.js';
@@ -198,7 +198,7 @@ export function basicIndex(b: Builder, x: NodeId, items: readonly IndexItem[]): 
   }
   const identity = starts.every((s, i) => s === 0 && steps[i] === 1 && counts[i] === shape[i]);
   const window = identity ? x : b.apply('slice', [x], { starts, steps, counts });
-  return b.reshape(window, counts, out);
+  return shapesEqual(counts, out) ? window : b.reshape(window, counts, out);
 }
 
 /** Python's slice.indices: start, step and element count of a slice of a dimension of `size`. */
