@@ -3,7 +3,7 @@
 // knows its cost, so the caller can run it inline or on a worker, and refuse it past a limit.
 
 import { EngineError } from './errors.js';
-import { firstNonFinite, hasNonFinite, run, type Bindings, type Plan } from './ir/evaluate.js';
+import { hasNonFinite, nonFiniteOrigins, run, type Bindings, type Plan } from './ir/evaluate.js';
 import type { GraphJson } from './ir/from-json.js';
 import type { Node } from './ir/graph.js';
 import { LruCache } from './lru.js';
@@ -158,12 +158,13 @@ export function functionSource(request: FunctionRequest): FunctionSource {
 
 // --- running programs --------------------------------------------------------------------
 
-/** Run a program; when an output is not finite, say where the first NaN or infinity arose. */
+/** Run a program; when an output is not finite, say where the NaNs or infinities came from. */
 export function runChecked(program: Program, bindings: Bindings, warnings: Warning[]): Tensor[] {
   const outputs = run(program.plan, bindings);
   if (outputs.some(hasNonFinite)) {
-    const warning = nonFiniteWarning(program.plan, bindings);
-    if (warning && !warnings.some((w) => w.message === warning.message)) warnings.push(warning);
+    for (const warning of nonFiniteWarnings(program.plan, bindings)) {
+      if (!warnings.some((w) => w.message === warning.message)) warnings.push(warning);
+    }
   }
   return outputs;
 }
@@ -183,15 +184,16 @@ const HINTS: Partial<Record<string, string>> = {
   exp: 'exp overflowed',
 };
 
-export function nonFiniteWarning(plan: Plan, bindings: Bindings): Warning | undefined {
-  const id = firstNonFinite(plan, bindings);
-  if (id === undefined) return undefined;
+export function nonFiniteWarnings(plan: Plan, bindings: Bindings): Warning[] {
   const graph = plan.graph;
-  const node = graph.nodes[id]!;
-  if (node.op === 'input') {
-    const name = (node as Node<'input'>).attrs.name;
-    return { code: 'non_finite_input', message: `the input '${name.replace(/^(tangent|cotangent):?/, '')}' holds NaN or infinite values`, node: name };
-  }
+  const origins = nonFiniteOrigins(plan, bindings);
+  const warnings: Warning[] = origins.inputs.map((id) => {
+    const name = (graph.nodes[id] as Node<'input'>).attrs.name;
+    const what = name === 'cotangent' ? 'the cotangent' : `the ${name.startsWith('tangent:') ? 'tangent of ' : 'input '}'${name.replace(/^tangent:/, '')}'`;
+    return { code: 'non_finite_input', message: `${what} holds NaN or infinite values`, node: name.replace(/^tangent:/, '') };
+  });
+  if (origins.first === undefined) return warnings;
+  const node = graph.nodes[origins.first]!;
   const primal = node.origin ? graph.nodes[node.origin.node]! : node;
   const label = primal.label ?? `#${primal.id}`;
   const where = primal.span ? ` (line ${primal.span.line}, column ${primal.span.column})` : '';
@@ -204,7 +206,8 @@ export function nonFiniteWarning(plan: Plan, bindings: Bindings): Warning | unde
     node: label,
   };
   if (primal.span) warning.position = { line: primal.span.line, column: primal.span.column };
-  return warning;
+  warnings.push(warning);
+  return warnings;
 }
 
 function withWarnings(answer: Record<string, unknown>, warnings: Warning[]): Record<string, unknown> {

@@ -112,23 +112,27 @@ export function hasNonFinite(t: Tensor): boolean {
 }
 
 /**
- * The first node, in evaluation order, whose value is not finite although all its arguments are:
- * where a NaN or infinity first arose. Runs the plan again; called only when an output is not finite.
+ * Where non-finite values come from: the inputs that hold some, and the first node, in evaluation
+ * order, whose value is not finite although all its arguments are (where a NaN or infinity first
+ * arose). Runs the plan again; called only when an output is not finite.
  */
-export function firstNonFinite(plan: Plan, inputs: Bindings): NodeId | undefined {
+export function nonFiniteOrigins(plan: Plan, inputs: Bindings): { inputs: NodeId[]; first: NodeId | undefined } {
   const { graph, schedule, lastUse } = plan;
   const values = new Array<Tensor | undefined>(graph.nodes.length);
   const bad = new Uint8Array(graph.nodes.length);
+  const badInputs: NodeId[] = [];
   for (let pos = 0; pos < schedule.length; pos++) {
     const id = schedule[pos]!;
     const node = graph.nodes[id]!;
-    const value = node.op === 'input' ? bind(node as Node<'input'>, inputs) : compute(node, node.args.map((a) => values[a]!));
+    const isInput = node.op === 'input';
+    const value = isInput ? bind(node as Node<'input'>, inputs) : compute(node, node.args.map((a) => values[a]!));
     values[id] = value;
     if (hasNonFinite(value)) {
-      if (node.args.every((a) => !bad[a])) return id;
+      if (isInput) badInputs.push(id);
+      else if (node.args.every((a) => !bad[a])) return { inputs: badInputs, first: id };
       bad[id] = 1;
     }
     for (const a of node.args) if (lastUse[a] === pos) values[a] = undefined;
   }
-  return undefined;
+  return { inputs: badInputs, first: undefined };
 }
