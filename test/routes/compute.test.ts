@@ -1,0 +1,78 @@
+// Heavy work runs on worker threads with a hard time limit, so the event loop keeps answering.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/service/app.js';
+import { buildTestApp } from '../helpers.js';
+
+// About ten 400×400 inverses: a second or so of arithmetic, from a tiny request.
+const HEAVY = {
+  expr: 'A = outer(x, x) / 400 + eye(400)\nB = inv(A)\nC = inv(B + A)\nD = inv(C + B)\nE = inv(D + C)\nF = inv(E + D)\nG = inv(F + E)\nH = inv(G + F)\nI = inv(H + G)\nsum(inv(I + H))',
+  at: { x: Array.from({ length: 400 }, (_, i) => Math.sin(i)) },
+};
+
+describe('the worker pool', () => {
+  let app: App;
+  beforeAll(async () => {
+    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 0, WORK_TIMEOUT_MS: 60_000 });
+    await app.ready();
+  });
+  afterAll(() => app.close());
+
+  it('answers on a worker what it answers inline, errors included', async () => {
+    const inline = buildTestApp();
+    await inline.ready();
+    try {
+      for (const body of [
+        { expr: 'sum(tanh(W @ x))', at: { W: [[1, 2], [3, 4]], x: [0.1, -0.2] } },
+        { expr: 'y = x^2\nlog(y - 10)', at: { x: 1 } },
+      ]) {
+        const a = await app.inject({ method: 'POST', url: '/grad', payload: body });
+        const b = await inline.inject({ method: 'POST', url: '/grad', payload: body });
+        expect(a.json()).toEqual(b.json());
+      }
+      const bad = await app.inject({ method: 'POST', url: '/grad', payload: { expr: 'x @ x', at: { x: [[1, 2]] } } });
+      expect(bad.statusCode).toBe(422);
+      expect(bad.json()).toMatchObject({ code: 'shape_mismatch' });
+    } finally {
+      await inline.close();
+    }
+  });
+
+  it('keeps the event loop free while a heavy request computes', async () => {
+    const heavy = app.inject({ method: 'POST', url: '/eval', payload: HEAVY });
+    await new Promise((r) => setTimeout(r, 50));
+    const start = performance.now();
+    const health = await app.inject({ method: 'GET', url: '/healthz' });
+    const waited = performance.now() - start;
+    expect(health.statusCode).toBe(200);
+    expect(waited).toBeLessThan(200);
+    const result = await heavy;
+    expect(result.statusCode).toBe(200);
+  });
+});
+
+describe('the time limit', () => {
+  let app: App;
+  beforeAll(async () => {
+    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 1000, WORK_TIMEOUT_MS: 150 });
+    await app.ready();
+  });
+  afterAll(() => app.close());
+
+  it('stops a computation past WORK_TIMEOUT_MS with 503 timeout, and the next request is served', async () => {
+    const slow = await app.inject({ method: 'POST', url: '/eval', payload: HEAVY });
+    expect(slow.statusCode).toBe(503);
+    expect(slow.json()).toMatchObject({ code: 'timeout' });
+    // Small work runs inline at once; offloaded work resumes once the stopped worker is replaced
+    // (the limit counts a new worker's start-up, which under tsx can itself take a while).
+    const next = await app.inject({ method: 'POST', url: '/grad', payload: { expr: 'x^2', at: { x: 3 } } });
+    expect(next.json()).toEqual({ value: 9, gradient: { x: 6 } });
+    const offloaded = { expr: 'sum(A @ A)', at: { A: [[1, 2], [3, 4]] }, points: Array.from({ length: 200 }, () => ({ A: [[1, 2], [3, 4]] })) };
+    let status = 0;
+    for (let attempt = 0; attempt < 50 && status !== 200; attempt++) {
+      status = (await app.inject({ method: 'POST', url: '/eval', payload: { expr: offloaded.expr, points: offloaded.points } })).statusCode;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(200);
+  });
+});
