@@ -33,13 +33,13 @@ export function timeIt(fn: () => unknown, budgetMs = 1500): number {
   return times[Math.floor(times.length / 2)]!;
 }
 
-export function engineCases(): { name: string; expr: string; at: Record<string, unknown> }[] {
+export function engineCases(): { name: string; expr: string; at: Record<string, unknown>; wrt?: string[] }[] {
   const random = new Random(42);
   const N = 200;
   return [
     { name: "lecture f(x) = sqrt(x² + exp(x²)) + cos(x² + exp(x²))", expr: 'sqrt(x^2 + exp(x^2)) + cos(x^2 + exp(x^2))', at: { x: 0.7 } },
     {
-      name: 'two-layer tanh network, batch 64, 784-128-10, squared error',
+      name: 'two-layer tanh network, batch 64, 784-128-10, squared error (gradient w.r.t. the weights)',
       expr: 'H = tanh(X @ W1 + b1)\nP = H @ W2 + b2\nsum((P - Y)^2)',
       at: {
         X: matrix(random, 64, 784),
@@ -49,6 +49,7 @@ export function engineCases(): { name: string; expr: string; at: Record<string, 
         b2: matrix(random, 1, 10)[0],
         Y: matrix(random, 64, 10),
       },
+      wrt: ['W1', 'b1', 'W2', 'b2'],
     },
     {
       name: `Gaussian-process f = yᵀ(K1 + K2)⁻¹y, N = ${N}`,
@@ -62,9 +63,9 @@ export function engineCases(): { name: string; expr: string; at: Record<string, 
 
 export function measureEngine(budgetMs = 1500): EngineFigure[] {
   const engine = new Engine();
-  return engineCases().map(({ name, expr, at }) => {
+  return engineCases().map(({ name, expr, at, wrt }) => {
     const value = engine.plan('eval', { expr, at });
-    const grad = engine.plan('grad', { expr, at });
+    const grad = engine.plan('grad', { expr, at, wrt });
     const valueMs = timeIt(() => value.run(), budgetMs);
     const gradMs = timeIt(() => grad.run(), budgetMs);
     return { name, valueMs, gradMs, ratio: gradMs / valueMs, flopsValue: value.flops, flopsGrad: grad.flops };

@@ -1,0 +1,58 @@
+// `npm run bench`: figures as ratios against baselines measured in the same run, because the
+// machine is shared and noisy.
+//  1. The cheap-gradient principle: value+gradient time over value time, for the lecture's f, a
+//     two-layer network and the Gaussian-process function (bench/engine.ts).
+//  2. Requests per second of POST /grad on the lecture's f against a bare GET /healthz of the
+//     same server, with autocannon on loopback.
+
+import autocannon from 'autocannon';
+import { buildApp } from '../src/service/app.js';
+import { defaultConfig } from '../src/service/config.js';
+import { measureEngine } from './engine.js';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+
+function fmt(ms: number): string {
+  return ms < 0.1 ? `${(ms * 1000).toFixed(2)} µs` : `${ms.toFixed(3)} ms`;
+}
+
+async function load(url: string, options: Partial<autocannon.Options>): Promise<number> {
+  const result = await autocannon({ url, connections: 50, duration: seconds, ...options });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  return result.requests.average;
+}
+
+async function main(): Promise<void> {
+  console.log(`# Adjoint benchmarks (${new Date().toISOString()}, Node ${process.version})\n`);
+  console.log('## Cheap gradient: value+gradient time / value time (median of repeats)\n');
+  console.log('| function | value | value+gradient | ratio |');
+  console.log('| --- | --- | --- | --- |');
+  for (const f of measureEngine()) {
+    console.log(`| ${f.name} | ${fmt(f.valueMs)} | ${fmt(f.gradMs)} | ${f.ratio.toFixed(2)} |`);
+  }
+
+  const app = buildApp(defaultConfig({ LOG_LEVEL: 'silent' }), { logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  try {
+    const body = JSON.stringify({ expr: 'sqrt(x^2 + exp(x^2)) + cos(x^2 + exp(x^2))', at: { x: 0.7 } });
+    // Warm up both routes (JIT, prepared-function cache).
+    await load(`${base}/healthz`, { duration: 1 });
+    await load(`${base}/grad`, { duration: 1, method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const bare = await load(`${base}/healthz`, {});
+    const grad = await load(`${base}/grad`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    console.log(`\n## HTTP: autocannon, 50 connections, ${seconds} s each, loopback (load generator on the same cores)\n`);
+    console.log('| route | requests/s | ratio to bare |');
+    console.log('| --- | --- | --- |');
+    console.log(`| GET /healthz (bare) | ${bare.toFixed(0)} | 1.00 |`);
+    console.log(`| POST /grad, lecture f | ${grad.toFixed(0)} | ${(grad / bare).toFixed(2)} |`);
+  } finally {
+    await app.close();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
