@@ -31,7 +31,8 @@ async function main(): Promise<void> {
     console.log(`| ${f.name} | ${fmt(f.valueMs)} | ${fmt(f.gradMs)} | ${f.ratio.toFixed(2)} |`);
   }
 
-  const app = buildApp(defaultConfig({ LOG_LEVEL: 'silent' }), { logger: false });
+  // No rate limit: the load generator is one client.
+  const app = buildApp(defaultConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_MAX: 0 }), { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

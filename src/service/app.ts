@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifyUnderPressure from '@fastify/under-pressure';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -63,6 +65,7 @@ export interface BuildAppOptions {
 }
 
 export const REQUEST_ID_HEADER = 'x-request-id';
+const UNPRESSURED = new Set(['/healthz', '/readyz', '/metrics']);
 /** An incoming request id is kept only when it is a short token that is safe to log and echo. */
 const SANE_REQUEST_ID = /^[\w.:@~+/=-]{1,128}$/;
 
@@ -120,6 +123,27 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
   // External plugins.
   app.register(fastifySwagger, swaggerOptions);
   app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  if (config.RATE_LIMIT_MAX > 0) {
+    app.register(fastifyRateLimit, {
+      max: config.RATE_LIMIT_MAX,
+      timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      // The plugin sets Retry-After and the x-ratelimit-* headers; the error handler keeps them.
+      errorResponseBuilder: (_request, context) =>
+        new HttpProblem(429, 'rate_limited', `More than ${context.max} requests in ${context.after}: retry in ${context.after}`),
+    });
+  }
+  if (config.MAX_EVENT_LOOP_DELAY_MS > 0) {
+    app.register(fastifyUnderPressure, {
+      maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,
+      // Liveness, readiness and metrics still answer under pressure; new work is refused.
+      pressureHandler: async (request) => {
+        if (UNPRESSURED.has(request.routeOptions.url ?? '')) return;
+        throw new HttpProblem(503, 'overloaded', 'The server is overloaded (its event loop is delayed); send the request again shortly', {}, {
+          headers: { 'retry-after': '5' },
+        });
+      },
+    });
+  }
 
   // The app's own plugins.
   app.decorate('config', config);

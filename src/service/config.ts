@@ -43,6 +43,10 @@ export const configSchema = z.object({
   WORK_TIMEOUT_MS: integer(1, 3_600_000, 'milliseconds a heavy request may compute').default(60_000),
   MAX_QUEUE: integer(0, 1_000_000, 'heavy requests that may wait for a worker').default(64),
   CACHE_SIZE: integer(1, 1_000_000, 'prepared functions kept').default(256),
+  // Protection of the service as a whole.
+  RATE_LIMIT_MAX: integer(0, 100_000_000, 'requests per client address per window; 0 turns rate limiting off').default(6000),
+  RATE_LIMIT_WINDOW_MS: integer(1, 86_400_000, 'milliseconds').default(60_000),
+  MAX_EVENT_LOOP_DELAY_MS: integer(0, 60_000, 'milliseconds of event-loop delay past which new work gets 503 overloaded; 0 turns it off').default(1000),
 });
 
 export type Config = z.output<typeof configSchema>;

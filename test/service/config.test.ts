@@ -20,6 +20,9 @@ describe('loadConfig', () => {
       WORK_TIMEOUT_MS: 60_000,
       MAX_QUEUE: 64,
       CACHE_SIZE: 256,
+      RATE_LIMIT_MAX: 6000,
+      RATE_LIMIT_WINDOW_MS: 60_000,
+      MAX_EVENT_LOOP_DELAY_MS: 1000,
     });
     expect(loadConfig({}).WORKERS).toBeGreaterThanOrEqual(1);
   });
