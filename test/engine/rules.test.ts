@@ -176,3 +176,41 @@ describe.each(CASES.map((c) => [name(c), c] as const))('%s', (_label, c) => {
     expect(Math.abs(a - b)).toBeLessThan(1e-9 * (1 + Math.abs(a)));
   });
 });
+
+describe('property: elementwise ops at random broadcasting shapes', () => {
+  it('satisfy the dot-product test and agree with central differences', async () => {
+    const fc = (await import('fast-check')).default;
+    // An output shape, and two argument shapes that broadcast to it (dims dropped from the left or set to 1).
+    const shapes = fc
+      .array(fc.integer({ min: 1, max: 3 }), { minLength: 0, maxLength: 3 })
+      .chain((out) =>
+        fc.tuple(
+          fc.constant(out),
+          ...[0, 1].map(() =>
+            fc.tuple(fc.integer({ min: 0, max: out.length }), fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length })).map(([drop, ones]) =>
+              out.slice(drop).map((d, i) => (ones[i + drop] ? 1 : d)),
+            ),
+          ),
+        ),
+      );
+    const ops = fc.constantFrom('add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where');
+    fc.assert(
+      fc.property(shapes, ops, fc.integer({ min: 0, max: 1e6 }), ([, a, b], op, seed) => {
+        const c: OpCase =
+          op === 'where'
+            ? { op: 'where', args: [{ shape: a, domain: 'binary', constant: true }, { shape: b }, { shape: a }] }
+            : { op: op as OpName, args: [{ shape: a, domain: op === 'pow' ? 'positive' : 'any' }, { shape: b, domain: op === 'div' ? 'nonzero' : 'any' }] };
+        const { random, values, free, direction, out } = setup(c, seed);
+        const us = direction();
+        const v = randomTensor(random, { shape: out.shape });
+        const ad = jvp(c, values, us);
+        const forward = dot(v, ad);
+        const reverse = vjp(c, values, v).reduce((s, adj, k) => s + dot(adj, us[k]!), 0);
+        expect(Math.abs(forward - reverse)).toBeLessThan(1e-10 * (1 + Math.abs(forward)));
+        const fd = centralDifference(c, values, free, us, 1e-6);
+        expect(maxAbsDiff(ad, fd)).toBeLessThan(1e-5 * (1 + maxAbs(fd)));
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
