@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS, Prepared, totalSize, type FunctionSource, type Limits, 
 import { Random } from './random.js';
 import { permute, stridedSlice } from './tensor/layout.js';
 import { formatShape, reshapeTensor, shapesEqual, sizeOf, type Shape, type Tensor } from './tensor/tensor.js';
-import { fromTensor, toTensor, type Value } from './values.js';
+import { fromTensor, MAX_RANK, toTensor, type Value } from './values.js';
 
 export interface FunctionRequest {
   expr?: string | undefined;
@@ -61,6 +61,7 @@ export interface Warning {
 
 /** A planned request: its estimated cost, and how to compute the answer. */
 export interface Job {
+  /** Estimated work: floating-point operations plus elements written (copies cost too). */
   readonly flops: number;
   run(): Record<string, unknown>;
 }
@@ -135,8 +136,32 @@ export class Engine {
   }
 
   prepare(request: FunctionRequest, bindings: ReadonlyMap<string, Tensor>): Prepared {
+    return this.prepareInputs(request, [...bindings].map(([name, t]) => ({ name, shape: t.shape })));
+  }
+
+  /** Prepare the function from input shapes alone (no values): for shape and cost analysis. */
+  prepareShapes(request: FunctionRequest, shapes: Readonly<Record<string, readonly number[]>>): Prepared {
+    const inputs = Object.entries(shapes).map(([name, shape]) => {
+      const path = ['shapes', name];
+      if (shape.length > MAX_RANK) throw new EngineError('validation_error', `shapes.${name} has more than ${MAX_RANK} dimensions`, { path });
+      shape.forEach((d, i) => {
+        if (!Number.isSafeInteger(d) || d < 0) {
+          throw new EngineError('validation_error', `shapes.${name}[${i}] must be a whole number ≥ 0, got ${d}`, { path: [...path, i] });
+        }
+      });
+      const size = sizeOf(shape);
+      if (size > this.limits.maxTensorElements) {
+        throw new EngineError('limit_exceeded', `shapes.${name} has ${size} elements, more than the limit of ${this.limits.maxTensorElements} (MAX_TENSOR_ELEMENTS)`, {
+          path,
+        });
+      }
+      return { name, shape: [...shape] };
+    });
+    return this.prepareInputs(request, inputs);
+  }
+
+  private prepareInputs(request: FunctionRequest, inputs: { name: string; shape: Shape }[]): Prepared {
     const source = functionSource(request);
-    const inputs = [...bindings].map(([name, t]) => ({ name, shape: t.shape }));
     const key = JSON.stringify([source.expr ?? source.graph, inputs.map((i) => [i.name, i.shape])]);
     let prepared = this.cache.get(key);
     if (!prepared) {
@@ -273,6 +298,11 @@ function rows(stack: Tensor, offset: number, count: number): Tensor {
   return stridedSlice(reshapeTensor(stack, [n, width]), [offset, 0], [1, 1], [count, width]);
 }
 
+/** A program's estimated work: its flops plus every element it writes. */
+function work(plan: Plan): number {
+  return plan.flops + plan.elements;
+}
+
 // --- the planners ------------------------------------------------------------------------
 
 type Planner<K extends OperationName> = (engine: Engine, point: Point, request: RequestTable[K]) => Job;
@@ -280,7 +310,7 @@ type Planner<K extends OperationName> = (engine: Engine, point: Point, request: 
 const evalPlanner: Planner<'eval'> = (_e, point) => {
   const program = point.prepared.valueProgram();
   return {
-    flops: program.plan.flops,
+    flops: work(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value] = runChecked(program, point.bindings, warnings);
@@ -292,7 +322,7 @@ const evalPlanner: Planner<'eval'> = (_e, point) => {
 const gradPlanner: Planner<'grad'> = (_e, point) => {
   const program = point.prepared.gradientProgram(point.wrt);
   return {
-    flops: program.plan.flops,
+    flops: work(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value, ...grads] = runChecked(program, point.bindings, warnings);
@@ -306,7 +336,7 @@ const jvpPlanner: Planner<'jvp'> = (_e, point, request) => {
   const seeds = seedsFor(point, request.tangents, 'tangents', names);
   const program = point.prepared.jvpProgram(names, []);
   return {
-    flops: program.plan.flops,
+    flops: work(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value, tangent] = runChecked(program, bind(point, seeds), warnings);
@@ -327,7 +357,7 @@ const vjpPlanner: Planner<'vjp'> = (_e, point, request) => {
   }
   const program = prepared.vjpProgram(point.wrt, []);
   return {
-    flops: program.plan.flops,
+    flops: work(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value, ...vjps] = runChecked(program, bind(point, new Map([['cotangent', cotangent]])), warnings);
@@ -359,7 +389,7 @@ const jacobianPlanner: Planner<'jacobian'> = (_e, point, request) => {
   if (mode === 'forward') {
     const program = prepared.jvpProgram(point.wrt, [n]);
     return {
-      flops: program.plan.flops,
+      flops: work(program.plan),
       run: () => {
         const warnings: Warning[] = [];
         const [value, tangents] = runChecked(program, bind(point, tangentSeeds(point.wrt, identityBlocks(shapes))), warnings);
@@ -377,7 +407,7 @@ const jacobianPlanner: Planner<'jacobian'> = (_e, point, request) => {
   }
   const program = prepared.vjpProgram(point.wrt, [m]);
   return {
-    flops: program.plan.flops,
+    flops: work(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value, ...adjoints] = runChecked(program, bind(point, new Map([['cotangent', identityBlocks([outShape])[0]!]])), warnings);
@@ -396,7 +426,7 @@ const hessianPlanner: Planner<'hessian'> = (_e, point) => {
   checkJacobianSize(point, n, 'Hessian');
   const program = prepared.secondOrderProgram(point.wrt, [n]);
   return {
-    flops: program.plan.flops,
+    flops: work(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const outputs = runChecked(program, bind(point, tangentSeeds(point.wrt, identityBlocks(shapes))), warnings);
@@ -421,7 +451,7 @@ const hvpPlanner: Planner<'hvp'> = (_e, point, request) => {
   const seeds = seedsFor(point, request.vector, 'vector', point.wrt);
   const program = point.prepared.secondOrderProgram(point.wrt, []);
   return {
-    flops: program.plan.flops,
+    flops: work(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const outputs = runChecked(program, bind(point, seeds), warnings);
@@ -451,7 +481,7 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
   const probes = request.directions ?? n;
   const evaluations = (central ? 2 : 1) * probes + (central ? 0 : 1);
   return {
-    flops: gradient.plan.flops + evaluations * value.plan.flops,
+    flops: work(gradient.plan) + evaluations * (work(value.plan) + n),
     run: () => {
       const warnings: Warning[] = [];
       const [f0, ...grads] = runChecked(gradient, point.bindings, warnings);
@@ -509,7 +539,8 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
       } else {
         const random = new Random(request.seed ?? 0);
         const directional: { ad: number; numeric: number }[] = [];
-        const scale = Math.max(1, ...point.wrt.flatMap((name) => Array.from(point.bindings.get(name)!.data, Math.abs)));
+        let scale = 1;
+        for (const name of point.wrt) for (const v of point.bindings.get(name)!.data) scale = Math.max(scale, Math.abs(v));
         for (let d = 0; d < probes; d++) {
           const v = point.wrt.map((name) => Float64Array.from(point.bindings.get(name)!.data, () => random.normal()));
           const norm = Math.sqrt(v.reduce((s, dv) => s + dv.reduce((t, x) => t + x * x, 0), 0)) || 1;

@@ -200,7 +200,8 @@ export class Builder implements Graph {
     return id;
   }
 
-  private checkSize(shape: Shape): void {
+  /** Refuse a shape past the element limit (limit_exceeded), before anything of that size exists. */
+  checkSize(shape: Shape): void {
     const max = this.options.maxElements;
     if (max !== undefined && sizeOf(shape) > max) {
       throw new EngineError(

@@ -341,6 +341,7 @@ export const FUNCTIONS: ReadonlyMap<string, FunctionDef> = new Map(
       (b, _, s) => {
         const n = s.n as number;
         if (!Number.isInteger(n) || n < 0) throw new ShapeError(`eye needs a size n ≥ 0, got ${n}`);
+        b.checkSize([n, n]);
         return b.constant(eye(n));
       },
       { value: 'the n × n identity matrix', derivative: 'zero (a constant)' },
