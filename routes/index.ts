@@ -7,6 +7,7 @@ import health from './health.js';
 import metrics from './metrics.js';
 import openapi from './openapi.js';
 import ops from './ops.js';
+import probe from './probe.js';
 
 const routes: FastifyPluginAsyncZod = async (app) => {
   await app.register(health);
@@ -14,6 +15,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   await app.register(openapi);
   await app.register(differentiate);
   await app.register(ops);
+  await app.register(probe);
 };
 
 export default routes;

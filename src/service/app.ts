@@ -18,6 +18,8 @@ import Fastify, {
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import routes from '../../routes/index.js';
+import type { HostResolver } from '../probe/guard.js';
+import { Prober } from '../probe/probe.js';
 import { limitsOf, type Config } from './config.js';
 import { Compute } from './compute.js';
 import { setupMetrics } from './metrics.js';
@@ -46,6 +48,8 @@ declare module 'fastify' {
     metrics: Registry;
     /** The engine and its worker pool. */
     compute: Compute;
+    /** Black-box gradient estimation (POST /probe). */
+    prober: Prober;
   }
 }
 
@@ -62,6 +66,8 @@ export interface BuildAppOptions {
   logger?: boolean;
   /** Where the log lines go instead of stdout (tests read them). */
   logStream?: { write(line: string): void };
+  /** How probe target hosts are resolved (default: the system's DNS); tests inject their own. */
+  resolveHost?: HostResolver;
 }
 
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -161,6 +167,21 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
     }),
   );
   app.addHook('onClose', async () => app.compute.close());
+  app.decorate(
+    'prober',
+    new Prober({
+      allowedOrigins: config.PROBE_ALLOWED_ORIGINS,
+      maxConcurrency: config.PROBE_MAX_CONCURRENCY,
+      maxBudget: config.PROBE_MAX_BUDGET,
+      maxResponseBytes: config.PROBE_MAX_RESPONSE_BYTES,
+      defaultTimeoutMs: config.PROBE_DEFAULT_TIMEOUT_MS,
+      maxDurationMs: config.PROBE_MAX_DURATION_MS,
+      maxTensorElements: config.MAX_TENSOR_ELEMENTS,
+      maxElements: config.PROBE_MAX_ELEMENTS,
+      evaluator: app.compute,
+      resolve: options.resolveHost,
+    }),
+  );
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { Limits } from '../engine/prepare.js';
+import { parseAllowedOrigins } from '../probe/origins.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -43,10 +44,35 @@ export const configSchema = z.object({
   WORK_TIMEOUT_MS: integer(1, 3_600_000, 'milliseconds a heavy request may compute').default(60_000),
   MAX_QUEUE: integer(0, 1_000_000, 'heavy requests that may wait for a worker').default(64),
   CACHE_SIZE: integer(1, 1_000_000, 'prepared functions kept').default(256),
+  // Graph pictures: Graphviz lays out on the event loop, so the SVG size is bounded.
+  GRAPH_MAX_NODES: integer(1, 100_000, 'nodes of a graph drawn as SVG by POST /graph').default(300),
   // Protection of the service as a whole.
   RATE_LIMIT_MAX: integer(0, 100_000_000, 'requests per client address per window; 0 turns rate limiting off').default(6000),
   RATE_LIMIT_WINDOW_MS: integer(1, 86_400_000, 'milliseconds').default(60_000),
   MAX_EVENT_LOOP_DELAY_MS: integer(0, 60_000, 'milliseconds of event-loop delay past which new work gets 503 overloaded; 0 turns it off').default(1000),
+  // Grading (POST /grade): how large a class one request may carry, and how much work it may ask for.
+  GRADE_MAX_SUBMISSIONS: integer(1, 1_000_000, 'submissions in one /grade request').default(1000),
+  GRADE_MAX_FLOPS: z.coerce.number({ error: 'must be a number (estimated floating-point operations of one /grade request)' }).positive({ error: 'must be positive' }).default(1e9),
+  // Black-box probing (POST /probe): which URLs it may query, and how hard.
+  PROBE_ALLOWED_ORIGINS: z
+    .union([z.string(), z.array(z.string())])
+    .transform((value, ctx) => {
+      const entries = (typeof value === 'string' ? value.split(',') : value).map((e) => e.trim()).filter((e) => e !== '');
+      try {
+        return parseAllowedOrigins(entries);
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        ctx.addIssue({ code: 'custom', message: `must be comma-separated http(s) origins such as http://127.0.0.1:8081 (${why})` });
+        return z.NEVER;
+      }
+    })
+    .default([]),
+  PROBE_MAX_CONCURRENCY: integer(1, 1024, 'queries one probe keeps in flight').default(8),
+  PROBE_MAX_BUDGET: integer(1, 10_000_000, 'queries one probe may send').default(10_000),
+  PROBE_MAX_RESPONSE_BYTES: integer(1, 1_073_741_824, 'bytes of one answer from a probe target').default(1_048_576),
+  PROBE_DEFAULT_TIMEOUT_MS: integer(1, 3_600_000, 'milliseconds one probe query may take unless the request says timeoutMs').default(5000),
+  PROBE_MAX_DURATION_MS: integer(1, 3_600_000, 'milliseconds one whole probe may take').default(120_000),
+  PROBE_MAX_ELEMENTS: integer(1, 10_000_000_000, 'input elements one probe may send: input size × budget').default(50_000_000),
 });
 
 export type Config = z.output<typeof configSchema>;

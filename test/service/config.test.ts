@@ -23,6 +23,13 @@ describe('loadConfig', () => {
       RATE_LIMIT_MAX: 6000,
       RATE_LIMIT_WINDOW_MS: 60_000,
       MAX_EVENT_LOOP_DELAY_MS: 1000,
+      PROBE_ALLOWED_ORIGINS: [],
+      PROBE_MAX_CONCURRENCY: 8,
+      PROBE_MAX_BUDGET: 10_000,
+      PROBE_MAX_ELEMENTS: 50_000_000,
+      PROBE_MAX_RESPONSE_BYTES: 1_048_576,
+      PROBE_DEFAULT_TIMEOUT_MS: 5000,
+      PROBE_MAX_DURATION_MS: 120_000,
     });
     expect(loadConfig({}).WORKERS).toBeGreaterThanOrEqual(1);
   });

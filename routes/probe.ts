@@ -1,0 +1,107 @@
+// POST /probe (CONTRACT §5): gradient estimates of a black-box model from queries alone.
+
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { DEFAULT_CONCURRENCY, PROBE_METHODS } from '../src/probe/probe.js';
+import { problemResponses } from '../src/service/problem.js';
+import { ValueSchema } from './schemas.js';
+
+export const PROBING_TAG = 'probing';
+
+const TokenSchema = z.union([z.string(), z.number()]);
+
+const HttpTargetSchema = z
+  .object({
+    url: z.string().min(1).max(4096).describe('An http(s) URL whose origin is in the server’s PROBE_ALLOWED_ORIGINS'),
+    method: z.enum(['POST', 'PUT', 'PATCH']).optional().describe('The HTTP method (default POST)'),
+    headers: z.record(z.string(), z.string()).optional().describe('Extra request headers (not the framing ones: host, content-length, ...)'),
+    body: z.unknown().describe('A JSON template: every string value "$input" is replaced by the (perturbed) input'),
+    outputPath: z.string().describe('An RFC 6901 JSON pointer to the logits in the JSON answer ("/logits"; "" is the whole answer)'),
+  })
+  .meta({ id: 'ProbeHttpTarget', description: 'A model behind an HTTP endpoint' });
+
+const ExprTargetSchema = z
+  .object({
+    expr: z.string().min(1).describe('A function of exactly one input (the expression language), only ever evaluated'),
+  })
+  .meta({ id: 'ProbeExprTarget', description: 'A local function treated as a black box; the answer then carries `exact` and `cosine`' });
+
+const ProbeRequestSchema = z.object({
+  target: z.union([HttpTargetSchema, ExprTargetSchema]),
+  at: z.unknown().meta({
+    description: 'The input: a Value (number or nested array), or for occlusion an array of tokens (strings or token ids)',
+    anyOf: [{ $ref: '#/components/schemas/Value' }, { type: 'array', items: { type: ['string', 'number'] }, minItems: 1 }],
+  }),
+  method: z
+    .enum(PROBE_METHODS)
+    .describe(
+      'forward/central: finite differences (n or 2n queries, +1 for the value); spsa (Rademacher) / nes (Gaussian): antithetic random directions within the budget; occlusion: each token’s score is f(tokens) − f(tokens without it)',
+    ),
+  output: z.int().min(0).optional().describe('The index of the logit to differentiate when the target answers several (row-major)'),
+  epsilon: z
+    .number()
+    .positive()
+    .optional()
+    .describe('Relative step: coordinate i moves by epsilon·max(1, |x_i|) (default: forward 1e-3, central 1e-2, spsa and nes 1e-3, chosen for float32 logits; see docs/probing.md)'),
+  budget: z
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      'Most queries to send, retries included (default: 2n + 1, what central needs, plus a tenth (at least 4) for retries; occlusion: m + 1 plus the same reserve; at most PROBE_MAX_BUDGET)',
+    ),
+  directions: z.int().min(2).optional().describe('spsa/nes: random directions (2 queries each); default max(2, ⌊0.45·(budget − 1)⌋)'),
+  concurrency: z.int().min(1).optional().describe(`Queries in flight at once (default ${DEFAULT_CONCURRENCY}, at most PROBE_MAX_CONCURRENCY)`),
+  timeoutMs: z.int().min(1).optional().describe('Time limit of each query in ms (default PROBE_DEFAULT_TIMEOUT_MS)'),
+  seed: z.int().optional().describe('Seed of the random directions (default 0): the same request gives the same answer'),
+  mask: TokenSchema.optional().describe('occlusion: replace each token by this one instead of removing it'),
+});
+
+const GradientAnswerSchema = z.object({
+  method: z.enum(['forward', 'central', 'spsa', 'nes']),
+  value: z.number().describe('The logit at `at`'),
+  gradient: ValueSchema.describe('The estimated gradient, in the shape of `at`'),
+  queries: z.int().describe('Requests sent to the target, retries included (never more than the budget)'),
+  epsilon: z.number().describe('The relative step used'),
+  stderr: ValueSchema.optional().describe('spsa/nes: per-coordinate standard error of the estimate'),
+  directions: z.int().optional().describe('spsa/nes: random directions used'),
+  exact: ValueSchema.optional().describe('expr targets: the exact gradient by reverse mode'),
+  cosine: z.number().optional().describe('expr targets: cosine similarity of the estimate to the exact gradient'),
+});
+
+const OcclusionAnswerSchema = z.object({
+  method: z.literal('occlusion'),
+  value: z.number().describe('The logit for all tokens'),
+  scores: z.array(z.number()).describe('Per token: f(tokens) − f(tokens without it); a token that raises the logit scores high'),
+  queries: z.int(),
+});
+
+const probe: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/probe',
+    {
+      schema: {
+        tags: [PROBING_TAG],
+        summary: 'Estimate the gradient of a black-box model from queries alone',
+        body: ProbeRequestSchema,
+        response: {
+          200: z.union([GradientAnswerSchema, OcclusionAnswerSchema]).describe('The estimated gradient (or the occlusion scores) and the queries spent'),
+          ...problemResponses(400, 403, 413, 415, 422, 429, 502, 503, 504),
+        },
+      },
+    },
+    async (request, reply) => {
+      // A client that hangs up stops the probe: no more queries on its behalf.
+      const cancel = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) cancel.abort();
+      });
+      const started = performance.now();
+      const answer = await app.prober.probe(request.body, cancel.signal);
+      request.log.info({ method: answer.method, queries: answer.queries, ms: Math.round(performance.now() - started) }, 'probe');
+      return answer;
+    },
+  );
+};
+
+export default probe;

@@ -1,0 +1,138 @@
+// The guarded HTTP client: one undici Agent per probe whose every connection goes to the address
+// the guard checked (its `lookup` answers that address whatever the host name), that follows no
+// redirect, gives each request `timeoutMs`, reads at most `maxResponseBytes`, and reads only JSON.
+
+import type { LookupFunction } from 'node:net';
+import { Agent, errors, request } from 'undici';
+import { ProbeFailure } from './failure.js';
+import type { PinnedTarget } from './guard.js';
+
+export interface ClientOptions {
+  method: 'POST' | 'PUT' | 'PATCH';
+  /** The client's own headers (names lower-cased); they may not replace the framing headers. */
+  headers: Record<string, string>;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  /** Connections kept open at once (the probe's concurrency). */
+  connections: number;
+}
+
+/** What one request came back with, when it is not a failure. */
+export type Attempt =
+  | { kind: 'answer'; json: unknown }
+  /** 429 or 503: worth sending again, after `retryAfterMs` when the target said so. */
+  | { kind: 'busy'; status: number; retryAfterMs: number | undefined }
+  /** The connection failed (refused, reset): worth one more try. */
+  | { kind: 'unreachable'; reason: string };
+
+/** A `lookup` that answers the pinned address: DNS is never asked again after the guard's check. */
+function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
+  return ((_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+    if (options.all) callback(null, [{ address, family }]);
+    else callback(null, address, family);
+  }) as LookupFunction;
+}
+
+/** Retry-After as delta-seconds or an HTTP date, in milliseconds from now. */
+export function parseRetryAfter(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined) return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+export class GuardedClient {
+  private readonly agent: Agent;
+  private readonly headers: Record<string, string>;
+
+  constructor(
+    private readonly target: PinnedTarget,
+    private readonly options: ClientOptions,
+  ) {
+    this.agent = new Agent({
+      connections: options.connections,
+      pipelining: 1,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      maxResponseSize: options.maxResponseBytes,
+      connect: { lookup: pinnedLookup(target.address, target.family), timeout: options.timeoutMs, autoSelectFamily: false },
+    });
+    this.headers = { 'content-type': 'application/json', accept: 'application/json', ...options.headers };
+  }
+
+  /** Sends one request with `body`; throws ProbeFailure when the answer is unusable. */
+  async send(body: string, outer: AbortSignal): Promise<Attempt> {
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const signal = AbortSignal.any([timeout, outer]);
+    try {
+      const response = await request(this.target.url, {
+        dispatcher: this.agent,
+        method: this.options.method,
+        headers: this.headers,
+        body,
+        signal,
+      });
+      const { statusCode, headers } = response;
+      if (statusCode < 200 || statusCode >= 300) {
+        await response.body.dump();
+        if (statusCode === 429 || statusCode === 503) {
+          return { kind: 'busy', status: statusCode, retryAfterMs: parseRetryAfter(headers['retry-after']) };
+        }
+        if (statusCode >= 300 && statusCode < 400) {
+          throw new ProbeFailure('target_error', `The target answered ${statusCode}, a redirect; redirects are not followed`);
+        }
+        throw new ProbeFailure('target_error', `The target answered HTTP ${statusCode}`);
+      }
+      const type = headers['content-type'];
+      if (typeof type !== 'string' || !JSON_TYPE.test(type)) {
+        await response.body.dump();
+        throw new ProbeFailure('target_error', `The target answered ${typeof type === 'string' ? type.split(';')[0] : 'no content type'}, not JSON`);
+      }
+      const declared = Number(headers['content-length']);
+      if (declared > this.options.maxResponseBytes) {
+        response.body.destroy();
+        throw this.tooLarge();
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > this.options.maxResponseBytes) {
+          response.body.destroy();
+          throw this.tooLarge();
+        }
+        chunks.push(chunk as Buffer);
+      }
+      try {
+        return { kind: 'answer', json: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+      } catch {
+        throw new ProbeFailure('target_error', 'The target answered a body that is not valid JSON');
+      }
+    } catch (error) {
+      if (error instanceof ProbeFailure) throw error;
+      if (outer.aborted) throw outer.reason;
+      if (
+        timeout.aborted ||
+        error instanceof errors.HeadersTimeoutError ||
+        error instanceof errors.BodyTimeoutError ||
+        error instanceof errors.ConnectTimeoutError
+      ) {
+        throw new ProbeFailure('timeout', `The target did not answer within timeoutMs = ${this.options.timeoutMs} ms`);
+      }
+      if (error instanceof errors.ResponseExceededMaxSizeError) throw this.tooLarge();
+      const code = (error as { code?: unknown }).code;
+      return { kind: 'unreachable', reason: typeof code === 'string' ? code : 'connection failed' };
+    }
+  }
+
+  private tooLarge(): ProbeFailure {
+    return new ProbeFailure('target_error', `The target's answer is larger than PROBE_MAX_RESPONSE_BYTES = ${this.options.maxResponseBytes} bytes`);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.destroy();
+  }
+}

@@ -1,0 +1,427 @@
+// POST /probe (CONTRACT §5): estimate the gradient of a model that can only be queried. The
+// prober checks the request, plans the queries within the budget, opens the target (a guarded
+// HTTP endpoint or an expression used as a black box), asks for f(x) first (which also says how
+// many logits the target answers), runs the estimator, and says how many queries it spent.
+
+import { freeNames, parseProgram } from '../engine/lang/index.js';
+import { fromTensor, toTensor, type Value } from '../engine/values.js';
+import { HttpProblem } from '../service/problem.js';
+import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator } from './black-box.js';
+import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
+import { GuardedClient } from './client.js';
+import {
+  centralDifferences,
+  forwardDifferences,
+  occlusion,
+  randomDirections,
+  type EstimateContext,
+  type Point,
+  type Token,
+} from './estimators.js';
+import { ProbeFailure } from './failure.js';
+import { TargetGuard, type HostResolver } from './guard.js';
+import { parsePointer } from './json-pointer.js';
+import { runBounded } from './pool.js';
+
+export const PROBE_METHODS = ['forward', 'central', 'spsa', 'nes', 'occlusion'] as const;
+export type ProbeMethod = (typeof PROBE_METHODS)[number];
+type GradientMethod = Exclude<ProbeMethod, 'occlusion'>;
+
+export interface HttpTargetSpec {
+  url: string;
+  method?: 'POST' | 'PUT' | 'PATCH' | undefined;
+  headers?: Record<string, string> | undefined;
+  body?: unknown;
+  outputPath: string;
+}
+
+export interface ExprTargetSpec {
+  expr: string;
+}
+
+export interface ProbeRequest {
+  target: HttpTargetSpec | ExprTargetSpec;
+  at: unknown;
+  method: ProbeMethod;
+  output?: number | undefined;
+  epsilon?: number | undefined;
+  budget?: number | undefined;
+  concurrency?: number | undefined;
+  timeoutMs?: number | undefined;
+  seed?: number | undefined;
+  mask?: Token | undefined;
+  directions?: number | undefined;
+}
+
+export interface GradientAnswer {
+  method: GradientMethod;
+  value: number;
+  gradient: Value;
+  queries: number;
+  epsilon: number;
+  stderr?: Value;
+  directions?: number;
+  exact?: Value;
+  cosine?: number;
+}
+
+export interface OcclusionAnswer {
+  method: 'occlusion';
+  value: number;
+  scores: number[];
+  queries: number;
+}
+
+export type ProbeAnswer = GradientAnswer | OcclusionAnswer;
+
+/**
+ * Default steps, relative: coordinate i moves by ε·max(1, |x_i|). Chosen for models that answer
+ * float32 logits (relative rounding u ≈ 6e-8, more after many layers). A forward difference errs
+ * by about h|f''|/2 (truncation) + 2u|f|/h (rounding), smallest near h ≈ 2√(u|f|/|f''|) ~ 1e-3;
+ * a central difference by h²|f'''|/6 + u|f|/h, smallest near h ≈ (3u|f|/|f'''|)^(1/3) ~ 1e-2.
+ * bench/probing.ts measures both against the step (docs/probing.md): on float32 tanh networks,
+ * smooth and sharp, these are the best decades, and the larger central step is also the more
+ * robust to output noise. Random directions move all n coordinates at once (a perturbation of
+ * norm ~ε√n), so they keep the smaller step; their error is dominated by the sampling anyway.
+ */
+export const DEFAULT_EPSILON: Record<GradientMethod, number> = { forward: 1e-3, central: 1e-2, spsa: 1e-3, nes: 1e-3 };
+export const DEFAULT_CONCURRENCY = 4;
+
+export interface ProberOptions {
+  allowedOrigins: readonly string[];
+  maxConcurrency: number;
+  maxBudget: number;
+  maxResponseBytes: number;
+  defaultTimeoutMs: number;
+  /** A whole probe's wall-clock limit. */
+  maxDurationMs: number;
+  maxTensorElements: number;
+  /** Input elements one probe may send (n × budget): bounds its work on the event loop. */
+  maxElements: number;
+  evaluator: Evaluator;
+  resolve?: HostResolver | undefined;
+}
+
+/** Headers the client may not set: the client sets framing and the connection itself. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+  'proxy-authorization',
+  'proxy-connection',
+]);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function invalid(path: string, message: string, extra: Record<string, unknown> = {}): HttpProblem {
+  return new HttpProblem(400, 'validation_error', `${path} ${message}`, { errors: [{ path, message }], ...extra });
+}
+
+/** A planned query count over the budget (or a budget over the server's maximum). */
+function overBudget(detail: string): HttpProblem {
+  return new HttpProblem(422, 'limit_exceeded', detail, { errors: [{ path: 'budget', message: detail }] });
+}
+
+/** Adds a reserve for retries to the queries a method needs: a tenth, at least 4. */
+export function withRetryReserve(queries: number): number {
+  return queries + Math.max(4, Math.ceil(queries / 10));
+}
+
+export interface QueryPlan {
+  budget: number;
+  /** Queries the estimator sends when no retry is needed (f(x) included). */
+  planned: number;
+  directions?: number;
+}
+
+/**
+ * How many queries a probe sends. The default budget is what central differences need (2n + 1)
+ * plus a retry reserve (see withRetryReserve), at most `maxBudget`; occlusion's is m + 1 plus the
+ * reserve. spsa and nes use k = max(2, ⌊0.45·(budget − 1)⌋) directions unless told `directions`,
+ * so about a tenth of the budget is left for retries.
+ */
+export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeRequest, 'budget' | 'directions'>, maxBudget: number): QueryPlan {
+  if (request.budget !== undefined && request.budget > maxBudget) {
+    throw overBudget(`budget ${request.budget} is more than this server's PROBE_MAX_BUDGET of ${maxBudget} queries`);
+  }
+  const random = method === 'spsa' || method === 'nes';
+  const needs: Record<ProbeMethod, number> = {
+    forward: n + 1,
+    central: 2 * n + 1,
+    spsa: 2 * (request.directions ?? 2) + 1,
+    nes: 2 * (request.directions ?? 2) + 1,
+    occlusion: n + 1,
+  };
+  const basis = method === 'occlusion' ? needs.occlusion : Math.max(needs.central, needs[method]);
+  const budget = request.budget ?? Math.min(maxBudget, withRetryReserve(basis));
+  let planned = needs[method];
+  let directions: number | undefined;
+  if (random) {
+    directions = request.directions ?? Math.max(2, Math.floor(0.45 * (budget - 1)));
+    planned = 2 * directions + 1;
+  }
+  if (planned > budget) {
+    const what = random ? `${directions} random directions` : method === 'occlusion' ? `occluding ${n} tokens` : `${method} differences on ${n} coordinates`;
+    const alternative = method === 'forward' || method === 'central' ? 'use spsa or nes, which work within any budget of at least 5' : undefined;
+    const fix =
+      planned <= maxBudget
+        ? `raise budget (at most ${maxBudget})${alternative ? `, or ${alternative}` : ''}`
+        : `this server allows at most ${maxBudget} (PROBE_MAX_BUDGET)${alternative ? `: ${alternative}` : ''}`;
+    throw overBudget(`${what} need ${planned} queries, more than the budget of ${budget}; ${fix}`);
+  }
+  return directions === undefined ? { budget, planned } : { budget, planned, directions };
+}
+
+/** The logits of an answer, flattened in row-major order; undefined when they are not all numbers. */
+function flattenLogits(answer: unknown): number[] | undefined {
+  if (typeof answer === 'number') return [answer];
+  if (!Array.isArray(answer)) return undefined;
+  const flat: number[] = [];
+  const stack: unknown[] = [answer];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (Array.isArray(item)) {
+      for (let i = item.length - 1; i >= 0; i--) stack.push(item[i]);
+    } else if (typeof item === 'number' && Number.isFinite(item)) {
+      flat.push(item);
+    } else {
+      return undefined;
+    }
+  }
+  return flat;
+}
+
+/** Picks the `output` logit, having checked against the first answer that there is one. */
+class LogitReader {
+  private constructor(
+    private readonly count: number,
+    private readonly index: number,
+    private readonly where: string,
+  ) {}
+
+  static fromFirst(answer: unknown, output: number | undefined, where: string, queries: number): LogitReader {
+    const logits = flattenLogits(answer);
+    if (logits === undefined || logits.length === 0) {
+      throw new ProbeFailure('target_error', `The target's answer ${where} is not a finite number or an array of finite numbers`);
+    }
+    if (output === undefined && logits.length > 1) {
+      throw invalid('output', `must say which logit to differentiate: the target answers ${logits.length} of them (output from 0 to ${logits.length - 1})`, {
+        queries,
+      });
+    }
+    if (output !== undefined && output >= logits.length) {
+      throw invalid('output', `must be from 0 to ${logits.length - 1}: the target answers ${logits.length} logit${logits.length === 1 ? '' : 's'}`, {
+        queries,
+      });
+    }
+    return new LogitReader(logits.length, output ?? 0, where);
+  }
+
+  read(answer: unknown): number {
+    const logits = flattenLogits(answer);
+    if (logits === undefined) {
+      throw new ProbeFailure('target_error', `The target's answer ${this.where} is not a finite number or an array of finite numbers`);
+    }
+    if (logits.length !== this.count) {
+      throw new ProbeFailure('target_error', `The target answered ${this.count} logits, then ${logits.length}`);
+    }
+    return logits[this.index]!;
+  }
+}
+
+function cosine(a: Float64Array, b: Float64Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  if (na === 0 && nb === 0) return 1;
+  if (na === 0 || nb === 0) return 0;
+  return dot / Math.sqrt(na * nb);
+}
+
+export class Prober {
+  private readonly guard: TargetGuard;
+
+  constructor(private readonly options: ProberOptions) {
+    this.guard = new TargetGuard(options.allowedOrigins, options.resolve);
+  }
+
+  /** Runs one probe; throws an HttpProblem (or EngineError) for every refusal and failure. `signal` stops it (the client left). */
+  async probe(request: ProbeRequest, signal?: AbortSignal): Promise<ProbeAnswer> {
+    const o = this.options;
+    const tokens = request.method === 'occlusion' ? tokensOf(request.at) : undefined;
+    const point = tokens === undefined ? this.pointOf(request.at) : undefined;
+    const n = tokens?.length ?? point!.data.length;
+    const plan = planQueries(request.method, n, request, o.maxBudget);
+    if (n * plan.budget > o.maxElements) {
+      throw overBudget(
+        `${n} input elements × a budget of ${plan.budget} queries is more than this server's PROBE_MAX_ELEMENTS of ${o.maxElements}; probe a smaller input or with a smaller budget`,
+      );
+    }
+    const timeoutMs = request.timeoutMs ?? o.defaultTimeoutMs;
+    if (timeoutMs > o.maxDurationMs) {
+      throw new HttpProblem(422, 'limit_exceeded', `timeoutMs ${timeoutMs} is more than this server's PROBE_MAX_DURATION_MS of ${o.maxDurationMs}`);
+    }
+    const concurrency = Math.min(request.concurrency ?? DEFAULT_CONCURRENCY, o.maxConcurrency);
+
+    const meter = new QueryMeter(plan.budget, plan.planned);
+    const controller = new AbortController();
+    const deadline = Date.now() + o.maxDurationMs;
+    const timer = setTimeout(
+      () => controller.abort(new ProbeFailure('timeout', `The probe took longer than PROBE_MAX_DURATION_MS = ${o.maxDurationMs} ms`)),
+      o.maxDurationMs,
+    );
+    const onCancel = () => controller.abort(new ProbeFailure('timeout', 'The client closed the connection; the probe was stopped'));
+    signal?.addEventListener('abort', onCancel, { once: true });
+
+    let box: BlackBox | undefined;
+    try {
+      box = await this.open(request.target, { meter, signal: controller.signal, deadline, timeoutMs, concurrency });
+      const first = await box.logits(tokens ?? fromTensor(point!));
+      const reader = LogitReader.fromFirst(first, request.output, this.where(request.target), meter.spent);
+      const value = reader.read(first);
+      const logits = box;
+      const context: EstimateContext = {
+        f: async (input) => reader.read(await logits.logits(input)),
+        run: (tasks) => runBounded(tasks, concurrency, controller),
+      };
+      if (tokens !== undefined) {
+        const scores = await occlusion(context, tokens, value, request.mask);
+        return { method: 'occlusion', value, scores: [...scores], queries: meter.spent };
+      }
+      const answer: GradientAnswer = {
+        ...(await this.estimate(request.method as GradientMethod, context, point!, value, request, plan)),
+        queries: meter.spent,
+      };
+      if (box instanceof ExprBlackBox) await this.compare(answer, box, point!, request.output ?? 0);
+      return answer;
+    } catch (error) {
+      if (error instanceof ProbeFailure) {
+        throw new HttpProblem(error.kind === 'timeout' ? 504 : 502, error.kind === 'timeout' ? 'probe_timeout' : 'probe_target_error', error.detail, {
+          queries: meter.spent,
+        });
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
+      await box?.close();
+    }
+  }
+
+  private async estimate(
+    method: GradientMethod,
+    context: EstimateContext,
+    point: Point,
+    value: number,
+    request: ProbeRequest,
+    plan: QueryPlan,
+  ): Promise<Omit<GradientAnswer, 'queries'>> {
+    const epsilon = request.epsilon ?? DEFAULT_EPSILON[method];
+    const gradientOf = (data: Float64Array) => fromTensor({ shape: point.shape, data });
+    switch (method) {
+      case 'forward':
+        return { method, value, gradient: gradientOf(await forwardDifferences(context, point, value, epsilon)), epsilon };
+      case 'central':
+        return { method, value, gradient: gradientOf(await centralDifferences(context, point, epsilon)), epsilon };
+      case 'spsa':
+      case 'nes': {
+        const directions = plan.directions!;
+        const kind = method === 'spsa' ? 'rademacher' : 'normal';
+        const estimate = await randomDirections(context, point, { epsilon, directions, seed: request.seed ?? 0, kind });
+        return {
+          method,
+          value,
+          gradient: gradientOf(estimate.gradient),
+          stderr: gradientOf(estimate.stderr),
+          epsilon,
+          directions,
+        };
+      }
+    }
+  }
+
+  /** For an expression target: the exact gradient by reverse mode (not a query), and the estimate's cosine to it. */
+  private async compare(answer: GradientAnswer, box: ExprBlackBox, point: Point, output: number): Promise<void> {
+    const shape = box.outputShape ?? [];
+    const cotangent = new Float64Array(shape.reduce((a, b) => a * b, 1));
+    cotangent[output] = 1;
+    const result = await this.options.evaluator.run('vjp', {
+      expr: box.expr,
+      at: { [box.input]: fromTensor(point) },
+      cotangent: fromTensor({ shape, data: cotangent }),
+    });
+    const exact = (result.vjp as Record<string, Value>)[box.input]!;
+    answer.exact = exact;
+    const estimate = toTensor(answer.gradient, ['gradient']).data;
+    answer.cosine = cosine(estimate, toTensor(exact, ['exact']).data);
+  }
+
+  private where(target: HttpTargetSpec | ExprTargetSpec): string {
+    return 'url' in target ? `at outputPath "${target.outputPath}"` : '(the value of target.expr)';
+  }
+
+  private pointOf(at: unknown): Point {
+    const point = toTensor(at, ['at'], this.options.maxTensorElements);
+    if (point.data.length === 0) throw invalid('at', 'has no elements: there is nothing to differentiate');
+    if (!point.data.every(Number.isFinite)) throw invalid('at', 'must be finite to be probed');
+    return point;
+  }
+
+  private async open(
+    target: HttpTargetSpec | ExprTargetSpec,
+    context: { meter: QueryMeter; signal: AbortSignal; deadline: number; timeoutMs: number; concurrency: number },
+  ): Promise<BlackBox> {
+    if ('expr' in target) {
+      return new ExprBlackBox(target.expr, exprInput(target.expr), this.options.evaluator, context.meter, context.signal);
+    }
+    const template = BodyTemplate.compile(target.body);
+    if (template === undefined) {
+      throw invalid('target.body', `must contain the string "${INPUT_PLACEHOLDER}" as a value, where the input goes`);
+    }
+    const tokens = parsePointer(target.outputPath);
+    if (tokens === undefined) throw invalid('target.outputPath', 'must be a JSON pointer (RFC 6901): "" or a path such as "/logits"');
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(target.headers ?? {})) {
+      const lower = name.toLowerCase();
+      if (!HEADER_NAME.test(name)) throw invalid(`target.headers.${name}`, 'is not a valid header name');
+      if (RESERVED_HEADERS.has(lower)) throw invalid(`target.headers.${name}`, 'is set by the server and may not be given');
+      if (/[\r\n\0]/.test(value)) throw invalid(`target.headers.${name}`, 'may not contain line breaks');
+      headers[lower] = value;
+    }
+    const pinned = await this.guard.admit(target.url);
+    const client = new GuardedClient(pinned, {
+      method: target.method ?? 'POST',
+      headers,
+      timeoutMs: context.timeoutMs,
+      maxResponseBytes: this.options.maxResponseBytes,
+      connections: context.concurrency,
+    });
+    return new HttpBlackBox(client, template, { text: target.outputPath, tokens }, context.meter, context.signal, context.deadline);
+  }
+}
+
+/** The one input an expression target reads. */
+function exprInput(expr: string): string {
+  const names = freeNames(parseProgram(expr));
+  if (names.length !== 1) {
+    const reads = names.length === 0 ? 'reads no input' : `reads ${names.length} inputs (${names.join(', ')})`;
+    throw invalid('target.expr', `must be a function of exactly one input, which the probe varies; it ${reads}`);
+  }
+  return names[0]!;
+}
+
+function tokensOf(at: unknown): Token[] {
+  const ok = Array.isArray(at) && at.length > 0 && at.every((t) => typeof t === 'string' || (typeof t === 'number' && Number.isFinite(t)));
+  if (!ok) throw invalid('at', 'must be a non-empty array of tokens (strings or token ids) for occlusion');
+  return at as Token[];
+}

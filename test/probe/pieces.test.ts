@@ -1,0 +1,132 @@
+// The probe's pieces one by one: address classification (every spelling parsed to its bytes first),
+// JSON pointers, body templates, Retry-After, and query planning.
+
+import { describe, expect, it } from 'vitest';
+import { classifyIp, formatIp, canonicalIp, ipKey, parseIp } from '../../src/probe/address.js';
+import { parsePointer, resolvePointer } from '../../src/probe/json-pointer.js';
+import { BodyTemplate } from '../../src/probe/body-template.js';
+import { parseRetryAfter } from '../../src/probe/client.js';
+import { planQueries, withRetryReserve } from '../../src/probe/probe.js';
+
+const kind = (text: string) => classifyIp(parseIp(text)!);
+
+describe('classifyIp', () => {
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['127.255.0.9', 'loopback'],
+    ['::1', 'loopback'],
+    ['[::1]', 'loopback'],
+    ['0:0:0:0:0:0:0:1', 'loopback'],
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['::ffff:7f00:1', 'loopback'],
+    ['64:ff9b::127.0.0.1', 'loopback'],
+    ['2002:7f00:1::', 'loopback'],
+    ['10.1.2.3', 'private'],
+    ['172.16.0.1', 'private'],
+    ['172.31.255.255', 'private'],
+    ['192.168.1.1', 'private'],
+    ['100.100.100.200', 'private'],
+    ['fd12:3456::1', 'private'],
+    ['::ffff:10.0.0.1', 'private'],
+    ['169.254.169.254', 'metadata'],
+    ['::ffff:169.254.169.254', 'metadata'],
+    ['::ffff:a9fe:a9fe', 'metadata'],
+    ['fd00:ec2::254', 'metadata'],
+    ['169.254.1.1', 'link-local'],
+    ['fe80::1', 'link-local'],
+    ['fe80::1%eth0', 'link-local'],
+    ['0.0.0.0', 'unspecified'],
+    ['::', 'unspecified'],
+    ['224.0.0.1', 'multicast'],
+    ['ff02::1', 'multicast'],
+    ['255.255.255.255', 'reserved'],
+    ['192.0.2.1', 'reserved'],
+    ['2001:db8::1', 'reserved'],
+    ['2001::1', 'reserved'],
+    ['::7f00:1', 'reserved'],
+    ['8.8.8.8', 'public'],
+    ['172.32.0.1', 'public'],
+    ['::ffff:8.8.8.8', 'public'],
+    ['2606:4700:4700::1111', 'public'],
+  ])('%s is %s', (address, expected) => {
+    expect(kind(address)).toBe(expected);
+  });
+
+  it('parses only real addresses (host names and loose IPv4 spellings are left to the URL parser)', () => {
+    for (const text of ['localhost', '0x7f000001', '2130706433', '127.1', '1.2.3.256', '', '::g']) expect(parseIp(text)).toBeUndefined();
+  });
+
+  it('keys an IPv4-mapped address as its IPv4 form', () => {
+    expect(ipKey(parseIp('::ffff:127.0.0.1')!)).toBe('127.0.0.1');
+    expect(formatIp(canonicalIp(parseIp('[::ffff:7f00:1]')!))).toBe('127.0.0.1');
+    expect(ipKey(parseIp('::1')!)).toBe(ipKey(parseIp('0:0:0:0:0:0:0:1')!));
+  });
+});
+
+describe('JSON pointers (RFC 6901)', () => {
+  const document = { logits: [[0.5, 2]], 'a/b': { 'm~n': 7 }, '': 3 };
+
+  it.each([
+    ['', document],
+    ['/logits/0/1', 2],
+    ['/a~1b/m~0n', 7],
+    ['/', 3],
+    ['/logits/01', undefined],
+    ['/logits/-', undefined],
+    ['/missing', undefined],
+  ])('%j', (pointer, expected) => {
+    expect(resolvePointer(document, parsePointer(pointer)!)).toEqual(expected);
+  });
+
+  it('refuses malformed pointers', () => {
+    expect(parsePointer('logits')).toBeUndefined();
+    expect(parsePointer('#/logits')).toBeUndefined();
+    expect(parsePointer('/a~2')).toBeUndefined();
+    expect(parsePointer('/~01')).toEqual(['~1']);
+  });
+});
+
+describe('body templates', () => {
+  it('replaces every "$input" value, never a key, and keeps the rest', () => {
+    const template = BodyTemplate.compile({ instances: ['$input'], $input: 'kept', nested: { again: '$input', other: '$inputs' } })!;
+    expect(JSON.parse(template.render('[1,2]'))).toEqual({ instances: [[1, 2]], $input: 'kept', nested: { again: [1, 2], other: '$inputs' } });
+    expect(BodyTemplate.compile('$input')!.render('3')).toBe('3');
+  });
+
+  it('needs at least one placeholder', () => {
+    expect(BodyTemplate.compile({ input: 'x' })).toBeUndefined();
+    expect(BodyTemplate.compile(undefined)).toBeUndefined();
+  });
+});
+
+describe('Retry-After', () => {
+  it('reads seconds and HTTP dates', () => {
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 3)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(3000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+});
+
+describe('planQueries', () => {
+  it('defaults the budget to what central needs plus a retry reserve', () => {
+    expect(planQueries('central', 10, {}, 10_000)).toEqual({ budget: withRetryReserve(21), planned: 21 });
+    expect(withRetryReserve(21)).toBe(25);
+    expect(withRetryReserve(2001)).toBe(2202);
+    expect(planQueries('forward', 10, {}, 10_000)).toEqual({ budget: 25, planned: 11 });
+    expect(planQueries('spsa', 10_000, {}, 10_000)).toEqual({ budget: 10_000, planned: 8999, directions: 4499 });
+    expect(() => planQueries('central', 10_000, {}, 10_000)).toThrow(/need 20001 queries, .* at most 10000 \(PROBE_MAX_BUDGET\): use spsa or nes/);
+  });
+
+  it('leaves about a tenth of the budget to retries for spsa and nes', () => {
+    expect(planQueries('spsa', 100, { budget: 101 }, 10_000)).toEqual({ budget: 101, planned: 91, directions: 45 });
+    expect(planQueries('nes', 100, { budget: 5 }, 10_000)).toEqual({ budget: 5, planned: 5, directions: 2 });
+    expect(planQueries('nes', 100, { directions: 10 }, 10_000)).toEqual({ budget: withRetryReserve(201), planned: 21, directions: 10 });
+  });
+
+  it('refuses a plan over the budget, and a budget over the server maximum', () => {
+    expect(() => planQueries('central', 10, { budget: 20 }, 10_000)).toThrow(/central differences on 10 coordinates need 21 queries, more than the budget of 20/);
+    expect(() => planQueries('spsa', 10, { budget: 4 }, 10_000)).toThrow(/need 5 queries/);
+    expect(() => planQueries('central', 10, { budget: 20_000 }, 10_000)).toThrow(/PROBE_MAX_BUDGET of 10000/);
+  });
+});
