@@ -19,6 +19,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The playground page's static files, read by dist/src/explain/playground.js from here.
+COPY src/explain/playground ./src/explain/playground
 COPY openapi.yaml ./
 # The image's unprivileged user (uid 1000); the files stay root-owned and read-only to it.
 USER node

@@ -3,10 +3,13 @@
 
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import differentiate from './differentiate.js';
+import explain from './explain.js';
+import grade from './grade.js';
 import health from './health.js';
 import metrics from './metrics.js';
 import openapi from './openapi.js';
 import ops from './ops.js';
+import playground from './playground.js';
 import probe from './probe.js';
 
 const routes: FastifyPluginAsyncZod = async (app) => {
@@ -15,6 +18,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   await app.register(openapi);
   await app.register(differentiate);
   await app.register(ops);
+  await app.register(explain);
+  await app.register(playground);
+  await app.register(grade);
   await app.register(probe);
 };
 

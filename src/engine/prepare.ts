@@ -30,6 +30,8 @@ export interface Limits {
   maxJacobianElements: number;
   /** Points of a `points` batch. */
   maxPoints: number;
+  /** Numbers a trace returns (every step's value and derivatives). */
+  maxTraceElements: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -40,6 +42,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxFlops: 20e9,
   maxJacobianElements: 4_000_000,
   maxPoints: 1000,
+  maxTraceElements: 200_000,
 };
 
 export interface Program {

@@ -4,7 +4,7 @@
 import { forwardMode, reverseMode } from '../engine/ad/transform.js';
 import { EngineError } from '../engine/errors.js';
 import { dependents, type Node, type NodeId } from '../engine/ir/graph.js';
-import { runChecked, type Engine, type FunctionRequest, type Warning } from '../engine/operations.js';
+import { runChecked, type Engine, type FunctionRequest, type Job, type Warning } from '../engine/operations.js';
 import type { Prepared, Program } from '../engine/prepare.js';
 import { formatShape, shapesEqual, sizeOf, type Tensor } from '../engine/tensor/tensor.js';
 import { fromTensor, toTensor, type Value } from '../engine/values.js';
@@ -42,7 +42,8 @@ export function traceRows(prepared: Prepared): Node[] {
   return prepared.primal.nodes.filter((n) => !(n.op === 'const' && n.shape.length === 0));
 }
 
-function stepArgs(prepared: Prepared, node: Node): (string | number)[] {
+/** A row's arguments: ids, or the number itself for a scalar constant. */
+export function stepArgs(prepared: Prepared, node: Node): (string | number)[] {
   return node.args.map((a) => {
     const arg = prepared.primal.nodes[a]!;
     if (arg.op === 'const' && arg.shape.length === 0) return (arg as Node<'const'>).attrs.value.data[0]!;
@@ -80,6 +81,11 @@ function traceProgram(prepared: Prepared, mode: TraceMode, wrt: readonly string[
 }
 
 export function trace(engine: Engine, request: TraceRequest): Trace {
+  return planTrace(engine, request).run() as unknown as Trace;
+}
+
+/** Check and prepare a trace (cached), and say what it will cost before it runs. */
+export function planTrace(engine: Engine, request: TraceRequest): Job {
   if (request.at === undefined) throw new EngineError('validation_error', 'a trace needs the point `at`', { path: ['at'] });
   const point = engine.point(request, request.at, ['at']);
   const { prepared, bindings, wrt } = point;
@@ -124,25 +130,44 @@ export function trace(engine: Engine, request: TraceRequest): Trace {
     seeds.cotangent = fromTensor(c);
   }
   const program = traceProgram(prepared, request.mode, wrt);
-  const warnings: Warning[] = [];
-  const all = new Map([...bindings, ...extra]);
-  const outputs = runChecked(program, all, warnings);
   const rows = traceRows(prepared);
-  const n = rows.length;
-  const steps = rows.map((node, i): TraceStep => {
-    const step: TraceStep = {
-      id: node.label!,
-      op: node.op,
-      args: stepArgs(prepared, node),
-      shape: [...node.shape],
-      value: fromTensor(outputs[i]!),
-    };
-    if (request.mode !== 'reverse') step.tangent = fromTensor(outputs[n + i]!);
-    if (request.mode !== 'forward') step.adjoint = fromTensor(outputs[(request.mode === 'both' ? 2 : 1) * n + i]!);
-    if (node.span) step.position = { line: node.span.line, column: node.span.column };
-    return step;
-  });
-  const answer: Trace = { steps, output: prepared.primal.nodes[prepared.output]!.label!, seeds };
-  if (warnings.length > 0) answer.warnings = warnings;
-  return answer;
+  const columns = request.mode === 'both' ? 3 : 2;
+  const elements = columns * rows.reduce((total, node) => total + sizeOf(node.shape), 0);
+  if (elements > prepared.limits.maxTraceElements) {
+    throw new EngineError(
+      'limit_exceeded',
+      `this trace would return ${elements} numbers (every step's value and derivatives), more than the limit of ${prepared.limits.maxTraceElements} (MAX_TRACE_ELEMENTS): trace a smaller instance`,
+    );
+  }
+  const flops = program.plan.flops + program.plan.elements;
+  if (flops > prepared.limits.maxFlops) {
+    throw new EngineError(
+      'limit_exceeded',
+      `this trace needs about ${flops.toExponential(2)} floating-point operations, more than the limit of ${prepared.limits.maxFlops.toExponential(2)} (MAX_FLOPS)`,
+    );
+  }
+  return {
+    flops,
+    run: () => {
+      const warnings: Warning[] = [];
+      const outputs = runChecked(program, new Map([...bindings, ...extra]), warnings);
+      const n = rows.length;
+      const steps = rows.map((node, i): TraceStep => {
+        const step: TraceStep = {
+          id: node.label!,
+          op: node.op,
+          args: stepArgs(prepared, node),
+          shape: [...node.shape],
+          value: fromTensor(outputs[i]!),
+        };
+        if (request.mode !== 'reverse') step.tangent = fromTensor(outputs[n + i]!);
+        if (request.mode !== 'forward') step.adjoint = fromTensor(outputs[(request.mode === 'both' ? 2 : 1) * n + i]!);
+        if (node.span) step.position = { line: node.span.line, column: node.span.column };
+        return step;
+      });
+      const answer: Trace = { steps, output: prepared.primal.nodes[prepared.output]!.label!, seeds };
+      if (warnings.length > 0) answer.warnings = warnings;
+      return answer as unknown as Record<string, unknown>;
+    },
+  };
 }

@@ -6,6 +6,9 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { EngineError, isEngineError } from '../engine/errors.js';
 import { Engine, type OperationName, type RequestTable } from '../engine/operations.js';
+import { planTrace, type TraceRequest } from '../explain/trace.js';
+import { grade } from '../grade/grade.js';
+import type { GradeLimits, GradeRequest } from '../grade/types.js';
 import type { Limits } from '../engine/prepare.js';
 import { HttpProblem } from './problem.js';
 
@@ -27,10 +30,11 @@ export type WorkerAnswer =
   | { ok: true; result: Record<string, unknown> }
   | { ok: false; error: { code: EngineError['code']; message: string; position?: { line: number; column: number }; node?: string; path?: (string | number)[] } };
 
-export interface WorkerTask {
-  op: OperationName;
-  request: unknown;
-}
+/** A differentiation operation, or a whole grading request (bounded by its own budget). */
+export type WorkerTask =
+  | { op: OperationName; request: unknown }
+  | { op: 'trace'; request: TraceRequest }
+  | { op: 'grade'; request: GradeRequest; limits: GradeLimits };
 
 const inTypeScript = import.meta.url.endsWith('.ts');
 
@@ -70,6 +74,19 @@ export class Compute {
     return this.offload({ op, request });
   }
 
+  /** The lecture's tables: planned here, run here or on a worker like the differentiation operations. */
+  async trace(request: TraceRequest): Promise<Record<string, unknown>> {
+    const job = planTrace(this.engine, request);
+    if (this.pool === undefined || job.flops <= this.options.inlineFlops) return job.run();
+    return this.offload({ op: 'trace', request });
+  }
+
+  /** Grade a class: on a worker when there is a pool (a large class is seconds of work). */
+  async grade(request: GradeRequest, limits: GradeLimits): Promise<Record<string, unknown>> {
+    if (this.pool === undefined) return grade(this.engine, request, limits) as unknown as Record<string, unknown>;
+    return this.offload({ op: 'grade', request, limits });
+  }
+
   private async offload(task: WorkerTask): Promise<Record<string, unknown>> {
     const pool = this.pool!;
     if (pool.queueSize >= this.options.maxQueue) {
@@ -103,7 +120,13 @@ export class Compute {
 /** The worker side: an engine of its own (with its own cache), answers that survive the thread boundary. */
 export function answerTask(engine: Engine, task: WorkerTask): WorkerAnswer {
   try {
-    return { ok: true, result: engine.plan(task.op, task.request as never).run() };
+    const result =
+      task.op === 'grade'
+        ? (grade(engine, task.request, task.limits) as unknown as Record<string, unknown>)
+        : task.op === 'trace'
+          ? planTrace(engine, task.request).run()
+          : engine.plan(task.op, task.request as never).run();
+    return { ok: true, result };
   } catch (e) {
     if (isEngineError(e)) {
       const error: Extract<WorkerAnswer, { ok: false }>['error'] = { code: e.code, message: e.message };

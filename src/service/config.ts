@@ -38,6 +38,7 @@ export const configSchema = z.object({
   MAX_FLOPS: z.coerce.number({ error: 'must be a number (estimated floating-point operations per request)' }).positive({ error: 'must be positive' }).default(20e9),
   MAX_JACOBIAN_ELEMENTS: integer(1, 1_000_000_000, 'elements of a Jacobian or Hessian').default(4_000_000),
   MAX_POINTS: integer(1, 1_000_000, 'points of a `points` batch').default(1000),
+  MAX_TRACE_ELEMENTS: integer(1, 1_000_000_000, 'numbers a trace returns').default(200_000),
   // Where work runs.
   WORKERS: integer(0, 256, 'worker threads for heavy requests; 0 runs everything on the event loop').default(availableParallelism()),
   INLINE_FLOPS: z.coerce.number({ error: 'must be a number (flops)' }).nonnegative({ error: 'must be ≥ 0' }).default(2e6),
@@ -87,6 +88,7 @@ export function limitsOf(config: Config): Limits {
     maxFlops: config.MAX_FLOPS,
     maxJacobianElements: config.MAX_JACOBIAN_ELEMENTS,
     maxPoints: config.MAX_POINTS,
+    maxTraceElements: config.MAX_TRACE_ELEMENTS,
   };
 }
 

@@ -38,6 +38,41 @@ describe('the worker pool', () => {
     }
   });
 
+  it('traces on a worker what it traces inline', async () => {
+    const inline = buildTestApp();
+    await inline.ready();
+    try {
+      const body = { expr: 'h = tanh(W @ x)\nsum(h^2)', at: { W: [[1, 2], [3, 4]], x: [0.1, -0.2] }, mode: 'both' };
+      const a = await app.inject({ method: 'POST', url: '/trace', payload: body });
+      const b = await inline.inject({ method: 'POST', url: '/trace', payload: body });
+      expect(a.statusCode).toBe(200);
+      expect(a.json()).toEqual(b.json());
+    } finally {
+      await inline.close();
+    }
+  });
+
+  it('grades a class on a worker, with the answer it gives inline', async () => {
+    const inline = buildTestApp();
+    await inline.ready();
+    try {
+      const body = {
+        reference: { expr: 'sin(x^2)' },
+        seed: 3,
+        submissions: [
+          { id: 'right', answers: { derivative: { x: '2*x*cos(x^2)' } } },
+          { id: 'wrong', answers: { derivative: { x: 'cos(x^2)' } } },
+        ],
+      };
+      const a = await app.inject({ method: 'POST', url: '/grade', payload: body });
+      const b = await inline.inject({ method: 'POST', url: '/grade', payload: body });
+      expect(a.statusCode).toBe(200);
+      expect(a.json()).toEqual(b.json());
+    } finally {
+      await inline.close();
+    }
+  });
+
   it('keeps the event loop free while a heavy request computes', async () => {
     const heavy = app.inject({ method: 'POST', url: '/eval', payload: HEAVY });
     await new Promise((r) => setTimeout(r, 50));

@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       MAX_FLOPS: 20e9,
       MAX_JACOBIAN_ELEMENTS: 4_000_000,
       MAX_POINTS: 1000,
+      MAX_TRACE_ELEMENTS: 200_000,
       INLINE_FLOPS: 2e6,
       WORK_TIMEOUT_MS: 60_000,
       MAX_QUEUE: 64,

@@ -1,0 +1,153 @@
+// Seeing the computation (CONTRACT §3): the lecture's tables (/trace), shapes and costs
+// (/analyze) and the graph picture (/graph). Schema in, one call into src/explain, answer out.
+
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { analyze } from '../src/explain/analyze.js';
+import { graphPicture } from '../src/explain/render.js';
+import type { Trace } from '../src/explain/trace.js';
+import { problemResponses, SourcePositionSchema } from '../src/service/problem.js';
+import { FunctionRequestSchema, ValueSchema, ValuesSchema, WarningSchema } from './schemas.js';
+
+export const TEACHING_TAG = 'teaching';
+const errors = problemResponses(400, 413, 415, 422, 429, 503);
+
+/** One function at one point: no `points` batches here. */
+const OneFunctionSchema = FunctionRequestSchema.omit({ points: true });
+
+const ShapesSchema = z
+  .record(z.string(), z.array(z.int().min(0)).max(32))
+  .describe('The input shapes instead of values: `{ "X": [4, 2], "l": [2] }` (a scalar is `[]`); the inputs are its keys, in order');
+
+const TraceRequest = OneFunctionSchema.extend({
+  at: ValuesSchema.describe('The point: a value per input; the inputs are its keys, in order'),
+  mode: z.enum(['forward', 'reverse', 'both']).default('both').describe('Which table: tangents (forward), adjoints (reverse) or both (default)'),
+  tangents: ValuesSchema.optional().describe('Forward mode: a tangent per input (others zero). Default: ones on the first wrt input, zeros elsewhere'),
+  cotangent: ValueSchema.optional().describe('Reverse mode: the cotangent of the output. Default: ones'),
+});
+
+const TraceResponse = z.object({
+  steps: z
+    .array(
+      z.object({
+        id: z.string().describe('The step: an input name, an assigned name, a graph node id, or a generated v<k>'),
+        op: z.string().describe('The primitive (`input` for an input)'),
+        args: z.array(z.union([z.string(), z.number()])).describe('Argument ids, or the number itself for a scalar constant'),
+        shape: z.array(z.int()),
+        value: ValueSchema,
+        tangent: ValueSchema.optional().describe('Forward mode: the tangent of this step'),
+        adjoint: ValueSchema.optional().describe('Reverse mode: the adjoint ∂(cotangent · output)/∂(this step)'),
+        position: SourcePositionSchema.optional().describe('Where the step is written in `expr`'),
+      }),
+    )
+    .describe('One row per primitive of the function as written, in evaluation order'),
+  output: z.string().describe('The id of the output step'),
+  seeds: z.object({ tangents: ValuesSchema.optional(), cotangent: ValueSchema.optional() }).describe('The tangents and cotangent used'),
+  warnings: z.array(WarningSchema).optional(),
+});
+
+const CostSchema = z.object({ flops: z.number(), bytes: z.number().describe('8 × (elements read + elements written)') });
+const JacobianCostSchema = z.object({ passes: z.int(), flops: z.number() });
+
+const AnalyzeRequest = OneFunctionSchema.extend({
+  at: ValuesSchema.optional().describe('The point (only its shapes are used); or give `shapes`'),
+  shapes: ShapesSchema.optional(),
+});
+
+const AnalyzeResponse = z.object({
+  steps: z.array(
+    z.object({
+      id: z.string(),
+      op: z.string(),
+      args: z.array(z.union([z.string(), z.number()])),
+      shape: z.array(z.int()).describe('The shape of this intermediate'),
+      flops: z.number().describe('Evaluating this step'),
+      bytes: z.number(),
+      jvp: CostSchema.describe('Its forward-mode (tangent) rule, for one tangent'),
+      vjp: CostSchema.describe('Its reverse-mode (adjoint) rule, for one cotangent'),
+      kept: z.boolean().describe('Reverse mode keeps this value from the evaluation for its backward sweep'),
+      sharedWith: z.string().optional().describe('An earlier step with the same value: evaluated once, so this one costs nothing'),
+      position: SourcePositionSchema.optional(),
+    }),
+  ),
+  output: z.string(),
+  outputShape: z.array(z.int()),
+  inputs: z.array(z.object({ name: z.string(), shape: z.array(z.int()), wrt: z.boolean() })),
+  cost: z.object({
+    eval: CostSchema.describe('One evaluation'),
+    jvp: CostSchema.describe('One forward-mode pass: the tangent rules, on top of the evaluation'),
+    vjp: CostSchema.describe('One reverse-mode pass: the adjoint rules, after the evaluation'),
+    reverseMemory: z.number().describe('Bytes reverse mode keeps from the evaluation: the values its rules read (inputs included)'),
+    jacobian: z
+      .object({
+        n: z.int().describe('Total size of the wrt inputs'),
+        m: z.int().describe('Size of the output'),
+        forward: JacobianCostSchema.describe('n forward passes: eval + n × jvp flops'),
+        reverse: JacobianCostSchema.describe('m reverse passes: eval + m × vjp flops'),
+      })
+      .describe('The full m × n Jacobian by either mode'),
+  }),
+  recommendation: z.object({
+    mode: z.enum(['forward', 'reverse']).describe('forward when n < m, else reverse'),
+    reason: z.string(),
+  }),
+});
+
+const GraphRequest = OneFunctionSchema.omit({ wrt: true }).extend({
+  format: z.enum(['dot', 'svg']).describe('Graphviz DOT text, or SVG laid out by Graphviz on the server'),
+  at: ValuesSchema.optional().describe('The point (only its shapes are used)'),
+  shapes: ShapesSchema.optional().describe('The input shapes (nodes then show every shape); with neither `at` nor `shapes` the inputs are taken as scalars and no shapes are shown'),
+});
+
+const explain: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/trace',
+    {
+      schema: {
+        tags: [TEACHING_TAG],
+        summary: "The lecture's tables: every step's value, tangent (forward) and adjoint (reverse)",
+        body: TraceRequest,
+        response: { 200: TraceResponse, ...errors },
+      },
+    },
+    async (request) => (await app.compute.trace(request.body)) as unknown as Trace,
+  );
+
+  app.post(
+    '/analyze',
+    {
+      schema: {
+        tags: [TEACHING_TAG],
+        summary: 'Shapes and costs of every step, of each mode and of the Jacobian; which mode to use',
+        body: AnalyzeRequest,
+        response: { 200: AnalyzeResponse, ...errors },
+      },
+    },
+    async (request) => analyze(app.compute.engine, request.body),
+  );
+
+  app.post(
+    '/graph',
+    {
+      schema: {
+        tags: [TEACHING_TAG],
+        summary: 'The computational graph as Graphviz DOT or SVG',
+        body: GraphRequest,
+        response: {
+          200: {
+            description: 'The graph: inputs (blue boxes), intermediates, the output (orange, double border); edges in the direction data flows',
+            content: { 'text/vnd.graphviz': { schema: z.string() }, 'image/svg+xml': { schema: z.string() } },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const picture = await graphPicture(app.compute.engine, request.body, app.config.GRAPH_MAX_NODES);
+      // The SVG is data, never a document that runs anything, even when opened on its own.
+      return reply.type(picture.contentType).headers({ 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'", 'x-content-type-options': 'nosniff' }).send(picture.body);
+    },
+  );
+};
+
+export default explain;

@@ -1,0 +1,152 @@
+// POST /grade (CONTRACT §4): a reference and a class's answers in, a result per submission out.
+
+import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AnswersSchema } from '../src/grade/answers.js';
+import { GRADE_DEFAULTS, type GradeRequest } from '../src/grade/types.js';
+import { problemResponses, SourcePositionSchema } from '../src/service/problem.js';
+import { GraphSchema, ValueSchema, ValuesSchema } from './schemas.js';
+
+export const GRADING_TAG = 'grading';
+const errors = problemResponses(400, 413, 415, 422, 429, 503);
+const D = GRADE_DEFAULTS;
+
+// Each submission's answers are read by the grader, so one malformed submission is reported as
+// not gradable instead of failing the batch here; the schema below only documents them.
+const { $schema: _, ...answersJsonSchema } = z.toJSONSchema(AnswersSchema, { io: 'input', unrepresentable: 'any' });
+const AnswersDoc = z.unknown().meta({ ...answersJsonSchema, id: 'GradeAnswers', description: 'Any of the kinds of answer; only what is given is graded (and what `required` names)' });
+
+const tolerance = (what: string, dflt: number) => z.number().nonnegative().optional().describe(`${what} (default ${dflt})`);
+
+export const GradeRequestSchema = z.object({
+  reference: z
+    .object({
+      expr: z.string().optional().describe('The reference function as an expression'),
+      graph: GraphSchema.optional(),
+      feedback: z
+        .array(
+          z.object({
+            expr: z.string().describe('A wrong formula students are expected to give'),
+            message: z.string().describe('What a student whose formula matches it reads'),
+            wrt: z.string().optional().describe('The input whose derivative it is about (default: any)'),
+          }),
+        )
+        .optional()
+        .describe('Known mistakes'),
+    })
+    .describe('The function students work on: exactly one of `expr` and `graph`'),
+  at: ValuesSchema.optional().describe('The point of `value`, `gradient` and the tables; its keys are the inputs. Without it the inputs are the names the reference reads, scalars'),
+  tangents: ValuesSchema.optional().describe('Seeds of the forward table, as in /trace (default: ones on the first input)'),
+  cotangent: ValueSchema.optional().describe('Seed of the reverse table, as in /trace (default: ones)'),
+  required: z
+    .array(z.string())
+    .optional()
+    .describe(
+      'Answers every submission must give; missing ones are failed tests: `value`, `gradient.x`, `derivative.x`, `forwardTrace.x2` (value and tangent), ' +
+        '`forwardTrace.x2.tangent`, `reverseTrace.x2`, `shapes.K1`, a kind alone (every part of it), or a step id alone (that row in each table given)',
+    ),
+  points: z
+    .union([z.int().min(1).max(D.maxPoints), z.array(ValuesSchema).min(1).max(D.maxPoints)])
+    .optional()
+    .describe(`How many random points a formula is checked at (default ${D.points}), or the points themselves`),
+  seed: z.int().optional().describe(`Seed of the random points (default ${D.seed})`),
+  ranges: z
+    .record(z.string(), z.tuple([z.number(), z.number()]).refine(([lo, hi]) => lo <= hi, { error: 'a range is [lo, hi] with lo ≤ hi' }))
+    .optional()
+    .describe(`The range [lo, hi] of each input's random elements (default [${D.range.join(', ')}])`),
+  rtol: tolerance('Relative tolerance for numbers and table cells', D.rtol),
+  atol: tolerance('Absolute tolerance for numbers and table cells', D.atol),
+  formulaRtol: tolerance('Relative tolerance for formulas', D.formulaRtol),
+  formulaAtol: tolerance('Absolute tolerance for formulas', D.formulaAtol),
+  format: z.enum(['native', 'gradescope', 'prairielearn']).optional().describe("The results' shape (default native)"),
+  submissions: z
+    .array(
+      z.object({
+        id: z.union([z.string(), z.number()]).optional().describe('Echoed in the result (default: the index in `submissions`)'),
+        answers: AnswersDoc,
+      }),
+    )
+    .describe('One result each, in order (at most GRADE_MAX_SUBMISSIONS)'),
+});
+
+const id = z.union([z.string(), z.number()]);
+const status = z.enum(['passed', 'failed']);
+
+const FormatErrorSchema = z
+  .object({ part: z.string().describe('The answer: `derivative.x`, `forwardTrace.x2.value`'), message: z.string(), position: SourcePositionSchema.optional() })
+  .meta({ id: 'GradeFormatError', description: 'An answer that could not be read (or that the request cannot grade): not marked wrong' });
+
+const NativeResult = z.object({
+  id,
+  score: z.number(),
+  max_score: z.number(),
+  gradable: z.boolean().describe('False when part of the submission could not be read: do not record the score'),
+  output: z.string().describe('A summary: the first wrong row, expected and given'),
+  tests: z.array(
+    z.object({ name: z.string(), part: z.string(), score: z.number(), max_score: z.number(), status, output: z.string().describe('What was expected, what was given') }),
+  ),
+  format_errors: z.array(FormatErrorSchema),
+});
+
+const GradescopeResult = z.object({
+  id,
+  score: z.number(),
+  output: z.string(),
+  visibility: z.literal('visible'),
+  tests: z.array(z.object({ name: z.string(), score: z.number(), max_score: z.number(), status, output: z.string(), visibility: z.literal('visible') })),
+  extra_data: z.object({ max_score: z.number(), gradable: z.boolean(), format_errors: z.array(FormatErrorSchema) }),
+});
+
+const PrairieLearnResult = z.object({
+  id,
+  gradable: z.boolean(),
+  score: z.number().min(0).max(1),
+  message: z.string(),
+  format_errors: z.record(z.string(), z.string()),
+  tests: z.array(z.object({ name: z.string(), points: z.number(), max_points: z.number(), message: z.string() })),
+});
+
+const common = {
+  points: z.record(z.string(), z.array(ValuesSchema)).describe('The points each derivative formula was checked at, by input'),
+  settings: z
+    .object({
+      points: z.int(),
+      seed: z.int(),
+      ranges: z.record(z.string(), z.tuple([z.number(), z.number()])),
+      rtol: z.number(),
+      atol: z.number(),
+      formulaRtol: z.number(),
+      formulaAtol: z.number(),
+    })
+    .describe('The settings used, defaults filled in'),
+};
+
+export const GradeResponseSchema = z.discriminatedUnion('format', [
+  z.object({ format: z.literal('native'), results: z.array(NativeResult), ...common }),
+  z.object({ format: z.literal('gradescope'), results: z.array(GradescopeResult).describe("Gradescope's results.json per submission"), ...common }),
+  z.object({ format: z.literal('prairielearn'), results: z.array(PrairieLearnResult).describe("PrairieLearn's external-grader results per submission"), ...common }),
+]);
+
+const grade: FastifyPluginAsyncZod = async (app) => {
+  // Registered untyped, like the differentiation routes: the grader's answer is plain JSON data,
+  // and the response schema documents and checks it.
+  (app as unknown as FastifyInstance).post(
+    '/grade',
+    {
+      schema: {
+        tags: [GRADING_TAG],
+        summary: "Grade a class's answers against a reference: derivatives, tables and shapes, with feedback",
+        body: GradeRequestSchema,
+        response: { 200: GradeResponseSchema, ...errors },
+      },
+    },
+    async (request) =>
+      app.compute.grade(request.body as GradeRequest, {
+        maxSubmissions: app.config.GRADE_MAX_SUBMISSIONS,
+        maxFlops: app.config.GRADE_MAX_FLOPS,
+      }),
+  );
+};
+
+export default grade;
