@@ -143,7 +143,7 @@ const explain: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const picture = await graphPicture(app.compute.engine, request.body, app.config.GRAPH_MAX_NODES);
+      const picture = await graphPicture(app.compute.engine, request.body, app.config.GRAPH_MAX_NODES, (dot) => app.compute.svg(dot));
       // The SVG is data, never a document that runs anything, even when opened on its own.
       return reply.type(picture.contentType).headers({ 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'", 'x-content-type-options': 'nosniff' }).send(picture.body);
     },

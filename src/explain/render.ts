@@ -1,6 +1,6 @@
 // The graph picture: DOT text, or SVG laid out by Graphviz itself (the WebAssembly build, which
-// ships inside its npm package and needs no network). Layout runs on the event loop, so the
-// number of nodes drawn as SVG is capped (GRAPH_MAX_NODES).
+// ships inside its npm package and needs no network). The service lays out on a worker thread
+// (the caller passes the renderer); the number of nodes drawn as SVG is capped (GRAPH_MAX_NODES).
 
 import { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { EngineError } from '../engine/errors.js';
@@ -55,7 +55,12 @@ export async function renderSvg(dot: string): Promise<string> {
  * The function's graph as DOT or SVG. Without `at` or `shapes` the inputs are the function's free
  * names, taken as scalars, and the nodes do not show shapes.
  */
-export async function graphPicture(engine: Engine, request: GraphRequest, maxSvgNodes: number): Promise<Picture> {
+export async function graphPicture(
+  engine: Engine,
+  request: GraphRequest,
+  maxSvgNodes: number,
+  render: (dot: string) => Promise<string> = renderSvg,
+): Promise<Picture> {
   const { prepared, shapesKnown } = prepareFor(engine, request, true);
   const nodes = drawnNodes(prepared).length;
   const dot = toDot(prepared, { shapes: shapesKnown, quick: nodes > QUICK_LAYOUT_NODES });
@@ -66,5 +71,5 @@ export async function graphPicture(engine: Engine, request: GraphRequest, maxSvg
       `the graph has ${nodes} nodes, more than the ${maxSvgNodes} that are drawn as SVG (GRAPH_MAX_NODES): ask for format "dot" and lay it out yourself`,
     );
   }
-  return { contentType: GRAPH_CONTENT_TYPES.svg, body: await renderSvg(dot) };
+  return { contentType: GRAPH_CONTENT_TYPES.svg, body: await render(dot) };
 }

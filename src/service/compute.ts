@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { EngineError, isEngineError } from '../engine/errors.js';
 import { Engine, type OperationName, type RequestTable } from '../engine/operations.js';
+import { renderSvg } from '../explain/render.js';
 import { planTrace, type TraceRequest } from '../explain/trace.js';
 import { grade } from '../grade/grade.js';
 import type { GradeLimits, GradeRequest } from '../grade/types.js';
@@ -34,6 +35,7 @@ export type WorkerAnswer =
 export type WorkerTask =
   | { op: OperationName; request: unknown }
   | { op: 'trace'; request: TraceRequest }
+  | { op: 'svg'; dot: string }
   | { op: 'grade'; request: GradeRequest; limits: GradeLimits };
 
 const inTypeScript = import.meta.url.endsWith('.ts');
@@ -81,6 +83,12 @@ export class Compute {
     return this.offload({ op: 'trace', request });
   }
 
+  /** Lay out a graph (DOT text the service generated) as SVG: Graphviz can take a second on a large graph. */
+  async svg(dot: string): Promise<string> {
+    if (this.pool === undefined) return renderSvg(dot);
+    return (await this.offload({ op: 'svg', dot })).svg as string;
+  }
+
   /** Grade a class: on a worker when there is a pool (a large class is seconds of work). */
   async grade(request: GradeRequest, limits: GradeLimits): Promise<Record<string, unknown>> {
     if (this.pool === undefined) return grade(this.engine, request, limits) as unknown as Record<string, unknown>;
@@ -118,8 +126,9 @@ export class Compute {
 }
 
 /** The worker side: an engine of its own (with its own cache), answers that survive the thread boundary. */
-export function answerTask(engine: Engine, task: WorkerTask): WorkerAnswer {
+export async function answerTask(engine: Engine, task: WorkerTask): Promise<WorkerAnswer> {
   try {
+    if (task.op === 'svg') return { ok: true, result: { svg: await renderSvg(task.dot) } };
     const result =
       task.op === 'grade'
         ? (grade(engine, task.request, task.limits) as unknown as Record<string, unknown>)

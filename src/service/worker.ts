@@ -8,6 +8,6 @@ import { answerTask, type WorkerAnswer, type WorkerTask } from './compute.js';
 const { limits, cacheSize } = workerData as { limits: Limits; cacheSize: number };
 const engine = new Engine(limits, cacheSize);
 
-export default function work(task: WorkerTask): WorkerAnswer {
+export default function work(task: WorkerTask): Promise<WorkerAnswer> {
   return answerTask(engine, task);
 }

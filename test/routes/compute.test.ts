@@ -52,6 +52,13 @@ describe('the worker pool', () => {
     }
   });
 
+  it('lays out graph pictures on a worker', async () => {
+    const res = await app.inject({ method: 'POST', url: '/graph', payload: { expr: 'sqrt(x^2 + exp(x^2))', format: 'svg' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('image/svg+xml');
+    expect(res.body).toContain('<svg');
+  });
+
   it('grades a class on a worker, with the answer it gives inline', async () => {
     const inline = buildTestApp();
     await inline.ready();
