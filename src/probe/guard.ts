@@ -50,7 +50,7 @@ export class TargetGuard {
   }
 
   /** Checks `raw`, resolves its host once, and answers where to connect; throws a 400 or 403 problem. */
-  async admit(raw: string): Promise<PinnedTarget> {
+  async admit(raw: string, lookupTimeoutMs = 5000): Promise<PinnedTarget> {
     let url: URL;
     try {
       url = new URL(raw);
@@ -73,7 +73,7 @@ export class TargetGuard {
     }
 
     const literal = parseIp(url.hostname);
-    const addresses = literal ? [literal] : await this.lookup(url.hostname);
+    const addresses = literal ? [literal] : await this.lookup(url.hostname, lookupTimeoutMs);
     const port = portOf(url);
     for (const ip of addresses) {
       const kind = classifyIp(ip);
@@ -88,12 +88,19 @@ export class TargetGuard {
     return { url, address: formatIp(pinned), family: pinned.family };
   }
 
-  private async lookup(hostname: string): Promise<IpAddress[]> {
+  private async lookup(hostname: string, timeoutMs: number): Promise<IpAddress[]> {
     let answers: { address: string; family: number }[];
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HttpProblem(504, 'probe_timeout', `Resolving ${hostname} took longer than ${timeoutMs} ms`, { queries: 0 })), timeoutMs);
+    });
     try {
-      answers = await this.resolve(hostname);
-    } catch {
+      answers = await Promise.race([this.resolve(hostname), expired]);
+    } catch (e) {
+      if (e instanceof HttpProblem) throw e;
       throw new HttpProblem(502, 'probe_target_error', `The target host ${hostname} does not resolve`, { queries: 0 });
+    } finally {
+      clearTimeout(timer);
     }
     const addresses = answers.map((a) => parseIp(a.address));
     if (addresses.length === 0 || addresses.some((a) => a === undefined)) {

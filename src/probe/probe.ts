@@ -398,7 +398,7 @@ export class Prober {
       if (/[\r\n\0]/.test(value)) throw invalid(`target.headers.${name}`, 'may not contain line breaks');
       headers[lower] = value;
     }
-    const pinned = await this.guard.admit(target.url);
+    const pinned = await this.guard.admit(target.url, Math.max(context.timeoutMs, 1000));
     const client = new GuardedClient(pinned, {
       method: target.method ?? 'POST',
       headers,

@@ -165,6 +165,18 @@ describe('probe targets: addresses', () => {
     await app.close();
   });
 
+  it('gives up on a DNS lookup that hangs, with 504 and no query spent', async () => {
+    const hanging: HostResolver = () => new Promise(() => undefined);
+    const app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [listed('model.test')] }, { resolveHost: hanging });
+    const started = Date.now();
+    const response = await app.inject({ method: 'POST', url: '/probe', payload: { ...probeBody(`${listed('model.test')}/predict`), timeoutMs: 200 } });
+    expect(response.statusCode).toBe(504);
+    expect(response.json()).toMatchObject({ code: 'probe_timeout', queries: 0 });
+    // The lookup gets the query time limit, at least a second.
+    expect(Date.now() - started).toBeLessThan(3000);
+    await app.close();
+  });
+
   it('allows a private address the list names, resolving once and pinning every connection to it', async () => {
     // model.test exists only in this fake DNS; the second answer (rebinding) must never be used.
     const answers = [['127.0.0.1'], ['10.9.9.9']];
