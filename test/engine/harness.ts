@@ -10,7 +10,7 @@ import { OPS } from '../../src/engine/ops/table.js';
 import type { AttrsOf, OpName } from '../../src/engine/ops/types.js';
 import { sizeOf, type Shape, type Tensor } from '../../src/engine/tensor/tensor.js';
 
-export type Domain = 'any' | 'positive' | 'unit' | 'nonzero' | 'spd' | 'wellConditioned' | 'binary';
+export type Domain = 'any' | 'positive' | 'unit' | 'nonzero' | 'spd' | 'wellConditioned' | 'binary' | 'someZeros';
 
 export interface ArgSpec {
   shape: Shape;
@@ -44,6 +44,10 @@ export function randomTensor(random: Random, spec: ArgSpec): Tensor {
         break;
       case 'binary':
         data[i] = u < 0.5 ? 0 : 1;
+        break;
+      case 'someZeros':
+        // Exact zeros at every third element: one or more per row of the reductions tested.
+        data[i] = i % 3 === 0 ? 0 : -1.5 + 3 * u;
         break;
       default:
         data[i] = -1.5 + 3 * u;

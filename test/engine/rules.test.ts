@@ -34,6 +34,9 @@ const CASES: OpCase[] = [
   ]),
   { op: 'pow', args: [{ shape: [2, 3], domain: 'positive' }, { shape: [3] }] },
   { op: 'pow', args: [{ shape: [3], domain: 'positive' }, { shape: [] }] },
+  { op: 'prod', args: [{ shape: [2, 3], domain: 'someZeros' }], attrs: { axes: [-1], keepdims: false }, label: 'one zero per row' },
+  { op: 'prod', args: [{ shape: [4, 2], domain: 'someZeros' }], attrs: { axes: [-2], keepdims: false }, label: 'zeros: one and two per column' },
+  { op: 'prod', args: [{ shape: [6], domain: 'someZeros' }], attrs: { axes: [-1], keepdims: true }, label: 'two zeros' },
   ...comparisons.map((op): OpCase => ({ op, args: [{ shape: [2, 3] }, { shape: [3] }] })),
   { op: 'where', args: [{ shape: [2, 3], domain: 'binary', constant: true }, { shape: [3] }, { shape: [2, 1] }] },
   ...(['sum', 'prod', 'max', 'min', 'logsumexp', 'norm'] as const).flatMap((op): OpCase[] => [

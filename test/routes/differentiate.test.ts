@@ -112,6 +112,17 @@ describe('each endpoint against closed forms', () => {
   });
 });
 
+describe('at zeros', () => {
+  it('prod differentiates exactly where elements are 0', async () => {
+    expect((await post('/grad', { expr: 'prod(x)', at: { x: [0, 2, 3] } })).body).toEqual({ value: 0, gradient: { x: [6, 0, 0] } });
+    expect((await post('/hessian', { expr: 'prod(x)', at: { x: [0, 0, 3] } })).body.hessian.x.x).toEqual([[0, 3, 0], [3, 0, 0], [0, 0, 0]]);
+  });
+
+  it('x^0 has derivative 0, also at x = 0', async () => {
+    expect((await post('/grad', { expr: 'x^0 + x^y', at: { x: 0, y: 0 } })).body).toEqual({ value: 2, gradient: { x: 0, y: 0 } });
+  });
+});
+
 describe('points, non-finite numbers and warnings', () => {
   it('prepares once and answers every point in order', async () => {
     const r = await post('/grad', { expr: 'x^2 * y', points: [{ x: 1, y: 2 }, { x: 3, y: 4 }] });

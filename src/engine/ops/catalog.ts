@@ -17,7 +17,8 @@ export const CONVENTIONS = [
   "abs'(0) = 0, relu'(0) = 0, sign' = 0 everywhere (subgradient 0 at the kink).",
   'At a tie, max, min, maximum and minimum share the derivative equally among the tied elements.',
   'Comparisons (< <= > >= == !=) and the condition of where have zero derivative.',
-  "d(x^y)/dy = x^y ln x, taken as 0 where x = 0 and y ≥ 0; norm'(0) = 0.",
+  "d(x^y)/dx is taken as 0 where y = 0, and d(x^y)/dy = x^y ln x as 0 where x = 0 and y ≥ 0; norm'(0) = 0.",
+  'prod differentiates exactly where elements are 0 (the product of the other elements; no division).',
   'sqrt, log, division and the like follow IEEE arithmetic: sqrt\'(0) is Infinity, with a warning naming the step.',
   'cholesky factors the symmetric part (A + Aᵀ)/2, so its gradient is symmetric and agrees with finite differences.',
 ];

@@ -246,9 +246,13 @@ export const OPS = {
   ),
   pow: binaryOp(
     'pow',
-    { value: 'x^y', derivative: 'y x^(y-1) dx + x^y ln(x) dy (the dy term is 0 where x = 0 and y ≥ 0)' },
+    { value: 'x^y', derivative: 'y x^(y-1) dx + x^y ln(x) dy (the dx term is 0 where y = 0; the dy term is 0 where x = 0 and y ≥ 0)' },
     {
-      dx: (b, x, y) => b.mul(y, b.bin('pow', x, b.sub(y, one(b)))),
+      // y x^(y-1), taken as 0 where y = 0 (x^0 is constant, also at x = 0)
+      dx: (b, x, y) => {
+        const zero = b.scalar(0);
+        return b.where(b.bin('eq', y, zero), zero, b.mul(y, b.bin('pow', x, b.sub(y, one(b)))));
+      },
       // x^y ln x, with its limit 0 at x = 0 for y ≥ 0 (as PyTorch does)
       dy: (b, x, y, out) => {
         const zero = b.scalar(0);
@@ -307,9 +311,28 @@ export const OPS = {
   },
   prod: weightedReduction(
     'prod',
-    { value: 'the product of the elements (over axis, or all)', derivative: 'Σᵢ (prod x / xᵢ) dxᵢ (undefined where an element is 0)' },
+    { value: 'the product of the elements (over axis, or all)', derivative: 'Σᵢ (Πⱼ≠ᵢ xⱼ) dxᵢ: the product of the other elements (exact also where elements are 0)' },
     (x, axes) => reduce('prod', x, axes),
-    (b, x, outKeep) => b.div(outKeep, x),
+    // Πⱼ≠ᵢ xⱼ without dividing by a zero, written so that its own derivative (for Hessians) is
+    // also exact: with S = x where x ≠ 0 (else 1), P = Π S and Z = Σ of the zero elements (whose
+    // value is 0 but whose derivative is not):
+    //   no zero:   P / xᵢ
+    //   one zero:  P at the zero, Z·P / xᵢ elsewhere
+    //   two zeros: (Z − xᵢ)·P at each zero (the other zero times P), 0 elsewhere
+    //   more:      0
+    (b, x, _outKeep, attrs) => {
+      const zero = b.scalar(0);
+      const one = b.scalar(1);
+      const isZero = b.bin('eq', x, zero);
+      const zeros = b.sum(isZero, attrs.axes, true);
+      const safe = b.where(isZero, one, x);
+      const p = b.apply('prod', [safe], { axes: attrs.axes, keepdims: true });
+      const z = b.sum(b.mul(x, isZero), attrs.axes, true);
+      const count = (k: number): NodeId => b.bin('eq', zeros, b.scalar(k));
+      const atZero = b.where(count(1), p, b.where(count(2), b.mul(b.sub(z, x), p), zero));
+      const elsewhere = b.where(count(0), b.div(p, safe), b.where(count(1), b.div(b.mul(z, p), safe), zero));
+      return b.where(isZero, atZero, elsewhere);
+    },
   ),
   max: extremum('max'),
   min: extremum('min'),
