@@ -18,19 +18,27 @@ function matrix(random: Random, rows: number, cols: number, scale = 1): number[]
   return Array.from({ length: rows }, () => Array.from({ length: cols }, () => scale * random.normal()));
 }
 
-/** Median time of `fn` in ms, over repeats filling at least `budgetMs` (and at least 5 runs). */
-export function timeIt(fn: () => unknown, budgetMs = 1500): number {
-  fn(); // warm up (and prepare)
-  const times: number[] = [];
+/**
+ * Median times in ms of `a` and of `b`, measured alternately (a, b, a, b, ...) over at least
+ * `budgetMs` and 5 rounds, so that a slow spell of the shared machine slows both alike.
+ */
+export function timePair(a: () => unknown, b: () => unknown, budgetMs = 1500): [number, number] {
+  a(); // warm up (and prepare)
+  b();
+  const ta: number[] = [];
+  const tb: number[] = [];
   const start = performance.now();
-  while (times.length < 5 || performance.now() - start < budgetMs) {
-    const t = performance.now();
-    fn();
-    times.push(performance.now() - t);
-    if (times.length >= 2000) break;
+  while (ta.length < 5 || performance.now() - start < budgetMs) {
+    let t = performance.now();
+    a();
+    ta.push(performance.now() - t);
+    t = performance.now();
+    b();
+    tb.push(performance.now() - t);
+    if (ta.length >= 5000) break;
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  return [median(ta), median(tb)];
 }
 
 export function engineCases(): { name: string; expr: string; at: Record<string, unknown>; wrt?: string[] }[] {
@@ -66,8 +74,7 @@ export function measureEngine(budgetMs = 1500): EngineFigure[] {
   return engineCases().map(({ name, expr, at, wrt }) => {
     const value = engine.plan('eval', { expr, at });
     const grad = engine.plan('grad', { expr, at, wrt });
-    const valueMs = timeIt(() => value.run(), budgetMs);
-    const gradMs = timeIt(() => grad.run(), budgetMs);
+    const [valueMs, gradMs] = timePair(() => value.run(), () => grad.run(), 2 * budgetMs);
     return { name, valueMs, gradMs, ratio: gradMs / valueMs, flopsValue: value.flops, flopsGrad: grad.flops };
   });
 }
