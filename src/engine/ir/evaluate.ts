@@ -6,6 +6,7 @@ import { EngineError } from '../errors.js';
 import { OPS } from '../ops/table.js';
 import type { AttrsOf, OpName } from '../ops/types.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
+import { compilePlan, MAX_COMPILED_STEPS, type Runner } from './compile.js';
 import { liveSchedule, type Graph, type Node, type NodeId } from './graph.js';
 
 export interface Plan {
@@ -20,7 +21,12 @@ export interface Plan {
   readonly elements: number;
   /** Peak elements held at once (inputs, outputs and live intermediates). */
   readonly peakElements: number;
+  /** Runs so far, and the compiled runner once the plan has proved to be reused (null: not compiled). */
+  readonly compiled: { runs: number; runner: Runner | null | undefined };
 }
+
+/** A plan is compiled to straight-line code on its second run: one-off plans stay interpreted. */
+export const COMPILE_AFTER_RUNS = 2;
 
 export function makePlan(graph: Graph, outputs: readonly NodeId[]): Plan {
   const schedule = liveSchedule(graph, outputs);
@@ -46,7 +52,7 @@ export function makePlan(graph: Graph, outputs: readonly NodeId[]): Plan {
     else if (last < 0) live -= size;
     for (const s of freeAt[pos]!) live -= s;
   });
-  return { graph, outputs, schedule, lastUse, flops, elements, peakElements: peak };
+  return { graph, outputs, schedule, lastUse, flops, elements, peakElements: peak, compiled: { runs: 0, runner: undefined } };
 }
 
 export function nodeCost(graph: Graph, node: Node): number {
@@ -75,8 +81,20 @@ function compute(node: Node, args: readonly Tensor[]): Tensor {
   return impl(args, node.attrs, node.shape);
 }
 
-/** Evaluate the plan's outputs. */
+/** Evaluate the plan's outputs: compiled once the plan is reused, interpreted before. */
 export function run(plan: Plan, inputs: Bindings): Tensor[] {
+  const state = plan.compiled;
+  if (state.runner) return state.runner(inputs);
+  state.runs++;
+  if (state.runner === undefined && state.runs >= COMPILE_AFTER_RUNS) {
+    state.runner = plan.schedule.length <= MAX_COMPILED_STEPS ? compilePlan(plan) : null;
+    if (state.runner) return state.runner(inputs);
+  }
+  return interpret(plan, inputs);
+}
+
+/** Evaluate the plan's outputs step by step. */
+export function interpret(plan: Plan, inputs: Bindings): Tensor[] {
   const { graph, schedule, lastUse } = plan;
   const values = new Array<Tensor | undefined>(graph.nodes.length);
   for (let pos = 0; pos < schedule.length; pos++) {
