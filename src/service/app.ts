@@ -22,7 +22,7 @@ import type { HostResolver } from '../probe/guard.js';
 import { Prober } from '../probe/probe.js';
 import { limitsOf, type Config } from './config.js';
 import { Compute } from './compute.js';
-import { setupMetrics } from './metrics.js';
+import { registerComputeMetrics, setupMetrics } from './metrics.js';
 import { swaggerOptions } from './openapi.js';
 import { HttpProblem, PROBLEM_CONTENT_TYPE, toHttpProblem } from './problem.js';
 
@@ -167,6 +167,11 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
     }),
   );
   app.addHook('onClose', async () => app.compute.close());
+  registerComputeMetrics(app.metrics, {
+    cachedFunctions: () => app.compute.engine.cachedFunctions,
+    pendingTasks: () => app.compute.pendingTasks,
+    jobs: () => app.compute.jobs(),
+  });
   app.decorate(
     'prober',
     new Prober({

@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { EngineError, isEngineError } from '../engine/errors.js';
-import { Engine, type OperationName, type RequestTable } from '../engine/operations.js';
+import { Engine, type Job, type OperationName, type RequestTable } from '../engine/operations.js';
 import { renderSvg } from '../explain/render.js';
 import { planTrace, type TraceRequest } from '../explain/trace.js';
 import { grade } from '../grade/grade.js';
@@ -44,6 +44,7 @@ export class Compute {
   readonly engine: Engine;
   private readonly pool: Piscina | undefined;
   private readonly options: ComputeOptions;
+  private readonly counts = { inline: 0, offloaded: 0, timedOut: 0 };
 
   constructor(options: ComputeOptions) {
     this.options = options;
@@ -72,14 +73,14 @@ export class Compute {
   /** Plan the request here, then run it here or on a worker. */
   async run<K extends OperationName>(op: K, request: RequestTable[K]): Promise<Record<string, unknown>> {
     const job = this.engine.plan(op, request);
-    if (this.pool === undefined || job.flops <= this.options.inlineFlops) return job.run();
+    if (this.pool === undefined || job.flops <= this.options.inlineFlops) return this.inline(job);
     return this.offload({ op, request });
   }
 
   /** The lecture's tables: planned here, run here or on a worker like the differentiation operations. */
   async trace(request: TraceRequest): Promise<Record<string, unknown>> {
     const job = planTrace(this.engine, request);
-    if (this.pool === undefined || job.flops <= this.options.inlineFlops) return job.run();
+    if (this.pool === undefined || job.flops <= this.options.inlineFlops) return this.inline(job);
     return this.offload({ op: 'trace', request });
   }
 
@@ -91,12 +92,26 @@ export class Compute {
 
   /** Grade a class: on a worker when there is a pool (a large class is seconds of work). */
   async grade(request: GradeRequest, limits: GradeLimits): Promise<Record<string, unknown>> {
-    if (this.pool === undefined) return grade(this.engine, request, limits) as unknown as Record<string, unknown>;
+    if (this.pool === undefined) {
+      this.counts.inline++;
+      return grade(this.engine, request, limits) as unknown as Record<string, unknown>;
+    }
     return this.offload({ op: 'grade', request, limits });
+  }
+
+  private inline(job: Job): Record<string, unknown> {
+    this.counts.inline++;
+    return job.run();
+  }
+
+  /** Jobs run so far: inline, on workers, and stopped at the time limit. */
+  jobs(): { inline: number; offloaded: number; timedOut: number } {
+    return { ...this.counts };
   }
 
   private async offload(task: WorkerTask): Promise<Record<string, unknown>> {
     const pool = this.pool!;
+    this.counts.offloaded++;
     if (pool.queueSize >= this.options.maxQueue) {
       throw new HttpProblem(503, 'overloaded', `${pool.queueSize} heavy requests are already waiting; send this one again shortly`, {}, {
         headers: { 'retry-after': '2' },
@@ -107,6 +122,7 @@ export class Compute {
       answer = (await pool.run(task, { signal: AbortSignal.timeout(this.options.timeoutMs) })) as WorkerAnswer;
     } catch (e) {
       if (e instanceof Error && e.name === 'AbortError') {
+        this.counts.timedOut++;
         throw new HttpProblem(503, 'timeout', `the computation took longer than ${this.options.timeoutMs} ms (WORK_TIMEOUT_MS) and was stopped`);
       }
       throw e;

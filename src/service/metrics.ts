@@ -2,7 +2,7 @@
 // apps in one process (the tests) do not clash.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 type RequestLabel = 'method' | 'route' | 'status';
 const REQUEST_LABELS: RequestLabel[] = ['method', 'route', 'status'];
@@ -40,4 +40,43 @@ export function setupMetrics(app: FastifyInstance): Registry {
     duration.observe(labels, reply.elapsedTime / 1000);
   });
   return registry;
+}
+
+/** What the engine holds and where its work runs, read when /metrics is scraped. */
+export interface ComputeGauges {
+  cachedFunctions(): number;
+  pendingTasks(): number;
+  /** Jobs run on the event loop and on workers so far. */
+  jobs(): { inline: number; offloaded: number; timedOut: number };
+}
+
+export function registerComputeMetrics(registry: Registry, compute: ComputeGauges): void {
+  new Gauge({
+    name: 'adjoint_prepared_functions',
+    help: 'Prepared functions in the cache (parsed, checked and differentiated once)',
+    registers: [registry],
+    collect() {
+      this.set(compute.cachedFunctions());
+    },
+  });
+  new Gauge({
+    name: 'adjoint_worker_queue',
+    help: 'Heavy jobs waiting for a worker thread',
+    registers: [registry],
+    collect() {
+      this.set(compute.pendingTasks());
+    },
+  });
+  new Gauge({
+    name: 'adjoint_jobs',
+    help: 'Jobs run so far, by where they ran (inline on the event loop, offloaded to a worker) and jobs stopped at WORK_TIMEOUT_MS',
+    labelNames: ['where'],
+    registers: [registry],
+    collect() {
+      const jobs = compute.jobs();
+      this.set({ where: 'inline' }, jobs.inline);
+      this.set({ where: 'offloaded' }, jobs.offloaded);
+      this.set({ where: 'timed_out' }, jobs.timedOut);
+    },
+  });
 }

@@ -41,6 +41,10 @@ describe('prepared functions', () => {
       expect(app.compute.engine.cachedFunctions).toBe(1);
       await ask([1, 2]);
       expect(app.compute.engine.cachedFunctions).toBe(2);
+      const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/^adjoint_prepared_functions 2$/m);
+      expect(metrics).toMatch(/^adjoint_jobs\{where="inline"\} 6$/m);
+      expect(metrics).toMatch(/^adjoint_worker_queue 0$/m);
     } finally {
       await app.close();
     }
