@@ -3,8 +3,6 @@
 
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { analyze } from '../src/explain/analyze.js';
-import { graphPicture } from '../src/explain/render.js';
 import type { Trace } from '../src/explain/trace.js';
 import { problemResponses, SourcePositionSchema } from '../src/service/problem.js';
 import { FunctionRequestSchema, ValueSchema, ValuesSchema, WarningSchema } from './schemas.js';
@@ -123,7 +121,7 @@ const explain: FastifyPluginAsyncZod = async (app) => {
         response: { 200: AnalyzeResponse, ...errors },
       },
     },
-    async (request) => analyze(app.compute.engine, request.body),
+    async (request) => app.compute.analyze(request.body),
   );
 
   app.post(
@@ -143,7 +141,7 @@ const explain: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const picture = await graphPicture(app.compute.engine, request.body, app.config.GRAPH_MAX_NODES, (dot) => app.compute.svg(dot));
+      const picture = await app.compute.graph(request.body, app.config.GRAPH_MAX_NODES);
       // The SVG is data, never a document that runs anything, even when opened on its own.
       return reply.type(picture.contentType).headers({ 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'", 'x-content-type-options': 'nosniff' }).send(picture.body);
     },

@@ -5,8 +5,9 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { EngineError, isEngineError } from '../engine/errors.js';
-import { Engine, type Job, type OperationName, type RequestTable } from '../engine/operations.js';
-import { renderSvg } from '../explain/render.js';
+import { Engine, type FunctionRequest, type Job, type OperationName, type RequestTable } from '../engine/operations.js';
+import { analyze, type Analysis, type AnalyzeRequest } from '../explain/analyze.js';
+import { graphPicture, renderSvg, type GraphRequest, type Picture } from '../explain/render.js';
 import { planTrace, type TraceRequest } from '../explain/trace.js';
 import { grade } from '../grade/grade.js';
 import type { GradeLimits, GradeRequest } from '../grade/types.js';
@@ -36,9 +37,16 @@ export type WorkerTask =
   | { op: OperationName; request: unknown }
   | { op: 'trace'; request: TraceRequest }
   | { op: 'svg'; dot: string }
+  | { op: 'analyze'; request: AnalyzeRequest }
+  | { op: 'graph'; request: GraphRequest; maxSvgNodes: number }
   | { op: 'grade'; request: GradeRequest; limits: GradeLimits };
 
 const inTypeScript = import.meta.url.endsWith('.ts');
+
+/** Past these sizes a request is planned (parsed, checked, differentiated) on a worker too. */
+const LARGE_EXPR_CHARACTERS = 5000;
+const LARGE_GRAPH_NODES = 1000;
+const LARGE_POINT_COUNT = 100;
 
 export class Compute {
   readonly engine: Engine;
@@ -70,8 +78,22 @@ export class Compute {
     return Math.max(1, availableParallelism());
   }
 
+  /**
+   * A large function (a long expression, a big graph, many points) is planned on a worker as
+   * well: parsing and differentiating it takes long enough to stall the event loop.
+   */
+  private planElsewhere(request: FunctionRequest): boolean {
+    if (this.pool === undefined) return false;
+    return (
+      (request.expr?.length ?? 0) > LARGE_EXPR_CHARACTERS ||
+      (request.graph?.nodes.length ?? 0) > LARGE_GRAPH_NODES ||
+      (request.points?.length ?? 0) > LARGE_POINT_COUNT
+    );
+  }
+
   /** Plan the request here, then run it here or on a worker. */
   async run<K extends OperationName>(op: K, request: RequestTable[K]): Promise<Record<string, unknown>> {
+    if (this.planElsewhere(request)) return this.offload({ op, request });
     const job = this.engine.plan(op, request);
     if (this.pool === undefined || job.flops <= this.options.inlineFlops) return this.inline(job);
     return this.offload({ op, request });
@@ -79,9 +101,25 @@ export class Compute {
 
   /** The lecture's tables: planned here, run here or on a worker like the differentiation operations. */
   async trace(request: TraceRequest): Promise<Record<string, unknown>> {
+    if (this.planElsewhere(request)) return this.offload({ op: 'trace', request });
     const job = planTrace(this.engine, request);
     if (this.pool === undefined || job.flops <= this.options.inlineFlops) return this.inline(job);
     return this.offload({ op: 'trace', request });
+  }
+
+  /** Shapes and costs: building the derivative graphs of a large function is done on a worker. */
+  async analyze(request: AnalyzeRequest): Promise<Analysis> {
+    if (!this.planElsewhere(request)) {
+      this.counts.inline++;
+      return analyze(this.engine, request);
+    }
+    return (await this.offload({ op: 'analyze', request })) as unknown as Analysis;
+  }
+
+  /** The graph picture: DOT built here for a small function; SVG always laid out on a worker. */
+  async graph(request: GraphRequest, maxSvgNodes: number): Promise<Picture> {
+    if (!this.planElsewhere(request)) return graphPicture(this.engine, request, maxSvgNodes, (dot) => this.svg(dot));
+    return (await this.offload({ op: 'graph', request, maxSvgNodes })) as unknown as Picture;
   }
 
   /** Lay out a graph (DOT text the service generated) as SVG: Graphviz can take a second on a large graph. */
@@ -145,6 +183,8 @@ export class Compute {
 export async function answerTask(engine: Engine, task: WorkerTask): Promise<WorkerAnswer> {
   try {
     if (task.op === 'svg') return { ok: true, result: { svg: await renderSvg(task.dot) } };
+    if (task.op === 'graph') return { ok: true, result: { ...(await graphPicture(engine, task.request, task.maxSvgNodes, renderSvg)) } };
+    if (task.op === 'analyze') return { ok: true, result: analyze(engine, task.request) as unknown as Record<string, unknown> };
     const result =
       task.op === 'grade'
         ? (grade(engine, task.request, task.limits) as unknown as Record<string, unknown>)

@@ -52,6 +52,29 @@ describe('the worker pool', () => {
     }
   });
 
+  it('plans a large function on a worker, so parsing and differentiating it do not stall the event loop', async () => {
+    const n = 3000;
+    const nodes = Array.from({ length: n }, (_, i) => ({ id: `n${i}`, op: 'sin', args: [i === 0 ? 'x' : `n${i - 1}`] }));
+    const body = { graph: { nodes, output: `n${n - 1}` }, at: { x: 0.5 } };
+    const inline = buildTestApp();
+    await inline.ready();
+    try {
+      const before = app.compute.jobs().offloaded;
+      const cached = app.compute.engine.cachedFunctions;
+      for (const [url, extra] of [['/hessian', {}], ['/trace', { mode: 'both' }], ['/analyze', {}], ['/graph', { format: 'dot' }]] as const) {
+        const a = await app.inject({ method: 'POST', url, payload: { ...body, ...extra } });
+        const b = await inline.inject({ method: 'POST', url, payload: { ...body, ...extra } });
+        expect(a.statusCode, url).toBe(200);
+        expect(a.body, url).toEqual(b.body);
+      }
+      expect(app.compute.jobs().offloaded - before).toBe(4);
+      // ... and never prepared on the event loop's engine.
+      expect(app.compute.engine.cachedFunctions).toBe(cached);
+    } finally {
+      await inline.close();
+    }
+  });
+
   it('lays out graph pictures on a worker', async () => {
     const res = await app.inject({ method: 'POST', url: '/graph', payload: { expr: 'sqrt(x^2 + exp(x^2))', format: 'svg' } });
     expect(res.statusCode).toBe(200);
