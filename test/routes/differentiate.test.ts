@@ -112,10 +112,17 @@ describe('each endpoint against closed forms', () => {
   });
 });
 
-describe('at zeros', () => {
+describe('at zeros and ties', () => {
   it('prod differentiates exactly where elements are 0', async () => {
     expect((await post('/grad', { expr: 'prod(x)', at: { x: [0, 2, 3] } })).body).toEqual({ value: 0, gradient: { x: [6, 0, 0] } });
     expect((await post('/hessian', { expr: 'prod(x)', at: { x: [0, 0, 3] } })).body.hessian.x.x).toEqual([[0, 3, 0], [3, 0, 0], [0, 0, 0]]);
+  });
+
+  it('max, min, maximum and minimum share the gradient equally at a tie', async () => {
+    expect((await post('/grad', { expr: 'max(x)', at: { x: [1, 3, 3] } })).body.gradient.x).toEqual([0, 0.5, 0.5]);
+    expect((await post('/grad', { expr: 'min(x, axis=0)[1]', at: { x: [[2, 5], [2, 5], [3, 5]] } })).body.gradient.x).toEqual([[0, 1 / 3], [0, 1 / 3], [0, 1 / 3]]);
+    expect((await post('/grad', { expr: 'sum(maximum(x, 2))', at: { x: [1, 2, 3] } })).body.gradient.x).toEqual([0, 0.5, 1]);
+    expect((await post('/grad', { expr: 'minimum(x, y)', at: { x: 2, y: 2 } })).body.gradient).toEqual({ x: 0.5, y: 0.5 });
   });
 
   it('x^0 has derivative 0, also at x = 0', async () => {
