@@ -71,6 +71,10 @@ export interface BuildAppOptions {
 }
 
 export const REQUEST_ID_HEADER = 'x-request-id';
+
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
+}
 const UNPRESSURED = new Set(['/healthz', '/readyz', '/metrics']);
 /** An incoming request id is kept only when it is a short token that is safe to log and echo. */
 const SANE_REQUEST_ID = /^[\w.:@~+/=-]{1,128}$/;
@@ -113,6 +117,8 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
   const app = Fastify({
     logger: loggerOptions(config, options),
     bodyLimit: config.BODY_LIMIT,
+    // A hop count becomes the function form: trust the nearest n proxies.
+    trustProxy: typeof config.TRUST_PROXY === 'number' ? trustHops(config.TRUST_PROXY) : config.TRUST_PROXY,
     requestIdHeader: false,
     genReqId: requestIdOf,
     // While closing, the onRequest hook below answers new requests with a problem instead.

@@ -50,6 +50,25 @@ export const configSchema = z.object({
   // Protection of the service as a whole.
   RATE_LIMIT_MAX: integer(0, 100_000_000, 'requests per client address per window; 0 turns rate limiting off').default(6000),
   RATE_LIMIT_WINDOW_MS: integer(1, 86_400_000, 'milliseconds').default(60_000),
+  // Behind a load balancer: whose X-Forwarded-For to believe, so that rate limits and logs see the
+  // client's address rather than the proxy's. "" (default): none; "true": any; a number: that
+  // many hops; else comma-separated addresses or CIDR ranges of the proxies.
+  TRUST_PROXY: z
+    .union([z.string(), z.boolean(), z.int().nonnegative(), z.array(z.string())])
+    .default('')
+    .transform((raw, ctx): boolean | number | string[] => {
+      if (typeof raw !== 'string') return raw;
+      const value = raw.trim();
+      if (value === '' || value === 'false') return false;
+      if (value === 'true') return true;
+      if (/^\d+$/.test(value)) return Number(value);
+      const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
+      if (entries.some((e) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(e))) {
+        ctx.addIssue({ code: 'custom', message: 'must be "", "true", a hop count, or comma-separated proxy addresses / CIDR ranges' });
+        return z.NEVER;
+      }
+      return entries;
+    }),
   MAX_EVENT_LOOP_DELAY_MS: integer(0, 60_000, 'milliseconds of event-loop delay past which new work gets 503 overloaded; 0 turns it off').default(1000),
   // Grading (POST /grade): how large a class one request may carry, and how much work it may ask for.
   GRADE_MAX_SUBMISSIONS: integer(1, 1_000_000, 'submissions in one /grade request').default(1000),

@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       RATE_LIMIT_MAX: 6000,
       RATE_LIMIT_WINDOW_MS: 60_000,
       MAX_EVENT_LOOP_DELAY_MS: 1000,
+      TRUST_PROXY: false,
       PROBE_ALLOWED_ORIGINS: [],
       PROBE_MAX_CONCURRENCY: 8,
       PROBE_MAX_BUDGET: 10_000,
@@ -45,6 +46,10 @@ describe('loadConfig', () => {
     });
     expect(config).toMatchObject({ PORT: 8080, HOST: '127.0.0.1', LOG_LEVEL: 'debug', BODY_LIMIT: 2048, SHUTDOWN_GRACE_MS: 0 });
     expect(loadConfig({ MAX_FLOPS: '1e9', WORKERS: '0' })).toMatchObject({ MAX_FLOPS: 1e9, WORKERS: 0 });
+    expect(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).TRUST_PROXY).toEqual(['10.0.0.0/8', '127.0.0.1']);
+    expect(() => loadConfig({ TRUST_PROXY: 'proxy.example' })).toThrow(/TRUST_PROXY/);
   });
 
   it('treats an empty variable as unset and ignores unrelated ones', () => {

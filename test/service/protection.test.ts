@@ -24,6 +24,19 @@ describe('rate limiting', () => {
     }
   });
 
+  it('counts each client behind a trusted proxy by its forwarded address', async () => {
+    const app = buildTestApp({ RATE_LIMIT_MAX: 1, TRUST_PROXY: true });
+    await app.ready();
+    try {
+      const from = (client: string) => app.inject({ method: 'GET', url: '/healthz', headers: { 'x-forwarded-for': client } });
+      expect((await from('203.0.113.1')).statusCode).toBe(200);
+      expect((await from('203.0.113.2')).statusCode).toBe(200);
+      expect((await from('203.0.113.1')).statusCode).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('is off with RATE_LIMIT_MAX=0', async () => {
     const app = buildTestApp({ RATE_LIMIT_MAX: 0 });
     await app.ready();
