@@ -82,7 +82,8 @@ export class Engine {
     readonly limits: Limits = DEFAULT_LIMITS,
     cacheSize = 256,
   ) {
-    this.cache = new LruCache(cacheSize);
+    // Weighed by the constant elements a prepared function holds, within 4·MAX_TENSOR_ELEMENTS in all.
+    this.cache = new LruCache(cacheSize, 4 * limits.maxTensorElements, (prepared) => prepared.constantElements);
   }
 
   get cachedFunctions(): number {

@@ -89,6 +89,13 @@ export class Prepared {
     this.primal = b;
   }
 
+  /** Elements of the constant tensors the function holds (what caching it costs). */
+  get constantElements(): number {
+    let n = 0;
+    for (const node of this.primal.nodes) if (node.op === 'const') n += sizeOf(node.shape);
+    return n;
+  }
+
   get outputShape(): Shape {
     return this.primal.shapeOf(this.output);
   }
