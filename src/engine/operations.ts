@@ -63,6 +63,8 @@ export interface Warning {
 export interface Job {
   /** Estimated work: floating-point operations plus elements written (copies cost too). */
   readonly flops: number;
+  /** Numbers the answer will hold (its JSON must be built, sent and read). */
+  readonly answer: number;
   run(): Record<string, unknown>;
 }
 
@@ -102,6 +104,7 @@ export class Engine {
       const jobs = request.points.map((at, i) => planner(this, this.point(request, at, ['points', i]), request));
       return this.admit({
         flops: jobs.reduce((n, j) => n + j.flops, 0),
+        answer: jobs.reduce((n, j) => n + j.answer, 0),
         run: () => ({ results: jobs.map((j) => j.run()) }),
       });
     }
@@ -110,6 +113,12 @@ export class Engine {
   }
 
   private admit(job: Job): Job {
+    if (job.answer > this.limits.maxAnswerElements) {
+      throw new EngineError(
+        'limit_exceeded',
+        `the answer would hold ${job.answer} numbers, more than the limit of ${this.limits.maxAnswerElements} (MAX_ANSWER_ELEMENTS): ask for less (fewer wrt inputs, a smaller output, fewer points)`,
+      );
+    }
     if (job.flops > this.limits.maxFlops) {
       throw new EngineError(
         'limit_exceeded',
@@ -304,6 +313,13 @@ function work(plan: Plan): number {
   return plan.flops + plan.elements;
 }
 
+/** A program's work and the numbers its answer will hold (its outputs). */
+function cost(plan: Plan): { flops: number; answer: number } {
+  let answer = 0;
+  for (const o of plan.outputs) answer += sizeOf(plan.graph.nodes[o]!.shape);
+  return { flops: work(plan), answer };
+}
+
 // --- the planners ------------------------------------------------------------------------
 
 type Planner<K extends OperationName> = (engine: Engine, point: Point, request: RequestTable[K]) => Job;
@@ -311,7 +327,7 @@ type Planner<K extends OperationName> = (engine: Engine, point: Point, request: 
 const evalPlanner: Planner<'eval'> = (_e, point) => {
   const program = point.prepared.valueProgram();
   return {
-    flops: work(program.plan),
+    ...cost(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value] = runChecked(program, point.bindings, warnings);
@@ -323,7 +339,7 @@ const evalPlanner: Planner<'eval'> = (_e, point) => {
 const gradPlanner: Planner<'grad'> = (_e, point) => {
   const program = point.prepared.gradientProgram(point.wrt);
   return {
-    flops: work(program.plan),
+    ...cost(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value, ...grads] = runChecked(program, point.bindings, warnings);
@@ -337,7 +353,7 @@ const jvpPlanner: Planner<'jvp'> = (_e, point, request) => {
   const seeds = seedsFor(point, request.tangents, 'tangents', names);
   const program = point.prepared.jvpProgram(names, []);
   return {
-    flops: work(program.plan),
+    ...cost(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value, tangent] = runChecked(program, bind(point, seeds), warnings);
@@ -358,7 +374,7 @@ const vjpPlanner: Planner<'vjp'> = (_e, point, request) => {
   }
   const program = prepared.vjpProgram(point.wrt, []);
   return {
-    flops: work(program.plan),
+    ...cost(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value, ...vjps] = runChecked(program, bind(point, new Map([['cotangent', cotangent]])), warnings);
@@ -390,7 +406,7 @@ const jacobianPlanner: Planner<'jacobian'> = (_e, point, request) => {
   if (mode === 'forward') {
     const program = prepared.jvpProgram(point.wrt, [n]);
     return {
-      flops: work(program.plan),
+      ...cost(program.plan),
       run: () => {
         const warnings: Warning[] = [];
         const [value, tangents] = runChecked(program, bind(point, tangentSeeds(point.wrt, identityBlocks(shapes))), warnings);
@@ -408,7 +424,7 @@ const jacobianPlanner: Planner<'jacobian'> = (_e, point, request) => {
   }
   const program = prepared.vjpProgram(point.wrt, [m]);
   return {
-    flops: work(program.plan),
+    ...cost(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const [value, ...adjoints] = runChecked(program, bind(point, new Map([['cotangent', identityBlocks([outShape])[0]!]])), warnings);
@@ -427,7 +443,7 @@ const hessianPlanner: Planner<'hessian'> = (_e, point) => {
   checkJacobianSize(point, n, 'Hessian');
   const program = prepared.secondOrderProgram(point.wrt, [n]);
   return {
-    flops: work(program.plan),
+    ...cost(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const outputs = runChecked(program, bind(point, tangentSeeds(point.wrt, identityBlocks(shapes))), warnings);
@@ -452,7 +468,7 @@ const hvpPlanner: Planner<'hvp'> = (_e, point, request) => {
   const seeds = seedsFor(point, request.vector, 'vector', point.wrt);
   const program = point.prepared.secondOrderProgram(point.wrt, []);
   return {
-    flops: work(program.plan),
+    ...cost(program.plan),
     run: () => {
       const warnings: Warning[] = [];
       const outputs = runChecked(program, bind(point, seeds), warnings);
@@ -483,6 +499,7 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
   const evaluations = (central ? 2 : 1) * probes + (central ? 0 : 1);
   return {
     flops: work(gradient.plan) + evaluations * (work(value.plan) + n),
+    answer: cost(gradient.plan).answer + n,
     run: () => {
       const warnings: Warning[] = [];
       const [f0, ...grads] = runChecked(gradient, point.bindings, warnings);

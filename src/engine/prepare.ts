@@ -32,6 +32,8 @@ export interface Limits {
   maxPoints: number;
   /** Numbers a trace returns (every step's value and derivatives). */
   maxTraceElements: number;
+  /** Numbers any other answer holds (values, gradients, Jacobians, ...). */
+  maxAnswerElements: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -40,9 +42,10 @@ export const DEFAULT_LIMITS: Limits = {
   maxTensorElements: 4_000_000,
   maxLiveElements: 64_000_000,
   maxFlops: 20e9,
-  maxJacobianElements: 4_000_000,
+  maxJacobianElements: 1_000_000,
   maxPoints: 1000,
   maxTraceElements: 200_000,
+  maxAnswerElements: 1_000_000,
 };
 
 export interface Program {

@@ -148,6 +148,7 @@ export function planTrace(engine: Engine, request: TraceRequest): Job {
   }
   return {
     flops,
+    answer: elements,
     run: () => {
       const warnings: Warning[] = [];
       const outputs = runChecked(program, new Map([...bindings, ...extra]), warnings);

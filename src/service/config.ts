@@ -36,7 +36,8 @@ export const configSchema = z.object({
   MAX_TENSOR_ELEMENTS: integer(1, 1_000_000_000, 'elements of any one tensor').default(4_000_000),
   MAX_LIVE_ELEMENTS: integer(1, 10_000_000_000, 'elements held at once while a request runs').default(64_000_000),
   MAX_FLOPS: z.coerce.number({ error: 'must be a number (estimated floating-point operations per request)' }).positive({ error: 'must be positive' }).default(20e9),
-  MAX_JACOBIAN_ELEMENTS: integer(1, 1_000_000_000, 'elements of a Jacobian or Hessian').default(4_000_000),
+  MAX_JACOBIAN_ELEMENTS: integer(1, 1_000_000_000, 'elements of a Jacobian or Hessian').default(1_000_000),
+  MAX_ANSWER_ELEMENTS: integer(1, 1_000_000_000, 'numbers in one answer').default(1_000_000),
   MAX_POINTS: integer(1, 1_000_000, 'points of a `points` batch').default(1000),
   MAX_TRACE_ELEMENTS: integer(1, 1_000_000_000, 'numbers a trace returns').default(200_000),
   // Where work runs.
@@ -108,6 +109,7 @@ export function limitsOf(config: Config): Limits {
     maxJacobianElements: config.MAX_JACOBIAN_ELEMENTS,
     maxPoints: config.MAX_POINTS,
     maxTraceElements: config.MAX_TRACE_ELEMENTS,
+    maxAnswerElements: config.MAX_ANSWER_ELEMENTS,
   };
 }
 

@@ -27,6 +27,7 @@ describe('hostile requests', () => {
     ['a reshape with two unknowns', '/eval', { expr: 'reshape(x, [-1, -1])', at: { x: [1, 2] } }],
     ['a huge index', '/eval', { expr: 'x[99999999999]', at: { x: [1, 2] } }],
     ['a cycle through 5,000 nodes', '/eval', { graph: { nodes: [...chain(5000).slice(1), { id: 'n0', op: 'sin', args: ['n4999'] }], output: 'n4999' }, at: { x: 1 } }],
+    ['an answer of 1.2 million numbers (about 25 MB of JSON)', '/eval', { expr: 'x[:, None] * x[None, :]', at: { x: Array(1100).fill(1) } }],
     ['a trace of a million numbers', '/trace', { expr: 'sum(exp(x[:, None] * x[None, :]))', at: { x: Array(600).fill(0.1) } }],
     ['a Jacobian too large to form', '/jacobian', { expr: 'x * 2', at: { x: Array(3000).fill(1) } }],
     ['an input name that is not an identifier', '/eval', { expr: '1', at: { 'a b': 1 } }],
