@@ -2,6 +2,7 @@
 // client, with retries) or a local expression that is only ever evaluated. Every query is counted
 // on the probe's QueryMeter before it is sent.
 
+import { Semaphore } from './semaphore.js';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { RequestTable } from '../engine/operations.js';
 import type { BodyTemplate } from './body-template.js';
@@ -72,6 +73,8 @@ export class HttpBlackBox implements BlackBox {
     private readonly signal: AbortSignal,
     /** Epoch ms past which no retry is waited for. */
     private readonly deadline: number,
+    /** The server-wide bound on queries in flight, across probes. */
+    private readonly outgoing: Semaphore = new Semaphore(Infinity),
     private readonly policy: RetryPolicy = RETRY_POLICY,
   ) {}
 
@@ -79,7 +82,13 @@ export class HttpBlackBox implements BlackBox {
     const body = this.template.render(JSON.stringify(input));
     this.meter.first();
     for (let retry = 0; ; retry++) {
-      const attempt = await this.client.send(body, this.signal);
+      await this.outgoing.acquire(this.signal);
+      let attempt;
+      try {
+        attempt = await this.client.send(body, this.signal);
+      } finally {
+        this.outgoing.release();
+      }
       if (attempt.kind === 'answer') {
         const logits = resolvePointer(attempt.json, this.pointer.tokens);
         if (logits === undefined) {

@@ -3,6 +3,7 @@
 // HTTP endpoint or an expression used as a black box), asks for f(x) first (which also says how
 // many logits the target answers), runs the estimator, and says how many queries it spent.
 
+import { Semaphore } from './semaphore.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
 import { fromTensor, toTensor, type Value } from '../engine/values.js';
 import { HttpProblem } from '../service/problem.js';
@@ -90,6 +91,8 @@ export const DEFAULT_CONCURRENCY = 4;
 export interface ProberOptions {
   allowedOrigins: readonly string[];
   maxConcurrency: number;
+  /** Queries in flight at once across every probe of the server. */
+  maxOutgoing: number;
   maxBudget: number;
   maxResponseBytes: number;
   defaultTimeoutMs: number;
@@ -250,9 +253,11 @@ function cosine(a: Float64Array, b: Float64Array): number {
 
 export class Prober {
   private readonly guard: TargetGuard;
+  private readonly outgoing: Semaphore;
 
   constructor(private readonly options: ProberOptions) {
     this.guard = new TargetGuard(options.allowedOrigins, options.resolve);
+    this.outgoing = new Semaphore(options.maxOutgoing);
   }
 
   /** Runs one probe; throws an HttpProblem (or EngineError) for every refusal and failure. `signal` stops it (the client left). */
@@ -406,7 +411,7 @@ export class Prober {
       maxResponseBytes: this.options.maxResponseBytes,
       connections: context.concurrency,
     });
-    return new HttpBlackBox(client, template, { text: target.outputPath, tokens }, context.meter, context.signal, context.deadline);
+    return new HttpBlackBox(client, template, { text: target.outputPath, tokens }, context.meter, context.signal, context.deadline, this.outgoing);
   }
 }
 

@@ -183,6 +183,7 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
     new Prober({
       allowedOrigins: config.PROBE_ALLOWED_ORIGINS,
       maxConcurrency: config.PROBE_MAX_CONCURRENCY,
+      maxOutgoing: config.PROBE_MAX_OUTGOING,
       maxBudget: config.PROBE_MAX_BUDGET,
       maxResponseBytes: config.PROBE_MAX_RESPONSE_BYTES,
       defaultTimeoutMs: config.PROBE_DEFAULT_TIMEOUT_MS,

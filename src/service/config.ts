@@ -89,6 +89,7 @@ export const configSchema = z.object({
     })
     .default([]),
   PROBE_MAX_CONCURRENCY: integer(1, 1024, 'queries one probe keeps in flight').default(8),
+  PROBE_MAX_OUTGOING: integer(1, 100_000, 'probe queries in flight at once across the whole server').default(64),
   PROBE_MAX_BUDGET: integer(1, 10_000_000, 'queries one probe may send').default(10_000),
   PROBE_MAX_RESPONSE_BYTES: integer(1, 1_073_741_824, 'bytes of one answer from a probe target').default(1_048_576),
   PROBE_DEFAULT_TIMEOUT_MS: integer(1, 3_600_000, 'milliseconds one probe query may take unless the request says timeoutMs').default(5000),

@@ -62,6 +62,33 @@ function cosine(a: number[], b: number[]): number {
   return dot / Math.sqrt(a.reduce((s, ai) => s + ai * ai, 0) * b.reduce((s, bi) => s + bi * bi, 0));
 }
 
+describe('the server-wide bound on outgoing queries', () => {
+  const bench = new Bench();
+  afterEach(() => bench.close());
+
+  it('keeps at most PROBE_MAX_OUTGOING queries in flight across concurrent probes', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const slow: Respond = async (input) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight--;
+      return { json: { logits: [linear(input as number[]), -1] } };
+    };
+    const { model, app } = await bench.serve(slow, { PROBE_MAX_OUTGOING: 3, PROBE_MAX_CONCURRENCY: 8 });
+    const at = [1, 2, 3, 4];
+    const [a, b] = await Promise.all([
+      probe(app, model, { at, method: 'central', concurrency: 8 }),
+      probe(app, model, { at, method: 'central', concurrency: 8 }),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.answer.gradient.map((g) => Number(g.toFixed(6)))).toEqual(W.slice(0, 4));
+    expect(most).toBeLessThanOrEqual(3);
+    expect(most).toBeGreaterThan(1);
+  });
+});
+
 describe('POST /probe: estimates from an HTTP model', () => {
   const bench = new Bench();
   afterEach(() => bench.close());

@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       TRUST_PROXY: false,
       PROBE_ALLOWED_ORIGINS: [],
       PROBE_MAX_CONCURRENCY: 8,
+      PROBE_MAX_OUTGOING: 64,
       PROBE_MAX_BUDGET: 10_000,
       PROBE_MAX_ELEMENTS: 50_000_000,
       PROBE_MAX_RESPONSE_BYTES: 1_048_576,
