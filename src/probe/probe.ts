@@ -86,6 +86,18 @@ export type ProbeAnswer = GradientAnswer | OcclusionAnswer;
  * norm ~ε√n), so they keep the smaller step; their error is dominated by the sampling anyway.
  */
 export const DEFAULT_EPSILON: Record<GradientMethod, number> = { forward: 1e-3, central: 1e-2, spsa: 1e-3, nes: 1e-3 };
+
+/**
+ * An `{ expr }` target is evaluated exactly in float64 (u ≈ 1.1e-16, no noise), so its
+ * differences take the float64 optima: √u ≈ 1.5e-8 (forward) and u^(1/3) ≈ 6e-6 (central), as
+ * POST /check does.
+ */
+export const DEFAULT_EPSILON_FLOAT64: Record<GradientMethod, number> = {
+  forward: Math.sqrt(Number.EPSILON),
+  central: Math.cbrt(Number.EPSILON),
+  spsa: 1e-3,
+  nes: 1e-3,
+};
 export const DEFAULT_CONCURRENCY = 4;
 
 export interface ProberOptions {
@@ -331,7 +343,7 @@ export class Prober {
     request: ProbeRequest,
     plan: QueryPlan,
   ): Promise<Omit<GradientAnswer, 'queries'>> {
-    const epsilon = request.epsilon ?? DEFAULT_EPSILON[method];
+    const epsilon = request.epsilon ?? ('expr' in request.target ? DEFAULT_EPSILON_FLOAT64 : DEFAULT_EPSILON)[method];
     const gradientOf = (data: Float64Array) => fromTensor({ shape: point.shape, data });
     switch (method) {
       case 'forward':
