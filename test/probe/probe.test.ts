@@ -24,6 +24,7 @@ interface Answer {
   scores?: number[];
   exact?: number[];
   cosine?: number;
+  epsilon?: number;
   code?: string;
   detail?: string;
 }
@@ -412,6 +413,14 @@ describe('POST /probe: an expression as the black box', () => {
     answer.gradient.forEach((g, i) => expect(g).toBeCloseTo([1, -2, 3][i]!, 9));
     expect(answer.cosine).toBeCloseTo(1, 12);
     expect(answer).toMatchObject({ value: 9.5, queries: 7 });
+  });
+
+  it('uses float64 steps on an exact target: central differences agree to about 1e-10', async () => {
+    const response = await post({ target: { expr: 'sum(tanh([[1, 2, -1], [0.5, -0.3, 2]] @ x))' }, at: [0.1, -0.4, 0.7], method: 'central' });
+    const answer = response.json() as Answer;
+    const err = Math.sqrt(answer.gradient.reduce((s, g, i) => s + (g - answer.exact![i]!) ** 2, 0) / answer.exact!.reduce((s, e) => s + e * e, 0));
+    expect(err).toBeLessThan(1e-9);
+    expect(answer.epsilon).toBeCloseTo(Math.cbrt(Number.EPSILON), 20);
   });
 
   it('differentiates one logit of a vector output', async () => {
