@@ -7,6 +7,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyUnderPressure from '@fastify/under-pressure';
+import { stdTimeFunctions } from 'pino';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -87,8 +88,9 @@ function requestIdOf(request: IncomingMessage): string {
 function loggerOptions(config: Config, options: BuildAppOptions): FastifyServerOptions['logger'] {
   if (options.logger === false) return false;
   // Fastify's request serializer logs method, url, host and remote address: never a body.
-  const level = config.LOG_LEVEL;
-  return options.logStream ? { level, stream: options.logStream } : { level };
+  // ISO-8601 timestamps ("time":"2026-11-26T12:00:00.000Z") read better than epoch milliseconds.
+  const base = { level: config.LOG_LEVEL, timestamp: stdTimeFunctions.isoTime };
+  return options.logStream ? { ...base, stream: options.logStream } : base;
 }
 
 /** Answers with the problem for `error`, logging a 5xx (an unexpected one with its stack). */
