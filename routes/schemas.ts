@@ -19,6 +19,9 @@ export const ValueSchema = z.unknown().meta({
 
 export const ValuesSchema = z.record(z.string(), ValueSchema);
 
+/** A number, or "NaN", "Infinity", "-Infinity" where it is not finite. */
+export const NumberSchema = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]);
+
 export const GraphSchema = z
   .object({
     nodes: z
@@ -87,11 +90,11 @@ export const CheckResponse = answer(
     value: ValueSchema,
     ok: z.boolean().describe('Every |AD − FD| ≤ atol + rtol·|FD|'),
     gradient: ValuesSchema,
-    numeric: z.union([ValuesSchema, z.array(z.number())]).describe('Finite-difference gradient per input, or per random direction'),
-    errors: z.record(z.string(), z.object({ maxAbsError: z.number(), maxRelError: z.number() })).optional(),
-    directions: z.array(z.object({ ad: z.number(), numeric: z.number() })).optional(),
-    maxAbsError: z.number(),
-    maxRelError: z.number().describe('Largest relative error among the elements whose absolute error exceeds atol'),
+    numeric: z.union([ValuesSchema, z.array(NumberSchema)]).describe('Finite-difference gradient per input, or per random direction'),
+    errors: z.record(z.string(), z.object({ maxAbsError: NumberSchema, maxRelError: NumberSchema })).optional(),
+    directions: z.array(z.object({ ad: NumberSchema, numeric: NumberSchema })).optional(),
+    maxAbsError: NumberSchema,
+    maxRelError: NumberSchema.describe('Largest relative error among the elements whose absolute error exceeds atol'),
     evaluations: z.int(),
     rtol: z.number(),
     atol: z.number(),

@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS, Prepared, totalSize, type FunctionSource, type Limits, 
 import { Random } from './random.js';
 import { permute, stridedSlice } from './tensor/layout.js';
 import { formatShape, reshapeTensor, shapesEqual, sizeOf, type Shape, type Tensor } from './tensor/tensor.js';
-import { fromTensor, MAX_RANK, toTensor, type Value } from './values.js';
+import { fromTensor, jsonNumber, MAX_RANK, toTensor, type Value } from './values.js';
 
 export interface FunctionRequest {
   expr?: string | undefined;
@@ -534,7 +534,7 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
       const answer: Record<string, unknown> = { value: fromTensor(f0!), gradient: perInput(point.wrt, grads) };
       if (request.directions === undefined) {
         const numeric: Record<string, Value> = {};
-        const errors: Record<string, { maxAbsError: number; maxRelError: number }> = {};
+        const errors: Record<string, { maxAbsError: number | string; maxRelError: number | string }> = {};
         point.wrt.forEach((name, i) => {
           const x = point.bindings.get(name)!;
           const fd = new Float64Array(x.data.length);
@@ -550,13 +550,13 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
             if (e.abs > atol) rel = Math.max(rel, e.rel);
           }
           numeric[name] = fromTensor({ shape: x.shape, data: fd });
-          errors[name] = { maxAbsError: abs, maxRelError: rel };
+          errors[name] = { maxAbsError: jsonNumber(abs), maxRelError: jsonNumber(rel) };
         });
         answer.numeric = numeric;
         answer.errors = errors;
       } else {
         const random = new Random(request.seed ?? 0);
-        const directional: { ad: number; numeric: number }[] = [];
+        const directional: { ad: number | string; numeric: number | string }[] = [];
         let scale = 1;
         for (const name of point.wrt) for (const v of point.bindings.get(name)!.data) scale = Math.max(scale, Math.abs(v));
         for (let d = 0; d < probes; d++) {
@@ -570,12 +570,13 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
             for (let k = 0; k < data.length; k++) data[k] = data[k]! + s * dv[k]!;
           }, h);
           compare(ad, fd);
-          directional.push({ ad, numeric: fd });
+          directional.push({ ad: jsonNumber(ad), numeric: jsonNumber(fd) });
         }
         answer.directions = directional;
         answer.numeric = directional.map((d) => d.numeric);
       }
-      Object.assign(answer, { ok, maxAbsError: maxAbs, maxRelError: maxRel, evaluations, rtol, atol, method: central ? 'central' : 'forward' });
+      // Errors may be infinite (a finite difference of exactly 0, a NaN gradient): JSON-safe numbers.
+      Object.assign(answer, { ok, maxAbsError: jsonNumber(maxAbs), maxRelError: jsonNumber(maxRel), evaluations, rtol, atol, method: central ? 'central' : 'forward' });
       if (!Number.isFinite(fx)) ok = false;
       answer.ok = ok;
       return withWarnings(answer, warnings);

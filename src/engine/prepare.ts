@@ -88,7 +88,7 @@ export class Prepared {
       }
       this.output = lowerGraph(b, source.graph, limits.maxTensorElements).output;
     }
-    labelUnnamed(b);
+    labelUnnamed(b, this.output);
     this.primal = b;
   }
 
@@ -226,14 +226,17 @@ export class Prepared {
   }
 }
 
-/** Unnamed intermediates get stable generated ids v1, v2, ... that no user name takes. */
-function labelUnnamed(b: Builder): void {
+/**
+ * Unnamed intermediates get stable generated ids v1, v2, ... that no user name takes. Scalar
+ * constants stay unnamed (traces show them inline) unless one is the output.
+ */
+function labelUnnamed(b: Builder, output: NodeId): void {
   const taken = new Set<string>();
   for (const node of b.nodes) if (node.label !== undefined) taken.add(node.label);
   let k = 0;
   for (const node of b.nodes) {
     if (node.label !== undefined) continue;
-    if (node.op === 'const' && node.shape.length === 0) continue;
+    if (node.op === 'const' && node.shape.length === 0 && node.id !== output) continue;
     let label: string;
     do label = `v${++k}`;
     while (taken.has(label));

@@ -37,9 +37,9 @@ export interface Trace {
   warnings?: Warning[];
 }
 
-/** The rows of a trace: every node of the function as written but scalar constants (shown inline). */
+/** The rows of a trace: every node of the function as written but scalar constants (shown inline), unless one is the output. */
 export function traceRows(prepared: Prepared): Node[] {
-  return prepared.primal.nodes.filter((n) => !(n.op === 'const' && n.shape.length === 0));
+  return prepared.primal.nodes.filter((n) => !(n.op === 'const' && n.shape.length === 0) || n.id === prepared.output);
 }
 
 /** A row's arguments: ids, or the number itself for a scalar constant. */

@@ -103,6 +103,13 @@ describe('each endpoint against closed forms', () => {
     expect(again.body).toEqual(directions.body);
   });
 
+  it('/check reports an infinite relative error as a JSON-safe string', async () => {
+    // At a kink next to 0 the central difference is exactly 0 while AD says 1.
+    const r = await post('/check', { expr: 'sum(abs(x))', at: { x: [5e-324, 1] } });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ ok: false, maxAbsError: 1, maxRelError: 'Infinity' });
+  });
+
   it('/check catches a wrong gradient: a function whose derivative is discontinuous at the point', async () => {
     const r = await post('/check', { expr: 'abs(x)', at: { x: 0 } });
     // AD uses abs'(0) = 0; the central difference sees the kink symmetrically and agrees.
