@@ -7,6 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/service/app.js';
 import { buildTestApp } from '../helpers.js';
 
+// Deterministic in CI; FUZZ_SEED=<n> (or FUZZ_SEED=random) explores other inputs.
+const seed = process.env.FUZZ_SEED === 'random' ? Date.now() : Number(process.env.FUZZ_SEED ?? 20261126);
+const runs = Number(process.env.FUZZ_RUNS ?? 1);
+
 let app: App;
 beforeAll(async () => {
   app = buildTestApp({ RATE_LIMIT_MAX: 0, MAX_FLOPS: 1e7, MAX_TENSOR_ELEMENTS: 10_000 });
@@ -92,7 +96,7 @@ describe('fuzzing the endpoints', () => {
   it('half-sensible requests get an answer or a 4xx problem', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...ENDPOINTS), request, async (url, body) => expectNo5xx(url, body)),
-      { numRuns: 600 },
+      { numRuns: 600 * runs, seed },
     );
   });
 
@@ -111,14 +115,14 @@ describe('fuzzing the endpoints', () => {
           submissions: [{ id: 's', answers: { derivative: { y: e }, value: 1 } }],
         }),
       ),
-      { numRuns: 800 },
+      { numRuns: 800 * runs, seed: seed + 1 },
     );
   });
 
   it('arbitrary JSON bodies get a 4xx problem', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...ENDPOINTS, '/probe'), fc.jsonValue({ maxDepth: 4 }), async (url, body) => expectNo5xx(url, body)),
-      { numRuns: 300 },
+      { numRuns: 300 * runs, seed: seed + 2 },
     );
   });
 
