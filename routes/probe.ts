@@ -66,7 +66,7 @@ const GradientAnswerSchema = z.object({
   stderr: ValueSchema.optional().describe('spsa/nes: per-coordinate standard error of the estimate'),
   directions: z.int().optional().describe('spsa/nes: random directions used'),
   exact: ValueSchema.optional().describe('expr targets: the exact gradient by reverse mode'),
-  cosine: z.number().optional().describe('expr targets: cosine similarity of the estimate to the exact gradient'),
+  cosine: z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).optional().describe('expr targets: cosine similarity of the estimate to the exact gradient'),
 });
 
 const OcclusionAnswerSchema = z.object({

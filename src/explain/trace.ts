@@ -7,7 +7,7 @@ import { dependents, type Node, type NodeId } from '../engine/ir/graph.js';
 import { runChecked, type Engine, type FunctionRequest, type Job, type Warning } from '../engine/operations.js';
 import type { Prepared, Program } from '../engine/prepare.js';
 import { formatShape, shapesEqual, sizeOf, type Tensor } from '../engine/tensor/tensor.js';
-import { fromTensor, toTensor, type Value } from '../engine/values.js';
+import { fromTensor, jsonNumber, toTensor, type Value } from '../engine/values.js';
 
 export type TraceMode = 'forward' | 'reverse' | 'both';
 
@@ -46,7 +46,7 @@ export function traceRows(prepared: Prepared): Node[] {
 export function stepArgs(prepared: Prepared, node: Node): (string | number)[] {
   return node.args.map((a) => {
     const arg = prepared.primal.nodes[a]!;
-    if (arg.op === 'const' && arg.shape.length === 0) return (arg as Node<'const'>).attrs.value.data[0]!;
+    if (arg.op === 'const' && arg.shape.length === 0) return jsonNumber((arg as Node<'const'>).attrs.value.data[0]!);
     return arg.label!;
   });
 }

@@ -4,6 +4,7 @@
 // many logits the target answers), runs the estimator, and says how many queries it spent.
 
 import { Semaphore } from './semaphore.js';
+import { jsonNumber } from '../engine/values.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
 import { fromTensor, toTensor, type Value } from '../engine/values.js';
 import { HttpProblem } from '../service/problem.js';
@@ -63,7 +64,8 @@ export interface GradientAnswer {
   stderr?: Value;
   directions?: number;
   exact?: Value;
-  cosine?: number;
+  /** A number, or "NaN" where it is undefined (a zero or infinite gradient). */
+  cosine?: number | 'NaN' | 'Infinity' | '-Infinity';
 }
 
 export interface OcclusionAnswer {
@@ -380,7 +382,7 @@ export class Prober {
     const exact = (result.vjp as Record<string, Value>)[box.input]!;
     answer.exact = exact;
     const estimate = toTensor(answer.gradient, ['gradient']).data;
-    answer.cosine = cosine(estimate, toTensor(exact, ['exact']).data);
+    answer.cosine = jsonNumber(cosine(estimate, toTensor(exact, ['exact']).data)) as GradientAnswer['cosine'];
   }
 
   private where(target: HttpTargetSpec | ExprTargetSpec): string {

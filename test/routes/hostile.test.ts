@@ -59,6 +59,21 @@ describe('hostile requests', () => {
     expect(res.headers['content-type']).toContain('application/problem+json');
   });
 
+  it('odd but valid requests found by fuzzing are answered (regressions)', async () => {
+    // A constant program: its trace has the output row.
+    const constant = await post('/trace', { expr: 'exp(exp(0.5))', at: { x: [0, 0] }, mode: 'both' });
+    expect(constant.statusCode).toBe(200);
+    expect(constant.json().output).toBe('v1');
+    // A NaN constant folded from log(-1) shows as "NaN" among a step's arguments.
+    const nan = await post('/analyze', { expr: 'log(-1) + x', at: { x: [0, 0] } });
+    expect(nan.statusCode).toBe(200);
+    expect(nan.json().steps.find((s: { op: string }) => s.op === 'add').args).toContain('NaN');
+    // An infinite exact gradient: the probe's cosine is "NaN", not a broken answer.
+    const probe = await post('/probe', { target: { expr: '2 / x[0]' }, at: [-1.2e-308, 0], method: 'forward' });
+    expect(probe.statusCode).toBe(200);
+    expect(probe.json().cosine).toBe('NaN');
+  });
+
   it('the server still answers normally afterwards', async () => {
     expect((await post('/grad', { expr: 'x^2', at: { x: 3 } })).json()).toEqual({ value: 9, gradient: { x: 6 } });
   });
