@@ -13,7 +13,9 @@ const runs = Number(process.env.FUZZ_RUNS ?? 1);
 
 let app: App;
 beforeAll(async () => {
-  app = buildTestApp({ RATE_LIMIT_MAX: 0, MAX_FLOPS: 1e7, MAX_TENSOR_ELEMENTS: 10_000 });
+  // FUZZ_WORKERS=1 sends every job through a worker thread (errors must cross it intact).
+  const workers = Number(process.env.FUZZ_WORKERS ?? 0);
+  app = buildTestApp({ RATE_LIMIT_MAX: 0, MAX_FLOPS: 1e7, MAX_TENSOR_ELEMENTS: 10_000, WORKERS: workers, INLINE_FLOPS: workers > 0 ? 0 : 2e6 });
   await app.ready();
 });
 afterAll(() => app.close());
