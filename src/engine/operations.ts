@@ -285,7 +285,7 @@ function bind(point: Point, extra?: ReadonlyMap<string, Tensor>): Map<string, Te
 }
 
 /** A stack of n = Σ size(shapes) unit tangents, split by input: block a is [n, ...shape(a)], with ones where row = column. */
-function identityBlocks(shapes: readonly Shape[]): Tensor[] {
+export function identityBlocks(shapes: readonly Shape[]): Tensor[] {
   const n = totalSize(shapes);
   let offset = 0;
   return shapes.map((shape) => {

@@ -5,8 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compilePlan } from '../../src/engine/ir/compile.js';
 import { interpret, makePlan, run, type Plan } from '../../src/engine/ir/evaluate.js';
-import { Engine } from '../../src/engine/operations.js';
-import { identityStack } from './harness.js';
+import { Engine, identityBlocks } from '../../src/engine/operations.js';
 import type { Tensor } from '../../src/engine/tensor/tensor.js';
 
 const fixtures = JSON.parse(readFileSync(new URL('../fixtures/torch/cases.json', import.meta.url), 'utf8')) as {
@@ -35,7 +34,7 @@ describe('compiled plans', () => {
     if (c.hessian) {
       const n = [...point.bindings.values()].reduce((s, t) => s + t.data.length, 0);
       const program = point.prepared.secondOrderProgram(point.wrt, [n]);
-      const seeds = identityStack(point.wrt.map((name) => point.bindings.get(name)!.shape));
+      const seeds = identityBlocks(point.wrt.map((name) => point.bindings.get(name)!.shape));
       const bindings = new Map(point.bindings);
       point.wrt.forEach((name, i) => bindings.set(`tangent:${name}`, seeds[i]!));
       expectSame(program.plan, bindings);

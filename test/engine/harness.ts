@@ -171,15 +171,3 @@ export function maxAbs(a: Tensor): number {
 
 export { OPS };
 
-/** A stack of n = Σ size(shapes) unit tangents split by input: block a is [n, ...shape(a)]. */
-export function identityStack(shapes: readonly Shape[]): Tensor[] {
-  const n = shapes.reduce((s, shape) => s + sizeOf(shape), 0);
-  let offset = 0;
-  return shapes.map((shape) => {
-    const size = sizeOf(shape);
-    const data = new Float64Array(n * size);
-    for (let i = 0; i < size; i++) data[(offset + i) * size + i] = 1;
-    offset += size;
-    return { shape: [n, ...shape], data };
-  });
-}
