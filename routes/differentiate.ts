@@ -19,6 +19,11 @@ import {
 } from './schemas.js';
 
 export const DIFFERENTIATION_TAG = 'differentiation';
+
+/** The lecture's f at 0.7, and its section 5.1 network: request examples for Swagger UI's "Try it out". */
+const LECTURE_F = { expr: 'sqrt(x^2 + exp(x^2)) + cos(x^2 + exp(x^2))', at: { x: 0.7 } };
+const NETWORK = { expr: 'tanh(W @ x)', at: { W: [[1, 2], [3, 4]], x: [0.1, 0.2] } };
+const example = <T extends z.ZodType>(schema: T, ...examples: Record<string, unknown>[]): T => schema.meta({ examples }) as T;
 const errors = problemResponses(400, 413, 415, 422, 429, 503);
 
 const differentiate: FastifyPluginAsyncZod = async (app) => {
@@ -38,54 +43,65 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
     );
   };
 
-  post('/eval', 'The value of the function', FunctionRequestSchema, EvalResponse, (body) => app.compute.run('eval', body));
-  post('/grad', 'The gradient of a scalar function (reverse mode)', FunctionRequestSchema, GradResponse, (body) => app.compute.run('grad', body));
+  post('/eval', 'The value of the function', example(FunctionRequestSchema.extend({}), NETWORK), EvalResponse, (body) => app.compute.run('eval', body));
+  post('/grad', 'The gradient of a scalar function (reverse mode)', example(FunctionRequestSchema.extend({}), LECTURE_F), GradResponse, (body) => app.compute.run('grad', body));
   post(
     '/jvp',
     'A Jacobian-vector product (forward mode)',
-    FunctionRequestSchema.extend({ tangents: ValuesSchema.describe('A tangent per input (inputs not named get zero)') }),
+    example(FunctionRequestSchema.extend({ tangents: ValuesSchema.describe('A tangent per input (inputs not named get zero)') }), {
+      ...NETWORK,
+      tangents: { x: [1, 0] },
+    }),
     JvpResponse,
     (body) => app.compute.run('jvp', body),
   );
   post(
     '/vjp',
     'A vector-Jacobian product (reverse mode)',
-    FunctionRequestSchema.extend({ cotangent: ValueSchema.describe('A cotangent of the shape of the output') }),
+    example(FunctionRequestSchema.extend({ cotangent: ValueSchema.describe('A cotangent of the shape of the output') }), { ...NETWORK, cotangent: [1, 1] }),
     VjpResponse,
     (body) => app.compute.run('vjp', body),
   );
   post(
     '/jacobian',
     'The full Jacobian, by forward or reverse mode',
-    FunctionRequestSchema.extend({
-      mode: z
-        .enum(['auto', 'forward', 'reverse'])
-        .optional()
-        .describe('auto (default): forward when the total size of the wrt inputs is smaller than the output size, else reverse'),
-    }),
+    example(
+      FunctionRequestSchema.extend({
+        mode: z
+          .enum(['auto', 'forward', 'reverse'])
+          .optional()
+          .describe('auto (default): forward when the total size of the wrt inputs is smaller than the output size, else reverse'),
+      }),
+      { ...NETWORK, wrt: ['x'] },
+    ),
     JacobianResponse,
     (body) => app.compute.run('jacobian', body),
   );
-  post('/hessian', 'The Hessian of a scalar function (forward over reverse)', FunctionRequestSchema, HessianResponse, (body) =>
+  post('/hessian', 'The Hessian of a scalar function (forward over reverse)', example(FunctionRequestSchema.extend({}), LECTURE_F), HessianResponse, (body) =>
     app.compute.run('hessian', body),
   );
   post(
     '/hvp',
     'A Hessian-vector product, without forming the Hessian',
-    FunctionRequestSchema.extend({ vector: ValuesSchema.describe('A vector per wrt input (inputs not named get zero)') }),
+    example(FunctionRequestSchema.extend({ vector: ValuesSchema.describe('A vector per wrt input (inputs not named get zero)') }), {
+      expr: 'x @ M @ x',
+      at: { x: [1, 2], M: [[1, 2], [3, 4]] },
+      wrt: ['x'],
+      vector: { x: [1, 0] },
+    }),
     HvpResponse,
     (body) => app.compute.run('hvp', body),
   );
   post(
     '/check',
     'Check the AD gradient against finite differences',
-    FunctionRequestSchema.extend({
+    example(FunctionRequestSchema.extend({
       rtol: z.number().nonnegative().optional().describe('Relative tolerance (default 1e-3, as PyTorch gradcheck)'),
       atol: z.number().nonnegative().optional().describe('Absolute tolerance (default 1e-5, as PyTorch gradcheck)'),
       method: z.enum(['central', 'forward']).optional().describe('central (default): step eps^(1/3)·max(1, |x|); forward: step eps^(1/2)·max(1, |x|)'),
       directions: z.int().min(1).max(1000).optional().describe('Check this many random directions (two evaluations each) instead of every coordinate'),
       seed: z.int().optional().describe('Seed of the random directions (default 0)'),
-    }),
+    }), LECTURE_F),
     CheckResponse,
     (body) => app.compute.run('check', body),
   );
