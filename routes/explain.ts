@@ -104,7 +104,9 @@ const explain: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: [TEACHING_TAG],
         summary: "The lecture's tables: every step's value, tangent (forward) and adjoint (reverse)",
-        body: TraceRequest,
+        body: TraceRequest.meta({
+          examples: [{ expr: 'x1 = W0 * x\nx2 = tanh(x1)\nx3 = W1 * x2\nx4 = x3 - y\nx5 = x4^2\nx5', at: { x: 1, W0: 2, W1: 1.2, y: 2 }, mode: 'both', tangents: { x: 1 } }],
+        }),
         response: { 200: TraceResponse, ...errors },
       },
     },
@@ -117,7 +119,14 @@ const explain: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: [TEACHING_TAG],
         summary: 'Shapes and costs of every step, of each mode and of the Jacobian; which mode to use',
-        body: AnalyzeRequest,
+        body: AnalyzeRequest.meta({
+          examples: [
+            {
+              expr: 'D1 = (X[:, None, 0] - X[None, :, 0])^2\nD2 = (X[:, None, 1] - X[None, :, 1])^2\nK1 = exp(-D1 / (2 * l[0]^2))\nK2 = exp(-D2 / (2 * l[1]^2))\ny.T @ inv(K1 + K2) @ y',
+              shapes: { X: [4, 2], l: [2], y: [4] },
+            },
+          ],
+        }),
         response: { 200: AnalyzeResponse, ...errors },
       },
     },
@@ -130,7 +139,7 @@ const explain: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: [TEACHING_TAG],
         summary: 'The computational graph as Graphviz DOT or SVG',
-        body: GraphRequest,
+        body: GraphRequest.meta({ examples: [{ expr: 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; sqrt(x3) + cos(x3)', format: 'svg' }] }),
         response: {
           200: {
             description: 'The graph: inputs (blue boxes), intermediates, the output (orange, double border); edges in the direction data flows',

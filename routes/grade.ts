@@ -137,7 +137,18 @@ const grade: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: [GRADING_TAG],
         summary: "Grade a class's answers against a reference: derivatives, tables and shapes, with feedback",
-        body: GradeRequestSchema,
+        body: GradeRequestSchema.meta({
+          examples: [
+            {
+              reference: { expr: 'a = x; b = x; a * b', feedback: [{ expr: 'x', message: 'Only one factor was differentiated: the product rule has two terms.' }] },
+              submissions: [
+                { id: 's1', answers: { derivative: { x: 'x + x' } } },
+                { id: 's2', answers: { derivative: { x: 'x' } } },
+                { id: 's3', answers: { derivative: { x: '2*x +' } } },
+              ],
+            },
+          ],
+        }),
         response: { 200: GradeResponseSchema, ...errors },
       },
     },

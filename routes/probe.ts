@@ -83,7 +83,9 @@ const probe: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: [PROBING_TAG],
         summary: 'Estimate the gradient of a black-box model from queries alone',
-        body: ProbeRequestSchema,
+        body: ProbeRequestSchema.meta({
+          examples: [{ target: { expr: 'W = [[1, 2], [3, -1]]; tanh(W @ x)' }, at: [0.1, 0.2], method: 'central', output: 1 }],
+        }),
         response: {
           200: z.union([GradientAnswerSchema, OcclusionAnswerSchema]).describe('The estimated gradient (or the occlusion scores) and the queries spent'),
           ...problemResponses(400, 403, 413, 415, 422, 429, 502, 503, 504),
