@@ -110,6 +110,20 @@ describe('each endpoint against closed forms', () => {
     expect(r.body).toMatchObject({ ok: false, maxAbsError: 1, maxRelError: 'Infinity' });
   });
 
+  it('solve_triangular: ‖L⁻¹y‖² with L = cholesky(A) is yᵀA⁻¹y, and the gradient agrees with finite differences', async () => {
+    const at = { A: [[4, 2, 0.5], [2, 3, 1], [0.5, 1, 5]], y: [1, 2, -1] };
+    const viaCholesky = await post('/grad', { expr: 'L = cholesky(A); sum(solve_triangular(L, y)^2)', at });
+    const viaSolve = await post('/grad', { expr: 'y @ solve(A, y)', at });
+    close(viaCholesky.body.value, viaSolve.body.value, 1e-12);
+    close(viaCholesky.body.gradient.y, viaSolve.body.gradient.y, 1e-12);
+    // cholesky reads (A + Aᵀ)/2 and solve reads all of A: for symmetric A their gradients agree once symmetrised.
+    const sym = (g: number[][]) => g.map((row, i) => row.map((v, j) => (v + g[j]![i]!) / 2));
+    close(sym(viaCholesky.body.gradient.A), sym(viaSolve.body.gradient.A), 1e-12);
+    const check = await post('/check', { expr: 'sum(solve_triangular(A, B, lower=False)^2)', at: { A: [[4, 2], [1, 3]], B: [[1, 2], [3, 4]] } });
+    expect(check.body.ok).toBe(true);
+    expect(check.body.gradient.A[1][0]).toBe(0);
+  });
+
   it('/check catches a wrong gradient: a function whose derivative is discontinuous at the point', async () => {
     const r = await post('/check', { expr: 'abs(x)', at: { x: 0 } });
     // AD uses abs'(0) = 0; the central difference sees the kink symmetrically and agrees.

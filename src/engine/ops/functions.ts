@@ -318,6 +318,22 @@ export const FUNCTIONS: ReadonlyMap<string, FunctionDef> = new Map(
       },
       OPS.solve.doc,
     ),
+    fn(
+      'solve_triangular',
+      2,
+      [{ name: 'lower', kind: 'bool', optional: true, about: 'use the lower triangle of A (default True); else the upper' }],
+      (b, [a, y], s) => {
+        const attrs = { lower: s.lower !== false };
+        const sy = b.shapeOf(y!);
+        if (sy.length === 1) {
+          const n = sy[0]!;
+          const x = b.apply('trisolve', [a!, b.reshape(y!, sy, [n, 1])], attrs);
+          return b.reshape(x, b.shapeOf(x).slice(-2), [n]);
+        }
+        return b.apply('trisolve', [a!, y!], attrs);
+      },
+      OPS.trisolve.doc,
+    ),
     fn('det', 1, [], (b, [x]) => b.apply('det', [x!], {}), OPS.det.doc, false),
     fn('logdet', 1, [], (b, [x]) => b.apply('logdet', [x!], {}), OPS.logdet.doc, false),
     fn('cholesky', 1, [], (b, [x]) => b.apply('cholesky', [x!], {}), OPS.cholesky.doc, false),

@@ -6,7 +6,7 @@
 import type { NodeId } from '../ir/graph.js';
 import type { Builder } from '../ir/builder.js';
 import { binary, broadcastTo as broadcastKernel, unary, where as whereKernel, type BinaryName, type UnaryName } from '../tensor/elementwise.js';
-import { cholesky, det, inv, logAbsDet, solve } from '../tensor/linalg.js';
+import { cholesky, det, inv, logAbsDet, solve, triangularSolve } from '../tensor/linalg.js';
 import { concat, diagEmbed, diagPart, permute, stridedScatter, stridedSlice } from '../tensor/layout.js';
 import { matmul } from '../tensor/matmul.js';
 import { logsumexp, reduce } from '../tensor/reduce.js';
@@ -155,6 +155,21 @@ function matmulShape([a, b]: readonly Shape[]): Shape {
     throw new ShapeError(`matmul: shapes ${formatShape(a!)} and ${formatShape(b!)} do not fit: ${k} columns on the left, ${k2} rows on the right`);
   }
   return [...broadcastAll([lead(a!, 2), lead(b!, 2)]), m, n];
+}
+
+function solveShape([a, c]: readonly Shape[]): Shape {
+  const n = requireSquare(a!, 'solve');
+  requireRank(c!, 2, 'solve');
+  if (c!.at(-2) !== n) throw new ShapeError(`solve: A of shape ${formatShape(a!)} and b of shape ${formatShape(c!)} do not fit`);
+  return [...broadcastAll([lead(a!, 2), lead(c!, 2)]), n, c!.at(-1)!];
+}
+
+/** Keep the lower (or upper) triangle, diagonal included, of the last two dims. */
+function triangle(b: Builder, x: NodeId, lower: boolean): NodeId {
+  const n = b.shapeOf(x).at(-1)!;
+  const data = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (lower ? j <= i : j >= i) data[i * n + j] = 1;
+  return b.mul(x, b.constant({ shape: [n, n], data }));
 }
 
 function sliceCore(x: Shape, attrs: { starts: readonly number[] }): number {
@@ -507,12 +522,7 @@ export const OPS = {
   solve: {
     arity: 2,
     broadcasts: true,
-    shape: ([a, c]) => {
-      const n = requireSquare(a!, 'solve');
-      requireRank(c!, 2, 'solve');
-      if (c!.at(-2) !== n) throw new ShapeError(`solve: A of shape ${formatShape(a!)} and b of shape ${formatShape(c!)} do not fit`);
-      return [...broadcastAll([lead(a!, 2), lead(c!, 2)]), n, c!.at(-1)!];
-    },
+    shape: solveShape,
     impl: ([a, c]) => solve(a!, c!),
     // X = A⁻¹B: dX = A⁻¹(dB - dA X)
     jvp: ({ b }, [a], [ta, tc], out) => {
@@ -527,6 +537,30 @@ export const OPS = {
       return batch * ((2 / 3) * n ** 3 + 2 * n * n * c!.at(-1)!);
     },
     doc: { value: 'X with A X = B (LU with partial pivoting)', derivative: 'dX = A⁻¹(dB - dA X); B̄ = A⁻ᵀ X̄, Ā = -B̄ Xᵀ' },
+  },
+  trisolve: {
+    arity: 2,
+    broadcasts: true,
+    shape: solveShape,
+    impl: ([t, c], { lower }) => triangularSolve(t!, c!, lower),
+    // X = T⁻¹B with T read as one triangle: dX = T⁻¹(dB - tri(dT) X)
+    jvp: ({ b }, [t], [tt, tc], out, attrs) => {
+      const rhs = b.sumOf([tc, tt === null ? null : b.neg(b.matmul(triangle(b, tt, attrs.lower), out))]);
+      return rhs === null ? null : b.apply('trisolve', [t!, rhs], attrs);
+    },
+    // B̄ = T⁻ᵀ X̄ (Tᵀ is triangular the other way), T̄ = -tri(B̄ Xᵀ)
+    vjp: [
+      ({ b }, g, [t], out, { lower }) => b.neg(triangle(b, b.matmul(b.apply('trisolve', [b.mT(t!), g], { lower: !lower }), b.mT(out)), lower)),
+      ({ b }, g, [t], _out, { lower }) => b.apply('trisolve', [b.mT(t!), g], { lower: !lower }),
+    ],
+    cost: ([a, c], out) => {
+      const n = a!.at(-1)!;
+      return (sizeOf(out) / n) * n * n;
+    },
+    doc: {
+      value: 'X with T X = B for triangular T (forward or back substitution; the other triangle is not read)',
+      derivative: 'dX = T⁻¹(dB - tri(dT) X); B̄ = T⁻ᵀ X̄, T̄ = -tri(B̄ Xᵀ)',
+    },
   },
   inv: {
     arity: 1,
@@ -574,7 +608,8 @@ export const OPS = {
     jvp: ({ b }, _, [t], out) => {
       if (t === null) return null;
       const dS = b.mul(half(b), b.add(t, b.mT(t)));
-      const inner = b.mT(b.solve(out, b.mT(b.solve(out, dS))));
+      const lower = (x: NodeId): NodeId => b.apply('trisolve', [out, x], { lower: true });
+      const inner = b.mT(lower(b.mT(lower(dS))));
       return b.matmul(out, b.mul(inner, choleskyMask(b, b.shapeOf(out).at(-1)!)));
     },
     // Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹) (Murray 2016)
@@ -582,7 +617,8 @@ export const OPS = {
       ({ b }, g, _p, out) => {
         const p = b.mul(b.matmul(b.mT(out), g), choleskyMask(b, b.shapeOf(out).at(-1)!));
         const lt = b.mT(out);
-        const s = b.mT(b.solve(lt, b.mT(b.solve(lt, p))));
+        const upper = (x: NodeId): NodeId => b.apply('trisolve', [lt, x], { lower: false });
+        const s = b.mT(upper(b.mT(upper(p))));
         return b.mul(half(b), b.add(s, b.mT(s)));
       },
     ],

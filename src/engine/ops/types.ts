@@ -53,6 +53,10 @@ export interface ScatterAttrs {
   readonly starts: readonly number[];
   readonly steps: readonly number[];
 }
+/** Solve with the lower (or upper) triangle of the first argument; the other triangle is not read. */
+export interface TriSolveAttrs {
+  readonly lower: boolean;
+}
 export interface ConcatAttrs {
   /** Negative axis. */
   readonly axis: number;
@@ -75,6 +79,7 @@ export interface AttrsTable {
   diag_embed: NoAttrs;
   matmul: NoAttrs;
   solve: NoAttrs;
+  trisolve: TriSolveAttrs;
   linalg: NoAttrs;
 }
 
@@ -94,6 +99,7 @@ type OpFamilyOf = { [K in UnaryName]: 'unary' } & { [K in BinaryName]: 'binary' 
   diag_embed: 'diag_embed';
   matmul: 'matmul';
   solve: 'solve';
+  trisolve: 'trisolve';
 };
 
 export type OpName = keyof OpFamilyOf;
