@@ -12,95 +12,66 @@ const HEAVY = {
 
 describe('the worker pool', () => {
   let app: App;
+  let inline: App;
   beforeAll(async () => {
     app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 0, WORK_TIMEOUT_MS: 60_000 });
-    await app.ready();
+    inline = buildTestApp();
+    await Promise.all([app.ready(), inline.ready()]);
   });
-  afterAll(() => app.close());
+  afterAll(() => Promise.all([app.close(), inline.close()]));
+
+  /** The request goes to a worker, and its answer is the one the event loop gives. */
+  async function expectSameOnWorker(url: string, body: object, status = 200): Promise<void> {
+    const before = app.compute.jobs().offloaded;
+    const a = await app.inject({ method: 'POST', url, payload: body });
+    const b = await inline.inject({ method: 'POST', url, payload: body });
+    expect(app.compute.jobs().offloaded, url).toBe(before + 1);
+    expect(a.statusCode, url).toBe(status);
+    expect(a.body, url).toEqual(b.body);
+  }
 
   it('answers on a worker what it answers inline, errors included', async () => {
-    const inline = buildTestApp();
-    await inline.ready();
-    try {
-      for (const body of [
-        { expr: 'sum(tanh(W @ x))', at: { W: [[1, 2], [3, 4]], x: [0.1, -0.2] } },
-        { expr: 'y = x^2\nlog(y - 10)', at: { x: 1 } },
-      ]) {
-        const a = await app.inject({ method: 'POST', url: '/grad', payload: body });
-        const b = await inline.inject({ method: 'POST', url: '/grad', payload: body });
-        expect(a.json()).toEqual(b.json());
-      }
-      const bad = await app.inject({ method: 'POST', url: '/grad', payload: { expr: 'x @ x', at: { x: [[1, 2]] } } });
-      expect(bad.statusCode).toBe(422);
-      expect(bad.json()).toMatchObject({ code: 'shape_mismatch' });
-    } finally {
-      await inline.close();
-    }
+    await expectSameOnWorker('/grad', { expr: 'sum(tanh(W @ x))', at: { W: [[1, 2], [3, 4]], x: [0.1, -0.2] } });
+    await expectSameOnWorker('/grad', { expr: 'y = x^2\nlog(y - 10)', at: { x: 1 } });
+    const bad = await app.inject({ method: 'POST', url: '/grad', payload: { expr: 'x @ x', at: { x: [[1, 2]] } } });
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json()).toMatchObject({ code: 'shape_mismatch' });
   });
 
   it('traces on a worker what it traces inline', async () => {
-    const inline = buildTestApp();
-    await inline.ready();
-    try {
-      const body = { expr: 'h = tanh(W @ x)\nsum(h^2)', at: { W: [[1, 2], [3, 4]], x: [0.1, -0.2] }, mode: 'both' };
-      const a = await app.inject({ method: 'POST', url: '/trace', payload: body });
-      const b = await inline.inject({ method: 'POST', url: '/trace', payload: body });
-      expect(a.statusCode).toBe(200);
-      expect(a.json()).toEqual(b.json());
-    } finally {
-      await inline.close();
-    }
+    await expectSameOnWorker('/trace', { expr: 'h = tanh(W @ x)\nsum(h^2)', at: { W: [[1, 2], [3, 4]], x: [0.1, -0.2] }, mode: 'both' });
   });
 
   it('plans a large function on a worker, so parsing and differentiating it do not stall the event loop', async () => {
     const n = 3000;
     const nodes = Array.from({ length: n }, (_, i) => ({ id: `n${i}`, op: 'sin', args: [i === 0 ? 'x' : `n${i - 1}`] }));
     const body = { graph: { nodes, output: `n${n - 1}` }, at: { x: 0.5 } };
-    const inline = buildTestApp();
-    await inline.ready();
-    try {
-      const before = app.compute.jobs().offloaded;
-      const cached = app.compute.engine.cachedFunctions;
-      for (const [url, extra] of [['/hessian', {}], ['/trace', { mode: 'both' }], ['/analyze', {}], ['/graph', { format: 'dot' }]] as const) {
-        const a = await app.inject({ method: 'POST', url, payload: { ...body, ...extra } });
-        const b = await inline.inject({ method: 'POST', url, payload: { ...body, ...extra } });
-        expect(a.statusCode, url).toBe(200);
-        expect(a.body, url).toEqual(b.body);
-      }
-      expect(app.compute.jobs().offloaded - before).toBe(4);
-      // ... and never prepared on the event loop's engine.
-      expect(app.compute.engine.cachedFunctions).toBe(cached);
-    } finally {
-      await inline.close();
+    const cached = app.compute.engine.cachedFunctions;
+    for (const [url, extra] of [['/hessian', {}], ['/trace', { mode: 'both' }], ['/analyze', {}], ['/graph', { format: 'dot' }]] as const) {
+      await expectSameOnWorker(url, { ...body, ...extra });
     }
+    // ... and never prepared on the event loop's engine.
+    expect(app.compute.engine.cachedFunctions).toBe(cached);
   });
 
   it('lays out graph pictures on a worker', async () => {
+    const before = app.compute.jobs().offloaded;
     const res = await app.inject({ method: 'POST', url: '/graph', payload: { expr: 'sqrt(x^2 + exp(x^2))', format: 'svg' } });
+    expect(app.compute.jobs().offloaded).toBe(before + 1);
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('image/svg+xml');
     expect(res.body).toContain('<svg');
   });
 
   it('grades a class on a worker, with the answer it gives inline', async () => {
-    const inline = buildTestApp();
-    await inline.ready();
-    try {
-      const body = {
-        reference: { expr: 'sin(x^2)' },
-        seed: 3,
-        submissions: [
-          { id: 'right', answers: { derivative: { x: '2*x*cos(x^2)' } } },
-          { id: 'wrong', answers: { derivative: { x: 'cos(x^2)' } } },
-        ],
-      };
-      const a = await app.inject({ method: 'POST', url: '/grade', payload: body });
-      const b = await inline.inject({ method: 'POST', url: '/grade', payload: body });
-      expect(a.statusCode).toBe(200);
-      expect(a.json()).toEqual(b.json());
-    } finally {
-      await inline.close();
-    }
+    await expectSameOnWorker('/grade', {
+      reference: { expr: 'sin(x^2)' },
+      seed: 3,
+      submissions: [
+        { id: 'right', answers: { derivative: { x: '2*x*cos(x^2)' } } },
+        { id: 'wrong', answers: { derivative: { x: 'cos(x^2)' } } },
+      ],
+    });
   });
 
   it('keeps the event loop free while a heavy request computes', async () => {
