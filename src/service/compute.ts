@@ -1,8 +1,8 @@
-// Where differentiation work runs. Every request is planned on the event loop (parsing, checking
-// and differentiating are cached and cheap); a job whose estimated cost is small runs inline, a
-// larger one on a worker thread with a hard time limit, so no request stalls the others.
+// Where the work runs. A request is planned on the event loop (parsing, checking and
+// differentiating are cached and cheap for ordinary functions); a job whose estimated cost is small
+// runs inline, a larger one on a worker thread with a hard time limit. Large functions are planned
+// on a worker too, and grading and graph layout always run there, so no request stalls the others.
 
-import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { EngineError, isEngineError } from '../engine/errors.js';
 import { Engine, type FunctionRequest, type Job, type OperationName, type RequestTable } from '../engine/operations.js';
@@ -32,7 +32,7 @@ export type WorkerAnswer =
   | { ok: true; result: Record<string, unknown> }
   | { ok: false; error: { code: EngineError['code']; message: string; position?: { line: number; column: number }; node?: string; path?: (string | number)[] } };
 
-/** A differentiation operation, or a whole grading request (bounded by its own budget). */
+/** What a worker can be asked to do: an operation, a trace, an analysis, a graph picture, a layout, a grading. */
 export type WorkerTask =
   | { op: OperationName; request: unknown }
   | { op: 'trace'; request: TraceRequest }
@@ -72,10 +72,6 @@ export class Compute {
       // A worker that dies is replaced by the pool; its task's promise rejects on its own.
       this.pool.on('error', () => undefined);
     }
-  }
-
-  static defaultWorkers(): number {
-    return Math.max(1, availableParallelism());
   }
 
   /**
