@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The same three functions as bench/engine.ts, in PyTorch (float64, CPU, one thread), timed the
+same way: value and value+gradient alternately, medians. Reads the inputs bench/compare.ts writes
+(so both engines see the same numbers) and prints JSON: {name: {valueMs, gradMs}}.
+
+Run by `npm run bench:compare` (needs Debian's python3-torch: apt-get install -y python3-torch)."""
+import json
+import sys
+import time
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+torch.set_num_threads(1)
+
+
+def lecture(at):
+    x = torch.tensor(at["x"], requires_grad=True)
+
+    def f():
+        return torch.sqrt(x**2 + torch.exp(x**2)) + torch.cos(x**2 + torch.exp(x**2))
+
+    return f, [x]
+
+
+def network(at):
+    t = {k: torch.tensor(v) for k, v in at.items()}
+    params = [t["W1"], t["b1"], t["W2"], t["b2"]]
+    for p in params:
+        p.requires_grad_(True)
+
+    def f():
+        h = torch.tanh(t["X"] @ t["W1"] + t["b1"])
+        p = h @ t["W2"] + t["b2"]
+        return ((p - t["Y"]) ** 2).sum()
+
+    return f, params
+
+
+def gp(at):
+    X = torch.tensor(at["X"], requires_grad=True)
+    l = torch.tensor(at["l"], requires_grad=True)
+    y = torch.tensor(at["y"], requires_grad=True)
+    n = X.shape[0]
+
+    def f():
+        D1 = (X[:, None, 0] - X[None, :, 0]) ** 2
+        D2 = (X[:, None, 1] - X[None, :, 1]) ** 2
+        K1 = torch.exp(-D1 / (2 * l[0] ** 2))
+        K2 = torch.exp(-D2 / (2 * l[1] ** 2))
+        return y @ torch.linalg.inv(K1 + K2 + 0.1 * torch.eye(n)) @ y
+
+    return f, [X, l, y]
+
+
+BUILDERS = [lecture, network, gp]
+
+
+def time_pair(value, grad, budget_s):
+    value()
+    grad()
+    ta, tb = [], []
+    start = time.perf_counter()
+    while len(ta) < 5 or time.perf_counter() - start < budget_s:
+        t = time.perf_counter()
+        value()
+        ta.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        grad()
+        tb.append(time.perf_counter() - t)
+        if len(ta) >= 5000:
+            break
+    ta.sort()
+    tb.sort()
+    return ta[len(ta) // 2] * 1e3, tb[len(tb) // 2] * 1e3
+
+
+def main():
+    cases = json.load(open(sys.argv[1]))
+    budget = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
+    out = {}
+    for case, build in zip(cases, BUILDERS):
+        f, params = build(case["at"])
+
+        def value():
+            with torch.no_grad():
+                return f().item()
+
+        def grad():
+            out_ = f()
+            torch.autograd.grad(out_, params)
+            return out_.item()
+
+        v, g = time_pair(value, grad, budget)
+        out[case["name"]] = {"valueMs": v, "gradMs": g, "value": value()}
+    print(json.dumps({"torch": torch.__version__, "results": out}))
+
+
+if __name__ == "__main__":
+    main()
