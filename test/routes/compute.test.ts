@@ -81,7 +81,8 @@ describe('the worker pool', () => {
     const health = await app.inject({ method: 'GET', url: '/healthz' });
     const waited = performance.now() - start;
     expect(health.statusCode).toBe(200);
-    expect(waited).toBeLessThan(200);
+    // Blocked, it would wait for most of the heavy computation (over a second); a loaded machine may add a little.
+    expect(waited).toBeLessThan(750);
     const result = await heavy;
     expect(result.statusCode).toBe(200);
   });
