@@ -144,22 +144,26 @@ export function inv(a: Tensor): Tensor {
   return { shape: [...a.shape], data: out };
 }
 
-/** X with A X = B for A [..., n, n] and B [..., n, k]; batch dims broadcast. */
-export function solve(a: Tensor, b: Tensor): Tensor {
-  const n = squareSize('solve', a);
+/** The shapes of a solve against A [..., n, n]: B [..., n, r], the broadcast batch, the result. */
+function solveShapes(what: string, a: Tensor, b: Tensor) {
+  const n = squareSize(what, a);
   const rb = b.shape.length;
   if (rb < 2 || b.shape[rb - 2] !== n) {
-    throw new RangeError(`solve: right-hand side ${formatShape(b.shape)} does not fit ${formatShape(a.shape)}`);
+    throw new RangeError(`${what}: right-hand side ${formatShape(b.shape)} does not fit ${formatShape(a.shape)}`);
   }
   const r = b.shape[rb - 1]!;
   const aBatch = a.shape.slice(0, -2);
   const bBatch = b.shape.slice(0, -2);
   const batchShape = broadcastShapes(aBatch, bBatch);
   if (batchShape === null) {
-    throw new RangeError(`solve: batch shapes of ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
+    throw new RangeError(`${what}: batch shapes of ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
   }
-  const batch = sizeOf(batchShape);
-  const shape = [...batchShape, n, r];
+  return { n, r, aBatch, bBatch, batchShape, batch: sizeOf(batchShape), shape: [...batchShape, n, r] };
+}
+
+/** X with A X = B for A [..., n, n] and B [..., n, k]; batch dims broadcast. */
+export function solve(a: Tensor, b: Tensor): Tensor {
+  const { n, r, aBatch, bBatch, batchShape, batch, shape } = solveShapes('solve', a, b);
   const out = new Float64Array(batch * n * r);
   if (out.length === 0) return { shape, data: out };
   // Factor each distinct A once, however many right-hand sides share it.
@@ -238,20 +242,7 @@ export function cholesky(a: Tensor): Tensor {
  * the other is not read) and B [..., n, k]; batch dims broadcast. A zero diagonal gives Infinity/NaN.
  */
 export function triangularSolve(t: Tensor, b: Tensor, lower: boolean): Tensor {
-  const n = squareSize('triangularSolve', t);
-  const rb = b.shape.length;
-  if (rb < 2 || b.shape[rb - 2] !== n) {
-    throw new RangeError(`triangularSolve: right-hand side ${formatShape(b.shape)} does not fit ${formatShape(t.shape)}`);
-  }
-  const r = b.shape[rb - 1]!;
-  const tBatch = t.shape.slice(0, -2);
-  const bBatch = b.shape.slice(0, -2);
-  const batchShape = broadcastShapes(tBatch, bBatch);
-  if (batchShape === null) {
-    throw new RangeError(`triangularSolve: batch shapes of ${formatShape(t.shape)} and ${formatShape(b.shape)} do not broadcast`);
-  }
-  const batch = sizeOf(batchShape);
-  const shape = [...batchShape, n, r];
+  const { n, r, aBatch: tBatch, bBatch, batchShape, batch, shape } = solveShapes('triangularSolve', t, b);
   const out = new Float64Array(batch * n * r);
   if (out.length === 0) return { shape, data: out };
   const strides = [
