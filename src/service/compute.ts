@@ -43,6 +43,17 @@ export type WorkerTask =
 
 const inTypeScript = import.meta.url.endsWith('.ts');
 
+/** How one call may be bounded by its caller (the prober bounds a whole probe this way). */
+export interface RunOptions {
+  /** Cancels the work: a job not yet started is refused, a running worker task is stopped. */
+  signal?: AbortSignal | undefined;
+  /**
+   * A budget of estimated work shared by several calls: each job's estimate is checked against
+   * `remaining` before it runs (422 limit_exceeded past it) and debited from it.
+   */
+  allowance?: { remaining: number } | undefined;
+}
+
 /** Past these sizes a request is planned (parsed, checked, differentiated) on a worker too. */
 const LARGE_EXPR_CHARACTERS = 5000;
 const LARGE_GRAPH_NODES = 1000;
@@ -88,11 +99,13 @@ export class Compute {
   }
 
   /** Plan the request here, then run it here or on a worker. */
-  async run<K extends OperationName>(op: K, request: RequestTable[K]): Promise<Record<string, unknown>> {
-    if (this.planElsewhere(request)) return this.offload({ op, request });
+  async run<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions = {}): Promise<Record<string, unknown>> {
+    options.signal?.throwIfAborted();
+    if (this.planElsewhere(request)) return this.offload({ op, request }, options);
     const job = this.engine.plan(op, request);
+    debit(options.allowance, job.flops);
     if (this.pool === undefined || job.flops <= this.options.inlineFlops) return this.inline(job);
-    return this.offload({ op, request });
+    return this.offload({ op, request }, options);
   }
 
   /** The lecture's tables: planned here, run here or on a worker like the differentiation operations. */
@@ -143,7 +156,7 @@ export class Compute {
     return { ...this.counts };
   }
 
-  private async offload(task: WorkerTask): Promise<Record<string, unknown>> {
+  private async offload(task: WorkerTask, options: RunOptions = {}): Promise<Record<string, unknown>> {
     const pool = this.pool!;
     this.counts.offloaded++;
     if (pool.queueSize >= this.options.maxQueue) {
@@ -153,8 +166,11 @@ export class Compute {
     }
     let answer: WorkerAnswer;
     try {
-      answer = (await pool.run(task, { signal: AbortSignal.timeout(this.options.timeoutMs) })) as WorkerAnswer;
+      const timeout = AbortSignal.timeout(this.options.timeoutMs);
+      const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+      answer = (await pool.run(task, { signal })) as WorkerAnswer;
     } catch (e) {
+      if (options.signal?.aborted) throw options.signal.reason;
       if (e instanceof Error && e.name === 'AbortError') {
         this.counts.timedOut++;
         throw new HttpProblem(503, 'timeout', `the computation took longer than ${this.options.timeoutMs} ms (WORK_TIMEOUT_MS) and was stopped`);
@@ -173,6 +189,18 @@ export class Compute {
   async close(): Promise<void> {
     await this.pool?.destroy();
   }
+}
+
+/** Debit `flops` from a shared allowance, refusing the job when it would overdraw it. */
+function debit(allowance: RunOptions['allowance'], flops: number): void {
+  if (allowance === undefined) return;
+  if (flops > allowance.remaining) {
+    throw new EngineError(
+      'limit_exceeded',
+      `this evaluation needs about ${flops.toExponential(2)} floating-point operations, more than the ${Math.max(0, allowance.remaining).toExponential(2)} left of its allowance`,
+    );
+  }
+  allowance.remaining -= flops;
 }
 
 /** The worker side: an engine of its own (with its own cache), answers that survive the thread boundary. */
