@@ -94,12 +94,13 @@ export function planTrace(engine: Engine, request: TraceRequest): Job {
   if (request.mode !== 'reverse') {
     // Default seed: ones on the first wrt input, zeros elsewhere.
     const given = request.tangents ?? (wrt.length > 0 ? { [wrt[0]!]: 'ones' } : {});
-    seeds.tangents = {};
+    // Keyed by input names (client text): a null-prototype object, looked up by own keys only.
+    seeds.tangents = Object.create(null) as Record<string, Value>;
     for (const name of Object.keys(given)) {
       if (!bindings.has(name)) throw new EngineError('unknown_input', `tangents names '${name}', which is not an input`, { path: ['tangents', name] });
     }
     for (const [name, x] of bindings) {
-      const raw = given[name];
+      const raw = Object.hasOwn(given, name) ? given[name] : undefined;
       const t =
         raw === 'ones'
           ? { shape: x.shape, data: new Float64Array(sizeOf(x.shape)).fill(1) }

@@ -10,23 +10,40 @@ import type { FormatError } from './types.js';
 
 const value = z.unknown().describe('A Value: a number, or a rectangular nested array of numbers');
 
+/**
+ * An answer keyed by the names of inputs or steps (client text): read entry by entry into a
+ * null-prototype object, so a key like `__proto__` is kept as an entry (Zod's record drops it) and a
+ * lookup of a name like `toString` finds only what the student gave.
+ */
+interface PerName<V extends z.ZodType> {
+  schema: z.ZodType<Record<string, z.output<V>>, Record<string, z.input<V>>>;
+  entry: V;
+  error: string;
+}
+
+function perName<V extends z.ZodType>(entry: V, error: string, about: string): PerName<V> {
+  return { schema: z.record(z.string(), entry, { error }).describe(about) as unknown as PerName<V>['schema'], entry, error };
+}
+
+const gradient = perName(value, 'the gradient must be an object with a Value per input', 'The gradient at `at`: a Value per input');
+const derivative = perName(
+  z.union([z.string(), z.number()], { error: 'a derivative must be a formula (a string)' }).transform(String),
+  'the derivative must be an object with a formula per input',
+  'A formula per input for the partial derivative, in the expression language, over the inputs',
+);
+const shapes = perName(z.array(z.int().min(0)), 'shapes must be an object with a shape (an array of sizes) per step', 'The shape of each named step');
+
 const ANSWER_KINDS = {
   value: value.describe("The function's value at `at`"),
-  gradient: z.record(z.string(), value, { error: 'the gradient must be an object with a Value per input' }).describe('The gradient at `at`: a Value per input'),
-  derivative: z
-    .record(z.string(), z.union([z.string(), z.number()], { error: 'a derivative must be a formula (a string)' }).transform(String), {
-      error: 'the derivative must be an object with a formula per input',
-    })
-    .describe('A formula per input for the partial derivative, in the expression language, over the inputs'),
+  gradient: gradient.schema,
+  derivative: derivative.schema,
   forwardTrace: z
     .array(z.object({ id: z.string(), value: value.optional(), tangent: value.optional() }), { error: 'the forward table must be an array of rows { id, value, tangent }' })
     .describe('Rows of the forward-mode table (ids as /trace gives them)'),
   reverseTrace: z
     .array(z.object({ id: z.string(), adjoint: value }), { error: 'the reverse table must be an array of rows { id, adjoint }' })
     .describe('Rows of the reverse-mode table'),
-  shapes: z
-    .record(z.string(), z.array(z.int().min(0)), { error: 'shapes must be an object with a shape (an array of sizes) per step' })
-    .describe('The shape of each named step'),
+  shapes: shapes.schema,
 };
 
 export const AnswersSchema = z.object({
@@ -42,6 +59,36 @@ export type Answers = z.output<typeof AnswersSchema>;
 export type AnswerKind = keyof typeof ANSWER_KINDS;
 export const ANSWER_KIND_NAMES = Object.keys(ANSWER_KINDS) as AnswerKind[];
 
+type Issue = { path: PropertyKey[]; message: string };
+type Read = { ok: true; data: unknown } | { ok: false; issues: Issue[] };
+
+function readWith(schema: z.ZodType, given: unknown): Read {
+  const parsed = schema.safeParse(given);
+  return parsed.success ? { ok: true, data: parsed.data } : { ok: false, issues: parsed.error.issues };
+}
+
+function readPerName<V extends z.ZodType>(kind: PerName<V>, given: unknown): Read {
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) return { ok: false, issues: [{ path: [], message: kind.error }] };
+  const data = Object.create(null) as Record<string, unknown>;
+  const issues: Issue[] = [];
+  for (const key of Object.keys(given)) {
+    const parsed = kind.entry.safeParse((given as Record<string, unknown>)[key]);
+    if (parsed.success) data[key] = parsed.data;
+    else issues.push(...parsed.error.issues.map((issue) => ({ path: [key, ...issue.path], message: issue.message })));
+  }
+  return issues.length === 0 ? { ok: true, data } : { ok: false, issues };
+}
+
+/** How each kind of answer is read, by its name (a Map: a student's key never finds Object.prototype). */
+const READERS: ReadonlyMap<string, (given: unknown) => Read> = new Map<AnswerKind, (given: unknown) => Read>([
+  ['value', (given) => readWith(ANSWER_KINDS.value, given)],
+  ['gradient', (given) => readPerName(gradient, given)],
+  ['derivative', (given) => readPerName(derivative, given)],
+  ['forwardTrace', (given) => readWith(ANSWER_KINDS.forwardTrace, given)],
+  ['reverseTrace', (given) => readWith(ANSWER_KINDS.reverseTrace, given)],
+  ['shapes', (given) => readPerName(shapes, given)],
+]);
+
 /** The answers that can be read, and a format error for each kind that cannot. */
 export function readAnswers(raw: unknown): { answers: Answers; errors: FormatError[] } {
   const answers: Answers = {};
@@ -51,15 +98,16 @@ export function readAnswers(raw: unknown): { answers: Answers; errors: FormatErr
     return { answers, errors };
   }
   for (const [kind, given] of Object.entries(raw)) {
-    if (!(kind in ANSWER_KINDS)) {
+    const reader = READERS.get(kind);
+    if (reader === undefined) {
       errors.push({ part: kind, message: `'${kind}' is not a kind of answer: the kinds are ${ANSWER_KIND_NAMES.join(', ')}` });
       continue;
     }
-    const parsed = ANSWER_KINDS[kind as AnswerKind].safeParse(given);
-    if (parsed.success) {
-      (answers as Record<string, unknown>)[kind] = parsed.data;
+    const read = reader(given);
+    if (read.ok) {
+      (answers as Record<string, unknown>)[kind] = read.data;
     } else {
-      for (const issue of parsed.error.issues) {
+      for (const issue of read.issues) {
         errors.push({ part: [kind, ...issue.path.map(String)].join('.'), message: issue.message });
       }
     }

@@ -53,8 +53,13 @@ function gradescope(result: GradeResult): GradescopeResult {
 }
 
 function prairielearn(result: GradeResult): PrairieLearnResult {
-  const formatErrors: Record<string, string> = {};
-  for (const e of result.format_errors) formatErrors[e.part] = formatErrors[e.part] === undefined ? e.message : `${formatErrors[e.part]}; ${e.message}`;
+  // Keyed by parts, which hold the student's keys: a Map, so `constructor` or `__proto__` is a part like any other.
+  const byPart = new Map<string, string>();
+  for (const e of result.format_errors) {
+    const before = byPart.get(e.part);
+    byPart.set(e.part, before === undefined ? e.message : `${before}; ${e.message}`);
+  }
+  const formatErrors = Object.fromEntries(byPart);
   return {
     id: result.id,
     gradable: result.gradable,

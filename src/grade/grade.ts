@@ -182,7 +182,7 @@ function gradePerInput<T>(ctx: Context, kind: 'gradient' | 'derivative', given: 
     if (!ctx.ref.isInput(name)) sheet.error(`${kind}.${name}`, `'${name}' is not an input: the inputs are ${ctx.ref.inputNames()}`);
   }
   for (const { name } of ctx.ref.inputs) {
-    const answer = given?.[name];
+    const answer = given !== undefined && Object.hasOwn(given, name) ? given[name] : undefined;
     if (answer !== undefined) gradeOne(name, answer);
     else if (ctx.required[kind].has(name) && !sheet.errors.some((e) => e.part === kind)) {
       sheet.fail(`${kind}.${name}`, `${kind} with respect to ${name}`, `The ${kind} with respect to ${name} is required but was not given.`);

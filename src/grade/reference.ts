@@ -115,8 +115,9 @@ export class Reference {
     for (const name of Object.keys(given)) {
       if (!this.isInput(name)) throw new EngineError('unknown_input', `ranges names '${name}', which is not an input (${this.inputNames()})`, { path: ['ranges', name] });
     }
-    const ranges: Record<string, [number, number]> = {};
-    for (const { name } of this.inputs) ranges[name] = [...(given[name] ?? GRADE_DEFAULTS.range)];
+    // Keyed by input names (client text): own entries only, written into a null-prototype object.
+    const ranges = Object.create(null) as Record<string, [number, number]>;
+    for (const { name } of this.inputs) ranges[name] = [...((Object.hasOwn(given, name) ? given[name] : undefined) ?? GRADE_DEFAULTS.range)];
     return ranges;
   }
 
@@ -127,7 +128,9 @@ export class Reference {
         if (!this.isInput(name)) throw new EngineError('unknown_input', `points[${i}] names '${name}', which is not an input (${this.inputNames()})`, { path: ['points', i, name] });
       }
       for (const { name, shape } of this.inputs) {
-        if (raw[name] === undefined) throw new EngineError('missing_input', `points[${i}] has no value for the input '${name}'`, { path: ['points', i] });
+        if (!Object.hasOwn(raw, name) || raw[name] === undefined) {
+          throw new EngineError('missing_input', `points[${i}] has no value for the input '${name}'`, { path: ['points', i] });
+        }
         const t = toTensor(raw[name], ['points', i, name], this.prepared.limits.maxTensorElements);
         if (!shapesEqual(t.shape, shape)) {
           throw new EngineError('shape_mismatch', `points[${i}].${name} has shape ${formatShape(t.shape)}, but the input has shape ${formatShape(shape)}`, {
@@ -301,7 +304,7 @@ export class Reference {
 
   /** The points of each part computed so far, as JSON. */
   echoPoints(): Record<string, Record<string, Value>[]> {
-    const echo: Record<string, Record<string, Value>[]> = {};
+    const echo = Object.create(null) as Record<string, Record<string, Value>[]>;
     for (const [input, part] of this.partCache) {
       if (isUnavailable(part)) continue;
       echo[input] = part.points.map((p) => Object.fromEntries([...p].map(([name, t]) => [name, fromTensor(t)])));

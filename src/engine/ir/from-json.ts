@@ -106,9 +106,10 @@ function lowerNode(b: Builder, node: GraphNodeJson, ids: ReadonlyMap<string, Nod
   const args = (node.args ?? []).map((a) => (typeof a === 'number' ? b.scalar(a) : ids.get(a)!));
   if (node.op === 'const') {
     if (args.length > 0) throw invalid(node.id, 'const takes no arguments: give its value in attrs.value');
-    if (node.attrs?.value === undefined) throw invalid(node.id, 'const needs attrs.value, a number or a nested array');
-    for (const key of Object.keys(node.attrs)) if (key !== 'value') throw invalid(node.id, `const has no attribute '${key}'`);
-    return b.constant(toTensor(node.attrs.value, ['graph', 'nodes', node.id, 'attrs', 'value'], maxTensorElements));
+    const attrs = node.attrs ?? {};
+    if (!Object.hasOwn(attrs, 'value') || attrs.value === undefined) throw invalid(node.id, 'const needs attrs.value, a number or a nested array');
+    for (const key of Object.keys(attrs)) if (key !== 'value') throw invalid(node.id, `const has no attribute '${key}'`);
+    return b.constant(toTensor(attrs.value, ['graph', 'nodes', node.id, 'attrs', 'value'], maxTensorElements));
   }
   const def = FUNCTIONS.get(node.op)!;
   if (def.tensors === 'list' ? args.length === 0 : args.length !== def.tensors) {
@@ -119,7 +120,8 @@ function lowerNode(b: Builder, node: GraphNodeJson, ids: ReadonlyMap<string, Nod
 }
 
 function staticAttrs(node: GraphNodeJson, params: readonly StaticParam[]): StaticValues {
-  const values: Record<string, StaticValue | undefined> = {};
+  // Null prototype: only the attributes given are found in it (an attribute key is client text).
+  const values = Object.create(null) as Record<string, StaticValue | undefined>;
   for (const [key, raw] of Object.entries(node.attrs ?? {})) {
     const param = params.find((p) => p.name === key);
     if (!param) {

@@ -11,7 +11,11 @@ import type { Node } from '../ir/graph.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { CallExpr, Expr, IndexItem as AstIndexItem, ListExpr, Program } from './ast.js';
 
-const CONSTANTS: Readonly<Record<string, number>> = { pi: Math.PI, e: Math.E };
+// A Map, never a plain object: a name like `toString` or `__proto__` must not find Object.prototype.
+const CONSTANTS: ReadonlyMap<string, number> = new Map([
+  ['pi', Math.PI],
+  ['e', Math.E],
+]);
 
 export interface LoweredProgram {
   output: NodeId;
@@ -113,7 +117,7 @@ function combine(b: Builder, frame: Frame, args: NodeId[], scope: ReadonlyMap<st
       case 'name': {
         const bound = scope.get(expr.name);
         if (bound !== undefined) return bound;
-        const constant = CONSTANTS[expr.name];
+        const constant = CONSTANTS.get(expr.name);
         if (constant !== undefined) return b.scalar(constant);
         const known = [...scope.keys()];
         throw new EngineError(
@@ -132,9 +136,9 @@ function combine(b: Builder, frame: Frame, args: NodeId[], scope: ReadonlyMap<st
       case 'unary':
         return expr.op === '-' ? b.neg(args[0]!) : args[0]!;
       case 'binary':
-        return FUNCTIONS.get(OPERATOR_FUNCTIONS[expr.op]!)!.lower(b, args, {});
+        return FUNCTIONS.get(OPERATOR_FUNCTIONS.get(expr.op)!)!.lower(b, args, noStatics());
       case 'attr':
-        return FUNCTIONS.get('transpose')!.lower(b, args, {});
+        return FUNCTIONS.get('transpose')!.lower(b, args, noStatics());
       case 'index':
         return basicIndex(b, args[0]!, expr.items.map(indexItem));
       case 'call':
@@ -152,8 +156,13 @@ function callError(call: CallExpr, message: string, span: SourceSpan = call.span
   return new EngineError('parse_error', `${message} (line ${span.line}, column ${span.column})`, { position: span });
 }
 
+/** Static arguments by name: a null-prototype object, so only arguments given are found in it. */
+function noStatics(): Record<string, StaticValue | undefined> {
+  return Object.create(null) as Record<string, StaticValue | undefined>;
+}
+
 function staticArgs(call: CallExpr, def: FunctionDef): StaticValues {
-  const values: Record<string, StaticValue | undefined> = {};
+  const values = noStatics();
   const first = def.tensors === 'list' ? 1 : def.tensors;
   const positional = call.args.slice(first);
   if (positional.length > def.statics.length) {

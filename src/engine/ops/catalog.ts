@@ -24,7 +24,7 @@ export const CONVENTIONS = [
 ];
 
 export function describeFunctions(): { ops: OpDescription[]; conventions: string[] } {
-  const operatorOf = new Map(Object.entries(OPERATOR_FUNCTIONS).map(([symbol, name]) => [name, symbol]));
+  const operatorOf = new Map([...OPERATOR_FUNCTIONS].map(([symbol, name]) => [name, symbol]));
   operatorOf.set('neg', '- (unary)');
   operatorOf.set('transpose', '.T');
   operatorOf.set('index', 'X[...]');

@@ -410,21 +410,21 @@ export const FUNCTIONS: ReadonlyMap<string, FunctionDef> = new Map(
   ].map((f) => [f.name, f]),
 );
 
-/** Operators of the expression language and the functions they call. */
-export const OPERATOR_FUNCTIONS: Readonly<Record<string, string>> = {
-  '+': 'add',
-  '-': 'sub',
-  '*': 'mul',
-  '/': 'div',
-  '^': 'pow',
-  '@': 'matmul',
-  '<': 'lt',
-  '<=': 'le',
-  '>': 'gt',
-  '>=': 'ge',
-  '==': 'eq',
-  '!=': 'ne',
-};
+/** Operators of the expression language and the functions they call (a Map: looked up by the operator's text). */
+export const OPERATOR_FUNCTIONS: ReadonlyMap<string, string> = new Map([
+  ['+', 'add'],
+  ['-', 'sub'],
+  ['*', 'mul'],
+  ['/', 'div'],
+  ['^', 'pow'],
+  ['@', 'matmul'],
+  ['<', 'lt'],
+  ['<=', 'le'],
+  ['>', 'gt'],
+  ['>=', 'ge'],
+  ['==', 'eq'],
+  ['!=', 'ne'],
+]);
 
 /** Names close to `name`, for "did you mean" hints. */
 export function similarFunctions(name: string): string[] {
