@@ -3,7 +3,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Answer } from '../src/service/compute.js';
 import { problemResponses } from '../src/service/problem.js';
+import { sendAnswer } from './answer.js';
 import {
   CheckResponse,
   EvalResponse,
@@ -32,19 +34,19 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
     summary: string,
     body: B,
     response: R,
-    handler: (body: z.output<B>) => Promise<Record<string, unknown>>,
+    handler: (body: z.output<B>) => Promise<Answer>,
   ): void => {
     // Registered untyped: the engine's answers are plain JSON data, and the response schema
     // (serialised by the Zod type provider) documents and checks them.
     (app as unknown as FastifyInstance).post(
       url,
       { schema: { tags: [DIFFERENTIATION_TAG], summary, body, response: { 200: response, ...errors } } },
-      async (request) => handler(request.body as z.output<B>),
+      async (request, reply) => sendAnswer(reply, await handler(request.body as z.output<B>)),
     );
   };
 
-  post('/eval', 'The value of the function', example(FunctionRequestSchema.extend({}), NETWORK), EvalResponse, (body) => app.compute.run('eval', body));
-  post('/grad', 'The gradient of a scalar function (reverse mode)', example(FunctionRequestSchema.extend({}), LECTURE_F), GradResponse, (body) => app.compute.run('grad', body));
+  post('/eval', 'The value of the function', example(FunctionRequestSchema.extend({}), NETWORK), EvalResponse, (body) => app.compute.respond('eval', body));
+  post('/grad', 'The gradient of a scalar function (reverse mode)', example(FunctionRequestSchema.extend({}), LECTURE_F), GradResponse, (body) => app.compute.respond('grad', body));
   post(
     '/jvp',
     'A Jacobian-vector product (forward mode)',
@@ -53,14 +55,14 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
       tangents: { x: [1, 0] },
     }),
     JvpResponse,
-    (body) => app.compute.run('jvp', body),
+    (body) => app.compute.respond('jvp', body),
   );
   post(
     '/vjp',
     'A vector-Jacobian product (reverse mode)',
     example(FunctionRequestSchema.extend({ cotangent: ValueSchema.describe('A cotangent of the shape of the output') }), { ...NETWORK, cotangent: [1, 1] }),
     VjpResponse,
-    (body) => app.compute.run('vjp', body),
+    (body) => app.compute.respond('vjp', body),
   );
   post(
     '/jacobian',
@@ -75,10 +77,10 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
       { ...NETWORK, wrt: ['x'] },
     ),
     JacobianResponse,
-    (body) => app.compute.run('jacobian', body),
+    (body) => app.compute.respond('jacobian', body),
   );
   post('/hessian', 'The Hessian of a scalar function (forward over reverse)', example(FunctionRequestSchema.extend({}), LECTURE_F), HessianResponse, (body) =>
-    app.compute.run('hessian', body),
+    app.compute.respond('hessian', body),
   );
   post(
     '/hvp',
@@ -90,7 +92,7 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
       vector: { x: [1, 0] },
     }),
     HvpResponse,
-    (body) => app.compute.run('hvp', body),
+    (body) => app.compute.respond('hvp', body),
   );
   post(
     '/check',
@@ -103,7 +105,7 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
       seed: z.int().optional().describe('Seed of the random directions (default 0)'),
     }), LECTURE_F),
     CheckResponse,
-    (body) => app.compute.run('check', body),
+    (body) => app.compute.respond('check', body),
   );
 };
 

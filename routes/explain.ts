@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Trace } from '../src/explain/trace.js';
 import { problemResponses, SourcePositionSchema } from '../src/service/problem.js';
+import { sendAnswer } from './answer.js';
 import { FunctionRequestSchema, ValueSchema, ValuesSchema, WarningSchema } from './schemas.js';
 
 export const TEACHING_TAG = 'teaching';
@@ -110,7 +111,7 @@ const explain: FastifyPluginAsyncZod = async (app) => {
         response: { 200: TraceResponse, ...errors },
       },
     },
-    async (request) => (await app.compute.trace(request.body)) as unknown as Trace,
+    async (request, reply) => sendAnswer(reply, await app.compute.trace(request.body)) as Trace,
   );
 
   app.post(

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { AnswersSchema } from '../src/grade/answers.js';
 import { GRADE_DEFAULTS, type GradeRequest } from '../src/grade/types.js';
 import { problemResponses, SourcePositionSchema } from '../src/service/problem.js';
+import { sendAnswer } from './answer.js';
 import { GraphSchema, ValueSchema, ValuesSchema } from './schemas.js';
 
 export const GRADING_TAG = 'grading';
@@ -152,11 +153,14 @@ const grade: FastifyPluginAsyncZod = async (app) => {
         response: { 200: GradeResponseSchema, ...errors },
       },
     },
-    async (request) =>
-      app.compute.grade(request.body as GradeRequest, {
-        maxSubmissions: app.config.GRADE_MAX_SUBMISSIONS,
-        maxFlops: app.config.GRADE_MAX_FLOPS,
-      }),
+    async (request, reply) =>
+      sendAnswer(
+        reply,
+        await app.compute.grade(request.body as GradeRequest, {
+          maxSubmissions: app.config.GRADE_MAX_SUBMISSIONS,
+          maxFlops: app.config.GRADE_MAX_FLOPS,
+        }),
+      ) as never,
   );
 };
 

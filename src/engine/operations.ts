@@ -77,52 +77,76 @@ interface Point {
   wrt: string[];
 }
 
+export interface EngineOptions {
+  /** Prepared functions kept (least recently used dropped first). */
+  cacheSize?: number;
+  /** Bytes of heap the kept functions may hold in all, weighed by `Prepared.bytes`. */
+  cacheBytes?: number;
+}
+
+/** Estimated cost of one interpreted step beyond its flops (dispatch, allocation), in flop units. */
+export const STEP_COST = 1000;
+
 export class Engine {
   private readonly cache: LruCache<string, Prepared>;
 
   constructor(
     readonly limits: Limits = DEFAULT_LIMITS,
-    cacheSize = 256,
+    options: EngineOptions = {},
   ) {
-    // Weighed by the constant elements a prepared function holds, within 4·MAX_TENSOR_ELEMENTS in all.
-    this.cache = new LruCache(cacheSize, 4 * limits.maxTensorElements, (prepared) => prepared.constantElements);
+    // Weighed by the bytes a prepared function holds: its graphs (the primal and every derived
+    // program built so far), plans, compiled code and constants.
+    this.cache = new LruCache(options.cacheSize ?? 256, options.cacheBytes ?? 256 * 2 ** 20, (prepared) => prepared.bytes);
   }
 
   get cachedFunctions(): number {
     return this.cache.size;
   }
 
+  /** Estimated bytes the cached functions hold. */
+  get cachedBytes(): number {
+    return this.cache.weight;
+  }
+
   /** Plan a request; throws EngineError for bad input or work past a limit. */
-  plan<K extends OperationName>(op: K, request: RequestTable[K]): Job {
+  plan<K extends OperationName>(op: K, request: RequestTable[K], maxFlops = this.limits.maxFlops): Job {
     const planner = PLANNERS[op] as (engine: Engine, point: Point, request: RequestTable[K]) => Job;
     if (request.points !== undefined) {
+      if (request.at !== undefined) {
+        throw new EngineError('validation_error', 'give either `at` (one point) or `points` (several), not both', { path: ['points'] });
+      }
       if (request.points.length > this.limits.maxPoints) {
         throw new EngineError('limit_exceeded', `${request.points.length} points, more than the limit of ${this.limits.maxPoints} (MAX_POINTS)`, {
           path: ['points'],
         });
       }
       const jobs = request.points.map((at, i) => planner(this, this.point(request, at, ['points', i]), request));
-      return this.admit({
-        flops: jobs.reduce((n, j) => n + j.flops, 0),
-        answer: jobs.reduce((n, j) => n + j.answer, 0),
-        run: () => ({ results: jobs.map((j) => j.run()) }),
-      });
+      return this.admit(
+        {
+          flops: jobs.reduce((n, j) => n + j.flops, 0),
+          answer: jobs.reduce((n, j) => n + j.answer, 0),
+          run: () => ({ results: jobs.map((j) => j.run()) }),
+        },
+        maxFlops,
+      );
     }
     if (request.at === undefined) throw new EngineError('validation_error', 'give the point as `at` (or several as `points`)', { path: ['at'] });
-    return this.admit(planner(this, this.point(request, request.at, ['at']), request));
+    return this.admit(planner(this, this.point(request, request.at, ['at']), request), maxFlops);
   }
 
-  private admit(job: Job): Job {
+  private admit(job: Job, maxFlops: number): Job {
+    this.reweigh();
     if (job.answer > this.limits.maxAnswerElements) {
       throw new EngineError(
         'limit_exceeded',
         `the answer would hold ${job.answer} numbers, more than the limit of ${this.limits.maxAnswerElements} (MAX_ANSWER_ELEMENTS): ask for less (fewer wrt inputs, a smaller output, fewer points)`,
       );
     }
-    if (job.flops > this.limits.maxFlops) {
+    if (job.flops > maxFlops) {
+      const limit = maxFlops < this.limits.maxFlops ? 'what is left of its allowance' : 'the limit of';
       throw new EngineError(
         'limit_exceeded',
-        `this request needs about ${job.flops.toExponential(2)} floating-point operations, more than the limit of ${this.limits.maxFlops.toExponential(2)} (MAX_FLOPS)`,
+        `this request needs about ${job.flops.toExponential(2)} floating-point operations, more than ${limit} ${maxFlops.toExponential(2)} (MAX_FLOPS)`,
       );
     }
     return job;
@@ -130,6 +154,7 @@ export class Engine {
 
   /** Parse the point and fetch (or prepare) the function for its input shapes. */
   point(request: FunctionRequest, at: Record<string, unknown>, path: (string | number)[]): Point {
+    this.checkInputCount(Object.keys(at).length, path);
     const bindings = new Map<string, Tensor>();
     for (const [name, value] of Object.entries(at)) bindings.set(name, toTensor(value, [...path, name], this.limits.maxTensorElements));
     const prepared = this.prepare(request, bindings);
@@ -151,6 +176,7 @@ export class Engine {
 
   /** Prepare the function from input shapes alone (no values): for shape and cost analysis. */
   prepareShapes(request: FunctionRequest, shapes: Readonly<Record<string, readonly number[]>>): Prepared {
+    this.checkInputCount(Object.keys(shapes).length, ['shapes']);
     const inputs = Object.entries(shapes).map(([name, shape]) => {
       const path = ['shapes', name];
       if (shape.length > MAX_RANK) throw new EngineError('validation_error', `shapes.${name} has more than ${MAX_RANK} dimensions`, { path });
@@ -170,6 +196,17 @@ export class Engine {
     return this.prepareInputs(request, inputs);
   }
 
+  /** Many named inputs cost planning and bookkeeping per name: past MAX_INPUTS, send one array instead. */
+  checkInputCount(count: number, path: (string | number)[]): void {
+    if (count > this.limits.maxInputs) {
+      throw new EngineError(
+        'limit_exceeded',
+        `${count} named inputs, more than the limit of ${this.limits.maxInputs} (MAX_INPUTS): pass many numbers as one array input instead`,
+        { path },
+      );
+    }
+  }
+
   private prepareInputs(request: FunctionRequest, inputs: { name: string; shape: Shape }[]): Prepared {
     const source = functionSource(request);
     const key = JSON.stringify([source.expr ?? source.graph, inputs.map((i) => [i.name, i.shape])]);
@@ -178,7 +215,18 @@ export class Engine {
       prepared = new Prepared(source, inputs, this.limits);
       this.cache.set(key, prepared);
     }
+    // Weighed again once the request's programs are built (they are built after this returns).
+    this.pending.set(key, prepared);
     return prepared;
+  }
+
+  /** Functions prepared by the current plan, to be weighed again when it is done. */
+  private readonly pending = new Map<string, Prepared>();
+
+  /** Weigh the functions the last plan touched again: derived programs make them heavier. */
+  reweigh(): void {
+    for (const [key, prepared] of this.pending) if (this.cache.get(key) === prepared) this.cache.set(key, prepared);
+    this.pending.clear();
   }
 }
 
@@ -308,9 +356,25 @@ function rows(stack: Tensor, offset: number, count: number): Tensor {
   return stridedSlice(reshapeTensor(stack, [n, width]), [offset, 0], [1, 1], [count, width]);
 }
 
-/** A program's estimated work: its flops plus every element it writes. */
+/** A program's estimated work: its flops, every element it writes, and a dispatch cost per step. */
 function work(plan: Plan): number {
-  return plan.flops + plan.elements;
+  return plan.flops + plan.elements + STEP_COST * plan.schedule.length;
+}
+
+/**
+ * Identity seeds for n = Σ size(shapes) batched passes hold n² numbers: counted as work and as
+ * live memory before they are made (many scalar inputs in forward mode would otherwise be quadratic).
+ */
+function checkSeeds(point: Point, n: number, program: Program, advice: string): number {
+  const seeds = n * n;
+  const live = program.plan.peakElements + seeds;
+  if (live > point.prepared.limits.maxLiveElements) {
+    throw new EngineError(
+      'limit_exceeded',
+      `${n} batched passes with their ${n} × ${n} seeds would hold ${live} elements at once, more than the limit of ${point.prepared.limits.maxLiveElements} (MAX_LIVE_ELEMENTS): ${advice}`,
+    );
+  }
+  return seeds;
 }
 
 /** A program's work and the numbers its answer will hold (its outputs). */
@@ -405,8 +469,11 @@ const jacobianPlanner: Planner<'jacobian'> = (_e, point, request) => {
   const reshapeBlock = (block: Tensor, inShape: Shape): Tensor => reshapeTensor(block, [...outShape, ...inShape]);
   if (mode === 'forward') {
     const program = prepared.jvpProgram(point.wrt, [n]);
+    const seeds = checkSeeds(point, n, program, 'use mode "reverse" (one pass per output element), or fewer wrt inputs');
+    const { flops, answer } = cost(program.plan);
     return {
-      ...cost(program.plan),
+      flops: flops + seeds,
+      answer,
       run: () => {
         const warnings: Warning[] = [];
         const [value, tangents] = runChecked(program, bind(point, tangentSeeds(point.wrt, identityBlocks(shapes))), warnings);
@@ -423,8 +490,11 @@ const jacobianPlanner: Planner<'jacobian'> = (_e, point, request) => {
     };
   }
   const program = prepared.vjpProgram(point.wrt, [m]);
+  const seeds = checkSeeds(point, m, program, 'use mode "forward" (one pass per input coordinate), or a smaller output');
+  const reverseCost = cost(program.plan);
   return {
-    ...cost(program.plan),
+    flops: reverseCost.flops + seeds,
+    answer: reverseCost.answer,
     run: () => {
       const warnings: Warning[] = [];
       const [value, ...adjoints] = runChecked(program, bind(point, new Map([['cotangent', identityBlocks([outShape])[0]!]])), warnings);
@@ -442,8 +512,11 @@ const hessianPlanner: Planner<'hessian'> = (_e, point) => {
   const n = totalSize(shapes);
   checkJacobianSize(point, n, 'Hessian');
   const program = prepared.secondOrderProgram(point.wrt, [n]);
+  const seeds = checkSeeds(point, n, program, 'ask for fewer wrt inputs, or use /hvp');
+  const { flops, answer } = cost(program.plan);
   return {
-    ...cost(program.plan),
+    flops: flops + seeds,
+    answer,
     run: () => {
       const warnings: Warning[] = [];
       const outputs = runChecked(program, bind(point, tangentSeeds(point.wrt, identityBlocks(shapes))), warnings);
@@ -497,8 +570,10 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
   const n = totalSize(shapes);
   const probes = request.directions ?? n;
   const evaluations = (central ? 2 : 1) * probes + (central ? 0 : 1);
+  // Each evaluation copies the perturbed input (one coordinate) or all wrt inputs (a direction).
+  const copied = request.directions === undefined ? Math.max(...shapes.map(sizeOf), 0) : n;
   return {
-    flops: work(gradient.plan) + evaluations * (work(value.plan) + n),
+    flops: work(gradient.plan) + evaluations * (work(value.plan) + copied + STEP_COST * point.bindings.size),
     answer: cost(gradient.plan).answer + n,
     run: () => {
       const warnings: Warning[] = [];
@@ -506,10 +581,10 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
       const fx = f0!.data[0]!;
       const evalAt = (bindings: Map<string, Tensor>): number => run(value.plan, bindings)[0]!.data[0]!;
       /** The derivative along `direction` (per-input perturbations), by differences with step h. */
-      const differentiate = (perturb: (name: string, x: Float64Array, h: number) => void, h: number): number => {
+      const differentiate = (perturb: (name: string, x: Float64Array, h: number) => void, h: number, perturbed: readonly string[] = point.wrt): number => {
         const at = (sign: number): number => {
           const moved = new Map(point.bindings);
-          for (const name of point.wrt) {
+          for (const name of perturbed) {
             const x = point.bindings.get(name)!;
             const data = x.data.slice();
             perturb(name, data, sign * h);
@@ -542,9 +617,7 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
           let rel = 0;
           for (let k = 0; k < x.data.length; k++) {
             const h = step(x.data[k]!);
-            fd[k] = differentiate((which, data, s) => {
-              if (which === name) data[k] = data[k]! + s;
-            }, h);
+            fd[k] = differentiate((_, data, s) => (data[k] = data[k]! + s), h, [name]);
             const e = compare(grads[i]!.data[k]!, fd[k]!);
             abs = Math.max(abs, e.abs);
             if (e.abs > atol) rel = Math.max(rel, e.rel);

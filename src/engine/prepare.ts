@@ -34,6 +34,10 @@ export interface Limits {
   maxTraceElements: number;
   /** Numbers any other answer holds (values, gradients, Jacobians, ...). */
   maxAnswerElements: number;
+  /** Named inputs of one point (keys of `at`, `shapes`). */
+  maxInputs: number;
+  /** Steps of one derived program (value + derivatives): what its graph holds in memory. */
+  maxDerivedNodes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -46,7 +50,48 @@ export const DEFAULT_LIMITS: Limits = {
   maxPoints: 1000,
   maxTraceElements: 200_000,
   maxAnswerElements: 1_000_000,
+  maxInputs: 1000,
+  maxDerivedNodes: 250_000,
 };
+
+/**
+ * Bytes of heap one graph node costs with its plan and compiled code, as measured (about 500 with
+ * its shape, attributes, origin and plan slots; compiled source adds the rest): what the cache weighs.
+ */
+export const NODE_BYTES = 600;
+
+/**
+ * Planning work allowed where the caller cannot afford a long synchronous stall (the event loop),
+ * in estimated derived-graph nodes; past it, building a program throws PlanningDeferred so the
+ * caller can plan elsewhere. Set by `withPlanningAllowance` around one synchronous call.
+ */
+let planningAllowance = Infinity;
+
+/** Thrown when a program would take more planning than `withPlanningAllowance` allows here. */
+export class PlanningDeferred extends Error {
+  constructor(readonly estimatedNodes: number) {
+    super(`planning needs about ${estimatedNodes} derived steps: plan it elsewhere`);
+    this.name = 'PlanningDeferred';
+  }
+}
+
+/** Run `f` (synchronous) with at most `nodes` estimated derived-graph nodes of new planning. */
+export function withPlanningAllowance<T>(nodes: number, f: () => T): T {
+  const saved = planningAllowance;
+  planningAllowance = nodes;
+  try {
+    return f();
+  } finally {
+    planningAllowance = saved;
+  }
+}
+
+/** How many derived nodes a program of each kind makes per primal node (measured: a Hessian ~48). */
+function growth(key: string): number {
+  if (key === 'value') return 1;
+  if (key.startsWith('hess:')) return 60;
+  return 8;
+}
 
 export interface Program {
   readonly plan: Plan;
@@ -107,10 +152,30 @@ export class Prepared {
     return this.primal.shapeOf(this.primal.inputs.get(name)!);
   }
 
+  /** Estimated bytes of heap this prepared function holds: its graphs, plans, compiled code and constants. */
+  get bytes(): number {
+    let nodes = this.primal.nodes.length;
+    let code = 0;
+    for (const program of this.programs.values()) {
+      nodes += program.graph.nodes.length;
+      // Compiled code: its source text and the function V8 makes of it (measured: about 4 bytes a character).
+      const runner = program.plan.compiled.runner;
+      if (runner) code += 4 * runner.source.length;
+    }
+    return nodes * NODE_BYTES + code + 8 * this.constantElements;
+  }
+
+  /** Whether the program for `key` is built already (using it costs no planning). */
+  hasProgram(key: string): boolean {
+    return this.programs.has(key);
+  }
+
   /** The program for `key`, built by `build` the first time. */
   program(key: string, build: () => { graph: Builder; outputs: NodeId[] }): Program {
     let program = this.programs.get(key);
     if (!program) {
+      const estimate = this.primal.nodes.length * growth(key);
+      if (estimate > planningAllowance) throw new PlanningDeferred(estimate);
       const { graph, outputs } = build();
       const plan = makePlan(graph, outputs);
       if (plan.peakElements > this.limits.maxLiveElements) {
@@ -127,7 +192,12 @@ export class Prepared {
 
   /** A fresh optimising builder holding a copy of the primal graph; `map` sends primal ids to copies. */
   copy(): { b: Builder; map: NodeId[] } {
-    const b = new Builder({ optimize: true, maxElements: this.limits.maxTensorElements, maxNodes: this.limits.maxNodes * 8 });
+    const b = new Builder({
+      optimize: true,
+      maxElements: this.limits.maxTensorElements,
+      maxNodes: this.limits.maxDerivedNodes,
+      nodesLimitName: 'MAX_DERIVED_NODES',
+    });
     const map: NodeId[] = [];
     for (const node of this.primal.nodes) {
       b.site = { span: node.span };

@@ -168,15 +168,20 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
     new Compute({
       limits: limitsOf(config),
       cacheSize: config.CACHE_SIZE,
+      cacheBytes: config.CACHE_MAX_BYTES,
       inlineFlops: config.INLINE_FLOPS,
+      inlineAnswerElements: config.INLINE_ANSWER_ELEMENTS,
+      inlinePlanNodes: config.INLINE_PLAN_NODES,
       workers: config.WORKERS,
+      workerHeapMb: config.WORKER_HEAP_MB,
       maxQueue: config.MAX_QUEUE,
       timeoutMs: config.WORK_TIMEOUT_MS,
     }),
   );
   app.addHook('onClose', async () => app.compute.close());
   registerComputeMetrics(app.metrics, {
-    cachedFunctions: () => app.compute.engine.cachedFunctions,
+    caches: () => app.compute.caches(),
+    cacheBudgetBytes: config.CACHE_MAX_BYTES,
     pendingTasks: () => app.compute.pendingTasks,
     jobs: () => app.compute.jobs(),
   });

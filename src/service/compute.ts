@@ -1,11 +1,16 @@
-// Where the work runs. A request is planned on the event loop (parsing, checking and
-// differentiating are cached and cheap for ordinary functions); a job whose estimated cost is small
-// runs inline, a larger one on a worker thread with a hard time limit. Large functions are planned
-// on a worker too, and grading and graph layout always run there, so no request stalls the others.
+// Where the work runs. Nothing a request asks for may stall the event loop, so a request is
+// handled here only when it is cheap on every count: its function is small (or already planned),
+// its planning fits INLINE_PLAN_NODES, its estimated work fits INLINE_FLOPS and its answer fits
+// INLINE_ANSWER_ELEMENTS. Everything else is planned, run and serialised on a worker thread with a
+// hard time limit and a heap limit (a worker past it fails its request with 503 and is replaced).
+// Grading and graph layout always run on a worker. Every thread keeps its own cache of prepared
+// functions within its share of CACHE_MAX_BYTES.
 
+import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { EngineError, isEngineError } from '../engine/errors.js';
 import { Engine, type FunctionRequest, type Job, type OperationName, type RequestTable } from '../engine/operations.js';
+import { PlanningDeferred, withPlanningAllowance } from '../engine/prepare.js';
 import { analyze, type Analysis, type AnalyzeRequest } from '../explain/analyze.js';
 import { graphPicture, renderSvg, type GraphRequest, type Picture } from '../explain/render.js';
 import { planTrace, type TraceRequest } from '../explain/trace.js';
@@ -17,29 +22,54 @@ import { HttpProblem } from './problem.js';
 export interface ComputeOptions {
   limits: Limits;
   cacheSize: number;
+  /** Bytes of heap every thread's cache of prepared functions may hold in all (split evenly). */
+  cacheBytes?: number;
   /** Jobs estimated at or below this many flops run on the event loop. */
   inlineFlops: number;
+  /** Answers of at most this many numbers are built on the event loop; larger ones on a worker. */
+  inlineAnswerElements?: number;
+  /** Estimated derived-graph steps the event loop may build while planning one request. */
+  inlinePlanNodes?: number;
   /** Worker threads (0: everything inline; for tests). */
   workers: number;
+  /** Megabytes of heap of each worker thread. */
+  workerHeapMb?: number;
   /** Tasks that may wait for a worker before new ones are refused (503 overloaded). */
   maxQueue: number;
   /** A worker task's hard time limit; past it the worker is replaced (503 timeout). */
   timeoutMs: number;
 }
 
+/** An answer already serialised to JSON (UTF-8): a large answer is built and serialised on a worker. */
+export class SerializedAnswer {
+  constructor(readonly json: Uint8Array) {}
+}
+
+/** What the routes send: an answer object, or its JSON already serialised. */
+export type Answer = Record<string, unknown> | SerializedAnswer;
+
+/** A worker's cache, reported with every answer so /metrics can add up the process. */
+export interface CacheReport {
+  thread: number;
+  functions: number;
+  bytes: number;
+}
+
 /** What a worker answers: the result, or the engine error it raised (errors do not cross threads intact). */
-export type WorkerAnswer =
-  | { ok: true; result: Record<string, unknown> }
-  | { ok: false; error: { code: EngineError['code']; message: string; position?: { line: number; column: number }; node?: string; path?: (string | number)[] } };
+export type WorkerAnswer = (
+  | { ok: true; result: Record<string, unknown>; flops?: number | undefined }
+  | { ok: true; json: Uint8Array; flops?: number | undefined }
+  | { ok: false; error: { code: EngineError['code']; message: string; position?: { line: number; column: number }; node?: string; path?: (string | number)[] } }
+) & { cache?: CacheReport };
 
 /** What a worker can be asked to do: an operation, a trace, an analysis, a graph picture, a layout, a grading. */
 export type WorkerTask =
-  | { op: OperationName; request: unknown }
-  | { op: 'trace'; request: TraceRequest }
+  | { op: OperationName; request: unknown; serialize?: boolean; maxFlops?: number }
+  | { op: 'trace'; request: TraceRequest; serialize?: boolean }
   | { op: 'svg'; dot: string }
   | { op: 'analyze'; request: AnalyzeRequest }
   | { op: 'graph'; request: GraphRequest; maxSvgNodes: number }
-  | { op: 'grade'; request: GradeRequest; limits: GradeLimits };
+  | { op: 'grade'; request: GradeRequest; limits: GradeLimits; serialize?: boolean };
 
 const inTypeScript = import.meta.url.endsWith('.ts');
 
@@ -54,20 +84,33 @@ export interface RunOptions {
   allowance?: { remaining: number } | undefined;
 }
 
-/** Past these sizes a request is planned (parsed, checked, differentiated) on a worker too. */
-const LARGE_EXPR_CHARACTERS = 5000;
-const LARGE_GRAPH_NODES = 1000;
+/** Past these sizes a request is planned (parsed, checked, differentiated) on a worker outright. */
+const LARGE_EXPR_CHARACTERS = 2000;
+const LARGE_GRAPH_NODES = 500;
 const LARGE_POINT_COUNT = 100;
+const MANY_INPUTS = 64;
+/** Analyses and graph pictures build several derived graphs outside the cache: only small ones here. */
+const SMALL_EXPLAIN_CHARACTERS = 500;
+const SMALL_EXPLAIN_NODES = 50;
+
+/** An error a worker thread dies of when it exhausts its heap (Node's worker resourceLimits). */
+function isOutOfMemory(e: unknown): boolean {
+  return e instanceof Error && ((e as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY' || /out of memory/i.test(e.message));
+}
 
 export class Compute {
   readonly engine: Engine;
   private readonly pool: Piscina | undefined;
   private readonly options: ComputeOptions;
-  private readonly counts = { inline: 0, offloaded: 0, timedOut: 0 };
+  private readonly counts = { inline: 0, offloaded: 0, timedOut: 0, outOfMemory: 0, deferred: 0 };
+  /** The latest cache report of each worker thread. */
+  private readonly workerCaches = new Map<number, CacheReport>();
 
   constructor(options: ComputeOptions) {
     this.options = options;
-    this.engine = new Engine(options.limits, options.cacheSize);
+    const threads = options.workers + 1;
+    const cacheBytes = Math.floor((options.cacheBytes ?? 256 * 2 ** 20) / threads);
+    this.engine = new Engine(options.limits, { cacheSize: options.cacheSize, cacheBytes });
     if (options.workers > 0) {
       const filename = new URL(`./worker.${inTypeScript ? 'ts' : 'js'}`, import.meta.url).href;
       this.pool = new Piscina({
@@ -76,7 +119,8 @@ export class Compute {
         maxThreads: options.workers,
         maxQueue: options.maxQueue,
         idleTimeout: 60_000,
-        workerData: { limits: options.limits, cacheSize: options.cacheSize },
+        workerData: { limits: options.limits, cacheSize: options.cacheSize, cacheBytes },
+        resourceLimits: { maxOldGenerationSizeMb: options.workerHeapMb ?? 768 },
         // Under tests the worker is TypeScript: load it through tsx.
         execArgv: inTypeScript ? ['--import', 'tsx'] : [],
       });
@@ -85,40 +129,100 @@ export class Compute {
     }
   }
 
+  private get inlineAnswerElements(): number {
+    return this.options.inlineAnswerElements ?? 20_000;
+  }
+
   /**
-   * A large function (a long expression, a big graph, many points) is planned on a worker as
-   * well: parsing and differentiating it takes long enough to stall the event loop.
+   * A large function (a long expression, a big graph, many points or named inputs) is planned
+   * on a worker outright: parsing and differentiating it takes long enough to stall the event loop.
    */
   private planElsewhere(request: FunctionRequest): boolean {
     if (this.pool === undefined) return false;
     return (
       (request.expr?.length ?? 0) > LARGE_EXPR_CHARACTERS ||
       (request.graph?.nodes.length ?? 0) > LARGE_GRAPH_NODES ||
-      (request.points?.length ?? 0) > LARGE_POINT_COUNT
+      (request.points?.length ?? 0) > LARGE_POINT_COUNT ||
+      (request.at !== undefined && request.at !== null && typeof request.at === 'object' && Object.keys(request.at).length > MANY_INPUTS)
     );
   }
 
-  /** Plan the request here, then run it here or on a worker. */
+  /**
+   * Plan here within the event loop's planning allowance; undefined when the planning (building
+   * the derivative programs) is too large for it and must be done on a worker.
+   */
+  private planHere(plan: () => Job): Job | undefined {
+    if (this.pool === undefined) return plan();
+    try {
+      return withPlanningAllowance(this.options.inlinePlanNodes ?? 1000, plan);
+    } catch (e) {
+      if (e instanceof PlanningDeferred) {
+        this.counts.deferred++;
+        return undefined;
+      }
+      throw e;
+    } finally {
+      this.engine.reweigh();
+    }
+  }
+
+  /** Whether a planned job is cheap enough to run and serialise on the event loop. */
+  private cheap(job: Job): boolean {
+    return this.pool === undefined || (job.flops <= this.options.inlineFlops && job.answer <= this.inlineAnswerElements);
+  }
+
+  /** Plan the request here, then run it here or on a worker; the answer as an object (for the prober). */
   async run<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions = {}): Promise<Record<string, unknown>> {
+    const answer = await this.answer(op, request, options, false);
+    return answer as Record<string, unknown>;
+  }
+
+  /** Like `run`, but a large answer comes back already serialised (for the routes). */
+  async respond<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions = {}): Promise<Answer> {
+    return this.answer(op, request, options, true);
+  }
+
+  private async answer<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions, serialize: boolean): Promise<Answer> {
     options.signal?.throwIfAborted();
-    if (this.planElsewhere(request)) return this.offload({ op, request }, options);
-    const job = this.engine.plan(op, request);
+    const task = { op, request, serialize };
+    if (this.planElsewhere(request)) return this.offloadWithin(task, options);
+    const job = this.planHere(() => this.engine.plan(op, request));
+    if (job === undefined) return this.offloadWithin(task, options);
     debit(options.allowance, job.flops);
-    if (this.pool === undefined || job.flops <= this.options.inlineFlops) return this.inline(job);
-    return this.offload({ op, request }, options);
+    if (this.cheap(job)) return this.inline(job);
+    return this.offload(task, options);
+  }
+
+  /** Offload a task planned on the worker: its work is checked against the allowance there and debited here. */
+  private async offloadWithin(task: Extract<WorkerTask, { op: OperationName }>, options: RunOptions): Promise<Answer> {
+    const allowance = options.allowance;
+    if (allowance === undefined) return this.offload(task, options);
+    debit(allowance, 0);
+    return this.offload({ ...task, maxFlops: Math.min(this.options.limits.maxFlops, allowance.remaining) }, options);
   }
 
   /** The lecture's tables: planned here, run here or on a worker like the differentiation operations. */
-  async trace(request: TraceRequest): Promise<Record<string, unknown>> {
-    if (this.planElsewhere(request)) return this.offload({ op: 'trace', request });
-    const job = planTrace(this.engine, request);
-    if (this.pool === undefined || job.flops <= this.options.inlineFlops) return this.inline(job);
-    return this.offload({ op: 'trace', request });
+  async trace(request: TraceRequest): Promise<Answer> {
+    const task = { op: 'trace' as const, request, serialize: true };
+    if (this.planElsewhere(request)) return this.offload(task);
+    const job = this.planHere(() => planTrace(this.engine, request));
+    if (job === undefined || !this.cheap(job)) return this.offload(task);
+    return this.inline(job);
   }
 
-  /** Shapes and costs: building the derivative graphs of a large function is done on a worker. */
+  /** A small function's explanation is built here; any other on a worker. */
+  private explainHere(request: FunctionRequest): boolean {
+    if (this.pool === undefined) return true;
+    return (
+      !this.planElsewhere(request) &&
+      (request.expr?.length ?? 0) <= SMALL_EXPLAIN_CHARACTERS &&
+      (request.graph?.nodes.length ?? 0) <= SMALL_EXPLAIN_NODES
+    );
+  }
+
+  /** Shapes and costs: building the derivative graphs of all but a small function is done on a worker. */
   async analyze(request: AnalyzeRequest): Promise<Analysis> {
-    if (!this.planElsewhere(request)) {
+    if (this.explainHere(request)) {
       this.counts.inline++;
       return analyze(this.engine, request);
     }
@@ -127,23 +231,23 @@ export class Compute {
 
   /** The graph picture: DOT built here for a small function; SVG always laid out on a worker. */
   async graph(request: GraphRequest, maxSvgNodes: number): Promise<Picture> {
-    if (!this.planElsewhere(request)) return graphPicture(this.engine, request, maxSvgNodes, (dot) => this.svg(dot));
+    if (this.explainHere(request)) return graphPicture(this.engine, request, maxSvgNodes, (dot) => this.svg(dot));
     return (await this.offload({ op: 'graph', request, maxSvgNodes })) as unknown as Picture;
   }
 
   /** Lay out a graph (DOT text the service generated) as SVG: Graphviz can take a second on a large graph. */
   async svg(dot: string): Promise<string> {
     if (this.pool === undefined) return renderSvg(dot);
-    return (await this.offload({ op: 'svg', dot })).svg as string;
+    return ((await this.offload({ op: 'svg', dot })) as Record<string, unknown>).svg as string;
   }
 
   /** Grade a class: on a worker when there is a pool (a large class is seconds of work). */
-  async grade(request: GradeRequest, limits: GradeLimits): Promise<Record<string, unknown>> {
+  async grade(request: GradeRequest, limits: GradeLimits): Promise<Answer> {
     if (this.pool === undefined) {
       this.counts.inline++;
       return grade(this.engine, request, limits) as unknown as Record<string, unknown>;
     }
-    return this.offload({ op: 'grade', request, limits });
+    return this.offload({ op: 'grade', request, limits, serialize: true });
   }
 
   private inline(job: Job): Record<string, unknown> {
@@ -151,12 +255,23 @@ export class Compute {
     return job.run();
   }
 
-  /** Jobs run so far: inline, on workers, and stopped at the time limit. */
-  jobs(): { inline: number; offloaded: number; timedOut: number } {
+  /** Jobs run so far: inline, on workers, stopped at the time limit, failed for memory, planned elsewhere. */
+  jobs(): { inline: number; offloaded: number; timedOut: number; outOfMemory: number; deferred: number } {
     return { ...this.counts };
   }
 
-  private async offload(task: WorkerTask, options: RunOptions = {}): Promise<Record<string, unknown>> {
+  /** Prepared functions kept, and the bytes they hold, on the event loop and on every worker. */
+  caches(): { functions: number; bytes: number } {
+    let functions = this.engine.cachedFunctions;
+    let bytes = this.engine.cachedBytes;
+    for (const report of this.workerCaches.values()) {
+      functions += report.functions;
+      bytes += report.bytes;
+    }
+    return { functions, bytes };
+  }
+
+  private async offload(task: WorkerTask, options: RunOptions = {}): Promise<Answer> {
     const pool = this.pool!;
     this.counts.offloaded++;
     if (pool.queueSize >= this.options.maxQueue) {
@@ -173,11 +288,27 @@ export class Compute {
       if (options.signal?.aborted) throw options.signal.reason;
       if (e instanceof Error && e.name === 'AbortError') {
         this.counts.timedOut++;
-        throw new HttpProblem(503, 'timeout', `the computation took longer than ${this.options.timeoutMs} ms (WORK_TIMEOUT_MS) and was stopped`);
+        throw new HttpProblem(503, 'timeout', `the computation took longer than ${this.options.timeoutMs} ms (WORK_TIMEOUT_MS) and was stopped`, {}, {
+          headers: { 'retry-after': '5' },
+        });
+      }
+      if (isOutOfMemory(e)) {
+        this.counts.outOfMemory++;
+        throw new HttpProblem(
+          503,
+          'out_of_memory',
+          `the computation ran out of memory on its worker (WORKER_HEAP_MB = ${this.options.workerHeapMb ?? 768}) and was stopped: ask for less (a smaller function, fewer derivatives or points)`,
+          {},
+          { headers: { 'retry-after': '5' } },
+        );
       }
       throw e;
     }
-    if (answer.ok) return answer.result;
+    if (answer.cache) this.workerCaches.set(answer.cache.thread, answer.cache);
+    if (answer.ok) {
+      if (options.allowance !== undefined && answer.flops !== undefined) options.allowance.remaining -= answer.flops;
+      return 'json' in answer ? new SerializedAnswer(answer.json) : answer.result;
+    }
     const { code, message, ...where } = answer.error;
     throw new EngineError(code, message, where);
   }
@@ -205,17 +336,27 @@ function debit(allowance: RunOptions['allowance'], flops: number): void {
 
 /** The worker side: an engine of its own (with its own cache), answers that survive the thread boundary. */
 export async function answerTask(engine: Engine, task: WorkerTask): Promise<WorkerAnswer> {
+  const answer = await answerTaskOnly(engine, task);
+  answer.cache = { thread: threadId, functions: engine.cachedFunctions, bytes: engine.cachedBytes };
+  return answer;
+}
+
+const encoder = new TextEncoder();
+
+function finish(result: Record<string, unknown>, serialize: boolean | undefined, flops?: number): WorkerAnswer {
+  if (!serialize) return { ok: true, result, flops };
+  return { ok: true, json: encoder.encode(JSON.stringify(result)), flops };
+}
+
+async function answerTaskOnly(engine: Engine, task: WorkerTask): Promise<WorkerAnswer> {
   try {
     if (task.op === 'svg') return { ok: true, result: { svg: await renderSvg(task.dot) } };
     if (task.op === 'graph') return { ok: true, result: { ...(await graphPicture(engine, task.request, task.maxSvgNodes, renderSvg)) } };
     if (task.op === 'analyze') return { ok: true, result: analyze(engine, task.request) as unknown as Record<string, unknown> };
-    const result =
-      task.op === 'grade'
-        ? (grade(engine, task.request, task.limits) as unknown as Record<string, unknown>)
-        : task.op === 'trace'
-          ? planTrace(engine, task.request).run()
-          : engine.plan(task.op, task.request as never).run();
-    return { ok: true, result };
+    if (task.op === 'grade') return finish(grade(engine, task.request, task.limits) as unknown as Record<string, unknown>, task.serialize);
+    if (task.op === 'trace') return finish(planTrace(engine, task.request).run(), task.serialize);
+    const job = engine.plan(task.op, task.request as never, task.maxFlops);
+    return finish(job.run(), task.serialize, job.flops);
   } catch (e) {
     if (isEngineError(e)) {
       const error: Extract<WorkerAnswer, { ok: false }>['error'] = { code: e.code, message: e.message };
@@ -225,5 +366,7 @@ export async function answerTask(engine: Engine, task: WorkerTask): Promise<Work
       return { ok: false, error };
     }
     throw e;
+  } finally {
+    engine.reweigh();
   }
 }

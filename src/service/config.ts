@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { Limits } from '../engine/prepare.js';
 import { parseAllowedOrigins } from '../probe/origins.js';
+import { apiKeyList } from './access.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -40,16 +41,23 @@ export const configSchema = z.object({
   MAX_ANSWER_ELEMENTS: integer(1, 1_000_000_000, 'numbers in one answer').default(1_000_000),
   MAX_POINTS: integer(1, 1_000_000, 'points of a `points` batch').default(1000),
   MAX_TRACE_ELEMENTS: integer(1, 1_000_000_000, 'numbers a trace returns').default(200_000),
+  MAX_INPUTS: integer(1, 1_000_000, 'named inputs of one point (keys of `at`)').default(1000),
+  MAX_DERIVED_NODES: integer(1, 100_000_000, 'steps of one derived (value + derivative) program').default(250_000),
   // Where work runs.
   WORKERS: integer(0, 256, 'worker threads for heavy requests; 0 runs everything on the event loop').default(availableParallelism()),
   INLINE_FLOPS: z.coerce.number({ error: 'must be a number (flops)' }).nonnegative({ error: 'must be ≥ 0' }).default(2e6),
   WORK_TIMEOUT_MS: integer(1, 3_600_000, 'milliseconds a heavy request may compute').default(60_000),
   MAX_QUEUE: integer(0, 1_000_000, 'heavy requests that may wait for a worker').default(64),
-  CACHE_SIZE: integer(1, 1_000_000, 'prepared functions kept').default(256),
+  CACHE_SIZE: integer(1, 1_000_000, 'prepared functions kept per thread').default(256),
+  CACHE_MAX_BYTES: integer(0, 1_099_511_627_776, 'bytes of heap all prepared functions may hold, split between the event loop and the workers').default(256 * 1024 * 1024),
+  WORKER_HEAP_MB: integer(16, 1_048_576, 'megabytes of heap (V8 old generation) of one worker thread; a worker past it fails its request with 503 and is replaced').default(768),
+  INLINE_ANSWER_ELEMENTS: integer(0, 1_000_000_000, 'numbers an answer may hold and still be computed and serialised on the event loop').default(20_000),
+  INLINE_PLAN_NODES: integer(0, 100_000_000, 'estimated derived-graph steps a function may need and still be planned on the event loop').default(1_000),
   // Graph pictures: Graphviz lays out on the event loop, so the SVG size is bounded.
   GRAPH_MAX_NODES: integer(1, 100_000, 'nodes of a graph drawn as SVG by POST /graph').default(300),
   // Protection of the service as a whole.
-  RATE_LIMIT_MAX: integer(0, 100_000_000, 'requests per client address per window; 0 turns rate limiting off').default(6000),
+  // Rate limiting is off by default: behind a proxy every client shares its address (see TRUST_PROXY).
+  RATE_LIMIT_MAX: integer(0, 100_000_000, 'requests per client (its API key, else its address) per window; 0 turns rate limiting off').default(0),
   RATE_LIMIT_WINDOW_MS: integer(1, 86_400_000, 'milliseconds').default(60_000),
   // Behind a load balancer: whose X-Forwarded-For to believe, so that rate limits and logs see the
   // client's address rather than the proxy's. "" (default): none; "true": any; a number: that
@@ -71,6 +79,15 @@ export const configSchema = z.object({
       return entries;
     }),
   MAX_EVENT_LOOP_DELAY_MS: integer(0, 60_000, 'milliseconds of event-loop delay past which new work gets 503 overloaded; 0 turns it off').default(1000),
+  // Slow clients: a request must arrive whole, body included, within REQUEST_TIMEOUT_MS and its
+  // headers within HEADERS_TIMEOUT_MS (else 408 and the connection is closed).
+  REQUEST_TIMEOUT_MS: integer(100, 3_600_000, 'milliseconds a client may take to send a whole request, body included').default(30_000),
+  HEADERS_TIMEOUT_MS: integer(100, 3_600_000, 'milliseconds a client may take to send the request headers (capped at REQUEST_TIMEOUT_MS)').default(10_000),
+  KEEP_ALIVE_TIMEOUT_MS: integer(1, 3_600_000, 'milliseconds an idle keep-alive connection stays open').default(72_000),
+  // Access: API keys as comma-separated `id:sha256hex` entries (hashes only, never the keys).
+  API_KEYS: apiKeyList().default([]),
+  METRICS_API_KEYS: apiKeyList().default([]),
+  METRICS_PORT: integer(0, 65_535, 'a port of its own for GET /metrics (then not served on PORT); 0 serves it on PORT').default(0),
   // Grading (POST /grade): how large a class one request may carry, and how much work it may ask for.
   GRADE_MAX_SUBMISSIONS: integer(1, 1_000_000, 'submissions in one /grade request').default(1000),
   GRADE_MAX_FLOPS: z.coerce.number({ error: 'must be a number (estimated floating-point operations of one /grade request)' }).positive({ error: 'must be positive' }).default(1e9),
@@ -111,6 +128,8 @@ export function limitsOf(config: Config): Limits {
     maxPoints: config.MAX_POINTS,
     maxTraceElements: config.MAX_TRACE_ELEMENTS,
     maxAnswerElements: config.MAX_ANSWER_ELEMENTS,
+    maxInputs: config.MAX_INPUTS,
+    maxDerivedNodes: config.MAX_DERIVED_NODES,
   };
 }
 

@@ -44,19 +44,38 @@ export function setupMetrics(app: FastifyInstance): Registry {
 
 /** What the engine holds and where its work runs, read when /metrics is scraped. */
 export interface ComputeGauges {
-  cachedFunctions(): number;
+  /** Prepared functions kept and the bytes they hold, on the event loop and every worker. */
+  caches(): { functions: number; bytes: number };
+  /** The process-wide budget of those bytes (CACHE_MAX_BYTES). */
+  cacheBudgetBytes: number;
   pendingTasks(): number;
   /** Jobs run on the event loop and on workers so far. */
-  jobs(): { inline: number; offloaded: number; timedOut: number };
+  jobs(): { inline: number; offloaded: number; timedOut: number; outOfMemory: number; deferred: number };
 }
 
 export function registerComputeMetrics(registry: Registry, compute: ComputeGauges): void {
   new Gauge({
     name: 'adjoint_prepared_functions',
-    help: 'Prepared functions in the cache (parsed, checked and differentiated once)',
+    help: 'Prepared functions in the caches of the event loop and the workers (parsed, checked and differentiated once)',
     registers: [registry],
     collect() {
-      this.set(compute.cachedFunctions());
+      this.set(compute.caches().functions);
+    },
+  });
+  new Gauge({
+    name: 'adjoint_prepared_bytes',
+    help: 'Estimated heap bytes the cached prepared functions hold (graphs, plans, compiled code, constants), all threads',
+    registers: [registry],
+    collect() {
+      this.set(compute.caches().bytes);
+    },
+  });
+  new Gauge({
+    name: 'adjoint_prepared_bytes_limit',
+    help: 'The budget of those bytes across the process (CACHE_MAX_BYTES)',
+    registers: [registry],
+    collect() {
+      this.set(compute.cacheBudgetBytes);
     },
   });
   new Gauge({
@@ -69,7 +88,7 @@ export function registerComputeMetrics(registry: Registry, compute: ComputeGauge
   });
   new Gauge({
     name: 'adjoint_jobs',
-    help: 'Jobs run so far, by where they ran (inline on the event loop, offloaded to a worker) and jobs stopped at WORK_TIMEOUT_MS',
+    help: 'Jobs run so far, by where they ran (inline on the event loop, offloaded to a worker), jobs stopped at WORK_TIMEOUT_MS or for memory (WORKER_HEAP_MB), and jobs whose planning was too large for the event loop',
     labelNames: ['where'],
     registers: [registry],
     collect() {
@@ -77,6 +96,8 @@ export function registerComputeMetrics(registry: Registry, compute: ComputeGauge
       this.set({ where: 'inline' }, jobs.inline);
       this.set({ where: 'offloaded' }, jobs.offloaded);
       this.set({ where: 'timed_out' }, jobs.timedOut);
+      this.set({ where: 'out_of_memory' }, jobs.outOfMemory);
+      this.set({ where: 'planned_on_worker' }, jobs.deferred);
     },
   });
 }

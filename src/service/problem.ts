@@ -27,6 +27,7 @@ const problemTitles = {
   rate_limited: 'Too many requests',
   overloaded: 'Server overloaded',
   timeout: 'Timed out',
+  out_of_memory: 'Out of memory',
   shutting_down: 'Server shutting down',
   probe_target_error: 'Probe target failed',
   probe_timeout: 'Probe target timed out',
@@ -250,7 +251,7 @@ const problemDescriptions: Record<number, string> = {
   429: 'Too many requests: `rate_limited`',
   500: 'A bug: `internal_error`',
   502: 'The probe target failed: `probe_target_error`',
-  503: 'Not taking work now: `overloaded`, `timeout`, `shutting_down`',
+  503: 'Not taking work now: `overloaded`, `timeout`, `out_of_memory`, `shutting_down`',
   504: 'The probe target timed out: `probe_timeout`',
 };
 

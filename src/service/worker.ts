@@ -5,8 +5,8 @@ import { Engine } from '../engine/operations.js';
 import type { Limits } from '../engine/prepare.js';
 import { answerTask, type WorkerAnswer, type WorkerTask } from './compute.js';
 
-const { limits, cacheSize } = workerData as { limits: Limits; cacheSize: number };
-const engine = new Engine(limits, cacheSize);
+const { limits, cacheSize, cacheBytes } = workerData as { limits: Limits; cacheSize: number; cacheBytes: number };
+const engine = new Engine(limits, { cacheSize, cacheBytes });
 
 export default function work(task: WorkerTask): Promise<WorkerAnswer> {
   return answerTask(engine, task);

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { LruCache } from '../../src/engine/lru.js';
 import { Engine } from '../../src/engine/operations.js';
@@ -24,11 +26,55 @@ describe('the prepared-function cache', () => {
     expect(cache.size).toBe(2);
   });
 
-  it('weighs prepared functions by the constants they hold', () => {
-    const engine = new Engine({ ...DEFAULT_LIMITS, maxTensorElements: 100 });
+  it('weighs prepared functions by the bytes they hold, constants included', () => {
     const constant = (k: number) => `[${Array.from({ length: 90 }, () => k).join(', ')}]`;
-    for (let k = 0; k < 6; k++) engine.plan('eval', { expr: `sum(x * ${constant(k)})`, at: { x: 1 } }).run();
-    // 4 · 100 elements of budget: at most four functions of 90 constant elements each.
+    const one = new Engine(DEFAULT_LIMITS);
+    one.plan('eval', { expr: `sum(x * ${constant(0)})`, at: { x: 1 } }).run();
+    const weight = one.cachedBytes;
+    // 8 bytes per constant element at least.
+    expect(weight).toBeGreaterThan(90 * 8);
+    const engine = new Engine(DEFAULT_LIMITS, { cacheBytes: Math.floor(4.5 * weight) });
+    for (let k = 1; k <= 6; k++) engine.plan('eval', { expr: `sum(x * ${constant(k)})`, at: { x: 1 } }).run();
     expect(engine.cachedFunctions).toBe(4);
+    expect(engine.cachedBytes).toBeLessThanOrEqual(4.5 * weight);
+  });
+
+  it('weighs a function again once its derivative programs are built', () => {
+    const engine = new Engine(DEFAULT_LIMITS);
+    const request = { expr: 'sum(tanh(W @ x)^2)', at: { W: [[1, 2], [3, 4]], x: [0.1, 0.2] } };
+    engine.plan('eval', request);
+    const valueOnly = engine.cachedBytes;
+    engine.plan('hessian', request);
+    expect(engine.cachedBytes).toBeGreaterThan(2 * valueOnly);
+  });
+
+  it('keeps no function heavier than its whole budget', () => {
+    const engine = new Engine(DEFAULT_LIMITS, { cacheBytes: 10_000 });
+    engine.plan('hessian', { expr: 'a = x * 2\n' + 'a = prod(a) * a\n'.repeat(20) + 'sum(a)', at: { x: [1, 2, 3] } });
+    expect(engine.cachedFunctions).toBe(0);
+    expect(engine.cachedBytes).toBe(0);
+  });
+
+  it('estimates the heap a prepared function really holds within a factor of two', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const engine = new Engine(DEFAULT_LIMITS, { cacheSize: 1000, cacheBytes: 1e12 });
+    const chain = (k: number) => `a = x * ${k}\n` + 'a = prod(a) * a\n'.repeat(40) + 'sum(a)';
+    const small = (k: number) => `sum(tanh(W @ x + ${k})^2) * ${k}`;
+    const cases = [
+      { make: chain, op: 'hessian', at: { x: [1, 2, 3] }, runs: 1 },
+      { make: chain, op: 'grad', at: { x: [1, 2, 3] }, runs: 3 },
+      { make: small, op: 'grad', at: { W: [[1, 2], [3, 4]], x: [0.1, 0.2] }, runs: 3 },
+    ] as const;
+    for (const [i, { make, op, at, runs }] of cases.entries()) {
+      gc();
+      const heapBefore = process.memoryUsage().heapUsed;
+      const estimateBefore = engine.cachedBytes;
+      for (let k = 0; k < 30; k++) for (let r = 0; r < runs; r++) engine.plan(op, { expr: make(1000 * i + k), at }).run();
+      gc();
+      const ratio = (process.memoryUsage().heapUsed - heapBefore) / (engine.cachedBytes - estimateBefore);
+      expect(ratio, `${op} case ${i}`).toBeGreaterThan(0.5);
+      expect(ratio, `${op} case ${i}`).toBeLessThan(2);
+    }
   });
 });

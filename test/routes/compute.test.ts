@@ -91,7 +91,7 @@ describe('the worker pool', () => {
 describe('the time limit', () => {
   let app: App;
   beforeAll(async () => {
-    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 1000, WORK_TIMEOUT_MS: 150 });
+    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 100_000, WORK_TIMEOUT_MS: 150 });
     await app.ready();
   });
   afterAll(() => app.close());

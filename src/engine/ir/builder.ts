@@ -16,6 +16,8 @@ export interface BuilderOptions {
   readonly maxElements?: number;
   /** Most nodes a build may create. */
   readonly maxNodes?: number;
+  /** The setting that bounds `maxNodes`, named in the error (default MAX_NODES). */
+  readonly nodesLimitName?: string;
 }
 
 /** Where nodes being built come from: for error messages, traces and warnings. */
@@ -191,7 +193,9 @@ export class Builder implements Graph {
   private push<K extends OpName>(op: K, args: readonly NodeId[], attrs: AttrsOf<K>, shape: Shape): NodeId {
     const id = this.nodes.length;
     if (this.options.maxNodes !== undefined && id >= this.options.maxNodes) {
-      throw new EngineError('limit_exceeded', `the function needs more than ${this.options.maxNodes} primitive steps (MAX_NODES)`);
+      const name = this.options.nodesLimitName ?? 'MAX_NODES';
+      const what = name === 'MAX_NODES' ? 'the function needs' : 'its derivative program needs';
+      throw new EngineError('limit_exceeded', `${what} more than ${this.options.maxNodes} primitive steps (${name}): ask for fewer derivatives or a smaller function`);
     }
     const node: Node<K> = { id, op, args: [...args], attrs, shape: [...shape] };
     if (this.site.span) node.span = this.site.span;
