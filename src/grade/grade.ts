@@ -288,7 +288,10 @@ function resultOf(id: string | number, sheet: Sheet): GradeResult {
   lines.push(...sheet.notes);
   if (lines.length === 0) {
     const n = sheet.tests.length;
-    lines.push(n === 0 ? 'Nothing to grade: the submission gives no answers.' : n === 1 ? 'The answer is right.' : `All ${n} answers are right.`);
+    // Failed tests without a note (required answers not given) are said as they are, never "all right".
+    const failed = sheet.tests.filter((t) => t.status === 'failed');
+    if (failed.length > 0) lines.push(`${n - failed.length} of ${n} answers are right.`, ...failed.map((t) => t.output));
+    else lines.push(n === 0 ? 'Nothing to grade: the submission gives no answers.' : n === 1 ? 'The answer is right.' : `All ${n} answers are right.`);
   }
   return { id, score, max_score: maxScore, gradable: sheet.errors.length === 0, output: lines.join('\n'), tests: sheet.tests, format_errors: sheet.errors };
 }
