@@ -1,5 +1,6 @@
 // POST /probe (CONTRACT §5): gradient estimates of a black-box model from queries alone.
 
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DEFAULT_CONCURRENCY, PROBE_METHODS } from '../src/probe/probe.js';
@@ -76,6 +77,16 @@ const OcclusionAnswerSchema = z.object({
   queries: z.int(),
 });
 
+/**
+ * Who asks, for PROBE_CLIENT_QUERIES_PER_MINUTE: the API key's id when the request carried one
+ * (`request.apiKeyId`, set by the access plugin), else the client's address (as TRUST_PROXY
+ * reads it). The one place that decides who a client is.
+ */
+export function probeClientOf(request: FastifyRequest): string {
+  const key = (request as { apiKeyId?: unknown }).apiKeyId;
+  return typeof key === 'string' && key !== '' ? `key:${key}` : `ip:${request.ip}`;
+}
+
 const probe: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/probe',
@@ -99,7 +110,9 @@ const probe: FastifyPluginAsyncZod = async (app) => {
         if (!reply.raw.writableFinished) cancel.abort();
       });
       const started = performance.now();
-      const answer = await app.prober.probe(request.body, cancel.signal);
+      // The probe's deadline counts from the request's arrival, body upload and parsing included.
+      const receivedAt = Date.now() - reply.elapsedTime;
+      const answer = await app.prober.probe(request.body, { signal: cancel.signal, client: probeClientOf(request), receivedAt });
       request.log.info({ method: answer.method, queries: answer.queries, ms: Math.round(performance.now() - started) }, 'probe');
       return answer;
     },

@@ -1,6 +1,8 @@
 // The model being probed, seen only through its answers: an HTTP endpoint (through the guarded
 // client, with retries) or a local expression that is only ever evaluated. Every query is counted
-// on the probe's QueryMeter before it is sent.
+// on the probe's QueryMeter before it is sent; an HTTP query's body is also counted against the
+// probe's outbound bytes, and a retry against its client's queries per minute. An evaluation gets
+// the probe's signal (cancelled at its deadline) and its allowance of floating-point operations.
 
 import { Semaphore } from './semaphore.js';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +10,7 @@ import type { RequestTable } from '../engine/operations.js';
 import type { BodyTemplate } from './body-template.js';
 import type { GuardedClient } from './client.js';
 import { SLICE_MS } from './estimators.js';
+import type { OutboundBytes } from './limits.js';
 import { ProbeFailure } from './failure.js';
 import { resolvePointer } from './json-pointer.js';
 
@@ -26,6 +29,11 @@ export class QueryMeter {
 
   get spent(): number {
     return this.spentSoFar;
+  }
+
+  /** Planned queries not sent (yet). */
+  get unsentPlanned(): number {
+    return this.unsent;
   }
 
   /** A planned query is being sent. */
@@ -64,6 +72,14 @@ export interface RetryPolicy {
 
 export const RETRY_POLICY: RetryPolicy = { maxRetries: 4, baseDelayMs: 100, maxDelayMs: 2000 };
 
+/** What bounds an HTTP probe's sending besides its budget. */
+export interface SendLimits {
+  /** The bytes of request bodies the probe may still send. */
+  outbound?: OutboundBytes | undefined;
+  /** Whether a retry still fits its client's queries per minute (and counts it when it does). */
+  retryAllowed?: (() => boolean) | undefined;
+}
+
 export class HttpBlackBox implements BlackBox {
   constructor(
     private readonly client: GuardedClient,
@@ -75,11 +91,16 @@ export class HttpBlackBox implements BlackBox {
     private readonly deadline: number,
     /** The server-wide bound on queries in flight, across probes. */
     private readonly outgoing: Semaphore = new Semaphore(Infinity),
+    private readonly limits: SendLimits = {},
     private readonly policy: RetryPolicy = RETRY_POLICY,
   ) {}
 
   async logits(input: unknown): Promise<unknown> {
-    const body = this.template.render(JSON.stringify(input));
+    const inputJson = JSON.stringify(input);
+    const bytes = this.template.bytes(Buffer.byteLength(inputJson, 'utf8'));
+    // Counted before the body is even built: a body that would pass the bound is never made.
+    this.limits.outbound?.take(bytes);
+    const body = this.template.render(inputJson);
     this.meter.first();
     for (let retry = 0; ; retry++) {
       await this.outgoing.acquire(this.signal);
@@ -115,7 +136,16 @@ export class HttpBlackBox implements BlackBox {
       } catch {
         throw this.signal.reason;
       }
-      if (!this.meter.retry()) throw this.noRoom(why);
+      if (!this.meter.canRetry()) throw this.noRoom(why);
+      // The probe ends if either refuses, so neither count needs to be given back.
+      this.limits.outbound?.take(bytes);
+      if (this.limits.retryAllowed?.() === false) {
+        throw new ProbeFailure(
+          'target_error',
+          `The target ${why}, and this client's PROBE_CLIENT_QUERIES_PER_MINUTE leaves no room to send it again this minute`,
+        );
+      }
+      this.meter.retry();
     }
   }
 
@@ -128,9 +158,17 @@ export class HttpBlackBox implements BlackBox {
   }
 }
 
+/** How the prober bounds an evaluation (the service's RunOptions). */
+export interface EvaluationOptions {
+  /** Cancels it: a job not yet started is refused, a running worker task is stopped. */
+  signal?: AbortSignal | undefined;
+  /** Estimated floating-point operations left to the whole probe; each job is debited (422 limit_exceeded past it). */
+  allowance?: { remaining: number } | undefined;
+}
+
 /** Runs the engine's operations (the service's Compute: small jobs inline, large ones on workers). */
 export interface Evaluator {
-  run<K extends 'eval' | 'vjp'>(op: K, request: RequestTable[K]): Promise<Record<string, unknown>>;
+  run<K extends 'eval' | 'vjp'>(op: K, request: RequestTable[K], options?: EvaluationOptions): Promise<Record<string, unknown>>;
 }
 
 export class ExprBlackBox implements BlackBox {
@@ -145,6 +183,8 @@ export class ExprBlackBox implements BlackBox {
     private readonly evaluator: Evaluator,
     private readonly meter: QueryMeter,
     private readonly signal: AbortSignal,
+    /** The probe's floating-point operations, shared by all its evaluations. */
+    readonly allowance: { remaining: number } = { remaining: Infinity },
   ) {}
 
   async logits(input: unknown): Promise<unknown> {
@@ -154,7 +194,7 @@ export class ExprBlackBox implements BlackBox {
       this.lastTurn = performance.now();
     }
     if (this.signal.aborted) throw this.signal.reason;
-    const { value, shape } = await this.evaluator.run('eval', { expr: this.expr, at: { [this.input]: input } });
+    const { value, shape } = await this.evaluator.run('eval', { expr: this.expr, at: { [this.input]: input } }, { signal: this.signal, allowance: this.allowance });
     this.outputShape ??= shape as number[];
     return value;
   }

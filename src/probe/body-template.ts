@@ -8,9 +8,22 @@ export const INPUT_PLACEHOLDER = '$input';
 
 export class BodyTemplate {
   private readonly pieces: string[];
+  /** UTF-8 bytes of the template around the placeholders. */
+  private readonly fixedBytes: number;
 
   private constructor(pieces: string[]) {
     this.pieces = pieces;
+    this.fixedBytes = pieces.reduce((sum, piece) => sum + Buffer.byteLength(piece, 'utf8'), 0);
+  }
+
+  /** How many times the input appears in each body. */
+  get placeholders(): number {
+    return this.pieces.length - 1;
+  }
+
+  /** The UTF-8 size of the body for an input whose JSON text is `inputBytes` bytes long. */
+  bytes(inputBytes: number): number {
+    return this.fixedBytes + this.placeholders * inputBytes;
   }
 
   /** The template, or undefined when no string value in it is "$input" (keys do not count). */

@@ -4,6 +4,7 @@
 // many logits the target answers), runs the estimator, and says how many queries it spent.
 
 import { Semaphore } from './semaphore.js';
+import { isEngineError } from '../engine/errors.js';
 import { jsonNumber } from '../engine/values.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
 import { fromTensor, toTensor, type Value } from '../engine/values.js';
@@ -23,6 +24,7 @@ import {
 import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
 import { parsePointer } from './json-pointer.js';
+import { ClientQuotas, OutboundBytes, plannedOutboundBytes, type Reservation } from './limits.js';
 import { runBounded } from './pool.js';
 
 export const PROBE_METHODS = ['forward', 'central', 'spsa', 'nes', 'occlusion'] as const;
@@ -102,6 +104,11 @@ export const DEFAULT_EPSILON_FLOAT64: Record<GradientMethod, number> = {
 };
 export const DEFAULT_CONCURRENCY = 4;
 
+/** The relative step a gradient method takes: the request's, or the default for its kind of target. */
+export function epsilonOf(method: GradientMethod, request: Pick<ProbeRequest, 'epsilon' | 'target'>): number {
+  return request.epsilon ?? ('expr' in request.target ? DEFAULT_EPSILON_FLOAT64 : DEFAULT_EPSILON)[method];
+}
+
 export interface ProberOptions {
   allowedOrigins: readonly string[];
   maxConcurrency: number;
@@ -110,13 +117,33 @@ export interface ProberOptions {
   maxBudget: number;
   maxResponseBytes: number;
   defaultTimeoutMs: number;
-  /** A whole probe's wall-clock limit. */
+  /** A whole probe's wall-clock limit, from the request's arrival: past it the probe answers 504 and its work in flight is cancelled. */
   maxDurationMs: number;
   maxTensorElements: number;
   /** Input elements one probe may send (n × budget): bounds its work on the event loop. */
   maxElements: number;
+  /** Estimated floating-point operations all the evaluations of one probe's { expr } target may take. */
+  maxFlops: number;
+  /** Bytes of request bodies one probe may send to its target. */
+  maxOutboundBytes: number;
+  /** Queries one client's probes may send per window (a minute); 0: unlimited. */
+  clientQueriesPerMinute: number;
+  /** The window of clientQueriesPerMinute in ms (default 60,000; tests shorten it). */
+  clientWindowMs?: number | undefined;
+  /** Clients whose window is tracked at once (default 100,000; the oldest window is forgotten first). */
+  maxClients?: number | undefined;
   evaluator: Evaluator;
   resolve?: HostResolver | undefined;
+}
+
+/** Who asks and when, besides what: set by the route. */
+export interface ProbeContext {
+  /** Stops the probe (the client hung up). */
+  signal?: AbortSignal | undefined;
+  /** Who the client is (an API key's id or an address): PROBE_CLIENT_QUERIES_PER_MINUTE counts per client. */
+  client?: string | undefined;
+  /** Epoch ms when the request arrived: the probe's deadline is PROBE_MAX_DURATION_MS after it (default: now). */
+  receivedAt?: number | undefined;
 }
 
 /** Headers the client may not set: the client sets framing and the connection itself. */
@@ -142,6 +169,29 @@ function invalid(path: string, message: string, extra: Record<string, unknown> =
 /** A planned query count over the budget (or a budget over the server's maximum). */
 function overBudget(detail: string): HttpProblem {
   return new HttpProblem(422, 'limit_exceeded', detail, { errors: [{ path: 'budget', message: detail }] });
+}
+
+/** Floating-point operations and byte counts in messages: 1.60e+10. */
+function approx(x: number): string {
+  return x.toExponential(2);
+}
+
+/**
+ * How a request could plan at most `most` queries (or evaluations), or undefined when no change
+ * of budget, directions or method gets it there.
+ */
+function fewerQueries(method: ProbeMethod, request: Pick<ProbeRequest, 'directions'>, most: number): string | undefined {
+  switch (method) {
+    case 'forward':
+    case 'central':
+      return most >= 5 ? `use spsa or nes with a budget of at most ${most}` : undefined;
+    case 'spsa':
+    case 'nes':
+      if (most < 5) return undefined;
+      return request.directions !== undefined ? `lower directions to at most ${Math.floor((most - 1) / 2)}` : `lower budget to at most ${most}`;
+    case 'occlusion':
+      return most >= 2 ? `occlude at most ${most - 1} tokens` : undefined;
+  }
 }
 
 /** Adds a reserve for retries to the queries a method needs: a tenth, at least 4. */
@@ -268,14 +318,26 @@ function cosine(a: Float64Array, b: Float64Array): number {
 export class Prober {
   private readonly guard: TargetGuard;
   private readonly outgoing: Semaphore;
+  private readonly quotas: ClientQuotas;
 
   constructor(private readonly options: ProberOptions) {
     this.guard = new TargetGuard(options.allowedOrigins, options.resolve);
     this.outgoing = new Semaphore(options.maxOutgoing);
+    this.quotas = new ClientQuotas(options.clientQueriesPerMinute, options.clientWindowMs, options.maxClients);
   }
 
-  /** Runs one probe; throws an HttpProblem (or EngineError) for every refusal and failure. `signal` stops it (the client left). */
-  async probe(request: ProbeRequest, signal?: AbortSignal): Promise<ProbeAnswer> {
+  /** Clients whose queries-per-minute window is open. */
+  get trackedClients(): number {
+    return this.quotas.clients;
+  }
+
+  /**
+   * Runs one probe; throws an HttpProblem (or EngineError) for every refusal and failure. The probe
+   * answers by its deadline (PROBE_MAX_DURATION_MS after `context.receivedAt`) whatever is in flight:
+   * then, or when `context.signal` aborts (the client left), every query in flight is aborted and
+   * every evaluation cancelled.
+   */
+  async probe(request: ProbeRequest, context: ProbeContext = {}): Promise<ProbeAnswer> {
     const o = this.options;
     const tokens = request.method === 'occlusion' ? tokensOf(request.at) : undefined;
     const point = tokens === undefined ? this.pointOf(request.at) : undefined;
@@ -286,55 +348,166 @@ export class Prober {
         `${n} input elements × a budget of ${plan.budget} queries is more than this server's PROBE_MAX_ELEMENTS of ${o.maxElements}; probe a smaller input or with a smaller budget`,
       );
     }
-    const timeoutMs = request.timeoutMs ?? o.defaultTimeoutMs;
+    // Without a timeoutMs of its own, a query may take the default, within the whole probe's limit.
+    const timeoutMs = request.timeoutMs ?? Math.min(o.defaultTimeoutMs, o.maxDurationMs);
     if (timeoutMs > o.maxDurationMs) {
       throw new HttpProblem(422, 'limit_exceeded', `timeoutMs ${timeoutMs} is more than this server's PROBE_MAX_DURATION_MS of ${o.maxDurationMs}`);
     }
     const concurrency = Math.min(request.concurrency ?? DEFAULT_CONCURRENCY, o.maxConcurrency);
+    const input = tokens ?? fromTensor(point!);
+
+    // An { expr } target: the one input it reads. A URL target: checked, its bytes estimated and
+    // its client's queries reserved before anything is sent.
+    const expr = 'expr' in request.target ? { expr: request.target.expr, input: exprInput(request.target.expr) } : undefined;
+    const http = 'url' in request.target ? this.prepareHttp(request.target) : undefined;
+    let reservation: Reservation | undefined;
+    if (http !== undefined) {
+      this.checkOutboundBytes(http.template, request, plan, input, point);
+      reservation = this.reserve(context.client ?? '', request, plan);
+    }
 
     const meter = new QueryMeter(plan.budget, plan.planned);
+    const allowance = { remaining: o.maxFlops };
     const controller = new AbortController();
-    const deadline = Date.now() + o.maxDurationMs;
+    const deadline = (context.receivedAt ?? Date.now()) + o.maxDurationMs;
     const timer = setTimeout(
-      () => controller.abort(new ProbeFailure('timeout', `The probe took longer than PROBE_MAX_DURATION_MS = ${o.maxDurationMs} ms`)),
-      o.maxDurationMs,
+      () => controller.abort(new ProbeFailure('timeout', `The probe took longer than PROBE_MAX_DURATION_MS = ${o.maxDurationMs} ms; its queries in flight were stopped`)),
+      Math.max(0, deadline - Date.now()),
     );
     const onCancel = () => controller.abort(new ProbeFailure('timeout', 'The client closed the connection; the probe was stopped'));
-    signal?.addEventListener('abort', onCancel, { once: true });
+    context.signal?.addEventListener('abort', onCancel, { once: true });
+    // Settles (rejects) the moment the probe is stopped, so the answer never waits for its work to wind down.
+    const stopped = new Promise<never>((_, reject) => {
+      const stop = () => reject(controller.signal.reason);
+      if (controller.signal.aborted) stop();
+      else controller.signal.addEventListener('abort', stop, { once: true });
+    });
+    stopped.catch(() => undefined);
 
     let box: BlackBox | undefined;
-    try {
-      box = await this.open(request.target, { meter, signal: controller.signal, deadline, timeoutMs, concurrency });
-      const first = await box.logits(tokens ?? fromTensor(point!));
+    let finished = false;
+    const work = (async (): Promise<ProbeAnswer> => {
+      const opened =
+        http === undefined
+          ? new ExprBlackBox(expr!.expr, expr!.input, o.evaluator, meter, controller.signal, allowance)
+          : await this.openHttp(http, { meter, signal: controller.signal, deadline, timeoutMs, concurrency, client: reservation! });
+      if (finished) {
+        // The probe was stopped while the target was being opened.
+        await opened.close();
+        throw controller.signal.reason;
+      }
+      box = opened;
+      const first = await box.logits(input);
       const reader = LogitReader.fromFirst(first, request.output, this.where(request.target), meter.spent);
       const value = reader.read(first);
+      let exact: Value | undefined;
+      if (box instanceof ExprBlackBox) {
+        // What one evaluation costs is known now: the rest of the plan must fit the allowance.
+        const cost = o.maxFlops - allowance.remaining;
+        if (tokens === undefined) exact = await this.exactGradient(box, point!, request.output ?? 0, controller.signal, allowance);
+        this.checkFlops(request, plan, cost, o.maxFlops - allowance.remaining - cost, allowance.remaining, meter.spent);
+      }
       const logits = box;
-      const context: EstimateContext = {
-        f: async (input) => reader.read(await logits.logits(input)),
+      const estimateContext: EstimateContext = {
+        f: async (x) => reader.read(await logits.logits(x)),
         run: (tasks) => runBounded(tasks, concurrency, controller),
       };
       if (tokens !== undefined) {
-        const scores = await occlusion(context, tokens, value, request.mask);
+        const scores = await occlusion(estimateContext, tokens, value, request.mask);
         return { method: 'occlusion', value, scores: [...scores], queries: meter.spent };
       }
       const answer: GradientAnswer = {
-        ...(await this.estimate(request.method as GradientMethod, context, point!, value, request, plan)),
+        ...(await this.estimate(request.method as GradientMethod, estimateContext, point!, value, request, plan)),
         queries: meter.spent,
       };
-      if (box instanceof ExprBlackBox) await this.compare(answer, box, point!, request.output ?? 0);
+      if (exact !== undefined) {
+        answer.exact = exact;
+        const estimate = toTensor(answer.gradient, ['gradient']).data;
+        answer.cosine = jsonNumber(cosine(estimate, toTensor(exact, ['exact']).data)) as GradientAnswer['cosine'];
+      }
       return answer;
+    })();
+    work.catch(() => undefined);
+
+    try {
+      return await Promise.race([work, stopped]);
     } catch (error) {
       if (error instanceof ProbeFailure) {
-        throw new HttpProblem(error.kind === 'timeout' ? 504 : 502, error.kind === 'timeout' ? 'probe_timeout' : 'probe_target_error', error.detail, {
-          queries: meter.spent,
-        });
+        const [status, code] = ({ timeout: [504, 'probe_timeout'], target_error: [502, 'probe_target_error'], limit: [422, 'limit_exceeded'] } as const)[error.kind];
+        throw new HttpProblem(status, code, error.detail, { queries: meter.spent });
+      }
+      if (isEngineError(error) && error.code === 'limit_exceeded' && http === undefined) {
+        throw new HttpProblem(
+          422,
+          'limit_exceeded',
+          `${error.message} (evaluating target.expr; one probe's evaluations share this server's PROBE_MAX_FLOPS of ${approx(o.maxFlops)} floating-point operations, ${approx(Math.max(0, allowance.remaining))} of them left)`,
+          { queries: meter.spent },
+        );
       }
       throw error;
     } finally {
+      finished = true;
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onCancel);
-      await box?.close();
+      context.signal?.removeEventListener('abort', onCancel);
+      // Whatever is still in flight (queries, evaluations) is stopped: the answer is final.
+      if (!controller.signal.aborted) controller.abort(new ProbeFailure('timeout', 'The probe has answered'));
+      if (reservation !== undefined) this.quotas.refund(reservation, meter.unsentPlanned);
+      await (box as BlackBox | undefined)?.close();
     }
+  }
+
+  /** Refuses a plan whose request bodies would pass PROBE_MAX_OUTBOUND_BYTES, before anything is sent. */
+  private checkOutboundBytes(template: BodyTemplate, request: ProbeRequest, plan: QueryPlan, input: unknown, point: Point | undefined): void {
+    const most = this.options.maxOutboundBytes;
+    const epsilon = request.method === 'occlusion' ? undefined : epsilonOf(request.method, request);
+    const bytes = plannedOutboundBytes(template, request.method, { json: JSON.stringify(input), numbers: point?.data, epsilon, mask: request.mask }, plan.planned);
+    if (bytes.total <= most) return;
+    const affordable = bytes.first > most ? 0 : 1 + Math.floor((most - bytes.first) / bytes.perturbed);
+    const fewer = fewerQueries(request.method, request, affordable);
+    const detail =
+      `The ${plan.planned} planned queries would send up to ${bytes.total} bytes of request bodies (${bytes.perturbed} bytes each at most), ` +
+      `more than this server's PROBE_MAX_OUTBOUND_BYTES of ${most} for one probe; ${fewer === undefined ? '' : `${fewer}, or `}send a smaller body template or input`;
+    throw new HttpProblem(422, 'limit_exceeded', detail, { errors: [{ path: 'target.body', message: detail }], queries: 0 });
+  }
+
+  /** Reserves the planned queries in the client's window: 429 when it has too few left this minute, 422 when no minute has enough. */
+  private reserve(client: string, request: ProbeRequest, plan: QueryPlan): Reservation {
+    const perMinute = this.options.clientQueriesPerMinute;
+    if (perMinute > 0 && plan.planned > perMinute) {
+      const fewer = fewerQueries(request.method, request, perMinute);
+      throw overBudget(
+        `This probe plans ${plan.planned} queries, more than this server's PROBE_CLIENT_QUERIES_PER_MINUTE of ${perMinute} for one client${fewer === undefined ? '' : `; ${fewer}`}`,
+      );
+    }
+    const admission = this.quotas.admit(client, plan.planned);
+    if (admission.ok) return admission.reservation;
+    const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
+    const fewer = fewerQueries(request.method, request, admission.left);
+    throw new HttpProblem(
+      429,
+      'rate_limited',
+      `Your probes have sent or reserved ${admission.used} of the ${perMinute} queries this server allows one client per minute (PROBE_CLIENT_QUERIES_PER_MINUTE), and this probe plans ${plan.planned}: send it again in ${seconds} s${fewer === undefined ? '' : `, or ${fewer}`}`,
+      { queries: 0 },
+      { headers: { 'retry-after': String(seconds) } },
+    );
+  }
+
+  /**
+   * After the first evaluation of an { expr } target: refuses (422) a plan whose evaluations would
+   * pass PROBE_MAX_FLOPS, rather than spending most of it first. `cost` is one evaluation's
+   * estimate, `exactCost` the exact gradient's (both already debited); `remaining` what is left.
+   */
+  private checkFlops(request: ProbeRequest, plan: QueryPlan, cost: number, exactCost: number, remaining: number, spent: number): void {
+    const left = plan.planned - 1;
+    if (cost <= 0 || cost * left <= remaining) return;
+    const total = cost * plan.planned + exactCost;
+    const affordable = 1 + Math.floor(remaining / cost);
+    const fewer = fewerQueries(request.method, request, affordable);
+    const detail =
+      `The ${plan.planned} planned evaluations of target.expr, at about ${approx(cost)} floating-point operations each, need about ${approx(total)} in all` +
+      `${exactCost > 0 ? ` (the exact gradient included)` : ''}, more than this server's PROBE_MAX_FLOPS of ${approx(this.options.maxFlops)} for one probe; ` +
+      (fewer === undefined ? `simplify target.expr or evaluate it on a smaller input` : `${fewer}, or simplify target.expr`);
+    throw new HttpProblem(422, 'limit_exceeded', detail, { errors: [{ path: 'budget', message: detail }], queries: spent });
   }
 
   private async estimate(
@@ -345,7 +518,7 @@ export class Prober {
     request: ProbeRequest,
     plan: QueryPlan,
   ): Promise<Omit<GradientAnswer, 'queries'>> {
-    const epsilon = request.epsilon ?? ('expr' in request.target ? DEFAULT_EPSILON_FLOAT64 : DEFAULT_EPSILON)[method];
+    const epsilon = epsilonOf(method, request);
     const gradientOf = (data: Float64Array) => fromTensor({ shape: point.shape, data });
     switch (method) {
       case 'forward':
@@ -369,20 +542,17 @@ export class Prober {
     }
   }
 
-  /** For an expression target: the exact gradient by reverse mode (not a query), and the estimate's cosine to it. */
-  private async compare(answer: GradientAnswer, box: ExprBlackBox, point: Point, output: number): Promise<void> {
+  /** For an expression target: the exact gradient by reverse mode (not a query), to compare the estimate with. */
+  private async exactGradient(box: ExprBlackBox, point: Point, output: number, signal: AbortSignal, allowance: { remaining: number }): Promise<Value> {
     const shape = box.outputShape ?? [];
     const cotangent = new Float64Array(shape.reduce((a, b) => a * b, 1));
     cotangent[output] = 1;
-    const result = await this.options.evaluator.run('vjp', {
-      expr: box.expr,
-      at: { [box.input]: fromTensor(point) },
-      cotangent: fromTensor({ shape, data: cotangent }),
-    });
-    const exact = (result.vjp as Record<string, Value>)[box.input]!;
-    answer.exact = exact;
-    const estimate = toTensor(answer.gradient, ['gradient']).data;
-    answer.cosine = jsonNumber(cosine(estimate, toTensor(exact, ['exact']).data)) as GradientAnswer['cosine'];
+    const result = await this.options.evaluator.run(
+      'vjp',
+      { expr: box.expr, at: { [box.input]: fromTensor(point) }, cotangent: fromTensor({ shape, data: cotangent }) },
+      { signal, allowance },
+    );
+    return (result.vjp as Record<string, Value>)[box.input]!;
   }
 
   private where(target: HttpTargetSpec | ExprTargetSpec): string {
@@ -396,13 +566,8 @@ export class Prober {
     return point;
   }
 
-  private async open(
-    target: HttpTargetSpec | ExprTargetSpec,
-    context: { meter: QueryMeter; signal: AbortSignal; deadline: number; timeoutMs: number; concurrency: number },
-  ): Promise<BlackBox> {
-    if ('expr' in target) {
-      return new ExprBlackBox(target.expr, exprInput(target.expr), this.options.evaluator, context.meter, context.signal);
-    }
+  /** A URL target's body template, output pointer and headers, checked; nothing is resolved or sent. */
+  private prepareHttp(target: HttpTargetSpec): PreparedHttpTarget {
     const template = BodyTemplate.compile(target.body);
     if (template === undefined) {
       throw invalid('target.body', `must contain the string "${INPUT_PLACEHOLDER}" as a value, where the input goes`);
@@ -417,16 +582,35 @@ export class Prober {
       if (/[\r\n\0]/.test(value)) throw invalid(`target.headers.${name}`, 'may not contain line breaks');
       headers[lower] = value;
     }
+    return { target, template, pointer: { text: target.outputPath, tokens }, headers };
+  }
+
+  /** Resolves and checks the URL (the guard), then the client pinned to its address. */
+  private async openHttp(
+    prepared: PreparedHttpTarget,
+    context: { meter: QueryMeter; signal: AbortSignal; deadline: number; timeoutMs: number; concurrency: number; client: Reservation },
+  ): Promise<BlackBox> {
+    const { target } = prepared;
     const pinned = await this.guard.admit(target.url, Math.max(context.timeoutMs, 1000));
     const client = new GuardedClient(pinned, {
       method: target.method ?? 'POST',
-      headers,
+      headers: prepared.headers,
       timeoutMs: context.timeoutMs,
       maxResponseBytes: this.options.maxResponseBytes,
       connections: context.concurrency,
     });
-    return new HttpBlackBox(client, template, { text: target.outputPath, tokens }, context.meter, context.signal, context.deadline, this.outgoing);
+    return new HttpBlackBox(client, prepared.template, prepared.pointer, context.meter, context.signal, context.deadline, this.outgoing, {
+      outbound: new OutboundBytes(this.options.maxOutboundBytes),
+      retryAllowed: () => this.quotas.take(context.client),
+    });
   }
+}
+
+interface PreparedHttpTarget {
+  target: HttpTargetSpec;
+  template: BodyTemplate;
+  pointer: { text: string; tokens: readonly string[] };
+  headers: Record<string, string>;
 }
 
 /** The one input an expression target reads. */

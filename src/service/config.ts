@@ -112,6 +112,12 @@ export const configSchema = z.object({
   PROBE_DEFAULT_TIMEOUT_MS: integer(1, 3_600_000, 'milliseconds one probe query may take unless the request says timeoutMs').default(5000),
   PROBE_MAX_DURATION_MS: integer(1, 3_600_000, 'milliseconds one whole probe may take').default(120_000),
   PROBE_MAX_ELEMENTS: integer(1, 10_000_000_000, 'input elements one probe may send: input size × budget').default(50_000_000),
+  PROBE_MAX_FLOPS: z.coerce
+    .number({ error: 'must be a number (estimated floating-point operations of all the evaluations of one probe of an { expr } target)' })
+    .positive({ error: 'must be positive' })
+    .default(20e9),
+  PROBE_MAX_OUTBOUND_BYTES: integer(1, 1_099_511_627_776, 'bytes of request bodies one probe may send to its target').default(67_108_864),
+  PROBE_CLIENT_QUERIES_PER_MINUTE: integer(0, 1_000_000_000, 'queries one client’s probes may send per minute; 0: unlimited').default(20_000),
 });
 
 export type Config = z.output<typeof configSchema>;
