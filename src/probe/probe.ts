@@ -404,7 +404,15 @@ export class Prober {
       if (box instanceof ExprBlackBox) {
         // What one evaluation costs is known now: the rest of the plan must fit the allowance.
         const cost = o.maxFlops - allowance.remaining;
-        if (tokens === undefined) exact = await this.exactGradient(box, point!, request.output ?? 0, controller.signal, allowance);
+        if (tokens === undefined) {
+          try {
+            exact = await this.exactGradient(box, point!, request.output ?? 0, controller.signal, allowance);
+          } catch (error) {
+            // Refused: when the evaluations alone would not fit either, say so (and what would).
+            if (isEngineError(error) && error.code === 'limit_exceeded') this.checkFlops(request, plan, cost, 0, allowance.remaining, meter.spent);
+            throw error;
+          }
+        }
         this.checkFlops(request, plan, cost, o.maxFlops - allowance.remaining - cost, allowance.remaining, meter.spent);
       }
       const logits = box;

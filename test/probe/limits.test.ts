@@ -267,6 +267,20 @@ describe('PROBE_MAX_FLOPS: one allowance of work per probe', () => {
     expect(tooMany.json().detail).toMatch(new RegExp(`lower budget to at most ${most}`));
   });
 
+  it('says what to change when one evaluation leaves too little for the rest (the issue’s reproduction, scaled down)', async () => {
+    // One evaluation (about 1.6e7 flops) fits PROBE_MAX_FLOPS; the exact gradient and 16 more do not.
+    app = buildTestApp({ PROBE_MAX_FLOPS: 2.5e7 });
+    const run = vi.spyOn(app.compute, 'run');
+    const response = await app.inject({ method: 'POST', url: '/probe', payload: { target: { expr: heavy }, at: [1, 2, 3, 4, 5, 6, 7, 8], method: 'central', concurrency: 8 } });
+    expect(response.statusCode).toBe(422);
+    expect(response.json()).toMatchObject({
+      code: 'limit_exceeded',
+      queries: 1,
+      detail: expect.stringMatching(/17 planned evaluations .* PROBE_MAX_FLOPS of 2\.50e\+7 for one probe; simplify target\.expr or evaluate it on a smaller input$/),
+    });
+    expect(run.mock.calls.map(([op]) => op)).toEqual(['eval', 'vjp']);
+  });
+
   it('bounds the sum over the probe, not each evaluation: a cheap target is not refused', async () => {
     app = buildTestApp({ PROBE_MAX_FLOPS: 1e8 });
     const response = await app.inject({ method: 'POST', url: '/probe', payload: { target: { expr: 'sum(eye(20) @ eye(20)) + sum(x)' }, at: [1, 2, 3], method: 'central' } });

@@ -292,7 +292,8 @@ describe('POST /probe: budgets, time limits, retries and failures', () => {
     const sum = (x: number[]) => x.reduce((a, b) => a + b, 0);
     const { app, model } = await bench.serve((input) => ({ delayMs: 40, json: { logits: [sum(input as number[])] } }), { PROBE_MAX_DURATION_MS: 300 });
     const started = Date.now();
-    const { status, answer } = await probe(app, model, { at: new Array(20).fill(1), method: 'central', concurrency: 1, timeoutMs: 200 });
+    // timeoutMs as long as the whole probe: the probe's deadline (from its arrival) comes first.
+    const { status, answer } = await probe(app, model, { at: new Array(20).fill(1), method: 'central', concurrency: 1, timeoutMs: 300 });
     expect(status, JSON.stringify(answer)).toBe(504);
     expect(answer.detail).toMatch(/PROBE_MAX_DURATION_MS = 300 ms/);
     expect(answer.queries).toBe(model.requests);
