@@ -25,14 +25,29 @@ import { limitsOf, type Config } from './config.js';
 import { Compute } from './compute.js';
 import { registerComputeMetrics, setupMetrics } from './metrics.js';
 import { swaggerOptions } from './openapi.js';
-import { HttpProblem, PROBLEM_CONTENT_TYPE, toHttpProblem } from './problem.js';
+import { HttpProblem, isClientAbort, PROBLEM_CONTENT_TYPE, toHttpProblem } from './problem.js';
+import { installAccess, securitySchemes, withSecurity } from './access.js';
+import { installBodyParsing } from './body.js';
+import { clientErrorHandler, timeoutOptions } from './connections.js';
 
 /** Whether the app still takes new requests; it stops when shutdown begins. */
 export class Lifecycle {
   #draining = false;
+  #inFlight = 0;
 
   get draining(): boolean {
     return this.#draining;
+  }
+
+  /** Requests received and not yet answered (or abandoned by their client). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Counts `response` in flight until it closes (answered, or its connection lost). */
+  track(response: ServerResponse): void {
+    this.#inFlight += 1;
+    response.once('close', () => (this.#inFlight -= 1));
   }
 
   /** From now on every new request is answered 503 `shutting_down`; in-flight ones finish. */
@@ -73,9 +88,21 @@ export interface BuildAppOptions {
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
+/**
+ * The Content-Security-Policy of Swagger UI (/docs): its own scripts and styles (its page has no
+ * inline ones), requests to this server only, no framing. The plugin's own default (`staticCSP:
+ * true`) adds `upgrade-insecure-requests`: the page's own requests would go to https, which fails
+ * where the service is served over plain HTTP.
+ */
+export const SWAGGER_UI_CSP =
+  "default-src 'self'; base-uri 'self'; connect-src 'self'; font-src 'self' data:; form-action 'self'; " +
+  "frame-ancestors 'none'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; " +
+  "style-src 'self'";
+
 function trustHops(hops: number): (address: string, hop: number) => boolean {
   return (_address, hop) => hop < hops;
 }
+/** Liveness, readiness and metrics: never refused for pressure, never rate-limited. */
 const UNPRESSURED = new Set(['/healthz', '/readyz', '/metrics']);
 /** An incoming request id is kept only when it is a short token that is safe to log and echo. */
 const SANE_REQUEST_ID = /^[\w.:@~+/=-]{1,128}$/;
@@ -98,7 +125,10 @@ function problemSender(config: Config) {
   return (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const problem = toHttpProblem(error, { bodyLimit: config.BODY_LIMIT });
     const logged = { code: problem.code, status: problem.status };
-    if (problem.code === 'internal_error') {
+    if (isClientAbort(error)) {
+      // The client hung up (or was cut off for sending too slowly): its doing, not a failure.
+      request.log.info({ reason: 'client_aborted' }, 'connection closed before the whole request arrived');
+    } else if (problem.code === 'internal_error') {
       request.log.error({ ...logged, err: problem.cause }, 'request failed');
     } else if (problem.status >= 500) {
       request.log.warn(logged, 'request refused');
@@ -127,20 +157,41 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
     return503OnClosing: false,
     // Errors met before routing (a malformed URL) get a problem too.
     frameworkErrors: sendProblem,
+    // Slow clients are cut off (REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS) with a problem.
+    ...timeoutOptions(config),
+    clientErrorHandler,
+    // On close, idle keep-alive connections are closed at once (busy ones after their answer, below).
+    forceCloseConnections: 'idle',
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // Bodies are JSON only: a text/plain body gets 415 rather than a confusing schema error.
   app.removeContentTypeParser('text/plain');
+  // JSON without __proto__ keys (400 validation_error), never compressed (415).
+  installBodyParsing(app);
 
   // External plugins.
-  app.register(fastifySwagger, swaggerOptions);
-  app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.register(fastifySwagger, {
+    ...swaggerOptions,
+    openapi: { ...swaggerOptions.openapi, components: { securitySchemes } },
+    // Each operation says whether it needs a key (src/service/access.ts decides, for both).
+    transform: withSecurity(swaggerOptions.transform),
+  });
+  app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    // Swagger UI's own scripts and styles only; no third-party validator badge.
+    staticCSP: SWAGGER_UI_CSP,
+    uiConfig: { validatorUrl: null },
+  });
   if (config.RATE_LIMIT_MAX > 0) {
     app.register(fastifyRateLimit, {
       max: config.RATE_LIMIT_MAX,
       timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      // Health checks and scrapes come from shared addresses and must always be answered.
+      allowList: (request) => UNPRESSURED.has(request.routeOptions.url ?? ''),
+      // A client with an API key is counted by its key, wherever it connects from.
+      keyGenerator: (request) => (request.apiKeyId === undefined ? request.ip : `key:${request.apiKeyId}`),
       // The plugin sets Retry-After and the x-ratelimit-* headers; the error handler keeps them.
       errorResponseBuilder: (_request, context) =>
         new HttpProblem(429, 'rate_limited', `More than ${context.max} requests in ${context.after}: retry in ${context.after}`),
@@ -207,12 +258,23 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
+    app.lifecycle.track(reply.raw);
     if (app.lifecycle.draining) {
       const detail = 'The server is shutting down; send the request again';
       throw new HttpProblem(503, 'shutting_down', detail, {}, { headers: { 'retry-after': '1' } });
     }
   });
   app.addHook('preClose', async () => app.lifecycle.drain());
+  // While shutting down, a keep-alive connection closes once its last answer is sent. Node's
+  // server.close() closes the connections idle at that moment only: one whose answer was still
+  // being computed would stay open (KEEP_ALIVE_TIMEOUT_MS) and hold the process past the last
+  // answer. (A `Connection: close` on that answer would drop a request pipelined behind it.)
+  app.addHook('onResponse', async () => {
+    if (app.lifecycle.draining) app.server.closeIdleConnections();
+  });
+
+  // API keys (API_KEYS, METRICS_API_KEYS); decorates every request with `apiKeyId`.
+  installAccess(app, { apiKeys: config.API_KEYS, metricsKeys: config.METRICS_API_KEYS });
 
   app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
   app.setNotFoundHandler((request, reply) => {

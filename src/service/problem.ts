@@ -16,6 +16,7 @@ const problemTitles = {
   parse_error: 'Expression does not parse',
   unknown_function: 'Unknown function',
   probe_target_forbidden: 'Probe target not allowed',
+  unauthorized: 'Missing or invalid API key',
   not_found: 'Not found',
   unsupported_media_type: 'Unsupported media type',
   limit_exceeded: 'Limit exceeded',
@@ -188,6 +189,17 @@ function schemaProblem(issues: ValidationIssue[], context: unknown): HttpProblem
   return new HttpProblem(400, 'validation_error', describeErrors(errors), { errors });
 }
 
+/**
+ * Whether `error` says the client went away before its request was read whole: Node's `aborted`
+ * (ECONNRESET) on the request stream, after the client closed the connection or the server cut off
+ * a client too slow to send its body (REQUEST_TIMEOUT_MS).
+ */
+export function isClientAbort(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return (code === 'ECONNRESET' && message === 'aborted') || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
 const INTERNAL_ERROR_DETAIL =
   'An unexpected error occurred and has been logged; quote the x-request-id response header when reporting it';
 
@@ -204,6 +216,9 @@ export interface ProblemContext {
 export function toHttpProblem(error: unknown, context: ProblemContext = {}): HttpProblem {
   if (error instanceof HttpProblem) return error;
   if (isEngineError(error)) return engineProblem(error);
+  if (isClientAbort(error)) {
+    return new HttpProblem(400, 'bad_request', 'The connection closed before the whole request arrived', {}, { cause: error });
+  }
 
   const framework = (typeof error === 'object' && error !== null ? error : {}) as FrameworkError;
   if (Array.isArray(framework.validation) && framework.validation.every(isValidationIssue)) {
@@ -241,10 +256,11 @@ export function toProblem(error: unknown, context: ProblemContext = {}): Problem
 
 const problemDescriptions: Record<number, string> = {
   400: 'Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function`',
+  401: 'No valid API key (when the server requires one): `unauthorized`, with `WWW-Authenticate: Bearer`',
   403: 'Forbidden: `probe_target_forbidden`',
   404: 'No such resource: `not_found`',
   413: 'The request body is too large: `limit_exceeded`',
-  415: 'The body is not application/json: `unsupported_media_type`',
+  415: 'The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type`',
   422:
     'The request is well-formed but cannot be computed: `unknown_input`, `missing_input`, ' +
     '`invalid_graph`, `shape_mismatch`, `not_scalar`, `limit_exceeded`',

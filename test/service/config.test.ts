@@ -22,9 +22,15 @@ describe('loadConfig', () => {
       WORK_TIMEOUT_MS: 60_000,
       MAX_QUEUE: 64,
       CACHE_SIZE: 256,
-      RATE_LIMIT_MAX: 6000,
+      RATE_LIMIT_MAX: 0,
       RATE_LIMIT_WINDOW_MS: 60_000,
       MAX_EVENT_LOOP_DELAY_MS: 1000,
+      REQUEST_TIMEOUT_MS: 30_000,
+      HEADERS_TIMEOUT_MS: 10_000,
+      KEEP_ALIVE_TIMEOUT_MS: 72_000,
+      API_KEYS: [],
+      METRICS_API_KEYS: [],
+      METRICS_PORT: 0,
       TRUST_PROXY: false,
       PROBE_ALLOWED_ORIGINS: [],
       PROBE_MAX_CONCURRENCY: 8,
@@ -52,6 +58,19 @@ describe('loadConfig', () => {
     expect(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY).toBe(2);
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).TRUST_PROXY).toEqual(['10.0.0.0/8', '127.0.0.1']);
     expect(() => loadConfig({ TRUST_PROXY: 'proxy.example' })).toThrow(/TRUST_PROXY/);
+  });
+
+  it('reads API_KEYS and METRICS_API_KEYS as id:sha256 entries, refusing anything else', () => {
+    const hash = 'a'.repeat(64);
+    expect(loadConfig({ API_KEYS: ` ci:${hash} , alice:${'B'.repeat(64)},` }).API_KEYS).toEqual([
+      { id: 'ci', sha256: hash },
+      { id: 'alice', sha256: 'b'.repeat(64) },
+    ]);
+    expect(loadConfig({ METRICS_API_KEYS: `prometheus:${hash}` }).METRICS_API_KEYS).toEqual([{ id: 'prometheus', sha256: hash }]);
+    // A key in plain text, a short hash, a missing id, a repeated id.
+    for (const bad of ['s3cr3t-key', `ci:${'a'.repeat(63)}`, `:${hash}`, `ci:${hash},ci:${hash}`]) {
+      expect(() => loadConfig({ API_KEYS: bad }), bad).toThrow(/API_KEYS must be comma-separated id:sha256 entries/);
+    }
   });
 
   it('treats an empty variable as unset and ignores unrelated ones', () => {

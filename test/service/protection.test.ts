@@ -28,7 +28,7 @@ describe('rate limiting', () => {
     const app = buildTestApp({ RATE_LIMIT_MAX: 1, TRUST_PROXY: true });
     await app.ready();
     try {
-      const from = (client: string) => app.inject({ method: 'GET', url: '/healthz', headers: { 'x-forwarded-for': client } });
+      const from = (client: string) => app.inject({ method: 'GET', url: '/ops', headers: { 'x-forwarded-for': client } });
       expect((await from('203.0.113.1')).statusCode).toBe(200);
       expect((await from('203.0.113.2')).statusCode).toBe(200);
       expect((await from('203.0.113.1')).statusCode).toBe(429);

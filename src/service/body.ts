@@ -1,0 +1,105 @@
+// Request bodies: JSON only, uncompressed, without prototype-polluting keys.
+//
+// Fastify's own JSON parser (secure-json-parse) refuses `__proto__` and `constructor.prototype`
+// keys, but answers them like malformed JSON. This parser answers what is wrong: the JSON is
+// valid, a key is not accepted (400 `validation_error`, with where). A compressed body
+// (`Content-Encoding: gzip`, ...) is refused with 415 before it is read, rather than failing as
+// malformed JSON.
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { formatPath, HttpProblem } from './problem.js';
+
+const BYTE_ORDER_MARK = 0xfeff;
+
+/** Where, in a parsed JSON document, a key that could reach an object's prototype sits. */
+export interface ForbiddenKey {
+  path: string[];
+  key: '__proto__' | 'constructor.prototype';
+}
+
+/**
+ * The first `__proto__` key, or `constructor` key holding a `prototype` key, of a parsed JSON
+ * value (JSON.parse keeps both as own data properties); `undefined` if there is none. Iterative, so
+ * that deeply nested documents cannot overflow the stack.
+ */
+export function findForbiddenKey(value: unknown): ForbiddenKey | undefined {
+  const pending: { value: object; path: string[] }[] = [];
+  if (typeof value === 'object' && value !== null) pending.push({ value, path: [] });
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const { value: node, path } = item;
+    if (Array.isArray(node)) {
+      node.forEach((child: unknown, index) => {
+        if (typeof child === 'object' && child !== null) pending.push({ value: child, path: [...path, String(index)] });
+      });
+      continue;
+    }
+    if (Object.hasOwn(node, '__proto__')) return { path: [...path, '__proto__'], key: '__proto__' };
+    const record = node as Record<string, unknown>;
+    const ctor = Object.hasOwn(node, 'constructor') ? record.constructor : undefined;
+    if (typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype')) {
+      return { path: [...path, 'constructor', 'prototype'], key: 'constructor.prototype' };
+    }
+    for (const key of Object.keys(node)) {
+      const child = record[key];
+      if (typeof child === 'object' && child !== null) pending.push({ value: child, path: [...path, key] });
+    }
+  }
+  return undefined;
+}
+
+/** Whether `text` may hold a forbidden key: only then is the parsed document walked. */
+function mayHoldForbiddenKey(text: string): boolean {
+  // A key may be spelled with escapes ("\u005f_proto__"); any escape sends the document to the walk.
+  return text.includes('__proto__') || text.includes('constructor') || text.includes('\\u');
+}
+
+/** Parses a JSON request body, or throws the problem that says what is wrong with it. */
+export function parseJsonBody(text: string): unknown {
+  const body = text.charCodeAt(0) === BYTE_ORDER_MARK ? text.slice(1) : text;
+  if (body.length === 0) throw new HttpProblem(400, 'invalid_json', 'The request body is empty, but its content type is JSON');
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new HttpProblem(400, 'invalid_json', 'The request body is not valid JSON');
+  }
+  if (!mayHoldForbiddenKey(body)) return value;
+  const forbidden = findForbiddenKey(value);
+  if (forbidden === undefined) return value;
+  const message = `\`${forbidden.key}\` keys are not accepted`;
+  const path = formatPath(forbidden.path);
+  const detail = `The request does not match the schema: ${message} (found at ${path}); rename or remove the key`;
+  throw new HttpProblem(400, 'validation_error', detail, { errors: [{ path, message }] });
+}
+
+/** Whether the request carries a body (a non-zero Content-Length, or a chunked one). */
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** 415 for a body in any coding but `identity`: the service reads uncompressed JSON only. */
+function refuseEncodedBody(request: FastifyRequest): void {
+  const header = request.headers['content-encoding'];
+  if (header === undefined || !hasBody(request)) return;
+  const codings = header.split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding !== '');
+  if (codings.every((coding) => coding === 'identity')) return;
+  const named = header.length > 64 ? `${header.slice(0, 64)}…` : header;
+  throw new HttpProblem(
+    415,
+    'unsupported_media_type',
+    `Content-Encoding "${named}" is not supported: send the body uncompressed (no Content-Encoding)`,
+    {},
+    // RFC 7694: the codings the server does accept.
+    { headers: { 'accept-encoding': 'identity' } },
+  );
+}
+
+/** Installs the JSON parser and the Content-Encoding check on `app`, before its routes. */
+export function installBodyParsing(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, async (_request: FastifyRequest, body: string | Buffer) =>
+    parseJsonBody(typeof body === 'string' ? body : body.toString('utf8')),
+  );
+  app.addHook('preParsing', async (request) => refuseEncodedBody(request));
+}
