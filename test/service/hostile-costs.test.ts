@@ -191,15 +191,15 @@ describe('where the work runs', () => {
 describe('a worker out of memory', () => {
   let app: App;
   beforeAll(async () => {
-    app = buildTestApp({ WORKERS: 1 });
+    app = buildTestApp({ WORKERS: 1, WORKER_HEAP_MB: 48, MAX_DERIVED_NODES: 10_000_000, CACHE_MAX_BYTES: 2 ** 30 });
     await app.ready();
   });
   afterAll(() => app.close());
 
   it('fails that request with 503 out_of_memory and Retry-After, replaces the worker, and serves the next', async () => {
     const res = await post(app, '/hessian', { expr: chain(5, 1500), at: { x: [1, 2, 3] } });
-    expect(res.status).toBe(503);
     expect(res.body).toMatchObject({ code: 'out_of_memory' });
+    expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBeDefined();
     expect(app.compute.jobs().outOfMemory).toBe(1);
     let next = { status: 0, body: {} as Record<string, unknown> };
