@@ -326,11 +326,6 @@ export class Prober {
     this.quotas = new ClientQuotas(options.clientQueriesPerMinute, options.clientWindowMs, options.maxClients);
   }
 
-  /** Clients whose queries-per-minute window is open. */
-  get trackedClients(): number {
-    return this.quotas.clients;
-  }
-
   /**
    * Runs one probe; throws an HttpProblem (or EngineError) for every refusal and failure. The probe
    * answers by its deadline (PROBE_MAX_DURATION_MS after `context.receivedAt`) whatever is in flight:
