@@ -79,12 +79,11 @@ const OcclusionAnswerSchema = z.object({
 
 /**
  * Who asks, for PROBE_CLIENT_QUERIES_PER_MINUTE: the API key's id when the request carried one
- * (`request.apiKeyId`, set by the access plugin), else the client's address (as TRUST_PROXY
- * reads it). The one place that decides who a client is.
+ * (`request.apiKeyId`, set by src/service/access.ts), else the client's address (as TRUST_PROXY
+ * reads it). The one place that decides who a probing client is.
  */
-export function probeClientOf(request: FastifyRequest): string {
-  const key = (request as { apiKeyId?: unknown }).apiKeyId;
-  return typeof key === 'string' && key !== '' ? `key:${key}` : `ip:${request.ip}`;
+export function probeClientOf(request: Pick<FastifyRequest, 'apiKeyId' | 'ip'>): string {
+  return request.apiKeyId === undefined ? `ip:${request.ip}` : `key:${request.apiKeyId}`;
 }
 
 const probe: FastifyPluginAsyncZod = async (app) => {

@@ -4,6 +4,7 @@
 // (PROBE_MAX_OUTBOUND_BYTES); and the queries per minute of all one client's probes
 // (PROBE_CLIENT_QUERIES_PER_MINUTE). Scaled down: short deadlines, small limits.
 
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -397,11 +398,12 @@ describe('PROBE_CLIENT_QUERIES_PER_MINUTE: all one client’s probes', () => {
     const model = await serveModel(respond);
     models.push(model);
     app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], ...overrides });
-    const probe = (from: string, payload: Record<string, unknown>) =>
+    const probe = (from: string, payload: Record<string, unknown>, key?: string) =>
       app!.inject({
         method: 'POST',
         url: '/probe',
         remoteAddress: from,
+        ...(key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } }),
         payload: { target: { url: model.url, body: { input: '$input' }, outputPath: '/logits/0' }, ...payload },
       });
     return { model, probe };
@@ -458,10 +460,22 @@ describe('PROBE_CLIENT_QUERIES_PER_MINUTE: all one client’s probes', () => {
     expect(local.statusCode).toBe(200);
   });
 
-  it('counts a client by its API key when the request carries one, else by its address', () => {
-    expect(probeClientOf({ ip: '10.0.0.1', apiKeyId: 'team-a' } as never)).toBe('key:team-a');
-    expect(probeClientOf({ ip: '10.0.0.1', apiKeyId: undefined } as never)).toBe('ip:10.0.0.1');
-    expect(probeClientOf({ ip: '10.0.0.1' } as never)).toBe('ip:10.0.0.1');
+  it('counts a client by its API key when the request carries one, else by its address', async () => {
+    expect(probeClientOf({ ip: '10.0.0.1', apiKeyId: 'team-a' })).toBe('key:team-a');
+    expect(probeClientOf({ ip: '10.0.0.1', apiKeyId: undefined })).toBe('ip:10.0.0.1');
+    // Two keys behind one address (a proxy) have a minute each.
+    const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
+    const { probe } = await serve(sumModel, {
+      PROBE_CLIENT_QUERIES_PER_MINUTE: 10,
+      API_KEYS: [
+        { id: 'a', sha256: sha256('key-a') },
+        { id: 'b', sha256: sha256('key-b') },
+      ],
+    });
+    const central = { at: [1, 2, 3, 4], method: 'central' }; // 9 queries
+    expect((await probe('10.0.0.1', central, 'key-a')).statusCode).toBe(200);
+    expect((await probe('10.0.0.1', central, 'key-a')).statusCode).toBe(429);
+    expect((await probe('10.0.0.1', central, 'key-b')).statusCode).toBe(200);
   });
 });
 
