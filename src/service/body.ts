@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { formatPath, HttpProblem } from './problem.js';
 
 const BYTE_ORDER_MARK = 0xfeff;
+const MAX_PATH_LENGTH = 200;
 
 /** Where, in a parsed JSON document, a key that could reach an object's prototype sits. */
 export interface ForbiddenKey {
@@ -17,31 +18,45 @@ export interface ForbiddenKey {
   key: '__proto__' | 'constructor.prototype';
 }
 
+/** A node of the walk: a value, and how it was reached (kept as links, so that a path is built only once found). */
+interface Visit {
+  value: object;
+  key: string;
+  parent: Visit | undefined;
+}
+
+function pathOf(visit: Visit | undefined, ...tail: string[]): string[] {
+  const keys: string[] = [];
+  for (let at = visit; at?.parent !== undefined; at = at.parent) keys.push(at.key);
+  return [...keys.reverse(), ...tail];
+}
+
 /**
  * The first `__proto__` key, or `constructor` key holding a `prototype` key, of a parsed JSON
- * value (JSON.parse keeps both as own data properties); `undefined` if there is none. Iterative, so
- * that deeply nested documents cannot overflow the stack.
+ * value (JSON.parse keeps both as own data properties); `undefined` if there is none. Iterative and
+ * linear in the size of the document, however deeply it nests.
  */
 export function findForbiddenKey(value: unknown): ForbiddenKey | undefined {
-  const pending: { value: object; path: string[] }[] = [];
-  if (typeof value === 'object' && value !== null) pending.push({ value, path: [] });
-  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
-    const { value: node, path } = item;
+  const pending: Visit[] = [];
+  if (typeof value === 'object' && value !== null) pending.push({ value, key: '', parent: undefined });
+  for (let visit = pending.pop(); visit !== undefined; visit = pending.pop()) {
+    const node = visit.value;
     if (Array.isArray(node)) {
-      node.forEach((child: unknown, index) => {
-        if (typeof child === 'object' && child !== null) pending.push({ value: child, path: [...path, String(index)] });
-      });
+      for (let index = 0; index < node.length; index++) {
+        const child: unknown = node[index];
+        if (typeof child === 'object' && child !== null) pending.push({ value: child, key: String(index), parent: visit });
+      }
       continue;
     }
-    if (Object.hasOwn(node, '__proto__')) return { path: [...path, '__proto__'], key: '__proto__' };
+    if (Object.hasOwn(node, '__proto__')) return { path: pathOf(visit, '__proto__'), key: '__proto__' };
     const record = node as Record<string, unknown>;
     const ctor = Object.hasOwn(node, 'constructor') ? record.constructor : undefined;
     if (typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype')) {
-      return { path: [...path, 'constructor', 'prototype'], key: 'constructor.prototype' };
+      return { path: pathOf(visit, 'constructor', 'prototype'), key: 'constructor.prototype' };
     }
     for (const key of Object.keys(node)) {
       const child = record[key];
-      if (typeof child === 'object' && child !== null) pending.push({ value: child, path: [...path, key] });
+      if (typeof child === 'object' && child !== null) pending.push({ value: child, key, parent: visit });
     }
   }
   return undefined;
@@ -67,7 +82,9 @@ export function parseJsonBody(text: string): unknown {
   const forbidden = findForbiddenKey(value);
   if (forbidden === undefined) return value;
   const message = `\`${forbidden.key}\` keys are not accepted`;
-  const path = formatPath(forbidden.path);
+  const full = formatPath(forbidden.path);
+  // A deeply nested key has a long path: its end says enough.
+  const path = full.length > MAX_PATH_LENGTH ? `…${full.slice(-MAX_PATH_LENGTH)}` : full;
   const detail = `The request does not match the schema: ${message} (found at ${path}); rename or remove the key`;
   throw new HttpProblem(400, 'validation_error', detail, { errors: [{ path, message }] });
 }

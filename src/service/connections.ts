@@ -16,8 +16,9 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
 import { HttpProblem, PROBLEM_CONTENT_TYPE, type ProblemCode } from './problem.js';
 
-/** The longest wait between two checks of the request deadlines. */
+/** The longest wait between two checks of the request deadlines (a quarter of a short deadline). */
 const MAX_CHECK_INTERVAL_MS = 1000;
+const MIN_CHECK_INTERVAL_MS = 25;
 
 /** Fastify's (and its http server's) timeout options, from the configuration. */
 export function timeoutOptions(config: Config): Pick<FastifyServerOptions, 'requestTimeout' | 'keepAliveTimeout' | 'connectionTimeout'> & {
@@ -33,7 +34,7 @@ export function timeoutOptions(config: Config): Pick<FastifyServerOptions, 'requ
       requestTimeout,
       headersTimeout,
       keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
-      connectionsCheckingInterval: Math.min(MAX_CHECK_INTERVAL_MS, headersTimeout),
+      connectionsCheckingInterval: Math.max(MIN_CHECK_INTERVAL_MS, Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(headersTimeout / 4))),
     },
   };
 }

@@ -1,0 +1,111 @@
+// Request bodies (issue 9, item 12): valid JSON with a `__proto__` key is a validation_error that
+// says so (not invalid_json); a compressed body is 415; and /docs has a Content-Security-Policy.
+
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/service/app.js';
+import { findForbiddenKey, parseJsonBody } from '../../src/service/body.js';
+import { buildTestApp } from '../helpers.js';
+
+let app: App;
+beforeAll(async () => {
+  app = buildTestApp();
+  await app.ready();
+});
+afterAll(() => app.close());
+
+const postText = (body: string | Buffer, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: '/grad', headers: { 'content-type': 'application/json', ...headers }, payload: body });
+
+describe('__proto__ and constructor.prototype keys', () => {
+  it.each([
+    ['at the top', '{"expr":"x^2","at":{"x":1},"__proto__":{"polluted":true}}', '__proto__'],
+    ['nested in at', '{"expr":"x^2","at":{"x":1,"__proto__":3}}', 'at.__proto__'],
+    ['inside an array', '{"expr":"x^2","at":{"x":1},"points":[{"x":1},{"__proto__":{}}]}', 'points.1.__proto__'],
+    ['spelled with escapes', '{"expr":"x^2","at":{"x":1},"\\u005f_proto\\u005F_":{}}', '__proto__'],
+  ])('answers a __proto__ key %s with 400 validation_error naming it', async (_where, body, path) => {
+    const res = await postText(body);
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    const problem = res.json();
+    expect(problem.code).toBe('validation_error');
+    expect(problem.detail).toContain('`__proto__` keys are not accepted');
+    expect(problem.errors).toEqual([{ path, message: '`__proto__` keys are not accepted' }]);
+  });
+
+  it('answers constructor.prototype with 400 validation_error too', async () => {
+    const res = await postText('{"expr":"x^2","at":{"x":1,"constructor":{"prototype":{"polluted":true}}}}');
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: 'validation_error',
+      errors: [{ path: 'at.constructor.prototype', message: '`constructor.prototype` keys are not accepted' }],
+    });
+  });
+
+  it('accepts such names as string values, and a `constructor` key that holds no prototype', async () => {
+    expect(findForbiddenKey(JSON.parse('{"expr":"__proto__","a":{"constructor":1},"b":["constructor","prototype"]}'))).toBeUndefined();
+    const res = await postText('{"expr":"x^2","at":{"x":2},"wrt":["x"]}');
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('still answers malformed and empty JSON with invalid_json', async () => {
+    expect((await postText('{"expr":')).json()).toMatchObject({ status: 400, code: 'invalid_json', detail: 'The request body is not valid JSON' });
+    expect((await postText('')).json()).toMatchObject({ status: 400, code: 'invalid_json' });
+    // A leading byte order mark is ignored, as Fastify's own parser did.
+    expect(parseJsonBody('\uFEFF{"a":1}')).toEqual({ a: 1 });
+  });
+
+  it('walks deeply nested documents without overflowing the stack', () => {
+    const depth = 100_000;
+    const deep = `${'['.repeat(depth)}{"__proto__":1}${']'.repeat(depth)}`;
+    const started = performance.now();
+    let problem: { extra: { errors: { path: string }[] } } | undefined;
+    try {
+      parseJsonBody(deep);
+    } catch (error) {
+      problem = error as typeof problem;
+    }
+    // Linear in the depth (a path rebuilt at each level would take seconds), and a short path.
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(problem?.extra.errors[0]?.path).toMatch(/^….*\.0\.__proto__$/);
+    expect(problem?.extra.errors[0]?.path.length).toBeLessThan(210);
+  });
+});
+
+describe('Content-Encoding', () => {
+  const body = JSON.stringify({ expr: 'x^2', at: { x: 3 } });
+
+  it.each(['gzip', 'br', 'deflate', 'gzip, identity'])('answers a body with Content-Encoding %s with 415 unsupported_media_type', async (coding) => {
+    const res = await postText(gzipSync(body), { 'content-encoding': coding });
+    expect(res.statusCode).toBe(415);
+    expect(res.headers['accept-encoding']).toBe('identity');
+    const problem = res.json();
+    expect(problem.code).toBe('unsupported_media_type');
+    expect(problem.detail).toMatch(/send the body uncompressed/);
+  });
+
+  it('accepts Content-Encoding: identity', async () => {
+    const res = await postText(body, { 'content-encoding': 'identity' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().gradient).toEqual({ x: 6 });
+  });
+});
+
+describe('/docs', () => {
+  it.each(['/docs', '/docs/', '/docs/static/index.css', '/docs/static/swagger-initializer.js'])('%s has a Content-Security-Policy', async (url) => {
+    const res = await app.inject({ url });
+    expect(res.statusCode).toBe(200);
+    const csp = String(res.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("object-src 'none'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).not.toContain('upgrade-insecure-requests');
+  });
+
+  it('Swagger UI does not send the document to a third-party validator', async () => {
+    const initializer = await app.inject({ url: '/docs/static/swagger-initializer.js' });
+    expect(initializer.body).toMatch(/"validatorUrl":\s*null/);
+  });
+});
