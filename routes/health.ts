@@ -1,5 +1,6 @@
-// Liveness and readiness probes. Once shutdown begins every new request, these included, is
-// answered 503 `shutting_down` by the app's onRequest hook (src/service/app.ts).
+// Liveness and readiness probes: always open (no API key, src/service/access.ts), never
+// rate-limited nor refused for pressure (src/service/app.ts). Once shutdown begins every new
+// request, these included, is answered 503 `shutting_down` by the app's onRequest hook.
 
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
