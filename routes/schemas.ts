@@ -17,7 +17,16 @@ export const ValueSchema = z.unknown().meta({
   examples: [0.7, [1, -2, 3], [[1, 0], [0, 1]]],
 });
 
-export const ValuesSchema = z.record(z.string(), ValueSchema);
+/**
+ * A value per input name. Checked here only for being an object: a record schema would visit every
+ * key (tens of thousands in a hostile body) before the engine's MAX_INPUTS check could refuse it;
+ * the engine checks the count first and then each value, with its path.
+ */
+export const ValuesSchema = z
+  .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+    error: 'must be an object with a value per input name',
+  })
+  .meta({ type: 'object', additionalProperties: { $ref: '#/components/schemas/Value' } });
 
 /** A number, or "NaN", "Infinity", "-Infinity" where it is not finite. */
 export const NumberSchema = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]);

@@ -298,8 +298,13 @@ function withWarnings(answer: Record<string, unknown>, warnings: Warning[]): Rec
   return answer;
 }
 
+/** An object keyed by input names: null-prototype, so a name like `__proto__` is an ordinary key. */
+function byName<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 function perInput(names: readonly string[], tensors: readonly Tensor[]): Record<string, Value> {
-  const out: Record<string, Value> = {};
+  const out: Record<string, Value> = byName();
   names.forEach((n, i) => (out[n] = fromTensor(tensors[i]!)));
   return out;
 }
@@ -314,7 +319,7 @@ function seedsFor(point: Point, given: Record<string, unknown>, field: string, n
   const seeds = new Map<string, Tensor>();
   for (const name of names) {
     const shape = point.bindings.get(name)!.shape;
-    const value = given[name];
+    const value = Object.hasOwn(given, name) ? given[name] : undefined;
     const t = value === undefined ? { shape, data: new Float64Array(sizeOf(shape)) } : toTensor(value, [field, name], point.prepared.limits.maxTensorElements);
     if (!shapesEqual(t.shape, shape)) {
       throw new EngineError('shape_mismatch', `${field}.${name} has shape ${formatShape(t.shape)}, but the input has shape ${formatShape(shape)}`, {
@@ -413,7 +418,7 @@ const gradPlanner: Planner<'grad'> = (_e, point) => {
 };
 
 const jvpPlanner: Planner<'jvp'> = (_e, point, request) => {
-  const names = [...point.bindings.keys()].filter((n) => request.tangents[n] !== undefined);
+  const names = [...point.bindings.keys()].filter((n) => Object.hasOwn(request.tangents, n) && request.tangents[n] !== undefined);
   const seeds = seedsFor(point, request.tangents, 'tangents', names);
   const program = point.prepared.jvpProgram(names, []);
   return {
@@ -477,7 +482,7 @@ const jacobianPlanner: Planner<'jacobian'> = (_e, point, request) => {
       run: () => {
         const warnings: Warning[] = [];
         const [value, tangents] = runChecked(program, bind(point, tangentSeeds(point.wrt, identityBlocks(shapes))), warnings);
-        const jacobian: Record<string, Value> = {};
+        const jacobian: Record<string, Value> = byName();
         let offset = 0;
         point.wrt.forEach((a, i) => {
           const size = sizeOf(shapes[i]!);
@@ -498,7 +503,7 @@ const jacobianPlanner: Planner<'jacobian'> = (_e, point, request) => {
     run: () => {
       const warnings: Warning[] = [];
       const [value, ...adjoints] = runChecked(program, bind(point, new Map([['cotangent', identityBlocks([outShape])[0]!]])), warnings);
-      const jacobian: Record<string, Value> = {};
+      const jacobian: Record<string, Value> = byName();
       // adjoints[a][k] is row k of J restricted to a.
       point.wrt.forEach((a, i) => (jacobian[a] = fromTensor(reshapeBlock(adjoints[i]!, shapes[i]!))));
       return withWarnings({ value: fromTensor(value!), jacobian, mode, passes: m }, warnings);
@@ -523,11 +528,11 @@ const hessianPlanner: Planner<'hessian'> = (_e, point) => {
       const k = point.wrt.length;
       const grads = outputs.slice(1, 1 + k);
       const second = outputs.slice(1 + k);
-      const hessian: Record<string, Record<string, Value>> = {};
+      const hessian: Record<string, Record<string, Value>> = byName();
       let offset = 0;
       point.wrt.forEach((a, i) => {
         const size = sizeOf(shapes[i]!);
-        hessian[a] = {};
+        hessian[a] = byName();
         // second[j][r] = ∂(∂f/∂b_j)/∂(coordinate r): rows of a's block give H[a][b].
         point.wrt.forEach((b, j) => (hessian[a]![b] = fromTensor(reshapeTensor(rows(second[j]!, offset, size), [...shapes[i]!, ...shapes[j]!]))));
         offset += size;
@@ -608,8 +613,8 @@ const checkPlanner: Planner<'check'> = (_e, point, request) => {
       };
       const answer: Record<string, unknown> = { value: fromTensor(f0!), gradient: perInput(point.wrt, grads) };
       if (request.directions === undefined) {
-        const numeric: Record<string, Value> = {};
-        const errors: Record<string, { maxAbsError: number | string; maxRelError: number | string }> = {};
+        const numeric: Record<string, Value> = byName();
+        const errors: Record<string, { maxAbsError: number | string; maxRelError: number | string }> = byName();
         point.wrt.forEach((name, i) => {
           const x = point.bindings.get(name)!;
           const fd = new Float64Array(x.data.length);

@@ -1,0 +1,234 @@
+// `npm run soak`: tens of thousands of varied requests against a compiled server in its own
+// process, on the default configuration, the hostile shapes of issue 9 among them: distinct large
+// Hessians, many scalar inputs, huge answers, prototype names, probes that would amplify, slow
+// bodies, compressed bodies, floods of cheap requests. Meanwhile the server's RSS is sampled and
+// /healthz timed. It passes when the process stays up under 2.5 GB, /healthz stays under 500 ms,
+// every answer is a 2xx, a 4xx problem with a code, or a 503 with Retry-After, and SIGTERM
+// exits 0 promptly. Not part of `npm test` (minutes of load).
+//
+//   npm run build && npm run soak            # SOAK_SECONDS=60 by default
+//   SOAK_SECONDS=300 SOAK_CONCURRENCY=24 npm run soak
+
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { Agent, request } from 'undici';
+import { percentile, startServer } from './server-process.js';
+
+const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
+const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 16);
+const RSS_LIMIT = 2.5e9;
+const HEALTH_LIMIT_MS = 500;
+
+type Body = string | Buffer;
+interface Shape {
+  name: string;
+  /** Relative frequency. */
+  weight: number;
+  /** At most this many of the shape in flight at once (heavy shapes). */
+  inFlight?: number;
+  make(i: number): { method?: 'GET' | 'POST'; path: string; body?: Body; headers?: Record<string, string> };
+}
+
+const json = (value: unknown): string => JSON.stringify(value);
+const chain = (k: number, steps: number): string => `a=x*${k};` + 'a=prod(a)*a;'.repeat(steps) + 'sum(a)';
+const scalars = (n: number): Record<string, number> => {
+  const at: Record<string, number> = {};
+  for (let i = 0; i < n; i++) at[`k${i}`] = 1;
+  at.x = 1;
+  return at;
+};
+const MANY_KEYS_JACOBIAN = json({ expr: 'x', mode: 'forward', at: scalars(20_000) });
+const MANY_KEYS_CHECK = json({ expr: 'x', at: scalars(10_000) });
+const MANY_KEYS_TRACE = json({ expr: 'x', at: scalars(60_000) });
+
+/** A loopback model for the probe shapes: answers logits for any body. */
+function fakeModel(): Promise<{ server: Server; origin: string; received: () => number }> {
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on('data', (c: Buffer) => (bytes += c.length));
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end('{"logits":[0.5,0.25]}');
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      resolve({ server, origin: `http://127.0.0.1:${port}`, received: () => bytes });
+    }),
+  );
+}
+
+function shapes(modelOrigin: string): Shape[] {
+  const template = { pad: 'p'.repeat(900_000), input: '$input' };
+  return [
+    { name: 'grad: lecture f', weight: 40, make: (i) => ({ path: '/grad', body: json({ expr: 'sqrt(x^2 + exp(x^2)) + cos(x^2 + exp(x^2))', at: { x: (i % 97) / 10 } }) }) },
+    { name: 'eval: small network', weight: 15, make: (i) => ({ path: '/eval', body: json({ expr: 'tanh(W @ x)', at: { W: [[1, 2], [3, 4]], x: [i % 5, 0.2] } }) }) },
+    { name: 'GET /ops', weight: 20, make: () => ({ method: 'GET', path: '/ops' }) },
+    { name: 'hessian: distinct 5 KB chains', weight: 1, inFlight: 2, make: (i) => ({ path: '/hessian', body: json({ expr: chain(i + 7, 414), at: { x: [1, 2, 3] } }) }) },
+    { name: 'jacobian: 20,001 scalar inputs', weight: 0.5, inFlight: 2, make: () => ({ path: '/jacobian', body: MANY_KEYS_JACOBIAN }) },
+    { name: 'check: 10,001 scalar inputs', weight: 0.5, inFlight: 2, make: () => ({ path: '/check', body: MANY_KEYS_CHECK }) },
+    { name: 'trace: 60,001 scalar inputs', weight: 0.3, inFlight: 1, make: () => ({ path: '/trace', body: MANY_KEYS_TRACE }) },
+    { name: 'eval: 1M-number answers', weight: 1, inFlight: 4, make: (i) => ({ path: '/eval', body: json({ expr: 'sin(eye(1000)+x)', at: { x: 0.1234567 + i * 1e-9 } }) }) },
+    { name: 'grade: answers key constructor', weight: 2, make: () => ({ path: '/grade', body: json({ reference: { expr: 'x^2' }, submissions: [{ id: 's', answers: { constructor: 1, derivative: { x: '2*x' } } }] }) }) },
+    { name: 'eval: prototype names', weight: 2, make: (i) => ({ path: '/eval', body: json({ expr: ['toString', 'constructor', 'valueOf', '__proto__'][i % 4], at: { x: 1 } }) }) },
+    { name: 'body: __proto__ key', weight: 1, make: () => ({ path: '/eval', body: '{"expr":"x","at":{"x":1},"__proto__":{"polluted":1}}' }) },
+    { name: 'body: gzip', weight: 1, make: () => ({ path: '/eval', body: gzipSync(json({ expr: 'x', at: { x: 1 } })), headers: { 'content-encoding': 'gzip' } }) },
+    { name: 'body: at and points', weight: 1, make: () => ({ path: '/eval', body: json({ expr: 'x', at: { x: 1 }, points: [{ x: 2 }] }) }) },
+    {
+      name: 'probe: eye(2000) products',
+      weight: 0.3,
+      inFlight: 1,
+      make: () => ({ path: '/probe', body: json({ target: { expr: 'sum(eye(2000) @ eye(2000)) + sum(x)' }, at: [1, 2, 3, 4, 5, 6, 7, 8], method: 'central', concurrency: 8 }) }),
+    },
+    {
+      name: 'probe: 900 KB body template, SPSA',
+      weight: 0.3,
+      inFlight: 1,
+      make: () => ({ path: '/probe', body: json({ target: { url: `${modelOrigin}/predict`, body: template, outputPath: '/logits/0' }, at: [1, 2, 3], method: 'spsa', budget: 1001 }) }),
+    },
+  ];
+}
+
+/** Connections that send headers and then drip the body a byte every 2 s: they must be cut off. */
+function dripBodies(port: number, count: number, untilMs: number): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: count }, () => {
+      return new Promise<number>((resolve) => {
+        const start = performance.now();
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write('POST /eval HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{');
+        });
+        const drip = setInterval(() => socket.write(' '), 2000);
+        const stop = setTimeout(() => socket.destroy(), untilMs);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          clearInterval(drip);
+          clearTimeout(stop);
+          resolve(performance.now() - start);
+        });
+      });
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const model = await fakeModel();
+  const server = await startServer({ PROBE_ALLOWED_ORIGINS: model.origin });
+  const port = Number(new URL(server.base).port);
+  const agent = new Agent({ connections: CONCURRENCY + 4, bodyTimeout: 120_000, headersTimeout: 120_000 });
+  const all = shapes(model.origin);
+  const totalWeight = all.reduce((s, x) => s + x.weight, 0);
+  const inFlight = new Map<string, number>();
+  const counts = new Map<string, Map<string, number>>();
+  const bad: string[] = [];
+  let sent = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+
+  const pick = (r: number): Shape => {
+    for (const s of all) {
+      if ((r -= s.weight / totalWeight) <= 0 && (s.inFlight === undefined || (inFlight.get(s.name) ?? 0) < s.inFlight)) return s;
+    }
+    return all[0]!;
+  };
+
+  async function one(i: number): Promise<void> {
+    const shape = pick(Math.random());
+    const { method = 'POST', path, body, headers = {} } = shape.make(i);
+    inFlight.set(shape.name, (inFlight.get(shape.name) ?? 0) + 1);
+    let outcome: string;
+    try {
+      const res = await request(`${server.base}${path}`, {
+        method,
+        dispatcher: agent,
+        body,
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      });
+      const text = await res.body.text();
+      let code = '';
+      if (res.statusCode >= 400) {
+        try {
+          code = (JSON.parse(text) as { code?: string }).code ?? '';
+        } catch {
+          code = '';
+        }
+        const retry = res.headers['retry-after'] !== undefined;
+        if (code === '' || (res.statusCode >= 500 && !(res.statusCode === 503 && retry) && res.statusCode !== 504 && res.statusCode !== 502)) {
+          bad.push(`${shape.name}: ${res.statusCode} ${text.slice(0, 200)}`);
+        }
+      }
+      outcome = `${res.statusCode}${code ? ` ${code}` : ''}`;
+    } catch (e) {
+      outcome = `error ${(e as Error).message}`;
+      bad.push(`${shape.name}: ${outcome}`);
+    } finally {
+      inFlight.set(shape.name, (inFlight.get(shape.name) ?? 1) - 1);
+    }
+    const byOutcome = counts.get(shape.name) ?? new Map<string, number>();
+    byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
+    counts.set(shape.name, byOutcome);
+  }
+
+  const health: number[] = [];
+  let maxRss = server.rss();
+  const sampler = setInterval(() => (maxRss = Math.max(maxRss, server.rss())), 250);
+  const healthLoop = (async () => {
+    const healthAgent = new Agent({ connections: 1 });
+    while (performance.now() < deadline) {
+      const start = performance.now();
+      try {
+        const res = await request(`${server.base}/healthz`, { dispatcher: healthAgent });
+        await res.body.text();
+        if (res.statusCode !== 200) bad.push(`healthz: ${res.statusCode}`);
+      } catch (e) {
+        bad.push(`healthz: ${(e as Error).message}`);
+      }
+      health.push(performance.now() - start);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await healthAgent.close();
+  })();
+  const drips = dripBodies(port, 50, Math.min(SECONDS * 1000, 60_000));
+
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < deadline) await one(sent++);
+    }),
+  );
+  await healthLoop;
+  const dripMs = await drips;
+  clearInterval(sampler);
+  await agent.close();
+  const stop = await server.stop();
+  model.server.close();
+
+  console.log(`# Soak: ${SECONDS} s, ${CONCURRENCY} concurrent clients, default configuration (${new Date().toISOString()})\n`);
+  console.log(`${sent} requests; server RSS max ${(maxRss / 1e9).toFixed(2)} GB; /healthz p50 ${percentile(health, 50).toFixed(1)} ms, p99 ${percentile(health, 99).toFixed(1)} ms, max ${Math.max(...health).toFixed(1)} ms (${health.length} samples)`);
+  console.log(`slow bodies: 50 connections dripping a byte every 2 s were closed after ${(percentile(dripMs, 50) / 1000).toFixed(1)} s (median), ${(Math.max(...dripMs) / 1000).toFixed(1)} s (max)`);
+  console.log(`probe target received ${(model.received() / 1e6).toFixed(1)} MB in all`);
+  console.log(`SIGTERM: exit ${stop.code} after ${stop.ms.toFixed(0)} ms\n`);
+  console.log('| request shape | answers |');
+  console.log('| --- | --- |');
+  for (const s of all) {
+    const byOutcome = counts.get(s.name);
+    const text = byOutcome ? [...byOutcome].map(([o, n]) => `${n} × ${o}`).join(', ') : '—';
+    console.log(`| ${s.name} | ${text} |`);
+  }
+  const failures = [...bad];
+  if (maxRss > RSS_LIMIT) failures.push(`RSS ${maxRss} over ${RSS_LIMIT}`);
+  if (Math.max(...health) > HEALTH_LIMIT_MS) failures.push(`/healthz took ${Math.max(...health).toFixed(0)} ms`);
+  if (stop.code !== 0) failures.push(`SIGTERM exit code ${stop.code}`);
+  if (failures.length > 0) {
+    console.log(`\nFAILED (${failures.length}):`);
+    for (const f of failures.slice(0, 30)) console.log(`- ${f}`);
+    process.exitCode = 1;
+  } else {
+    console.log('\nPASSED: the process stayed up within its memory, /healthz answered promptly, every answer was a 2xx or a problem with a code (5xx only 503 with Retry-After, or a probe target’s 502/504), and SIGTERM exited 0.');
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
