@@ -68,14 +68,16 @@ const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request 
  * the connection closes. Logged at info, without a stack: these are the client's doing.
  */
 export function clientErrorHandler(this: FastifyInstance, error: ClientError, socket: Socket): void {
-  // A reset connection has nobody left to answer.
+  // A reset connection has nobody left to answer (and resets are common: debug only).
   if (error.code === 'ECONNRESET' || socket.destroyed) {
-    this.log.info({ reason: error.code ?? error.message }, 'client connection closed');
+    this.log.debug({ reason: error.code ?? error.message }, 'client connection reset');
     return;
   }
   const problem = clientProblem(error);
   this.log.info({ code: problem.code, status: problem.status, reason: error.code ?? error.message }, 'client error');
-  if (socket.writable) {
+  // As Node's own handler: no answer in the middle of another one already on the wire.
+  const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && !answering?.headersSent) {
     const body = JSON.stringify(problem);
     socket.write(
       `HTTP/1.1 ${problem.status} ${STATUS_TEXT[problem.status]}\r\n` +
