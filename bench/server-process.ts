@@ -20,10 +20,14 @@ export interface ServerProcess {
 }
 
 /** Starts `dist/src/server.js` (run `npm run build` first) with the default configuration plus `env`. */
-export async function startServer(env: Record<string, string> = {}, port = 31_000 + Math.floor(Math.random() * 2000)): Promise<ServerProcess> {
+export async function startServer(
+  env: Record<string, string> = {},
+  port = 31_000 + Math.floor(Math.random() * 2000),
+  nodeFlags: string[] = (process.env.SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+): Promise<ServerProcess> {
   const entry = `${ROOT}dist/src/server.js`;
   if (!existsSync(entry)) throw new Error('dist/src/server.js is missing: run `npm run build` first');
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...nodeFlags, entry], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

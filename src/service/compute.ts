@@ -6,7 +6,8 @@
 // Grading and graph layout always run on a worker. Every thread keeps its own cache of prepared
 // functions within its share of CACHE_MAX_BYTES.
 
-import { threadId } from 'node:worker_threads';
+import { randomUUID } from 'node:crypto';
+import { BroadcastChannel, threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { EngineError, isEngineError } from '../engine/errors.js';
 import { Engine, type FunctionRequest, type Job, type OperationName, type RequestTable } from '../engine/operations.js';
@@ -48,7 +49,7 @@ export class SerializedAnswer {
 /** What the routes send: an answer object, or its JSON already serialised. */
 export type Answer = Record<string, unknown> | SerializedAnswer;
 
-/** A worker's cache, reported with every answer so /metrics can add up the process. */
+/** A worker's cache, reported after every task (on a broadcast channel) so /metrics can add up the process. */
 export interface CacheReport {
   thread: number;
   functions: number;
@@ -60,7 +61,7 @@ export type WorkerAnswer = (
   | { ok: true; result: Record<string, unknown>; flops?: number | undefined }
   | { ok: true; json: Uint8Array; flops?: number | undefined }
   | { ok: false; error: { code: EngineError['code']; message: string; position?: { line: number; column: number }; node?: string; path?: (string | number)[] } }
-) & { cache?: CacheReport };
+);
 
 /** What a worker can be asked to do: an operation, a trace, an analysis, a graph picture, a layout, a grading. */
 export type WorkerTask =
@@ -105,6 +106,8 @@ export class Compute {
   private readonly counts = { inline: 0, offloaded: 0, timedOut: 0, outOfMemory: 0, deferred: 0 };
   /** The latest cache report of each worker thread. */
   private readonly workerCaches = new Map<number, CacheReport>();
+  /** Where the workers report their caches. */
+  private readonly cacheReports: BroadcastChannel | undefined;
 
   constructor(options: ComputeOptions) {
     this.options = options;
@@ -112,6 +115,14 @@ export class Compute {
     const cacheBytes = Math.floor((options.cacheBytes ?? 256 * 2 ** 20) / threads);
     this.engine = new Engine(options.limits, { cacheSize: options.cacheSize, cacheBytes });
     if (options.workers > 0) {
+      const cacheChannel = `adjoint-cache-${randomUUID()}`;
+      const reports = new BroadcastChannel(cacheChannel);
+      reports.onmessage = (event) => {
+        const report = (event as { data: CacheReport }).data;
+        this.workerCaches.set(report.thread, report);
+      };
+      (reports as unknown as { unref(): void }).unref();
+      this.cacheReports = reports;
       const filename = new URL(`./worker.${inTypeScript ? 'ts' : 'js'}`, import.meta.url).href;
       this.pool = new Piscina({
         filename,
@@ -119,7 +130,7 @@ export class Compute {
         maxThreads: options.workers,
         maxQueue: options.maxQueue,
         idleTimeout: 60_000,
-        workerData: { limits: options.limits, cacheSize: options.cacheSize, cacheBytes },
+        workerData: { limits: options.limits, cacheSize: options.cacheSize, cacheBytes, cacheChannel },
         resourceLimits: { maxOldGenerationSizeMb: options.workerHeapMb ?? 768 },
         // Under tests the worker is TypeScript: load it through tsx.
         execArgv: inTypeScript ? ['--import', 'tsx'] : [],
@@ -279,11 +290,11 @@ export class Compute {
         headers: { 'retry-after': '2' },
       });
     }
-    let answer: WorkerAnswer;
+    let answer: WorkerAnswer | Uint8Array;
     try {
       const timeout = AbortSignal.timeout(this.options.timeoutMs);
       const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-      answer = (await pool.run(task, { signal })) as WorkerAnswer;
+      answer = (await pool.run(task, { signal })) as WorkerAnswer | Uint8Array;
     } catch (e) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (e instanceof Error && e.name === 'AbortError') {
@@ -304,7 +315,8 @@ export class Compute {
       }
       throw e;
     }
-    if (answer.cache) this.workerCaches.set(answer.cache.thread, answer.cache);
+    // A serialised answer arrives as its bytes alone (moved, not copied).
+    if (answer instanceof Uint8Array) return new SerializedAnswer(answer);
     if (answer.ok) {
       if (options.allowance !== undefined && answer.flops !== undefined) options.allowance.remaining -= answer.flops;
       return 'json' in answer ? new SerializedAnswer(answer.json) : answer.result;
@@ -318,6 +330,7 @@ export class Compute {
   }
 
   async close(): Promise<void> {
+    this.cacheReports?.close();
     await this.pool?.destroy();
   }
 }
@@ -335,9 +348,9 @@ function debit(allowance: RunOptions['allowance'], flops: number): void {
 }
 
 /** The worker side: an engine of its own (with its own cache), answers that survive the thread boundary. */
-export async function answerTask(engine: Engine, task: WorkerTask): Promise<WorkerAnswer> {
+export async function answerTask(engine: Engine, task: WorkerTask, reports?: BroadcastChannel): Promise<WorkerAnswer> {
   const answer = await answerTaskOnly(engine, task);
-  answer.cache = { thread: threadId, functions: engine.cachedFunctions, bytes: engine.cachedBytes };
+  reports?.postMessage({ thread: threadId, functions: engine.cachedFunctions, bytes: engine.cachedBytes } satisfies CacheReport);
   return answer;
 }
 
@@ -345,7 +358,7 @@ const encoder = new TextEncoder();
 
 function finish(result: Record<string, unknown>, serialize: boolean | undefined, flops?: number): WorkerAnswer {
   if (!serialize) return { ok: true, result, flops };
-  return { ok: true, json: encoder.encode(JSON.stringify(result)), flops };
+  return { ok: true, json: encoder.encode(JSON.stringify(result)) };
 }
 
 async function answerTaskOnly(engine: Engine, task: WorkerTask): Promise<WorkerAnswer> {

@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../src/service/app.js';
 import { buildTestApp } from '../helpers.js';
 
@@ -136,6 +136,8 @@ describe('where the work runs', () => {
     const b = await inline.inject({ method: 'POST', url: '/hessian', payload: body });
     expect(a.statusCode).toBe(200);
     expect(a.body).toEqual(b.body);
+    // The worker reports what its cache holds, and /metrics adds it to the event loop's.
+    await vi.waitFor(() => expect(app.compute.caches().bytes).toBeGreaterThan(app.compute.engine.cachedBytes + 100_000));
   });
 
   it('plans the lecture’s f on the event loop', async () => {
