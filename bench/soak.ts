@@ -11,6 +11,7 @@
 
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import { Agent, request } from 'undici';
 import { percentile, startServer } from './server-process.js';
@@ -89,6 +90,40 @@ function shapes(modelOrigin: string): Shape[] {
       make: () => ({ path: '/probe', body: json({ target: { url: `${modelOrigin}/predict`, body: template, outputPath: '/logits/0' }, at: [1, 2, 3], method: 'spsa', budget: 1001 }) }),
     },
   ];
+}
+
+/**
+ * GET /healthz every 100 ms for `ms`, timed on a thread of its own, so the soak's own work (reading
+ * megabytes of answers) does not count as the server's latency. -1 marks a failed check.
+ */
+function timeHealth(base: string, ms: number): Promise<number[]> {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const http = require('node:http');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const times = [];
+    const end = Date.now() + workerData.ms;
+    const once = () => new Promise((resolve) => {
+      const start = performance.now();
+      http.get(workerData.base + '/healthz', { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - start : -1));
+      }).on('error', () => resolve(-1));
+    });
+    (async () => {
+      while (Date.now() < end) {
+        times.push(await once());
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      agent.destroy();
+      parentPort.postMessage(times);
+    })();
+  `;
+  const worker = new Worker(code, { eval: true, workerData: { base, ms } });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (times: number[]) => resolve(times));
+    worker.once('error', reject);
+  });
 }
 
 /** Connections that send headers and then drip the body a byte every 2 s: they must be cut off. */
@@ -170,25 +205,20 @@ async function main(): Promise<void> {
     counts.set(shape.name, byOutcome);
   }
 
-  const health: number[] = [];
   let maxRss = server.rss();
+  let serverLagMs = 0;
   const sampler = setInterval(() => (maxRss = Math.max(maxRss, server.rss())), 250);
-  const healthLoop = (async () => {
-    const healthAgent = new Agent({ connections: 1 });
-    while (performance.now() < deadline) {
-      const start = performance.now();
-      try {
-        const res = await request(`${server.base}/healthz`, { dispatcher: healthAgent });
-        await res.body.text();
-        if (res.statusCode !== 200) bad.push(`healthz: ${res.statusCode}`);
-      } catch (e) {
-        bad.push(`healthz: ${(e as Error).message}`);
-      }
-      health.push(performance.now() - start);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await healthAgent.close();
-  })();
+  // The server's own event-loop delay (prom-client's monitor, reset at every scrape).
+  const lagSampler = setInterval(() => {
+    void request(`${server.base}/metrics`)
+      .then((res) => res.body.text())
+      .then((text) => {
+        const max = /^nodejs_eventloop_lag_max_seconds ([\d.e+-]+)/m.exec(text);
+        if (max) serverLagMs = Math.max(serverLagMs, 1000 * Number(max[1]));
+      })
+      .catch(() => undefined);
+  }, 2000);
+  const healthProbe = timeHealth(server.base, SECONDS * 1000);
   const drips = dripBodies(port, 50, Math.min(SECONDS * 1000, 60_000));
 
   await Promise.all(
@@ -196,15 +226,17 @@ async function main(): Promise<void> {
       while (performance.now() < deadline) await one(sent++);
     }),
   );
-  await healthLoop;
+  const health = await healthProbe;
+  if (health.some((ms) => ms < 0)) bad.push('healthz: a check failed');
   const dripMs = await drips;
   clearInterval(sampler);
+  clearInterval(lagSampler);
   await agent.close();
   const stop = await server.stop();
   model.server.close();
 
   console.log(`# Soak: ${SECONDS} s, ${CONCURRENCY} concurrent clients, default configuration (${new Date().toISOString()})\n`);
-  console.log(`${sent} requests; server RSS max ${(maxRss / 1e9).toFixed(2)} GB; /healthz p50 ${percentile(health, 50).toFixed(1)} ms, p99 ${percentile(health, 99).toFixed(1)} ms, max ${Math.max(...health).toFixed(1)} ms (${health.length} samples)`);
+  console.log(`${sent} requests; server RSS max ${(maxRss / 1e9).toFixed(2)} GB; /healthz p50 ${percentile(health, 50).toFixed(1)} ms, p99 ${percentile(health, 99).toFixed(1)} ms, max ${Math.max(...health).toFixed(1)} ms (${health.length} samples, timed from a thread of their own); server event-loop delay max ${serverLagMs.toFixed(0)} ms`);
   console.log(`slow bodies: 50 connections dripping a byte every 2 s were closed after ${(percentile(dripMs, 50) / 1000).toFixed(1)} s (median), ${(Math.max(...dripMs) / 1000).toFixed(1)} s (max)`);
   console.log(`probe target received ${(model.received() / 1e6).toFixed(1)} MB in all`);
   console.log(`SIGTERM: exit ${stop.code} after ${stop.ms.toFixed(0)} ms\n`);

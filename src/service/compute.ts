@@ -94,6 +94,10 @@ const MANY_INPUTS = 64;
 const SMALL_EXPLAIN_CHARACTERS = 500;
 const SMALL_EXPLAIN_NODES = 50;
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
 /** An error a worker thread dies of when it exhausts its heap (Node's worker resourceLimits). */
 function isOutOfMemory(e: unknown): boolean {
   return e instanceof Error && ((e as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY' || /out of memory/i.test(e.message));
@@ -154,7 +158,7 @@ export class Compute {
       (request.expr?.length ?? 0) > LARGE_EXPR_CHARACTERS ||
       (request.graph?.nodes.length ?? 0) > LARGE_GRAPH_NODES ||
       (request.points?.length ?? 0) > LARGE_POINT_COUNT ||
-      (request.at !== undefined && request.at !== null && typeof request.at === 'object' && Object.keys(request.at).length > MANY_INPUTS)
+      (isObject(request.at) && Object.keys(request.at).length > MANY_INPUTS)
     );
   }
 
@@ -193,8 +197,16 @@ export class Compute {
     return this.answer(op, request, options, true);
   }
 
+  /** MAX_INPUTS checked here, before a request with many names is copied to a worker. */
+  private checkInputCounts(request: FunctionRequest & { shapes?: unknown }): void {
+    if (isObject(request.shapes)) this.engine.checkInputCount(Object.keys(request.shapes).length, ['shapes']);
+    if (isObject(request.at)) this.engine.checkInputCount(Object.keys(request.at).length, ['at']);
+    request.points?.forEach((at, i) => isObject(at) && this.engine.checkInputCount(Object.keys(at).length, ['points', i]));
+  }
+
   private async answer<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions, serialize: boolean): Promise<Answer> {
     options.signal?.throwIfAborted();
+    this.checkInputCounts(request);
     const task = { op, request, serialize };
     if (this.planElsewhere(request)) return this.offloadWithin(task, options);
     const job = this.planHere(() => this.engine.plan(op, request));
@@ -214,6 +226,7 @@ export class Compute {
 
   /** The lecture's tables: planned here, run here or on a worker like the differentiation operations. */
   async trace(request: TraceRequest): Promise<Answer> {
+    this.checkInputCounts(request);
     const task = { op: 'trace' as const, request, serialize: true };
     if (this.planElsewhere(request)) return this.offload(task);
     const job = this.planHere(() => planTrace(this.engine, request));
@@ -233,6 +246,7 @@ export class Compute {
 
   /** Shapes and costs: building the derivative graphs of all but a small function is done on a worker. */
   async analyze(request: AnalyzeRequest): Promise<Analysis> {
+    this.checkInputCounts(request);
     if (this.explainHere(request)) {
       this.counts.inline++;
       return analyze(this.engine, request);
@@ -242,6 +256,7 @@ export class Compute {
 
   /** The graph picture: DOT built here for a small function; SVG always laid out on a worker. */
   async graph(request: GraphRequest, maxSvgNodes: number): Promise<Picture> {
+    this.checkInputCounts(request);
     if (this.explainHere(request)) return graphPicture(this.engine, request, maxSvgNodes, (dot) => this.svg(dot));
     return (await this.offload({ op: 'graph', request, maxSvgNodes })) as unknown as Picture;
   }
