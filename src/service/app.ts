@@ -225,6 +225,7 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
       inlinePlanNodes: config.INLINE_PLAN_NODES,
       workers: config.WORKERS,
       workerHeapMb: config.WORKER_HEAP_MB,
+      workerNice: config.WORKER_NICE,
       maxQueue: config.MAX_QUEUE,
       timeoutMs: config.WORK_TIMEOUT_MS,
     }),

@@ -35,6 +35,8 @@ export interface ComputeOptions {
   workers: number;
   /** Megabytes of heap of each worker thread. */
   workerHeapMb?: number;
+  /** The nice value of worker threads (Linux): above 0, heavy work yields the CPU to the event loop. */
+  workerNice?: number;
   /** Tasks that may wait for a worker before new ones are refused (503 overloaded). */
   maxQueue: number;
   /** A worker task's hard time limit; past it the worker is replaced (503 timeout). */
@@ -134,7 +136,7 @@ export class Compute {
         maxThreads: options.workers,
         maxQueue: options.maxQueue,
         idleTimeout: 60_000,
-        workerData: { limits: options.limits, cacheSize: options.cacheSize, cacheBytes, cacheChannel },
+        workerData: { limits: options.limits, cacheSize: options.cacheSize, cacheBytes, cacheChannel, nice: options.workerNice ?? 10 },
         resourceLimits: { maxOldGenerationSizeMb: options.workerHeapMb ?? 768 },
         // Under tests the worker is TypeScript: load it through tsx.
         execArgv: inTypeScript ? ['--import', 'tsx'] : [],

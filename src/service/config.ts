@@ -51,6 +51,7 @@ export const configSchema = z.object({
   CACHE_SIZE: integer(1, 1_000_000, 'prepared functions kept per thread').default(256),
   CACHE_MAX_BYTES: integer(0, 1_099_511_627_776, 'bytes of heap all prepared functions may hold, split between the event loop and the workers').default(256 * 1024 * 1024),
   WORKER_HEAP_MB: integer(16, 1_048_576, 'megabytes of heap (V8 old generation) of one worker thread; a worker past it fails its request with 503 and is replaced').default(768),
+  WORKER_NICE: integer(0, 19, 'nice value of worker threads (Linux): heavy work yields the CPU to the event loop; 0 keeps the process priority').default(10),
   INLINE_ANSWER_ELEMENTS: integer(0, 1_000_000_000, 'numbers an answer may hold and still be computed and serialised on the event loop').default(20_000),
   INLINE_PLAN_NODES: integer(0, 100_000_000, 'estimated derived-graph steps a function may need and still be planned on the event loop').default(1_000),
   // Graph pictures: Graphviz lays out on the event loop, so the SVG size is bounded.

@@ -1,12 +1,26 @@
 // A worker thread of the compute pool: runs planned jobs that are too heavy for the event loop.
 
+import { setPriority } from 'node:os';
 import { BroadcastChannel, workerData } from 'node:worker_threads';
 import { Engine } from '../engine/operations.js';
 import type { Limits } from '../engine/prepare.js';
 import { Piscina } from 'piscina';
 import { answerTask, type WorkerAnswer, type WorkerTask } from './compute.js';
 
-const { limits, cacheSize, cacheBytes, cacheChannel } = workerData as { limits: Limits; cacheSize: number; cacheBytes: number; cacheChannel: string };
+const { limits, cacheSize, cacheBytes, cacheChannel, nice } = workerData as {
+  limits: Limits;
+  cacheSize: number;
+  cacheBytes: number;
+  cacheChannel: string;
+  nice: number;
+};
+// Heavy work yields the CPU to the event loop: on Linux a thread's nice value is its own, so this
+// worker runs at a lower priority than the thread that answers health checks and small requests.
+try {
+  if (nice > 0) setPriority(nice);
+} catch {
+  // Not permitted here (or not Linux): the worker runs at the process's priority.
+}
 const engine = new Engine(limits, { cacheSize, cacheBytes });
 /** Where this worker reports its cache after every task (for /metrics). */
 const reports = new BroadcastChannel(cacheChannel);

@@ -3,6 +3,7 @@
 // inputs (quadratic seeds, slow checks), large functions planned on the event loop, huge answers
 // built on the event loop, and a worker that exhausts its heap.
 
+import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { request } from 'undici';
@@ -138,6 +139,14 @@ describe('where the work runs', () => {
     expect(a.body).toEqual(b.body);
     // The worker reports what its cache holds, and /metrics adds it to the event loop's.
     await vi.waitFor(() => expect(app.compute.caches().bytes).toBeGreaterThan(app.compute.engine.cachedBytes + 100_000));
+  });
+
+  it.runIf(process.platform === 'linux')('runs workers at a lower priority than the event loop (WORKER_NICE)', () => {
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value (after the parenthesised name).
+    const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const tids = readdirSync('/proc/self/task');
+    expect(niceOf(String(process.pid))).toBe(0);
+    expect(tids.map(niceOf)).toContain(10);
   });
 
   it('plans the lecture’s f on the event loop', async () => {
