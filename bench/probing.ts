@@ -108,6 +108,10 @@ async function start() {
       PROBE_MAX_CONCURRENCY: 16,
       WORKERS: 0,
       RATE_LIMIT_MAX: 0,
+      // One client sends every probe of the study: no per-client quota, no outbound-bytes bound.
+      PROBE_CLIENT_QUERIES_PER_MINUTE: 0,
+      PROBE_MAX_OUTBOUND_BYTES: 2 ** 40,
+      PROBE_MAX_FLOPS: 1e15,
       BODY_LIMIT: 16 * 1_048_576,
     }),
     { logger: false },

@@ -362,7 +362,7 @@ function rows(stack: Tensor, offset: number, count: number): Tensor {
 }
 
 /** A program's estimated work: its flops, every element it writes, and a dispatch cost per step. */
-function work(plan: Plan): number {
+export function work(plan: Plan): number {
   return plan.flops + plan.elements + STEP_COST * plan.schedule.length;
 }
 

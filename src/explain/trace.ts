@@ -4,7 +4,7 @@
 import { forwardMode, reverseMode } from '../engine/ad/transform.js';
 import { EngineError } from '../engine/errors.js';
 import { dependents, type Node, type NodeId } from '../engine/ir/graph.js';
-import { runChecked, type Engine, type FunctionRequest, type Job, type Warning } from '../engine/operations.js';
+import { runChecked, work, type Engine, type FunctionRequest, type Job, type Warning } from '../engine/operations.js';
 import type { Prepared, Program } from '../engine/prepare.js';
 import { formatShape, shapesEqual, sizeOf, type Tensor } from '../engine/tensor/tensor.js';
 import { fromTensor, jsonNumber, toTensor, type Value } from '../engine/values.js';
@@ -140,7 +140,7 @@ export function planTrace(engine: Engine, request: TraceRequest): Job {
       `this trace would return ${elements} numbers (every step's value and derivatives), more than the limit of ${prepared.limits.maxTraceElements} (MAX_TRACE_ELEMENTS): trace a smaller instance`,
     );
   }
-  const flops = program.plan.flops + program.plan.elements;
+  const flops = work(program.plan);
   if (flops > prepared.limits.maxFlops) {
     throw new EngineError(
       'limit_exceeded',
