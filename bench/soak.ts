@@ -67,11 +67,12 @@ function shapes(modelOrigin: string): Shape[] {
     { name: 'grad: lecture f', weight: 40, make: (i) => ({ path: '/grad', body: json({ expr: 'sqrt(x^2 + exp(x^2)) + cos(x^2 + exp(x^2))', at: { x: (i % 97) / 10 } }) }) },
     { name: 'eval: small network', weight: 15, make: (i) => ({ path: '/eval', body: json({ expr: 'tanh(W @ x)', at: { W: [[1, 2], [3, 4]], x: [i % 5, 0.2] } }) }) },
     { name: 'GET /ops', weight: 20, make: () => ({ method: 'GET', path: '/ops' }) },
-    { name: 'hessian: distinct 5 KB chains', weight: 1, inFlight: 2, make: (i) => ({ path: '/hessian', body: json({ expr: chain(i + 7, 414), at: { x: [1, 2, 3] } }) }) },
+    { name: 'hessian: distinct 5 KB chains', weight: 1, inFlight: 8, make: (i) => ({ path: '/hessian', body: json({ expr: chain(i + 7, 414), at: { x: [1, 2, 3] } }) }) },
+    { name: 'hessian: distinct 99 KB chains', weight: 0.2, inFlight: 2, make: (i) => ({ path: '/hessian', body: json({ expr: chain(i + 7, 8200), at: { x: [1, 2, 3] } }) }) },
     { name: 'jacobian: 20,001 scalar inputs', weight: 0.5, inFlight: 2, make: () => ({ path: '/jacobian', body: MANY_KEYS_JACOBIAN }) },
     { name: 'check: 10,001 scalar inputs', weight: 0.5, inFlight: 2, make: () => ({ path: '/check', body: MANY_KEYS_CHECK }) },
     { name: 'trace: 60,001 scalar inputs', weight: 0.3, inFlight: 1, make: () => ({ path: '/trace', body: MANY_KEYS_TRACE }) },
-    { name: 'eval: 1M-number answers', weight: 1, inFlight: 4, make: (i) => ({ path: '/eval', body: json({ expr: 'sin(eye(1000)+x)', at: { x: 0.1234567 + i * 1e-9 } }) }) },
+    { name: 'eval: 1M-number answers', weight: 1, inFlight: 8, make: (i) => ({ path: '/eval', body: json({ expr: 'sin(eye(1000)+x)', at: { x: 0.1234567 + i * 1e-9 } }) }) },
     { name: 'grade: answers key constructor', weight: 2, make: () => ({ path: '/grade', body: json({ reference: { expr: 'x^2' }, submissions: [{ id: 's', answers: { constructor: 1, derivative: { x: '2*x' } } }] }) }) },
     { name: 'eval: prototype names', weight: 2, make: (i) => ({ path: '/eval', body: json({ expr: ['toString', 'constructor', 'valueOf', '__proto__'][i % 4], at: { x: 1 } }) }) },
     { name: 'body: __proto__ key', weight: 1, make: () => ({ path: '/eval', body: '{"expr":"x","at":{"x":1},"__proto__":{"polluted":1}}' }) },
@@ -231,8 +232,9 @@ async function main(): Promise<void> {
   const dripMs = await drips;
   clearInterval(sampler);
   clearInterval(lagSampler);
-  await agent.close();
+  // SIGTERM while the keep-alive connections are still open (they must not hold the exit).
   const stop = await server.stop();
+  await agent.close();
   model.server.close();
 
   console.log(`# Soak: ${SECONDS} s, ${CONCURRENCY} concurrent clients, default configuration (${new Date().toISOString()})\n`);
