@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -76,4 +77,38 @@ export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/**
+ * GET /healthz every `everyMs` for `ms`, timed on a thread of its own, so the soak's own work (reading
+ * megabytes of answers) does not count as the server's latency. -1 marks a failed check.
+ */
+export function timeHealth(base: string, ms: number, everyMs = 100): Promise<number[]> {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const http = require('node:http');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const times = [];
+    const end = Date.now() + workerData.ms;
+    const once = () => new Promise((resolve) => {
+      const start = performance.now();
+      http.get(workerData.base + '/healthz', { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - start : -1));
+      }).on('error', () => resolve(-1));
+    });
+    (async () => {
+      while (Date.now() < end) {
+        times.push(await once());
+        await new Promise((r) => setTimeout(r, workerData.everyMs));
+      }
+      agent.destroy();
+      parentPort.postMessage(times);
+    })();
+  `;
+  const worker = new Worker(code, { eval: true, workerData: { base, ms, everyMs } });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (times: number[]) => resolve(times));
+    worker.once('error', reject);
+  });
 }

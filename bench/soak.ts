@@ -11,10 +11,9 @@
 
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { Worker } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import { Agent, request } from 'undici';
-import { percentile, startServer } from './server-process.js';
+import { percentile, startServer, timeHealth } from './server-process.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 16);
@@ -91,40 +90,6 @@ function shapes(modelOrigin: string): Shape[] {
       make: () => ({ path: '/probe', body: json({ target: { url: `${modelOrigin}/predict`, body: template, outputPath: '/logits/0' }, at: [1, 2, 3], method: 'spsa', budget: 1001 }) }),
     },
   ];
-}
-
-/**
- * GET /healthz every 100 ms for `ms`, timed on a thread of its own, so the soak's own work (reading
- * megabytes of answers) does not count as the server's latency. -1 marks a failed check.
- */
-function timeHealth(base: string, ms: number): Promise<number[]> {
-  const code = `
-    const { parentPort, workerData } = require('node:worker_threads');
-    const http = require('node:http');
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const times = [];
-    const end = Date.now() + workerData.ms;
-    const once = () => new Promise((resolve) => {
-      const start = performance.now();
-      http.get(workerData.base + '/healthz', { agent }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - start : -1));
-      }).on('error', () => resolve(-1));
-    });
-    (async () => {
-      while (Date.now() < end) {
-        times.push(await once());
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      agent.destroy();
-      parentPort.postMessage(times);
-    })();
-  `;
-  const worker = new Worker(code, { eval: true, workerData: { base, ms } });
-  return new Promise((resolve, reject) => {
-    worker.once('message', (times: number[]) => resolve(times));
-    worker.once('error', reject);
-  });
 }
 
 /** Connections that send headers and then drip the body a byte every 2 s: they must be cut off. */
