@@ -33,6 +33,10 @@ const CASES: OpCase[] = [
     { op, args: [{ shape: [] }, { shape: [2], domain: op === 'div' ? 'nonzero' : 'any' }], label: 'scalar with [2]' },
   ]),
   { op: 'pow', args: [{ shape: [2, 3], domain: 'positive' }, { shape: [3] }] },
+  ...(['atan2', 'hypot'] as const).flatMap((op): OpCase[] => [
+    { op, args: [{ shape: [2, 3], domain: 'nonzero' }, { shape: [3], domain: 'nonzero' }], label: '[2,3] with [3]' },
+    { op, args: [{ shape: [], domain: 'nonzero' }, { shape: [2] }], label: 'scalar with [2]' },
+  ]),
   { op: 'pow', args: [{ shape: [3], domain: 'positive' }, { shape: [] }] },
   { op: 'prod', args: [{ shape: [2, 3], domain: 'someZeros' }], attrs: { axes: [-1], keepdims: false }, label: 'one zero per row' },
   { op: 'prod', args: [{ shape: [4, 2], domain: 'someZeros' }], attrs: { axes: [-2], keepdims: false }, label: 'zeros: one and two per column' },

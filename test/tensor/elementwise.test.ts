@@ -36,6 +36,15 @@ const unaryReference: Record<UnaryName, (v: number) => number> = {
   softplus: (v) => Math.log(1 + Math.exp(v)),
 };
 
+/** atan2(y, x) by quadrant, signed zeros as in C; the infinite cases are tested on their own. */
+function atan2Reference(y: number, x: number): number {
+  if (!Number.isFinite(y) || !Number.isFinite(x)) return Math.atan2(y, x);
+  const negative = (v: number): boolean => v < 0 || Object.is(v, -0);
+  if (x > 0) return Math.atan(y / x);
+  if (negative(x)) return y === 0 ? (negative(y) ? -Math.PI : Math.PI) : Math.atan(y / x) + (y > 0 ? Math.PI : -Math.PI);
+  return y > 0 ? Math.PI / 2 : y < 0 ? -Math.PI / 2 : y;
+}
+
 const binaryReference: Record<BinaryName, (a: number, b: number) => number> = {
   add: (a, b) => a + b,
   sub: (a, b) => a - b,
@@ -44,6 +53,8 @@ const binaryReference: Record<BinaryName, (a: number, b: number) => number> = {
   pow: (a, b) => a ** b,
   maximum: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : a > b ? a : b),
   minimum: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : a < b ? a : b),
+  atan2: atan2Reference,
+  hypot: (a, b) => (Math.abs(a) === Infinity || Math.abs(b) === Infinity ? Infinity : Math.sqrt(a * a + b * b)),
   lt: (a, b) => Number(a < b),
   le: (a, b) => Number(a <= b),
   gt: (a, b) => Number(a > b),
@@ -113,6 +124,27 @@ describe('binary', () => {
       const aPos = name === 'pow' ? tensor(a.shape, [...a.data].map(Math.abs)) : a;
       expectClose(binary(name, aPos, b), naiveBinary(f, aPos, b), 1e-15, 0);
     }
+  });
+
+  it('atan2 has the signed-zero and infinite cases of C and PyTorch', () => {
+    const y = tensor([8], [0, -0, 0, -0, 1, -1, Infinity, -Infinity]);
+    const x = tensor([8], [0, 0, -0, -0, -Infinity, -Infinity, Infinity, -Infinity]);
+    const got = [...binary('atan2', y, x).data];
+    const want = [0, -0, Math.PI, -Math.PI, Math.PI, -Math.PI, Math.PI / 4, (-3 * Math.PI) / 4];
+    got.forEach((v, i) => expect(Object.is(v, want[i]), `case ${i}: ${v}`).toBe(true));
+    expect(binary('atan2', tensor([1], [1e300]), tensor([1], [1e-300])).data[0]).toBe(Math.PI / 2);
+  });
+
+  it('hypot neither overflows nor underflows, and hypot(±Infinity, NaN) = Infinity', () => {
+    const a = tensor([6], [1e200, 1e-200, 3e307, 0, Infinity, NaN]);
+    const b = tensor([6], [1e200, 1e-200, 4e307, -0, NaN, 1]);
+    const got = [...binary('hypot', a, b).data];
+    expect(got[0]! / (Math.SQRT2 * 1e200)).toBeCloseTo(1, 15);
+    expect(got[1]! / (Math.SQRT2 * 1e-200)).toBeCloseTo(1, 15);
+    expect(got[2]! / 5e307).toBeCloseTo(1, 15);
+    expect(Object.is(got[3], 0)).toBe(true);
+    expect(got[4]).toBe(Infinity);
+    expect(got[5]).toBeNaN();
   });
 
   it('gives the broadcast shape', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { REDUCE_KINDS, logsumexp, reduce, sumToShape } from '../../src/engine/tensor/index.js';
+import { REDUCE_KINDS, logsumexp, norm, reduce, sumToShape } from '../../src/engine/tensor/index.js';
 import type { ReduceKind } from '../../src/engine/tensor/index.js';
 import { expectClose, naiveReduce, randomTensor, tensor } from './reference.js';
 
@@ -103,6 +103,36 @@ describe('logsumexp', () => {
     expect([...logsumexp(x, [1]).data]).toEqual([-Infinity, Infinity, Infinity, NaN]);
     expect([...logsumexp(tensor([0, 2], []), [0]).data]).toEqual([-Infinity, -Infinity]);
     expect([...logsumexp(tensor([2], [3, -Infinity]), []).data]).toEqual([3, -Infinity]);
+  });
+});
+
+describe('norm', () => {
+  it('is √(Σ x²) bit for bit where the sum of squares is ordinary', () => {
+    const x = randomTensor([3, 4, 5], 21);
+    for (const axes of [[2], [0, 2], [0, 1, 2], [1]]) {
+      const squares = tensor(x.shape, [...x.data].map((v) => v * v));
+      const want = reduce('sum', squares, axes).data.map(Math.sqrt);
+      expect([...norm(x, axes).data]).toEqual([...want]);
+    }
+  });
+
+  it('neither overflows nor underflows (the largest magnitude is factored out, as dnrm2 scales)', () => {
+    const x = tensor([5, 2], [1e200, 1e200, 1e-200, 1e-200, 3e-320, 4e-320, 1e308, -1e308, 1.5e308, 1.5e308]);
+    const got = [...norm(x, [1]).data];
+    expect(got[0]! / (Math.SQRT2 * 1e200)).toBeCloseTo(1, 15);
+    expect(got[1]! / (Math.SQRT2 * 1e-200)).toBeCloseTo(1, 15);
+    expect(got[2]! / 5e-320).toBeCloseTo(1, 2); // subnormal inputs: as exact as they are
+    expect(got[3]! / (Math.SQRT2 * 1e307)).toBeCloseTo(10, 14);
+    expect(got[4]).toBe(Infinity); // √2·1.5e308 is past the largest double
+    expect(norm(tensor([2], [1e308, 1e307]), [0]).data[0]! / Math.hypot(1e308, 1e307)).toBeCloseTo(1, 15);
+  });
+
+  it('keeps NaN, gives Infinity for an infinite element, 0 for zeros and for nothing', () => {
+    expect(norm(tensor([2], [NaN, 1e300]), [0]).data[0]).toBeNaN();
+    expect(norm(tensor([2], [Infinity, 1e-300]), [0]).data[0]).toBe(Infinity);
+    expect(norm(tensor([2], [-Infinity, NaN]), [0]).data[0]).toBeNaN();
+    expect(Object.is(norm(tensor([2], [0, -0]), [0]).data[0], 0)).toBe(true);
+    expect(norm(tensor([0, 3], []), [0]).data).toEqual(new Float64Array(3));
   });
 });
 

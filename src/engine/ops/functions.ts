@@ -1,30 +1,18 @@
 // The functions expressions and graphs may call (GET /ops lists them), each lowered to primitives.
-// Most are one primitive; composites (mean, softmax, trace, stack, indexing, NumPy matmul's 1-D
-// promotion, ...) are written with the builder, so their derivatives come from the primitives'.
+// The primitives come from the op table: every entry with a `language` exposure is a function of
+// its own name (nothing to list here). Below them, in COMPOSITES, the language-only functions
+// written with the builder (mean, softmax, trace, stack, indexing, NumPy matmul's 1-D promotion,
+// ...): they are not primitives, and their derivatives come from the primitives'.
 
 import type { Builder } from '../ir/builder.js';
 import type { NodeId } from '../ir/graph.js';
 import { eye } from '../tensor/layout.js';
 import { formatShape, shapesEqual, sizeOf, type Shape } from '../tensor/tensor.js';
-import { UNARY_NAMES, type BinaryName, type UnaryName } from '../tensor/elementwise.js';
 import { negativeAxis, normaliseAxes, reducedShape, requireSquare } from './shapes.js';
-import { OPS } from './table.js';
-import { ShapeError, type OpDoc, type ReduceName } from './types.js';
+import { ENTRIES, OPS, REDUCTION_PARAMS } from './table.js';
+import { ShapeError, type AttrsOf, type IndexItem, type OpDoc, type OpName, type StaticParam, type StaticValues } from './types.js';
 
-/** An index item of NumPy basic indexing. */
-export type IndexItem = { kind: 'int'; index: number } | { kind: 'slice'; start?: number; stop?: number; step?: number } | { kind: 'none' };
-
-export type StaticKind = 'int' | 'axes' | 'bool' | 'shape' | 'index';
-export type StaticValue = number | number[] | boolean | IndexItem[];
-
-export interface StaticParam {
-  readonly name: string;
-  readonly kind: StaticKind;
-  readonly optional: boolean;
-  readonly about: string;
-}
-
-export type StaticValues = Readonly<Record<string, StaticValue | undefined>>;
+export type { IndexItem, StaticKind, StaticParam, StaticValue, StaticValues } from './types.js';
 
 export interface FunctionDef {
   readonly name: string;
@@ -37,9 +25,6 @@ export interface FunctionDef {
   readonly composite: boolean;
 }
 
-const axisParam: StaticParam = { name: 'axis', kind: 'axes', optional: true, about: 'an axis or a list of axes (default: all)' };
-const keepdimsParam: StaticParam = { name: 'keepdims', kind: 'bool', optional: true, about: 'keep reduced axes with size 1' };
-
 function fn(
   name: string,
   tensors: number | 'list',
@@ -51,23 +36,14 @@ function fn(
   return { name, tensors, statics, lower, doc, composite };
 }
 
-const primitiveUnary = (name: UnaryName): FunctionDef => fn(name, 1, [], (b, [x]) => b.un(name, x!), OPS[name].doc, false);
-const primitiveBinary = (name: BinaryName): FunctionDef => fn(name, 2, [], (b, [x, y]) => b.bin(name, x!, y!), OPS[name].doc, false);
-
-function reduction(name: ReduceName): FunctionDef {
-  return fn(
-    name,
-    1,
-    [axisParam, keepdimsParam],
-    (b, [x], s) => {
-      const shape = b.shapeOf(x!);
-      const axes = normaliseAxes(s.axis as number[] | undefined, shape.length);
-      if (axes.length === 0 && name !== 'norm') return x!;
-      return b.apply(name, [x!], { axes, keepdims: s.keepdims === true });
-    },
-    OPS[name].doc,
-    false,
-  );
+/** The primitives the languages call by name: derived from the op table's `language` fields. */
+function primitiveFunctions(): FunctionDef[] {
+  return (Object.keys(ENTRIES) as OpName[]).flatMap((op) => {
+    const def = ENTRIES[op];
+    if (def.language === null) return [];
+    const lower = def.language.lower ?? ((b: Builder, xs: readonly NodeId[]) => b.apply(op, xs, {} as AttrsOf<typeof op>));
+    return [fn(op, def.arity === 'variadic' ? 'list' : def.arity, def.language.statics, lower, def.doc, false)];
+  });
 }
 
 /** NumPy matmul: a 1-D operand is promoted to a matrix, and the added dimension removed after. */
@@ -231,184 +207,176 @@ function logsumexpKeep(b: Builder, x: NodeId, axis: number): NodeId {
   return b.apply('logsumexp', [x], { axes: normaliseAxes([axis], b.shapeOf(x).length), keepdims: true });
 }
 
-const ELEMENTWISE_UNARY = UNARY_NAMES.map(primitiveUnary);
-const BINARY: BinaryName[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'lt', 'le', 'gt', 'ge', 'eq', 'ne'];
+// --- language-only functions: composites written with the builder, not primitives -----------
 
-export const FUNCTIONS: ReadonlyMap<string, FunctionDef> = new Map(
-  [
-    ...ELEMENTWISE_UNARY,
-    ...BINARY.map(primitiveBinary),
-    fn('where', 3, [], (b, [c, x, y]) => b.where(c!, x!, y!), OPS.where.doc, false),
-    ...(['sum', 'prod', 'max', 'min', 'logsumexp', 'norm'] as const).map(reduction),
-    fn(
-      'mean',
-      1,
-      [axisParam, keepdimsParam],
-      (b, [x], s) => {
-        const shape = b.shapeOf(x!);
-        const axes = normaliseAxes(s.axis as number[] | undefined, shape.length);
-        const count = sizeOf(shape) / sizeOf(reducedShape(shape, axes, false));
-        return b.mul(b.sum(x!, axes, s.keepdims === true), b.scalar(1 / count));
-      },
-      { value: 'the sum divided by the number of elements reduced', derivative: 'd mean x = mean dx' },
-    ),
-    fn(
-      'softmax',
-      1,
-      [{ name: 'axis', kind: 'int', optional: true, about: 'the axis (default: the last)' }],
-      (b, [x], s) => b.un('exp', b.sub(x!, logsumexpKeep(b, x!, (s.axis as number | undefined) ?? -1))),
-      { value: 'e^x / Σ e^x along the axis (computed as exp(x - logsumexp x))', derivative: 'd softmax = s ∘ (dx - Σ s dx)' },
-    ),
-    fn(
-      'log_softmax',
-      1,
-      [{ name: 'axis', kind: 'int', optional: true, about: 'the axis (default: the last)' }],
-      (b, [x], s) => b.sub(x!, logsumexpKeep(b, x!, (s.axis as number | undefined) ?? -1)),
-      { value: 'x - logsumexp(x) along the axis', derivative: 'dx - Σ softmax(x) dx' },
-    ),
-    fn('matmul', 2, [], (b, [x, y]) => numpyMatmul(b, x!, y!), { value: 'NumPy matmul (also the @ operator)', derivative: OPS.matmul.doc.derivative }),
-    fn(
-      'dot',
-      2,
-      [],
-      (b, [x, y]) => {
-        const rx = b.shapeOf(x!).length;
-        const ry = b.shapeOf(y!).length;
-        if (rx === 0 || ry === 0) return b.mul(x!, y!);
-        if (rx > 2 || ry > 2) throw new ShapeError('dot of tensors of rank above 2 is not supported: use matmul');
-        return numpyMatmul(b, x!, y!);
-      },
-      { value: 'NumPy dot: inner product of vectors, matrix product of matrices', derivative: 'as matmul' },
-    ),
-    fn(
-      'outer',
-      2,
-      [],
-      (b, [x, y]) => {
-        const sx = b.shapeOf(x!);
-        const sy = b.shapeOf(y!);
-        const n = sizeOf(sx);
-        const m = sizeOf(sy);
-        return b.mul(b.reshape(x!, sx, [n, 1]), b.reshape(y!, sy, [1, m]));
-      },
-      { value: 'the outer product xᵢ yⱼ of the flattened arguments', derivative: 'dxᵢ yⱼ + xᵢ dyⱼ' },
-    ),
-    fn(
-      'transpose',
-      1,
-      [{ name: 'axes', kind: 'shape', optional: true, about: 'a permutation of the axes (default: reversed)' }],
-      (b, [x], s) => transposeAll(b, x!, s.axes as number[] | undefined),
-      OPS.permute.doc,
-    ),
-    fn('inv', 1, [], (b, [x]) => b.inv(x!), OPS.inv.doc, false),
-    fn(
-      'solve',
-      2,
-      [],
-      (b, [a, y]) => {
-        const sy = b.shapeOf(y!);
-        if (sy.length === 1) {
-          const n = sy[0]!;
-          const column = b.reshape(y!, sy, [n, 1]);
-          const x = b.solve(a!, column);
-          const sx = b.shapeOf(x);
-          return b.reshape(x, sx.slice(-2), [n]);
-        }
-        return b.solve(a!, y!);
-      },
-      OPS.solve.doc,
-    ),
-    fn(
-      'solve_triangular',
-      2,
-      [{ name: 'lower', kind: 'bool', optional: true, about: 'use the lower triangle of A (default True); else the upper' }],
-      (b, [a, y], s) => {
-        const attrs = { lower: s.lower !== false };
-        const sy = b.shapeOf(y!);
-        if (sy.length === 1) {
-          const n = sy[0]!;
-          const x = b.apply('trisolve', [a!, b.reshape(y!, sy, [n, 1])], attrs);
-          return b.reshape(x, b.shapeOf(x).slice(-2), [n]);
-        }
-        return b.apply('trisolve', [a!, y!], attrs);
-      },
-      OPS.trisolve.doc,
-    ),
-    fn('det', 1, [], (b, [x]) => b.apply('det', [x!], {}), OPS.det.doc, false),
-    fn('logdet', 1, [], (b, [x]) => b.apply('logdet', [x!], {}), OPS.logdet.doc, false),
-    fn('cholesky', 1, [], (b, [x]) => b.apply('cholesky', [x!], {}), OPS.cholesky.doc, false),
-    fn(
-      'trace',
-      1,
-      [],
-      (b, [x]) => {
-        const shape = b.shapeOf(x!);
-        if (shape.length !== 2) throw new ShapeError(`trace needs a matrix, got shape ${formatShape(shape)}`);
-        requireSquare(shape, 'trace');
-        return b.sum(b.apply('diag_part', [x!], {}), [-1], false);
-      },
-      { value: 'the sum of the diagonal', derivative: 'd tr A = tr dA; Ā = ḡ I' },
-    ),
-    fn('diag', 1, [], (b, [x]) => diag(b, x!), { value: 'a vector to a diagonal matrix, or a matrix to its diagonal', derivative: OPS.diag_part.doc.derivative }),
-    fn(
-      'eye',
-      0,
-      [{ name: 'n', kind: 'int', optional: false, about: 'the size' }],
-      (b, _, s) => {
-        const n = s.n as number;
-        if (!Number.isInteger(n) || n < 0) throw new ShapeError(`eye needs a size n ≥ 0, got ${n}`);
-        b.checkSize([n, n]);
-        return b.constant(eye(n));
-      },
-      { value: 'the n × n identity matrix', derivative: 'zero (a constant)' },
-    ),
-    fn(
-      'reshape',
-      1,
-      [{ name: 'shape', kind: 'shape', optional: false, about: 'the new shape; one entry may be -1' }],
-      (b, [x], s) => {
-        const from = b.shapeOf(x!);
-        return b.reshape(x!, from, inferShape(from, s.shape as number[]));
-      },
-      OPS.reshape.doc,
-    ),
-    fn(
-      'stack',
-      'list',
-      [{ name: 'axis', kind: 'int', optional: true, about: 'the new axis (default 0)' }],
-      (b, xs, s) => stack(b, xs, (s.axis as number | undefined) ?? 0),
-      { value: 'tensors of one shape joined along a new axis', derivative: 'tangents stacked alike; each argument gets its slice of the adjoint' },
-    ),
-    fn(
-      'concat',
-      'list',
-      [{ name: 'axis', kind: 'int', optional: true, about: 'the axis (default 0)' }],
-      (b, xs, s) => concatenate(b, xs, (s.axis as number | undefined) ?? 0),
-      OPS.concat.doc,
-    ),
-    fn(
-      'squeeze',
-      1,
-      [{ name: 'axis', kind: 'axes', optional: true, about: 'the size-1 axes to remove (default: all)' }],
-      (b, [x], s) => squeeze(b, x!, s.axis as number[] | undefined),
-      { value: 'the same elements without size-1 axes', derivative: OPS.reshape.doc.derivative },
-    ),
-    fn(
-      'expand_dims',
-      1,
-      [{ name: 'axis', kind: 'int', optional: false, about: 'where the new size-1 axis goes' }],
-      (b, [x], s) => expandDims(b, x!, s.axis as number),
-      { value: 'the same elements with a new size-1 axis', derivative: OPS.reshape.doc.derivative },
-    ),
-    fn(
-      'index',
-      1,
-      [{ name: 'index', kind: 'index', optional: false, about: 'NumPy basic index items: integers, slices {start, stop, step}, null for None' }],
-      (b, [x], s) => basicIndex(b, x!, s.index as IndexItem[]),
-      { value: 'NumPy basic indexing X[i, a:b:c, None]', derivative: OPS.slice.doc.derivative },
-    ),
-  ].map((f) => [f.name, f]),
-);
+const COMPOSITES: readonly FunctionDef[] = [
+  fn(
+    'mean',
+    1,
+    REDUCTION_PARAMS,
+    (b, [x], s) => {
+      const shape = b.shapeOf(x!);
+      const axes = normaliseAxes(s.axis as number[] | undefined, shape.length);
+      const count = sizeOf(shape) / sizeOf(reducedShape(shape, axes, false));
+      return b.mul(b.sum(x!, axes, s.keepdims === true), b.scalar(1 / count));
+    },
+    { value: 'the sum divided by the number of elements reduced', derivative: 'd mean x = mean dx' },
+  ),
+  fn(
+    'softmax',
+    1,
+    [{ name: 'axis', kind: 'int', optional: true, about: 'the axis (default: the last)' }],
+    (b, [x], s) => b.un('exp', b.sub(x!, logsumexpKeep(b, x!, (s.axis as number | undefined) ?? -1))),
+    { value: 'e^x / Σ e^x along the axis (computed as exp(x - logsumexp x))', derivative: 'd softmax = s ∘ (dx - Σ s dx)' },
+  ),
+  fn(
+    'log_softmax',
+    1,
+    [{ name: 'axis', kind: 'int', optional: true, about: 'the axis (default: the last)' }],
+    (b, [x], s) => b.sub(x!, logsumexpKeep(b, x!, (s.axis as number | undefined) ?? -1)),
+    { value: 'x - logsumexp(x) along the axis', derivative: 'dx - Σ softmax(x) dx' },
+  ),
+  fn('matmul', 2, [], (b, [x, y]) => numpyMatmul(b, x!, y!), { value: 'NumPy matmul (also the @ operator)', derivative: OPS.matmul.doc.derivative }),
+  fn(
+    'dot',
+    2,
+    [],
+    (b, [x, y]) => {
+      const rx = b.shapeOf(x!).length;
+      const ry = b.shapeOf(y!).length;
+      if (rx === 0 || ry === 0) return b.mul(x!, y!);
+      if (rx > 2 || ry > 2) throw new ShapeError('dot of tensors of rank above 2 is not supported: use matmul');
+      return numpyMatmul(b, x!, y!);
+    },
+    { value: 'NumPy dot: inner product of vectors, matrix product of matrices', derivative: 'as matmul' },
+  ),
+  fn(
+    'outer',
+    2,
+    [],
+    (b, [x, y]) => {
+      const sx = b.shapeOf(x!);
+      const sy = b.shapeOf(y!);
+      const n = sizeOf(sx);
+      const m = sizeOf(sy);
+      return b.mul(b.reshape(x!, sx, [n, 1]), b.reshape(y!, sy, [1, m]));
+    },
+    { value: 'the outer product xᵢ yⱼ of the flattened arguments', derivative: 'dxᵢ yⱼ + xᵢ dyⱼ' },
+  ),
+  fn(
+    'transpose',
+    1,
+    [{ name: 'axes', kind: 'shape', optional: true, about: 'a permutation of the axes (default: reversed)' }],
+    (b, [x], s) => transposeAll(b, x!, s.axes as number[] | undefined),
+    OPS.permute.doc,
+  ),
+  fn(
+    'solve',
+    2,
+    [],
+    (b, [a, y]) => {
+      const sy = b.shapeOf(y!);
+      if (sy.length === 1) {
+        const n = sy[0]!;
+        const column = b.reshape(y!, sy, [n, 1]);
+        const x = b.solve(a!, column);
+        const sx = b.shapeOf(x);
+        return b.reshape(x, sx.slice(-2), [n]);
+      }
+      return b.solve(a!, y!);
+    },
+    OPS.solve.doc,
+  ),
+  fn(
+    'solve_triangular',
+    2,
+    [{ name: 'lower', kind: 'bool', optional: true, about: 'use the lower triangle of A (default True); else the upper' }],
+    (b, [a, y], s) => {
+      const attrs = { lower: s.lower !== false };
+      const sy = b.shapeOf(y!);
+      if (sy.length === 1) {
+        const n = sy[0]!;
+        const x = b.apply('trisolve', [a!, b.reshape(y!, sy, [n, 1])], attrs);
+        return b.reshape(x, b.shapeOf(x).slice(-2), [n]);
+      }
+      return b.apply('trisolve', [a!, y!], attrs);
+    },
+    OPS.trisolve.doc,
+  ),
+  fn(
+    'trace',
+    1,
+    [],
+    (b, [x]) => {
+      const shape = b.shapeOf(x!);
+      if (shape.length !== 2) throw new ShapeError(`trace needs a matrix, got shape ${formatShape(shape)}`);
+      requireSquare(shape, 'trace');
+      return b.sum(b.apply('diag_part', [x!], {}), [-1], false);
+    },
+    { value: 'the sum of the diagonal', derivative: 'd tr A = tr dA; Ā = ḡ I' },
+  ),
+  fn('diag', 1, [], (b, [x]) => diag(b, x!), { value: 'a vector to a diagonal matrix, or a matrix to its diagonal', derivative: OPS.diag_part.doc.derivative }),
+  fn(
+    'eye',
+    0,
+    [{ name: 'n', kind: 'int', optional: false, about: 'the size' }],
+    (b, _, s) => {
+      const n = s.n as number;
+      if (!Number.isInteger(n) || n < 0) throw new ShapeError(`eye needs a size n ≥ 0, got ${n}`);
+      b.checkSize([n, n]);
+      return b.constant(eye(n));
+    },
+    { value: 'the n × n identity matrix', derivative: 'zero (a constant)' },
+  ),
+  fn(
+    'reshape',
+    1,
+    [{ name: 'shape', kind: 'shape', optional: false, about: 'the new shape; one entry may be -1' }],
+    (b, [x], s) => {
+      const from = b.shapeOf(x!);
+      return b.reshape(x!, from, inferShape(from, s.shape as number[]));
+    },
+    OPS.reshape.doc,
+  ),
+  fn(
+    'stack',
+    'list',
+    [{ name: 'axis', kind: 'int', optional: true, about: 'the new axis (default 0)' }],
+    (b, xs, s) => stack(b, xs, (s.axis as number | undefined) ?? 0),
+    { value: 'tensors of one shape joined along a new axis', derivative: 'tangents stacked alike; each argument gets its slice of the adjoint' },
+  ),
+  fn(
+    'concat',
+    'list',
+    [{ name: 'axis', kind: 'int', optional: true, about: 'the axis (default 0)' }],
+    (b, xs, s) => concatenate(b, xs, (s.axis as number | undefined) ?? 0),
+    OPS.concat.doc,
+  ),
+  fn(
+    'squeeze',
+    1,
+    [{ name: 'axis', kind: 'axes', optional: true, about: 'the size-1 axes to remove (default: all)' }],
+    (b, [x], s) => squeeze(b, x!, s.axis as number[] | undefined),
+    { value: 'the same elements without size-1 axes', derivative: OPS.reshape.doc.derivative },
+  ),
+  fn(
+    'expand_dims',
+    1,
+    [{ name: 'axis', kind: 'int', optional: false, about: 'where the new size-1 axis goes' }],
+    (b, [x], s) => expandDims(b, x!, s.axis as number),
+    { value: 'the same elements with a new size-1 axis', derivative: OPS.reshape.doc.derivative },
+  ),
+  fn(
+    'index',
+    1,
+    [{ name: 'index', kind: 'index', optional: false, about: 'NumPy basic index items: integers, slices {start, stop, step}, null for None' }],
+    (b, [x], s) => basicIndex(b, x!, s.index as IndexItem[]),
+    { value: 'NumPy basic indexing X[i, a:b:c, None]', derivative: OPS.slice.doc.derivative },
+  ),
+];
+
+/** Every function, by name: the table's exposed primitives, then the composites. */
+export const FUNCTIONS: ReadonlyMap<string, FunctionDef> = new Map([...primitiveFunctions(), ...COMPOSITES].map((f) => [f.name, f]));
 
 /** Operators of the expression language and the functions they call (a Map: looked up by the operator's text). */
 export const OPERATOR_FUNCTIONS: ReadonlyMap<string, string> = new Map([

@@ -1,4 +1,7 @@
-// The primitives: one table entry per op, siblings side by side. Every derivative rule is written
+// The primitives: one table entry per op, siblings side by side. An entry is everything about its
+// op: shape rule, kernel call, scalar code for compiled plans, JVP and VJP rules, cost, words,
+// convention, non-finite hint, and how the languages call it (functions.ts derives its list of
+// primitives from `language`; catalog.ts its conventions). Every derivative rule is written
 // with the builder's own differentiable primitives, so derivatives of derivatives need no extra
 // code (Hessians are forward-over-reverse). Rules work on trailing dims with negative axes, so a
 // stack of tangents (extra leading dims) flows through the same rules: see ops/types.ts.
@@ -9,19 +12,50 @@ import { binary, broadcastTo as broadcastKernel, unary, where as whereKernel, ty
 import { cholesky, det, inv, logAbsDet, solve, triangularSolve } from '../tensor/linalg.js';
 import { concat, diagEmbed, diagPart, permute, stridedScatter, stridedSlice } from '../tensor/layout.js';
 import { matmul } from '../tensor/matmul.js';
-import { logsumexp, reduce } from '../tensor/reduce.js';
+import { logsumexp, norm, reduce } from '../tensor/reduce.js';
 import { formatShape, reshapeTensor, shapesEqual, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
-import { broadcastAll, lead, reducedShape, requireRank, requireSquare, trailing } from './shapes.js';
+import { broadcastAll, lead, normaliseAxes, reducedShape, requireRank, requireSquare, trailing } from './shapes.js';
 import {
   ShapeError,
   type AttrsOf,
+  type LanguageExposure,
   type NoAttrs,
   type OpDef,
+  type OpName,
   type OpTable,
   type ReduceAttrs,
   type ReduceName,
   type RuleContext,
+  type StaticParam,
 } from './types.js';
+
+// --- conventions shared by several entries (GET /ops lists each sentence once) ------------
+
+const KINKS = "abs'(0) = 0, relu'(0) = 0, sign' = 0 everywhere (subgradient 0 at the kink).";
+const TIES = 'At a tie, max, min, maximum and minimum share the derivative equally among the tied elements.';
+const PIECEWISE_CONSTANT = 'Comparisons (< <= > >= == !=) and the condition of where have zero derivative.';
+const POWER_AND_NORM = "d(x^y)/dx is taken as 0 where y = 0, and d(x^y)/dy = x^y ln x as 0 where x = 0 and y ≥ 0; norm'(0) = 0.";
+const IEEE = "sqrt, log, division and the like follow IEEE arithmetic: sqrt'(0) is Infinity, with a warning naming the step.";
+
+/** Called by name with its tensors and no keyword arguments. */
+const PLAIN: LanguageExposure = { statics: [] };
+
+/** Extras of an elementwise entry: its scalar code (exactly what its kernel computes) and words. */
+interface Elementwise<Code> {
+  readonly code: Code;
+  readonly convention?: string;
+  readonly hint?: string;
+}
+
+function extras(more: Elementwise<unknown>): { convention?: string; hint?: string } {
+  return { ...(more.convention === undefined ? {} : { convention: more.convention }), ...(more.hint === undefined ? {} : { hint: more.hint }) };
+}
+
+/** A JavaScript call `f(a, ...)` as scalar code. */
+const call =
+  (f: string) =>
+  (...args: string[]): string =>
+    `${f}(${args.join(', ')})`;
 
 // --- families ---------------------------------------------------------------------------
 
@@ -33,12 +67,16 @@ function unaryOp(
   name: UnaryName,
   doc: { value: string; derivative: string },
   scale: ((b: Builder, t: NodeId, x: NodeId, out: NodeId) => NodeId) | null,
+  more: Elementwise<(a: string) => string>,
 ): OpDef<NoAttrs> {
   return {
     arity: 1,
     broadcasts: false,
     shape: ([x]) => x!,
     impl: ([x]) => unary(name, x!),
+    scalar: ([a]) => more.code(a!),
+    language: PLAIN,
+    ...extras(more),
     jvp: scale === null ? () => null : ({ b }, [x], [t], out) => (t === null ? null : scale(b, t, x!, out)),
     vjp: [scale === null ? null : ({ b }, g, [x], out) => scale(b, g, x!, out)],
     cost: (_, out) => sizeOf(out),
@@ -54,12 +92,16 @@ function binaryOp(
     dx: (b: Builder, x: NodeId, y: NodeId, out: NodeId) => NodeId;
     dy: (b: Builder, x: NodeId, y: NodeId, out: NodeId) => NodeId;
   } | null,
+  more: Elementwise<(a: string, b: string) => string>,
 ): OpDef<NoAttrs> {
   return {
     arity: 2,
     broadcasts: true,
     shape: (args) => broadcastAll(args),
     impl: ([x, y]) => binary(name, x!, y!),
+    scalar: ([a, b]) => more.code(a!, b!),
+    language: PLAIN,
+    ...extras(more),
     jvp:
       partials === null
         ? () => null
@@ -77,8 +119,11 @@ function binaryOp(
   };
 }
 
-const comparison = (name: BinaryName, symbol: string): OpDef<NoAttrs> =>
-  binaryOp(name, { value: `1 where x ${symbol} y, else 0 (broadcasting)`, derivative: 'zero: a comparison is piecewise constant' }, null);
+const comparison = (name: BinaryName, symbol: '<' | '<=' | '>' | '>=' | '==' | '!='): OpDef<NoAttrs> =>
+  binaryOp(name, { value: `1 where x ${symbol} y, else 0 (broadcasting)`, derivative: 'zero: a comparison is piecewise constant' }, null, {
+    code: (a, b) => `(${a} ${symbol === '==' ? '===' : symbol === '!=' ? '!==' : symbol} ${b} ? 1 : 0)`,
+    convention: PIECEWISE_CONSTANT,
+  });
 
 /** Reshape a reduction's cotangent or output back to keepdims layout. */
 function keepdimsOf(b: Builder, v: NodeId, xShape: Shape, attrs: ReduceAttrs): NodeId {
@@ -103,6 +148,24 @@ function positiveAxes(rank: number, axes: readonly number[]): number[] {
   return axes.map((a) => a + rank);
 }
 
+/** A reduction's keyword arguments (also those of the composite `mean`). */
+export const REDUCTION_PARAMS: readonly StaticParam[] = [
+  { name: 'axis', kind: 'axes', optional: true, about: 'an axis or a list of axes (default: all)' },
+  { name: 'keepdims', kind: 'bool', optional: true, about: 'keep reduced axes with size 1' },
+];
+
+/** `name(x, axis=..., keepdims=...)`; reducing no axis is x itself (but norm still takes |x|). */
+function reductionLanguage(name: ReduceName): LanguageExposure {
+  return {
+    statics: REDUCTION_PARAMS,
+    lower: (b, [x], s) => {
+      const axes = normaliseAxes(s.axis as number[] | undefined, b.shapeOf(x!).length);
+      if (axes.length === 0 && name !== 'norm') return x!;
+      return b.apply(name, [x!], { axes, keepdims: s.keepdims === true });
+    },
+  };
+}
+
 /**
  * A reduction whose derivative is a weight per element: d out = sum(w * dx) over the reduced
  * axes, and x̄ = spread(ḡ) * w. `weight` returns w (keepdims-broadcastable against x).
@@ -112,6 +175,7 @@ function weightedReduction(
   doc: { value: string; derivative: string },
   kernel: (x: Tensor, axes: number[]) => Tensor,
   weight: (b: Builder, x: NodeId, outKeep: NodeId, attrs: ReduceAttrs) => NodeId,
+  more: { convention?: string; hint?: string } = {},
 ): OpDef<ReduceAttrs> {
   return {
     arity: 1,
@@ -126,6 +190,9 @@ function weightedReduction(
     vjp: [({ b }, g, [x], out, attrs) => b.mul(spread(b, g, x!, attrs), weight(b, x!, keepdimsOf(b, out, b.shapeOf(x!), attrs), attrs))],
     cost: ([x]) => sizeOf(x!),
     doc,
+    scalar: null,
+    language: reductionLanguage(name),
+    ...more,
   };
 }
 
@@ -142,6 +209,7 @@ const extremum = (name: 'max' | 'min'): OpDef<ReduceAttrs> =>
       const hit = b.bin('eq', x, outKeep);
       return b.div(hit, b.sum(hit, attrs.axes, true));
     },
+    { convention: TIES },
   );
 
 // --- shape-only rules -------------------------------------------------------------------
@@ -211,6 +279,8 @@ export const OPS = {
     jvp: () => null,
     vjp: [],
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'the value given in `at`', derivative: 'seeded: the tangent given (forward mode); the adjoint accumulated (reverse mode)' },
   },
   const: {
@@ -221,43 +291,46 @@ export const OPS = {
     jvp: () => null,
     vjp: [],
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'a fixed tensor', derivative: 'zero' },
   },
 
   // Elementwise, one argument. Conventions at kinks: abs'(0) = 0, relu'(0) = 0, sign' = 0.
   neg: {
-    ...unaryOp('neg', { value: 'the negation -x', derivative: 'd(-x) = -dx' }, null),
+    ...unaryOp('neg', { value: 'the negation -x', derivative: 'd(-x) = -dx' }, null, { code: (a) => `(-${a})` }),
     jvp: ({ b }, _, [t]) => (t === null ? null : b.neg(t)),
     vjp: [({ b }, g) => b.neg(g)],
   },
-  abs: unaryOp('abs', { value: '|x|', derivative: 'd|x| = sign(x) dx (0 at x = 0)' }, (b, t, x) => b.mul(t, b.un('sign', x))),
-  sign: unaryOp('sign', { value: '-1, 0 or 1 by the sign of x', derivative: 'zero (also at 0, by convention)' }, null),
-  exp: unaryOp('exp', { value: 'e^x', derivative: 'd e^x = e^x dx' }, (b, t, _x, out) => b.mul(t, out)),
-  log: unaryOp('log', { value: 'natural logarithm ln x', derivative: 'd ln x = dx / x' }, (b, t, x) => b.div(t, x)),
-  log1p: unaryOp('log1p', { value: 'ln(1 + x), accurate near 0', derivative: 'dx / (1 + x)' }, (b, t, x) => b.div(t, b.add(one(b), x))),
-  expm1: unaryOp('expm1', { value: 'e^x - 1, accurate near 0', derivative: 'e^x dx' }, (b, t, _x, out) => b.mul(t, b.add(out, one(b)))),
-  sqrt: unaryOp('sqrt', { value: '√x', derivative: 'd√x = dx / (2√x) (infinite at 0)' }, (b, t, _x, out) => b.div(t, b.mul(b.scalar(2), out))),
-  sin: unaryOp('sin', { value: 'sin x', derivative: 'd sin x = cos x dx' }, (b, t, x) => b.mul(t, b.un('cos', x))),
-  cos: unaryOp('cos', { value: 'cos x', derivative: 'd cos x = -sin x dx' }, (b, t, x) => b.neg(b.mul(t, b.un('sin', x)))),
-  tan: unaryOp('tan', { value: 'tan x', derivative: 'd tan x = (1 + tan² x) dx' }, (b, t, _x, out) => b.mul(t, b.add(one(b), b.mul(out, out)))),
-  asin: unaryOp('asin', { value: 'arcsin x', derivative: 'dx / √(1 - x²)' }, (b, t, x) => b.div(t, b.un('sqrt', b.sub(one(b), b.mul(x, x))))),
-  acos: unaryOp('acos', { value: 'arccos x', derivative: '-dx / √(1 - x²)' }, (b, t, x) => b.neg(b.div(t, b.un('sqrt', b.sub(one(b), b.mul(x, x)))))),
-  atan: unaryOp('atan', { value: 'arctan x', derivative: 'dx / (1 + x²)' }, (b, t, x) => b.div(t, b.add(one(b), b.mul(x, x)))),
-  sinh: unaryOp('sinh', { value: 'sinh x', derivative: 'cosh x dx' }, (b, t, x) => b.mul(t, b.un('cosh', x))),
-  cosh: unaryOp('cosh', { value: 'cosh x', derivative: 'sinh x dx' }, (b, t, x) => b.mul(t, b.un('sinh', x))),
-  tanh: unaryOp('tanh', { value: 'tanh x', derivative: 'd tanh x = (1 - tanh² x) dx' }, (b, t, _x, out) => b.mul(t, b.sub(one(b), b.mul(out, out)))),
-  sigmoid: unaryOp('sigmoid', { value: 'σ(x) = 1 / (1 + e^-x)', derivative: 'σ(x)(1 - σ(x)) dx' }, (b, t, _x, out) => b.mul(t, b.mul(out, b.sub(one(b), out)))),
-  relu: unaryOp('relu', { value: 'max(x, 0)', derivative: 'dx where x > 0, else 0 (0 at x = 0)' }, (b, t, x) => b.mul(t, b.bin('gt', x, b.scalar(0)))),
-  softplus: unaryOp('softplus', { value: 'ln(1 + e^x)', derivative: 'σ(x) dx' }, (b, t, x) => b.mul(t, b.un('sigmoid', x))),
+  abs: unaryOp('abs', { value: '|x|', derivative: 'd|x| = sign(x) dx (0 at x = 0)' }, (b, t, x) => b.mul(t, b.un('sign', x)), { code: call('Math.abs'), convention: KINKS }),
+  sign: unaryOp('sign', { value: '-1, 0 or 1 by the sign of x', derivative: 'zero (also at 0, by convention)' }, null, { code: call('Math.sign'), convention: KINKS }),
+  exp: unaryOp('exp', { value: 'e^x', derivative: 'd e^x = e^x dx' }, (b, t, _x, out) => b.mul(t, out), { code: call('Math.exp'), hint: 'exp overflowed' }),
+  log: unaryOp('log', { value: 'natural logarithm ln x', derivative: 'd ln x = dx / x' }, (b, t, x) => b.div(t, x), { code: call('Math.log'), convention: IEEE, hint: 'log of a negative number or of 0' }),
+  log1p: unaryOp('log1p', { value: 'ln(1 + x), accurate near 0', derivative: 'dx / (1 + x)' }, (b, t, x) => b.div(t, b.add(one(b), x)), { code: call('Math.log1p'), hint: 'log1p of a number ≤ -1' }),
+  expm1: unaryOp('expm1', { value: 'e^x - 1, accurate near 0', derivative: 'e^x dx' }, (b, t, _x, out) => b.mul(t, b.add(out, one(b))), { code: call('Math.expm1') }),
+  sqrt: unaryOp('sqrt', { value: '√x', derivative: 'd√x = dx / (2√x) (infinite at 0)' }, (b, t, _x, out) => b.div(t, b.mul(b.scalar(2), out)), { code: call('Math.sqrt'), convention: IEEE, hint: 'sqrt of a negative number' }),
+  sin: unaryOp('sin', { value: 'sin x', derivative: 'd sin x = cos x dx' }, (b, t, x) => b.mul(t, b.un('cos', x)), { code: call('Math.sin') }),
+  cos: unaryOp('cos', { value: 'cos x', derivative: 'd cos x = -sin x dx' }, (b, t, x) => b.neg(b.mul(t, b.un('sin', x))), { code: call('Math.cos') }),
+  tan: unaryOp('tan', { value: 'tan x', derivative: 'd tan x = (1 + tan² x) dx' }, (b, t, _x, out) => b.mul(t, b.add(one(b), b.mul(out, out))), { code: call('Math.tan') }),
+  asin: unaryOp('asin', { value: 'arcsin x', derivative: 'dx / √(1 - x²)' }, (b, t, x) => b.div(t, b.un('sqrt', b.sub(one(b), b.mul(x, x)))), { code: call('Math.asin'), hint: 'asin outside [-1, 1]' }),
+  acos: unaryOp('acos', { value: 'arccos x', derivative: '-dx / √(1 - x²)' }, (b, t, x) => b.neg(b.div(t, b.un('sqrt', b.sub(one(b), b.mul(x, x))))), { code: call('Math.acos'), hint: 'acos outside [-1, 1]' }),
+  atan: unaryOp('atan', { value: 'arctan x', derivative: 'dx / (1 + x²)' }, (b, t, x) => b.div(t, b.add(one(b), b.mul(x, x))), { code: call('Math.atan') }),
+  sinh: unaryOp('sinh', { value: 'sinh x', derivative: 'cosh x dx' }, (b, t, x) => b.mul(t, b.un('cosh', x)), { code: call('Math.sinh') }),
+  cosh: unaryOp('cosh', { value: 'cosh x', derivative: 'sinh x dx' }, (b, t, x) => b.mul(t, b.un('sinh', x)), { code: call('Math.cosh') }),
+  tanh: unaryOp('tanh', { value: 'tanh x', derivative: 'd tanh x = (1 - tanh² x) dx' }, (b, t, _x, out) => b.mul(t, b.sub(one(b), b.mul(out, out))), { code: call('Math.tanh') }),
+  sigmoid: unaryOp('sigmoid', { value: 'σ(x) = 1 / (1 + e^-x)', derivative: 'σ(x)(1 - σ(x)) dx' }, (b, t, _x, out) => b.mul(t, b.mul(out, b.sub(one(b), out))), { code: call('H.sigmoid') }),
+  relu: unaryOp('relu', { value: 'max(x, 0)', derivative: 'dx where x > 0, else 0 (0 at x = 0)' }, (b, t, x) => b.mul(t, b.bin('gt', x, b.scalar(0))), { code: call('H.relu'), convention: KINKS }),
+  softplus: unaryOp('softplus', { value: 'ln(1 + e^x)', derivative: 'σ(x) dx' }, (b, t, x) => b.mul(t, b.un('sigmoid', x)), { code: call('H.softplus') }),
 
   // Elementwise, two arguments, with NumPy broadcasting (the reverse pass sums broadcast dims away).
-  add: binaryOp('add', { value: 'x + y', derivative: 'dx + dy' }, { dx: (b) => one(b), dy: (b) => one(b) }),
-  sub: binaryOp('sub', { value: 'x - y', derivative: 'dx - dy' }, { dx: (b) => one(b), dy: (b) => b.scalar(-1) }),
-  mul: binaryOp('mul', { value: 'x · y', derivative: 'y dx + x dy (the product rule)' }, { dx: (_b, _x, y) => y, dy: (_b, x) => x }),
+  add: binaryOp('add', { value: 'x + y', derivative: 'dx + dy' }, { dx: (b) => one(b), dy: (b) => one(b) }, { code: (a, b) => `(${a} + ${b})` }),
+  sub: binaryOp('sub', { value: 'x - y', derivative: 'dx - dy' }, { dx: (b) => one(b), dy: (b) => b.scalar(-1) }, { code: (a, b) => `(${a} - ${b})` }),
+  mul: binaryOp('mul', { value: 'x · y', derivative: 'y dx + x dy (the product rule)' }, { dx: (_b, _x, y) => y, dy: (_b, x) => x }, { code: (a, b) => `(${a} * ${b})` }),
   div: binaryOp(
     'div',
     { value: 'x / y', derivative: 'dx / y - (x / y²) dy' },
     { dx: (b, _x, y) => b.div(one(b), y), dy: (b, _x, y, out) => b.neg(b.div(out, y)) },
+    { code: (a, b) => `(${a} / ${b})`, convention: IEEE, hint: 'a division by zero' },
   ),
   pow: binaryOp(
     'pow',
@@ -274,6 +347,7 @@ export const OPS = {
         return b.where(b.mul(b.bin('eq', x, zero), b.bin('ge', y, zero)), zero, b.mul(out, b.un('log', x)));
       },
     },
+    { code: call('H.pow'), convention: POWER_AND_NORM, hint: 'a power of a negative number or of 0' },
   ),
   maximum: binaryOp(
     'maximum',
@@ -282,6 +356,7 @@ export const OPS = {
       dx: (b, x, y) => b.add(b.bin('gt', x, y), b.mul(half(b), b.bin('eq', x, y))),
       dy: (b, x, y) => b.add(b.bin('lt', x, y), b.mul(half(b), b.bin('eq', x, y))),
     },
+    { code: call('Math.max'), convention: TIES },
   ),
   minimum: binaryOp(
     'minimum',
@@ -289,6 +364,38 @@ export const OPS = {
     {
       dx: (b, x, y) => b.add(b.bin('lt', x, y), b.mul(half(b), b.bin('eq', x, y))),
       dy: (b, x, y) => b.add(b.bin('gt', x, y), b.mul(half(b), b.bin('eq', x, y))),
+    },
+    { code: call('Math.min'), convention: TIES },
+  ),
+  atan2: binaryOp(
+    'atan2',
+    { value: 'the angle of the point (x, y) for atan2(y, x), in [-π, π]', derivative: '(x dy - y dx) / (x² + y²), computed as ((x/r) dy - (y/r) dx) / r with r = hypot(y, x)' },
+    {
+      // dx, dy: the partials by the first and second argument, here y and x. With r = hypot(y, x)
+      // they are (x/r)/r and -(y/r)/r: no overflow or underflow where the result is representable.
+      dx: (b, y, x) => {
+        const r = b.bin('hypot', y, x);
+        return b.div(b.div(x, r), r);
+      },
+      dy: (b, y, x) => {
+        const r = b.bin('hypot', y, x);
+        return b.neg(b.div(b.div(y, r), r));
+      },
+    },
+    {
+      code: call('Math.atan2'),
+      convention:
+        'atan2(y, x) at the origin is as in C, Math.atan2 and PyTorch: atan2(±0, +0) = ±0, atan2(±0, -0) = ±π; its derivative there is NaN, as in PyTorch (the angle jumps).',
+    },
+  ),
+  hypot: binaryOp(
+    'hypot',
+    { value: '√(x² + y²), without overflow or underflow (the larger magnitude is factored out)', derivative: '(x dx + y dy) / hypot(x, y)' },
+    { dx: (b, x, _y, out) => b.div(x, out), dy: (b, _x, y, out) => b.div(y, out) },
+    {
+      code: call('Math.hypot'),
+      convention: "hypot(0, 0) = 0 and hypot'(0, 0) is NaN (0/0), as in PyTorch, unlike norm'(0) = 0.",
+      hint: 'hypot beyond the largest float64',
     },
   ),
   lt: comparison('lt', '<'),
@@ -310,6 +417,9 @@ export const OPS = {
     },
     vjp: [null, ({ b }, g, [c]) => b.where(c!, g, b.scalar(0)), ({ b }, g, [c]) => b.where(c!, b.scalar(0), g)],
     cost: (_, out) => sizeOf(out),
+    scalar: ([c, x, y]) => `(${c} !== 0 ? ${x} : ${y})`,
+    language: PLAIN,
+    convention: PIECEWISE_CONSTANT,
     doc: { value: 'x where cond ≠ 0, else y (broadcasting)', derivative: 'dx where cond ≠ 0, else dy; none to cond' },
   },
 
@@ -322,6 +432,8 @@ export const OPS = {
     jvp: ({ b }, _, [t], _out, attrs) => (t === null ? null : b.sum(t, attrs.axes, attrs.keepdims)),
     vjp: [({ b }, g, [x], _out, attrs) => spread(b, g, x!, attrs)],
     cost: ([x]) => sizeOf(x!),
+    scalar: null,
+    language: reductionLanguage('sum'),
     doc: { value: 'the sum of the elements (over axis, or all)', derivative: 'd sum x = sum dx; the adjoint is spread back over the summed elements' },
   },
   prod: weightedReduction(
@@ -348,6 +460,7 @@ export const OPS = {
       const elsewhere = b.where(count(0), b.div(p, safe), b.where(count(1), b.div(b.mul(z, p), safe), zero));
       return b.where(isZero, atZero, elsewhere);
     },
+    { convention: 'prod differentiates exactly where elements are 0 (the product of the other elements; no division).' },
   ),
   max: extremum('max'),
   min: extremum('min'),
@@ -359,12 +472,13 @@ export const OPS = {
   ),
   norm: weightedReduction(
     'norm',
-    { value: '√(Σ x²), the 2-norm of the reduced elements', derivative: 'Σ (x / ‖x‖) dx (0 where ‖x‖ = 0, by convention)' },
-    (x, axes) => unary('sqrt', reduce('sum', binary('mul', x, x), axes)),
+    { value: '√(Σ x²), the 2-norm of the reduced elements (scaled: no overflow or underflow)', derivative: 'Σ (x / ‖x‖) dx (0 where ‖x‖ = 0, by convention)' },
+    (x, axes) => norm(x, axes),
     (b, x, outKeep) => {
       const zero = b.scalar(0);
       return b.where(b.bin('eq', outKeep, zero), zero, b.div(x, outKeep));
     },
+    { convention: POWER_AND_NORM },
   ),
 
   // Layout: no arithmetic, only where the numbers go.
@@ -381,6 +495,8 @@ export const OPS = {
     jvp: ({ b }, _, [t], _out, { from, to }) => (t === null ? null : b.reshape(t, from, to)),
     vjp: [({ b }, g, _p, _out, { from, to }) => b.reshape(g, to, from)],
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'the same elements in row-major order, in a new shape', derivative: 'the tangent is reshaped alike; the adjoint is reshaped back' },
   },
   broadcast_to: {
@@ -399,6 +515,8 @@ export const OPS = {
     // The adjoint is g summed over the broadcast dims: the reverse pass's fitToShape does exactly that.
     vjp: [(_ctx, g) => g],
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'repeat along dimensions of size 1', derivative: 'the adjoint is summed over the repeated dimensions' },
   },
   permute: {
@@ -417,6 +535,8 @@ export const OPS = {
     jvp: ({ b }, _, [t], _out, { perm }) => (t === null ? null : b.permute(t, perm)),
     vjp: [({ b }, g, _p, _out, { perm }) => b.permute(g, inversePermutation(perm))],
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'the axes in a new order (transpose)', derivative: 'the tangent is permuted alike; the adjoint by the inverse permutation' },
   },
   slice: {
@@ -430,6 +550,8 @@ export const OPS = {
     jvp: ({ b }, _, [t], _out, attrs) => (t === null ? null : b.apply('slice', [t], attrs)),
     vjp: [({ b }, g, [x], _out, { starts, steps }) => b.apply('scatter', [g], { shape: trailing(b.shapeOf(x!), starts.length), starts, steps })],
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'a strided window of the elements (basic indexing)', derivative: 'the adjoint is scattered back into zeros at the window' },
   },
   scatter: {
@@ -443,6 +565,8 @@ export const OPS = {
     jvp: ({ b }, _, [t], _out, attrs) => (t === null ? null : b.apply('scatter', [t], attrs)),
     vjp: [({ b }, g, [x], _out, { starts, steps }) => b.apply('slice', [g], { starts, steps, counts: trailing(b.shapeOf(x!), starts.length) })],
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'zeros with the argument placed at a strided window', derivative: 'the adjoint is the window of the cotangent' },
   },
   concat: {
@@ -476,6 +600,8 @@ export const OPS = {
       return b.apply('slice', [g], { starts: core.map((_, i) => (i === 0 ? offset : 0)), steps: core.map(() => 1), counts: core });
     },
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'the arguments joined along an axis', derivative: 'tangents are joined alike; each argument gets its part of the adjoint' },
   },
   diag_part: {
@@ -489,6 +615,8 @@ export const OPS = {
     jvp: ({ b }, _, [t]) => (t === null ? null : b.apply('diag_part', [t], {} as NoAttrs)),
     vjp: [({ b }, g) => b.apply('diag_embed', [g], {} as NoAttrs)],
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'the diagonal of a square matrix', derivative: 'the diagonal of the tangent; the adjoint goes on the diagonal' },
   },
   diag_embed: {
@@ -503,6 +631,8 @@ export const OPS = {
     jvp: ({ b }, _, [t]) => (t === null ? null : b.apply('diag_embed', [t], {} as NoAttrs)),
     vjp: [({ b }, g) => b.apply('diag_part', [g], {} as NoAttrs)],
     cost: () => 0,
+    scalar: null,
+    language: null,
     doc: { value: 'a square matrix with the vector on its diagonal', derivative: 'the tangent on the diagonal; the adjoint is its diagonal' },
   },
 
@@ -517,6 +647,8 @@ export const OPS = {
     // Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ
     vjp: [({ b }, g, [, c]) => b.matmul(g, b.mT(c!)), ({ b }, g, [a]) => b.matmul(b.mT(a!), g)],
     cost: ([a], out) => 2 * sizeOf(out) * a!.at(-1)!,
+    scalar: null,
+    language: null,
     doc: { value: 'the matrix product A B (batched over leading dims)', derivative: 'd(AB) = dA B + A dB; Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ' },
   },
   solve: {
@@ -536,6 +668,9 @@ export const OPS = {
       const batch = sizeOf(out) / (n * c!.at(-1)!);
       return batch * ((2 / 3) * n ** 3 + 2 * n * n * c!.at(-1)!);
     },
+    scalar: null,
+    language: null,
+    hint: 'a singular system',
     doc: { value: 'X with A X = B (LU with partial pivoting)', derivative: 'dX = A⁻¹(dB - dA X); B̄ = A⁻ᵀ X̄, Ā = -B̄ Xᵀ' },
   },
   trisolve: {
@@ -557,6 +692,8 @@ export const OPS = {
       const n = a!.at(-1)!;
       return (sizeOf(out) / n) * n * n;
     },
+    scalar: null,
+    language: null,
     doc: {
       value: 'X with T X = B for triangular T (forward or back substitution; the other triangle is not read)',
       derivative: 'dX = T⁻¹(dB - tri(dT) X); B̄ = T⁻ᵀ X̄, T̄ = -tri(B̄ Xᵀ)',
@@ -572,6 +709,9 @@ export const OPS = {
     // Ā = -A⁻ᵀ Ḡ A⁻ᵀ
     vjp: [({ b }, g, _p, out) => b.neg(b.matmul(b.matmul(b.mT(out), g), b.mT(out)))],
     cost: ([a]) => 2 * sizeOf(a!) * a!.at(-1)!,
+    scalar: null,
+    language: PLAIN,
+    hint: 'the inverse of a singular matrix',
     doc: { value: 'the inverse matrix A⁻¹', derivative: 'd(A⁻¹) = -A⁻¹ dA A⁻¹' },
   },
   det: {
@@ -584,6 +724,8 @@ export const OPS = {
     // Ā = ḡ det A · A⁻ᵀ
     vjp: [({ b }, g, [a], out) => b.mul(b.mul(asMatrixScale(b, g, a!), asMatrixScale(b, out, a!)), b.mT(b.inv(a!)))],
     cost: ([a]) => (2 / 3) * sizeOf(a!) * a!.at(-1)!,
+    scalar: null,
+    language: PLAIN,
     doc: { value: 'the determinant (LU)', derivative: 'd det A = det A · tr(A⁻¹ dA); Ā = ḡ det A · A⁻ᵀ' },
   },
   logdet: {
@@ -595,6 +737,9 @@ export const OPS = {
     jvp: ({ b }, [a], [t]) => (t === null ? null : traceOfProduct(b, b.inv(a!), t)),
     vjp: [({ b }, g, [a]) => b.mul(asMatrixScale(b, g, a!), b.mT(b.inv(a!)))],
     cost: ([a]) => (2 / 3) * sizeOf(a!) * a!.at(-1)!,
+    scalar: null,
+    language: PLAIN,
+    hint: 'the log-determinant of a singular matrix',
     doc: { value: 'ln |det A|', derivative: 'd ln|det A| = tr(A⁻¹ dA); Ā = ḡ A⁻ᵀ' },
   },
   cholesky: {
@@ -623,12 +768,30 @@ export const OPS = {
       },
     ],
     cost: ([a]) => (1 / 3) * sizeOf(a!) * a!.at(-1)!,
+    scalar: null,
+    language: PLAIN,
+    convention: 'cholesky factors the symmetric part (A + Aᵀ)/2, so its gradient is symmetric and agrees with finite differences.',
+    hint: 'the Cholesky factor of a matrix that is not positive definite',
     doc: {
       value: 'the lower-triangular L with L Lᵀ = A, for symmetric positive-definite A (the symmetric part of A is used)',
       derivative: 'dL = L Φ(L⁻¹ dA L⁻ᵀ), Φ taking the lower triangle with the diagonal halved',
     },
   },
 } satisfies OpTable;
+
+/** The table seen through its type: every entry an OpDef (optional fields included). */
+export const ENTRIES: OpTable = OPS;
+
+/** The likely cause when `op`'s value is the first NaN or infinity from finite arguments. */
+export function nonFiniteHint(op: string): string | undefined {
+  return Object.hasOwn(ENTRIES, op) ? ENTRIES[op as OpName].hint : undefined;
+}
+
+/** Every entry's convention, each sentence once, in table order (GET /ops). */
+export function conventions(): string[] {
+  const all = (Object.keys(ENTRIES) as OpName[]).map((op) => ENTRIES[op].convention);
+  return [...new Set(all.filter((c) => c !== undefined))];
+}
 
 function inversePermutation(perm: readonly number[]): number[] {
   const inv = new Array<number>(perm.length);

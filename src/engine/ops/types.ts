@@ -1,4 +1,5 @@
-// The shape of one primitive's table entry: shape rule, kernel, JVP rule, VJP rules, cost, words.
+// The shape of one primitive's table entry: shape rule, kernel, scalar code, JVP rule, VJP rules,
+// cost, words, conventions, non-finite hint, and how the languages call it.
 //
 // Batching convention. Every primitive acts on trailing "core" dimensions described by its
 // attributes (axes are negative, counted from the end; reshape/broadcast name the trailing shape),
@@ -126,6 +127,32 @@ export type JvpRule<A> = (
  */
 export type VjpRule<A> = (ctx: RuleContext, g: NodeId, primals: readonly NodeId[], out: NodeId, attrs: A) => NodeId;
 
+/** An index item of NumPy basic indexing. */
+export type IndexItem = { kind: 'int'; index: number } | { kind: 'slice'; start?: number; stop?: number; step?: number } | { kind: 'none' };
+
+export type StaticKind = 'int' | 'axes' | 'bool' | 'shape' | 'index';
+export type StaticValue = number | number[] | boolean | IndexItem[];
+
+/** A keyword argument of a function: given after the tensors (`sum(x, axis=0)`). */
+export interface StaticParam {
+  readonly name: string;
+  readonly kind: StaticKind;
+  readonly optional: boolean;
+  readonly about: string;
+}
+
+export type StaticValues = Readonly<Record<string, StaticValue | undefined>>;
+
+/**
+ * How the expression language and the graph front end call a primitive: by the op's own name,
+ * with its arity of tensors (a list for a variadic op), then these keyword arguments.
+ */
+export interface LanguageExposure {
+  readonly statics: readonly StaticParam[];
+  /** The call as nodes; without it, the primitive applied to the tensors with no attributes. */
+  readonly lower?: (b: Builder, xs: readonly NodeId[], s: StaticValues) => NodeId;
+}
+
 export interface OpDoc {
   /** The value rule in words (the lecture's "Value update"). */
   readonly value: string;
@@ -148,6 +175,18 @@ export interface OpDef<A> {
   /** Floating-point operations of one evaluation. */
   readonly cost: (args: readonly Shape[], out: Shape, attrs: A) => number;
   readonly doc: OpDoc;
+  /**
+   * Elementwise ops: the value of one element as a JavaScript expression over the arguments'
+   * scalar expressions, for compiled plans; it must compute exactly what the kernel does (`H.`
+   * names the helpers of tensor/elementwise.ts's SCALAR_HELPERS). null: the step runs its kernel.
+   */
+  readonly scalar: ((args: readonly string[]) => string) | null;
+  /** How the languages call it by name; null: only through composites or the builder. */
+  readonly language: LanguageExposure | null;
+  /** Its convention where it is not differentiable or not defined, in words (GET /ops). */
+  readonly convention?: string;
+  /** The likely cause when its value is the first NaN or infinity from finite arguments. */
+  readonly hint?: string;
 }
 
 export type OpTable = { readonly [K in OpName]: OpDef<AttrsOf<K>> };

@@ -12,13 +12,6 @@ import { advanceMany, broadcastStrides, collapseDims, gatherStrided } from './st
 // ---------------------------------------------------------------------------------------------
 // Unary
 
-export const UNARY_NAMES = [
-  'neg', 'abs', 'sign', 'exp', 'log', 'log1p', 'expm1', 'sqrt', 'sin', 'cos', 'tan', 'asin', 'acos',
-  'atan', 'sinh', 'cosh', 'tanh', 'sigmoid', 'relu', 'softplus',
-] as const;
-
-export type UnaryName = (typeof UNARY_NAMES)[number];
-
 /** out[i] = f(x[i]) over the whole of `x` (out.length === x.length). */
 export type UnaryKernel = (x: Float64Array, out: Float64Array) => void;
 
@@ -39,31 +32,11 @@ export function relu(v: number): number {
   return Math.max(v, 0);
 }
 
-/** The scalar definition of each unary op: the reference for kernels and code generation. */
-export const UNARY_SCALAR: { readonly [K in UnaryName]: (v: number) => number } = {
-  neg: (v) => -v,
-  abs: Math.abs,
-  sign: Math.sign,
-  exp: Math.exp,
-  log: Math.log,
-  log1p: Math.log1p,
-  expm1: Math.expm1,
-  sqrt: Math.sqrt,
-  sin: Math.sin,
-  cos: Math.cos,
-  tan: Math.tan,
-  asin: Math.asin,
-  acos: Math.acos,
-  atan: Math.atan,
-  sinh: Math.sinh,
-  cosh: Math.cosh,
-  tanh: Math.tanh,
-  sigmoid,
-  relu,
-  softplus,
-};
-
-export const UNARY_KERNELS: { [K in UnaryName]: UnaryKernel } = {
+/**
+ * The unary loops, keyed by op name. The op table (ops/table.ts) has one entry per key (its
+ * type requires it), holding everything else about the op: its scalar code, rules, words.
+ */
+const unaryKernels = {
   neg(x, out) { for (let i = 0; i < x.length; i++) out[i] = -x[i]!; },
   abs(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.abs(x[i]!); },
   sign(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.sign(x[i]!); },
@@ -84,7 +57,12 @@ export const UNARY_KERNELS: { [K in UnaryName]: UnaryKernel } = {
   sigmoid(x, out) { for (let i = 0; i < x.length; i++) out[i] = sigmoid(x[i]!); },
   relu(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.max(x[i]!, 0); },
   softplus(x, out) { for (let i = 0; i < x.length; i++) out[i] = softplus(x[i]!); },
-};
+} satisfies Record<string, UnaryKernel>;
+
+export type UnaryName = keyof typeof unaryKernels;
+export const UNARY_KERNELS: { [K in UnaryName]: UnaryKernel } = unaryKernels;
+/** The unary op names, in table order: derived from the kernels, not a second list. */
+export const UNARY_NAMES = Object.keys(unaryKernels) as UnaryName[];
 
 export function unary(name: UnaryName, x: Tensor): Tensor {
   const kernel = UNARY_KERNELS[name];
@@ -97,12 +75,6 @@ export function unary(name: UnaryName, x: Tensor): Tensor {
 // ---------------------------------------------------------------------------------------------
 // Binary
 
-export const BINARY_NAMES = [
-  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'lt', 'le', 'gt', 'ge', 'eq', 'ne',
-] as const;
-
-export type BinaryName = (typeof BINARY_NAMES)[number];
-
 /**
  * One binary op as three contiguous loops over n elements starting at the given offsets:
  * both operands varying (vv), a scalar left operand (sv), a scalar right operand (vs).
@@ -114,26 +86,17 @@ export interface BinaryKernel {
   vs(a: Float64Array, ao: number, b: number, out: Float64Array, oo: number, n: number): void;
 }
 
-/** The scalar definition of each binary op (comparisons give 1 or 0). */
-export const BINARY_SCALAR: { readonly [K in BinaryName]: (a: number, b: number) => number } = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  pow: Math.pow,
-  maximum: Math.max,
-  minimum: Math.min,
-  lt: (a, b) => (a < b ? 1 : 0),
-  le: (a, b) => (a <= b ? 1 : 0),
-  gt: (a, b) => (a > b ? 1 : 0),
-  ge: (a, b) => (a >= b ? 1 : 0),
-  eq: (a, b) => (a === b ? 1 : 0),
-  ne: (a, b) => (a !== b ? 1 : 0),
-};
-
 /** a^0.5 as Math.pow gives it (pow(-0, .5) = +0, pow(-Infinity, .5) = Infinity), via the sqrt instruction. */
 function powHalf(a: number): number {
   return a === -Infinity ? Infinity : Math.sqrt(a) + 0;
+}
+
+/** x^y exactly as the pow kernel computes it (its fast paths included): the scalar code of pow. */
+export function pow(a: number, b: number): number {
+  if (b === 2) return a * a;
+  if (b === 1) return a;
+  if (b === 0.5) return powHalf(a);
+  return Math.pow(a, b);
 }
 
 const powKernel: BinaryKernel = {
@@ -148,7 +111,8 @@ const powKernel: BinaryKernel = {
   },
 };
 
-export const BINARY_KERNELS: { [K in BinaryName]: BinaryKernel } = {
+/** The binary loops, keyed by op name (see the unary kernels). */
+const binaryKernels = {
   add: {
     vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! + b[bo + i]!; },
     sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a + b[bo + i]!; },
@@ -180,6 +144,17 @@ export const BINARY_KERNELS: { [K in BinaryName]: BinaryKernel } = {
     sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.min(a, b[bo + i]!); },
     vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.min(a[ao + i]!, b); },
   },
+  atan2: {
+    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.atan2(a[ao + i]!, b[bo + i]!); },
+    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.atan2(a, b[bo + i]!); },
+    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.atan2(a[ao + i]!, b); },
+  },
+  // Math.hypot factors out the larger magnitude before squaring: no overflow or underflow.
+  hypot: {
+    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.hypot(a[ao + i]!, b[bo + i]!); },
+    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.hypot(a, b[bo + i]!); },
+    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.hypot(a[ao + i]!, b); },
+  },
   lt: {
     vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! < b[bo + i]! ? 1 : 0; },
     sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a < b[bo + i]! ? 1 : 0; },
@@ -210,7 +185,12 @@ export const BINARY_KERNELS: { [K in BinaryName]: BinaryKernel } = {
     sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a !== b[bo + i]! ? 1 : 0; },
     vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! !== b ? 1 : 0; },
   },
-};
+} satisfies Record<string, BinaryKernel>;
+
+export type BinaryName = keyof typeof binaryKernels;
+export const BINARY_KERNELS: { [K in BinaryName]: BinaryKernel } = binaryKernels;
+/** The binary op names, in table order: derived from the kernels, not a second list. */
+export const BINARY_NAMES = Object.keys(binaryKernels) as BinaryName[];
 
 function broadcastOrThrow(what: string, a: Shape, b: Shape): number[] {
   const shape = broadcastShapes(a, b);
@@ -321,3 +301,6 @@ export function fill(shape: Shape, value: number): Tensor {
   }
   return full(shape, value);
 }
+
+/** The scalar functions the op table's scalar code may call as `H.<name>` (compiled plans). */
+export const SCALAR_HELPERS = { sigmoid, relu, softplus, pow };

@@ -1,4 +1,4 @@
-// Reductions over a set of axes: sum, prod, max, min, logsumexp, and sumToShape (the sum that
+// Reductions over a set of axes: sum, prod, max, min, logsumexp, norm, and sumToShape (the sum that
 // undoes broadcasting). The reduced axes are removed from the result's shape; the caller
 // reshapes for keepdims.
 //
@@ -9,7 +9,7 @@
 
 import { formatShape, reshapeTensor } from './tensor.js';
 import type { Shape, Tensor } from './tensor.js';
-import { advance, copyRun } from './strided.js';
+import { advance, broadcastStrides, copyRun, gatherStrided } from './strided.js';
 
 export const REDUCE_KINDS = ['sum', 'prod', 'max', 'min'] as const;
 
@@ -207,6 +207,52 @@ export function logsumexp(x: Tensor, axes: readonly number[]): Tensor {
   }
   for (let i = 0; i < out.length; i++) out[i] = Math.log(out[i]!) + shift[i]!;
   return { shape: layout.outShape, data: out };
+}
+
+/** Below this, a sum of squares may have lost elements to underflow (2^-600: far above 2^-1022). */
+const NORM_TINY = 2 ** -600;
+
+/**
+ * The 2-norm √(Σ x²) over `axes`, without overflow or underflow. A sum of squares that is finite
+ * and not tiny is used as it is (one pass: the common case). Where a sum overflowed, or is so
+ * small that squares may have underflowed, that norm is computed again with the largest
+ * magnitude m factored out before squaring, m·√(Σ (x/m)²), as LAPACK's dnrm2 scales. So
+ * norm([1e200, 1e200]) = 1.414e200 and norm([1e-200, 1e-200]) = 1.414e-200. NaN stays NaN, any
+ * infinite element gives Infinity, an empty reduction 0.
+ */
+export function norm(x: Tensor, axes: readonly number[]): Tensor {
+  const xd = x.data;
+  const squares = new Float64Array(xd.length);
+  for (let i = 0; i < xd.length; i++) squares[i] = xd[i]! * xd[i]!;
+  const out = reduce('sum', { shape: x.shape, data: squares }, axes);
+  const od = out.data;
+  const redo = new Uint8Array(od.length);
+  let rescale = false;
+  for (let i = 0; i < od.length; i++) {
+    const s = od[i]!;
+    if (s === s && !(s >= NORM_TINY && s <= Number.MAX_VALUE)) {
+      redo[i] = 1;
+      rescale = true;
+    } else od[i] = Math.sqrt(s);
+  }
+  if (!rescale) return out;
+  // m = max |x| per norm, broadcast back over x (keepdims layout) to scale every element.
+  const magnitudes = new Float64Array(xd.length);
+  for (let i = 0; i < xd.length; i++) magnitudes[i] = Math.abs(xd[i]!);
+  const m = reduce('max', { shape: x.shape, data: magnitudes }, axes).data;
+  const keep = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const mAll = gatherStrided(m, 0, x.shape, broadcastStrides(keep, x.shape));
+  for (let i = 0; i < xd.length; i++) {
+    const q = xd[i]! / mAll[i]!;
+    squares[i] = q * q;
+  }
+  const scaled = reduce('sum', { shape: x.shape, data: squares }, axes).data;
+  for (let i = 0; i < od.length; i++) {
+    if (!redo[i]) continue;
+    const mi = m[i]!;
+    od[i] = mi === Infinity ? Infinity : mi > 0 ? mi * Math.sqrt(scaled[i]!) : 0;
+  }
+  return out;
 }
 
 /**
