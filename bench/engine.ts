@@ -2,7 +2,8 @@
 // value+gradient, and their ratio (the lecture's reverse mode puts it near 2-4). Ratios are taken
 // within one run, so a noisy shared machine moves both sides alike.
 
-import { Engine } from '../src/engine/operations.js';
+import { Engine } from '../src/engine/engine.js';
+import { planRequest } from '../src/service/request.js';
 import { Random } from '../src/engine/random.js';
 
 export interface EngineFigure {
@@ -72,8 +73,8 @@ export function engineCases(): { name: string; expr: string; at: Record<string, 
 export function measureEngine(budgetMs = 1500): EngineFigure[] {
   const engine = new Engine();
   return engineCases().map(({ name, expr, at, wrt }) => {
-    const value = engine.plan('eval', { expr, at });
-    const grad = engine.plan('grad', { expr, at, wrt });
+    const value = planRequest(engine, 'eval', { expr, at });
+    const grad = planRequest(engine, 'grad', { expr, at, wrt });
     const [valueMs, gradMs] = timePair(() => value.run(), () => grad.run(), 2 * budgetMs);
     return { name, valueMs, gradMs, ratio: gradMs / valueMs, flopsValue: value.flops, flopsGrad: grad.flops };
   });

@@ -24,11 +24,19 @@ export interface SourceSpan extends SourcePosition {
   endOffset: number;
 }
 
+/**
+ * Another computation the caller could ask for instead, when this one cannot be done: the engine
+ * names no endpoint, so the service words it (`jacobian_or_vjp`: a Jacobian or a vector-Jacobian
+ * product of a non-scalar output; `hvp`: Hessian-vector products instead of a whole Hessian).
+ */
+export type EngineAlternative = 'jacobian_or_vjp' | 'hvp';
+
 export interface EngineErrorOptions {
   position?: SourcePosition | undefined;
   node?: string | undefined;
   /** JSON path of the offending request field, e.g. ['at', 'X', 2]. */
   path?: (string | number)[] | undefined;
+  alternative?: EngineAlternative | undefined;
 }
 
 export class EngineError extends Error {
@@ -36,6 +44,7 @@ export class EngineError extends Error {
   readonly position: SourcePosition | undefined;
   readonly node: string | undefined;
   readonly path: (string | number)[] | undefined;
+  readonly alternative: EngineAlternative | undefined;
 
   constructor(code: EngineErrorCode, message: string, options: EngineErrorOptions = {}) {
     super(message);
@@ -44,6 +53,7 @@ export class EngineError extends Error {
     this.position = options.position ? { line: options.position.line, column: options.position.column } : undefined;
     this.node = options.node;
     this.path = options.path;
+    this.alternative = options.alternative;
   }
 }
 

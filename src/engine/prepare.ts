@@ -100,6 +100,15 @@ export interface Program {
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Whether `name` can name an input (an identifier). */
+export function isInputName(name: string): boolean {
+  return IDENTIFIER.test(name);
+}
+
+export function inputNameMessage(name: string): string {
+  return `input name '${name}' must be an identifier (letters, digits, _; not starting with a digit)`;
+}
+
 export class Prepared {
   /** The function as written (no sharing or shortcuts): what traces show. */
   readonly primal: Builder;
@@ -116,9 +125,7 @@ export class Prepared {
     const b = new Builder({ optimize: false, maxElements: limits.maxTensorElements, maxNodes: limits.maxNodes });
     for (const { name, shape } of inputs) {
       if (!IDENTIFIER.test(name)) {
-        throw new EngineError('validation_error', `input name '${name}' must be an identifier (letters, digits, _; not starting with a digit)`, {
-          path: ['at', name],
-        });
+        throw new EngineError('validation_error', inputNameMessage(name), { node: name });
       }
       b.input(name, shape);
     }
@@ -226,7 +233,8 @@ export class Prepared {
     if (this.outputShape.length !== 0) {
       throw new EngineError(
         'not_scalar',
-        `${what} needs a scalar output, but the function's output has shape ${formatShape(this.outputShape)}: reduce it (e.g. sum(...)) or use /jacobian or /vjp`,
+        `${what} needs a scalar output, but the function's output has shape ${formatShape(this.outputShape)}: reduce it (e.g. sum(...))`,
+        { alternative: 'jacobian_or_vjp' },
       );
     }
   }

@@ -7,7 +7,7 @@ import { forwardMode, reverseMode } from '../engine/ad/transform.js';
 import type { Builder } from '../engine/ir/builder.js';
 import { nodeCost } from '../engine/ir/evaluate.js';
 import { dependents, liveSchedule, type Node, type NodeId } from '../engine/ir/graph.js';
-import type { Engine } from '../engine/operations.js';
+import type { Engine } from '../engine/engine.js';
 import type { Prepared } from '../engine/prepare.js';
 import { sizeOf } from '../engine/tensor/tensor.js';
 import { prepareFor, type ShapesRequest } from './source.js';

@@ -4,7 +4,7 @@
 
 import { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { EngineError } from '../engine/errors.js';
-import type { Engine } from '../engine/operations.js';
+import type { Engine } from '../engine/engine.js';
 import { drawnNodes, toDot } from './dot.js';
 import { prepareFor, type ShapesRequest } from './source.js';
 

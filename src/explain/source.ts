@@ -4,8 +4,9 @@
 import { EngineError } from '../engine/errors.js';
 import type { GraphJson } from '../engine/ir/from-json.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
-import type { Engine, FunctionRequest } from '../engine/operations.js';
+import type { Engine } from '../engine/engine.js';
 import type { Prepared } from '../engine/prepare.js';
+import { prepareShapes, readPoint, readWrt, type FunctionRequest } from '../service/request.js';
 
 export interface ShapesRequest extends FunctionRequest {
   /** Input shapes instead of values: `{ X: [4, 2], l: [2] }`. */
@@ -32,7 +33,7 @@ export function prepareFor(engine: Engine, request: ShapesRequest, assumeScalars
     throw new EngineError('validation_error', 'give the point `at` or the input `shapes`, not both', { path: ['shapes'] });
   }
   if (request.at !== undefined) {
-    const { prepared, wrt } = engine.point(request, request.at, ['at']);
+    const { prepared, wrt } = readPoint(engine, request, request.at, ['at']);
     return { prepared, wrt, shapesKnown: true };
   }
   let shapes = request.shapes;
@@ -40,20 +41,9 @@ export function prepareFor(engine: Engine, request: ShapesRequest, assumeScalars
     if (!assumeScalars) throw new EngineError('validation_error', 'give the point `at` or the input `shapes` (e.g. {"X": [4, 2]})', { path: ['shapes'] });
     shapes = Object.fromEntries(inputNames(engine, request).map((name) => [name, []]));
   }
-  const prepared = engine.prepareShapes(request, shapes);
-  return { prepared, wrt: checkWrt(request.wrt, Object.keys(shapes)), shapesKnown: request.shapes !== undefined };
-}
-
-/** `wrt` checked against the input names, or all of them. */
-function checkWrt(wrt: string[] | undefined, inputs: readonly string[]): string[] {
-  if (wrt === undefined) return [...inputs];
-  wrt.forEach((name, i) => {
-    if (!inputs.includes(name)) {
-      throw new EngineError('unknown_input', `wrt names '${name}', which is not an input: the inputs are ${inputs.join(', ') || '(none)'}`, { path: ['wrt', i] });
-    }
-  });
-  if (new Set(wrt).size !== wrt.length) throw new EngineError('validation_error', 'wrt names an input twice', { path: ['wrt'] });
-  return wrt;
+  const prepared = prepareShapes(engine, request, shapes);
+  const names = Object.keys(shapes);
+  return { prepared, wrt: readWrt(request.wrt, names, names.join(', ') || '(none)'), shapesKnown: request.shapes !== undefined };
 }
 
 /** The names a function reads that it does not define: an expression's free names, a graph's non-node arguments. */

@@ -3,7 +3,7 @@
 // graded on its own, so one that cannot be read is reported as such and the batch goes on.
 
 import { EngineError } from '../engine/errors.js';
-import type { Engine } from '../engine/operations.js';
+import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/tensor/tensor.js';
 import { formatShape, shapesEqual } from '../engine/tensor/tensor.js';
 import { readAnswers, readValue } from './answers.js';

@@ -4,14 +4,25 @@
 // of the request; what depends on what students answer is computed only when first asked for.
 
 import { EngineError, isEngineError } from '../engine/errors.js';
+import { trace, traceRows } from '../engine/ad/trace.js';
+import type { Engine } from '../engine/engine.js';
 import { run } from '../engine/ir/evaluate.js';
 import type { Node } from '../engine/ir/graph.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
-import { functionSource, type Engine, type FunctionRequest } from '../engine/operations.js';
 import { Prepared, type Program } from '../engine/prepare.js';
-import { formatShape, shapesEqual, type Shape, type Tensor } from '../engine/tensor/tensor.js';
-import { fromTensor, toTensor, type Value } from '../engine/values.js';
-import { trace, traceRows } from '../explain/trace.js';
+import type { Shape, Tensor } from '../engine/tensor/tensor.js';
+import type { Value } from '../engine/values.js';
+import {
+  functionSource,
+  inputsAnswer,
+  prepareInputs,
+  readPoint,
+  readTensorOfShape,
+  readTraceSeeds,
+  withAlternative,
+  type FunctionRequest,
+  type Point,
+} from '../service/request.js';
 import { Budget, evaluate, programCost, readCost, type Formula } from './formula.js';
 import { drawPoint, partRandom } from './points.js';
 import { GRADE_DEFAULTS, type GradeRequest } from './types.js';
@@ -87,13 +98,14 @@ export class Reference {
       if (!isEngineError(e)) throw e;
       throw new EngineError(e.code, `reference: ${e.message}`, { path: ['reference'] });
     }
+    let point: Point | undefined;
     if (request.at !== undefined) {
-      const point = engine.point(source, request.at, ['at']);
+      point = readPoint(engine, source, request.at, ['at']);
       this.prepared = point.prepared;
-      this.at = point.bindings;
+      this.at = point.inputs;
     } else {
       const names = request.reference.graph !== undefined ? graphInputs(request.reference.graph) : freeNames(parseProgram(request.reference.expr ?? ''));
-      this.prepared = engine.prepare(source, new Map(names.map((name) => [name, { shape: [], data: new Float64Array(1) }])));
+      this.prepared = prepareInputs(engine, source, names.map((name) => ({ name, shape: [] })));
     }
     this.inputs = this.prepared.inputs.map(({ name, shape }) => ({ name, shape: [...shape] }));
     this.rows = rowsOf(this.prepared);
@@ -102,7 +114,7 @@ export class Reference {
     this.ranges = this.readRanges();
     this.explicitPoints = Array.isArray(request.points) ? this.readPoints(request.points) : undefined;
     this.pointCount = this.explicitPoints?.length ?? (typeof request.points === 'number' ? request.points : GRADE_DEFAULTS.points);
-    this.tables = this.at === undefined ? undefined : this.traceTables(engine, source);
+    this.tables = point === undefined ? undefined : this.traceTables(point);
     this.mistakes = this.readMistakes();
   }
 
@@ -131,29 +143,24 @@ export class Reference {
         if (!Object.hasOwn(raw, name) || raw[name] === undefined) {
           throw new EngineError('missing_input', `points[${i}] has no value for the input '${name}'`, { path: ['points', i] });
         }
-        const t = toTensor(raw[name], ['points', i, name], this.prepared.limits.maxTensorElements);
-        if (!shapesEqual(t.shape, shape)) {
-          throw new EngineError('shape_mismatch', `points[${i}].${name} has shape ${formatShape(t.shape)}, but the input has shape ${formatShape(shape)}`, {
-            path: ['points', i, name],
-          });
-        }
-        point.set(name, t);
+        point.set(name, readTensorOfShape(raw[name], ['points', i, name], shape, 'input', this.prepared.limits.maxTensorElements));
       }
       return point;
     });
   }
 
-  private traceTables(engine: Engine, source: FunctionRequest): Tables {
+  /** The /trace tables at `at` (seeded as /trace seeds them), as tensors. */
+  private traceTables(point: Point): Tables {
     // A trace evaluates the function, its tangents and its adjoints: about four evaluations.
     this.budget.spend(4 * programCost(this.prepared.valueProgram()));
-    const traced = trace(engine, { ...source, at: this.request.at, mode: 'both', tangents: this.request.tangents, cotangent: this.request.cotangent });
-    const tensor = (v: Value | undefined, what: string): Tensor => toTensor(v, [what]);
+    const seeds = readTraceSeeds(point, 'both', this.request.tangents, this.request.cotangent);
+    const traced = trace(point.prepared, point.inputs, point.wrt, 'both', seeds).run();
     return {
-      value: traced.steps.map((s) => tensor(s.value, 'value')),
-      tangent: traced.steps.map((s) => tensor(s.tangent, 'tangent')),
-      adjoint: traced.steps.map((s) => tensor(s.adjoint, 'adjoint')),
-      output: this.rowById.get(traced.output)!,
-      cotangent: tensor(traced.seeds.cotangent, 'cotangent'),
+      value: traced.values,
+      tangent: traced.tangents!,
+      adjoint: traced.adjoints!,
+      output: traced.rows.findIndex((node) => node.id === this.prepared.output),
+      cotangent: seeds.cotangent!,
     };
   }
 
@@ -195,7 +202,7 @@ export class Reference {
         this.gradientProgramCache = this.prepared.gradientProgram(this.inputs.map((i) => i.name));
       } catch (e) {
         if (!isEngineError(e)) throw e;
-        this.gradientProgramCache = { unavailable: `the reference cannot be differentiated here: ${e.message}` };
+        this.gradientProgramCache = { unavailable: `the reference cannot be differentiated here: ${withAlternative(e).message}` };
       }
     }
     return this.gradientProgramCache;
@@ -307,7 +314,7 @@ export class Reference {
     const echo = Object.create(null) as Record<string, Record<string, Value>[]>;
     for (const [input, part] of this.partCache) {
       if (isUnavailable(part)) continue;
-      echo[input] = part.points.map((p) => Object.fromEntries([...p].map(([name, t]) => [name, fromTensor(t)])));
+      echo[input] = part.points.map(inputsAnswer);
     }
     return echo;
   }

@@ -6,7 +6,7 @@
 
 import { Semaphore } from './semaphore.js';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import type { RequestTable } from '../engine/operations.js';
+import type { RequestTable } from '../service/request.js';
 import type { BodyTemplate } from './body-template.js';
 import type { GuardedClient } from './client.js';
 import { SLICE_MS } from './estimators.js';

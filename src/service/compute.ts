@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { BroadcastChannel, threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { EngineError, isEngineError } from '../engine/errors.js';
-import { Engine, type FunctionRequest, type Job, type OperationName, type RequestTable } from '../engine/operations.js';
+import { Engine } from '../engine/engine.js';
 import { PlanningDeferred, withPlanningAllowance } from '../engine/prepare.js';
 import { analyze, type Analysis, type AnalyzeRequest } from '../explain/analyze.js';
 import { graphPicture, renderSvg, type GraphRequest, type Picture } from '../explain/render.js';
@@ -19,6 +19,7 @@ import { grade } from '../grade/grade.js';
 import type { GradeLimits, GradeRequest } from '../grade/types.js';
 import type { Limits } from '../engine/prepare.js';
 import { HttpProblem } from './problem.js';
+import { planRequest, withAlternative, type FunctionRequest, type Job, type OperationName, type RequestTable } from './request.js';
 
 export interface ComputeOptions {
   limits: Limits;
@@ -207,11 +208,19 @@ export class Compute {
   }
 
   private async answer<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions, serialize: boolean): Promise<Answer> {
+    try {
+      return await this.answerOnce(op, request, options, serialize);
+    } catch (e) {
+      throw isEngineError(e) ? withAlternative(e) : e;
+    }
+  }
+
+  private async answerOnce<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions, serialize: boolean): Promise<Answer> {
     options.signal?.throwIfAborted();
     this.checkInputCounts(request);
     const task = { op, request, serialize };
     if (this.planElsewhere(request)) return this.offloadWithin(task, options);
-    const job = this.planHere(() => this.engine.plan(op, request));
+    const job = this.planHere(() => planRequest(this.engine, op, request));
     if (job === undefined) return this.offloadWithin(task, options);
     debit(options.allowance, job.flops);
     if (this.cheap(job)) return this.inline(job);
@@ -385,14 +394,15 @@ async function answerTaskOnly(engine: Engine, task: WorkerTask): Promise<WorkerA
     if (task.op === 'analyze') return { ok: true, result: analyze(engine, task.request) as unknown as Record<string, unknown> };
     if (task.op === 'grade') return finish(grade(engine, task.request, task.limits) as unknown as Record<string, unknown>, task.serialize);
     if (task.op === 'trace') return finish(planTrace(engine, task.request).run(), task.serialize);
-    const job = engine.plan(task.op, task.request as never, task.maxFlops);
+    const job = planRequest(engine, task.op, task.request as never, task.maxFlops);
     return finish(job.run(), task.serialize, job.flops);
   } catch (e) {
     if (isEngineError(e)) {
-      const error: Extract<WorkerAnswer, { ok: false }>['error'] = { code: e.code, message: e.message };
-      if (e.position) error.position = e.position;
-      if (e.node !== undefined) error.node = e.node;
-      if (e.path) error.path = e.path;
+      const raised = withAlternative(e);
+      const error: Extract<WorkerAnswer, { ok: false }>['error'] = { code: raised.code, message: raised.message };
+      if (raised.position) error.position = raised.position;
+      if (raised.node !== undefined) error.node = raised.node;
+      if (raised.path) error.path = raised.path;
       return { ok: false, error };
     }
     throw e;

@@ -5,6 +5,7 @@
 
 import { z } from 'zod';
 import { isEngineError, type EngineError, type EngineErrorCode } from '../engine/errors.js';
+import { withAlternative } from './request.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -150,7 +151,9 @@ function describeErrors(errors: ProblemErrorEntry[]): string {
   return `The request does not match the schema: ${first.message}${where}${more}`;
 }
 
-function engineProblem(error: EngineError): HttpProblem {
+function engineProblem(raised: EngineError): HttpProblem {
+  // The endpoint an engine error suggests is named here, if nothing on its way named it already.
+  const error = withAlternative(raised);
   const extra: ProblemExtras = {};
   if (error.position) extra.position = error.position;
   if (error.node !== undefined) extra.node = error.node;

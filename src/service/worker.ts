@@ -2,7 +2,7 @@
 
 import { setPriority } from 'node:os';
 import { BroadcastChannel, workerData } from 'node:worker_threads';
-import { Engine } from '../engine/operations.js';
+import { Engine } from '../engine/engine.js';
 import type { Limits } from '../engine/prepare.js';
 import { Piscina } from 'piscina';
 import { answerTask, type WorkerAnswer, type WorkerTask } from './compute.js';

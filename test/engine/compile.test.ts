@@ -5,7 +5,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compilePlan } from '../../src/engine/ir/compile.js';
 import { interpret, makePlan, run, type Plan } from '../../src/engine/ir/evaluate.js';
-import { Engine, identityBlocks } from '../../src/engine/operations.js';
+import { identityBlocks } from '../../src/engine/ad/plan.js';
+import { Engine } from '../../src/engine/engine.js';
+import { readPoint } from '../../src/service/request.js';
 import type { Tensor } from '../../src/engine/tensor/tensor.js';
 
 const fixtures = JSON.parse(readFileSync(new URL('../fixtures/torch/cases.json', import.meta.url), 'utf8')) as {
@@ -28,25 +30,25 @@ function expectSame(plan: Plan, bindings: Map<string, Tensor>): void {
 
 describe('compiled plans', () => {
   it.each(fixtures.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    const point = engine.point({ expr: c.expr, at: c.at }, c.at, ['at']);
-    expectSame(point.prepared.valueProgram().plan, point.bindings);
-    if (c.gradient) expectSame(point.prepared.gradientProgram(point.wrt).plan, point.bindings);
+    const point = readPoint(engine, { expr: c.expr, at: c.at }, c.at, ['at']);
+    expectSame(point.prepared.valueProgram().plan, point.inputs);
+    if (c.gradient) expectSame(point.prepared.gradientProgram(point.wrt).plan, point.inputs);
     if (c.hessian) {
-      const n = [...point.bindings.values()].reduce((s, t) => s + t.data.length, 0);
+      const n = [...point.inputs.values()].reduce((s, t) => s + t.data.length, 0);
       const program = point.prepared.secondOrderProgram(point.wrt, [n]);
-      const seeds = identityBlocks(point.wrt.map((name) => point.bindings.get(name)!.shape));
-      const bindings = new Map(point.bindings);
+      const seeds = identityBlocks(point.wrt.map((name) => point.inputs.get(name)!.shape));
+      const bindings = new Map(point.inputs);
       point.wrt.forEach((name, i) => bindings.set(`tangent:${name}`, seeds[i]!));
       expectSame(program.plan, bindings);
     }
   });
 
   it('are used from the second run of a plan on, with the same answers', () => {
-    const point = engine.point({ expr: 'sum(tanh(W @ x))^2 + x[0]', at: {} }, { W: [[1, 2], [3, 4]], x: [0.1, 0.2] }, ['at']);
+    const point = readPoint(engine, { expr: 'sum(tanh(W @ x))^2 + x[0]', at: {} }, { W: [[1, 2], [3, 4]], x: [0.1, 0.2] }, ['at']);
     const plan = makePlan(point.prepared.gradientProgram(point.wrt).graph, point.prepared.gradientProgram(point.wrt).plan.outputs);
-    const first = run(plan, point.bindings);
+    const first = run(plan, point.inputs);
     expect(plan.compiled.runner).toBeUndefined();
-    const second = run(plan, point.bindings);
+    const second = run(plan, point.inputs);
     expect(plan.compiled.runner).toBeTruthy();
     second.forEach((t, i) => expect(sameBits(t, first[i]!)).toBe(true));
   });
@@ -62,12 +64,12 @@ describe('compiled plans', () => {
       output: 'out',
     };
     const at = { x: [3, 4] };
-    const point = engine.point({ graph, at }, at, ['at']);
+    const point = readPoint(engine, { graph, at }, at, ['at']);
     const runner = compilePlan(point.prepared.gradientProgram(point.wrt).plan);
     expect(runner.source).not.toContain('pwned');
     expect(runner.source).not.toContain('1.5');
     expect(runner.source).toMatch(/^[\w\s"();=[\],.+\-*/<>!?:{}]*$/);
-    expect(runner(point.bindings).map((t) => Array.from(t.data))).toEqual([[1.5 * 3 + 2.5 * 4], [1.5, 2.5]]);
+    expect(runner(point.inputs).map((t) => Array.from(t.data))).toEqual([[1.5 * 3 + 2.5 * 4], [1.5, 2.5]]);
     expect((globalThis as Record<string, unknown>).pwned).toBeUndefined();
   });
 });

@@ -4,7 +4,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/engine/errors.js';
-import { Engine } from '../../src/engine/operations.js';
+import { Engine } from '../../src/engine/engine.js';
+import { planRequest } from '../../src/service/request.js';
 import { parseProgram, printProgram } from '../../src/engine/lang/index.js';
 import { Prepared, DEFAULT_LIMITS } from '../../src/engine/prepare.js';
 import type { Node } from '../../src/engine/ir/graph.js';
@@ -21,37 +22,35 @@ function failure(fn: () => unknown): EngineError {
   throw new Error('expected an EngineError');
 }
 
-const grad = (expr: string, at: Record<string, unknown>) => engine.plan('grad', { expr, at }).run();
+const grad = (expr: string, at: Record<string, unknown>) => planRequest(engine, 'grad', { expr, at }).run();
 
 describe('expressions', () => {
   it('the three lecture forms of f agree', () => {
     const at = { x: 0.7 };
     const a = grad('sqrt(x^2 + exp(x^2)) + cos(x^2 + exp(x^2))', at);
     const b = grad('x1 = x^2; x2 = exp(x1); x3 = x1 + x2; x4 = sqrt(x3); x5 = cos(x3); x4 + x5', at);
-    const c = engine
-      .plan('grad', {
-        graph: {
-          nodes: [
-            { id: 'x1', op: 'pow', args: ['x', 2] },
-            { id: 'x2', op: 'exp', args: ['x1'] },
-            { id: 'x3', op: 'add', args: ['x1', 'x2'] },
-            { id: 'x4', op: 'sqrt', args: ['x3'] },
-            { id: 'x5', op: 'cos', args: ['x3'] },
-            { id: 'x6', op: 'add', args: ['x4', 'x5'] },
-          ],
-          output: 'x6',
-        },
-        at,
-      })
-      .run();
+    const c = planRequest(engine, 'grad', {
+      graph: {
+        nodes: [
+          { id: 'x1', op: 'pow', args: ['x', 2] },
+          { id: 'x2', op: 'exp', args: ['x1'] },
+          { id: 'x3', op: 'add', args: ['x1', 'x2'] },
+          { id: 'x4', op: 'sqrt', args: ['x3'] },
+          { id: 'x5', op: 'cos', args: ['x3'] },
+          { id: 'x6', op: 'add', args: ['x4', 'x5'] },
+        ],
+        output: 'x6',
+      },
+      at,
+    }).run();
     expect(b).toEqual(a);
     expect(c).toEqual(a);
   });
 
   it('binds names in order: assignments, then inputs, then pi and e', () => {
-    expect(engine.plan('eval', { expr: 'pi + e', at: {} }).run().value).toBeCloseTo(Math.PI + Math.E, 15);
-    expect(engine.plan('eval', { expr: 'e = 2; e * pi', at: {} }).run().value).toBeCloseTo(2 * Math.PI, 15);
-    expect(engine.plan('eval', { expr: 'pi * 2', at: { pi: 3 } }).run().value).toBe(6);
+    expect(planRequest(engine, 'eval', { expr: 'pi + e', at: {} }).run().value).toBeCloseTo(Math.PI + Math.E, 15);
+    expect(planRequest(engine, 'eval', { expr: 'e = 2; e * pi', at: {} }).run().value).toBeCloseTo(2 * Math.PI, 15);
+    expect(planRequest(engine, 'eval', { expr: 'pi * 2', at: { pi: 3 } }).run().value).toBe(6);
   });
 
   it('keeps assigned names and generates stable ids for the rest', () => {
@@ -75,14 +74,14 @@ describe('expressions', () => {
     ['exp(x, x)', 1, 'parse_error'],
     ['reshape(x, [3, 3])', 1, 'shape_mismatch'],
   ])('%j fails with a position on line %i (%s)', (expr, line, code) => {
-    const e = failure(() => engine.plan('eval', { expr, at: { x: [1, 2], X: [1, 2, 3] } }));
+    const e = failure(() => planRequest(engine, 'eval', { expr, at: { x: [1, 2], X: [1, 2, 3] } }));
     expect(e.code).toBe(code);
     expect(e.position?.line).toBe(line);
     expect(e.message).toMatch(/line \d+, column \d+/);
   });
 
   it('names both shapes when they do not fit', () => {
-    const e = failure(() => engine.plan('eval', { expr: 'A @ B', at: { A: [[1, 2, 3]], B: [[1, 2]] } }));
+    const e = failure(() => planRequest(engine, 'eval', { expr: 'A @ B', at: { A: [[1, 2, 3]], B: [[1, 2]] } }));
     expect(e.code).toBe('shape_mismatch');
     expect(e.message).toContain('[1, 3]');
     expect(e.message).toContain('[1, 2]');
@@ -118,7 +117,7 @@ describe('expressions', () => {
 
 describe('JSON graphs', () => {
   const at = { x: 2 };
-  const run = (nodes: unknown[], output = 'out') => engine.plan('eval', { graph: { nodes, output } as never, at }).run();
+  const run = (nodes: unknown[], output = 'out') => planRequest(engine, 'eval', { graph: { nodes, output } as never, at }).run();
 
   it.each([
     ['a duplicate id', [{ id: 'a', op: 'exp', args: ['x'] }, { id: 'a', op: 'sin', args: ['x'] }], 'invalid_graph', 'a'],

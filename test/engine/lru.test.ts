@@ -2,7 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { LruCache } from '../../src/engine/lru.js';
-import { Engine } from '../../src/engine/operations.js';
+import { Engine } from '../../src/engine/engine.js';
+import { planRequest } from '../../src/service/request.js';
 import { DEFAULT_LIMITS } from '../../src/engine/prepare.js';
 
 describe('the prepared-function cache', () => {
@@ -29,12 +30,12 @@ describe('the prepared-function cache', () => {
   it('weighs prepared functions by the bytes they hold, constants included', () => {
     const constant = (k: number) => `[${Array.from({ length: 90 }, () => k).join(', ')}]`;
     const one = new Engine(DEFAULT_LIMITS);
-    one.plan('eval', { expr: `sum(x * ${constant(0)})`, at: { x: 1 } }).run();
+    planRequest(one, 'eval', { expr: `sum(x * ${constant(0)})`, at: { x: 1 } }).run();
     const weight = one.cachedBytes;
     // 8 bytes per constant element at least.
     expect(weight).toBeGreaterThan(90 * 8);
     const engine = new Engine(DEFAULT_LIMITS, { cacheBytes: Math.floor(4.5 * weight) });
-    for (let k = 1; k <= 6; k++) engine.plan('eval', { expr: `sum(x * ${constant(k)})`, at: { x: 1 } }).run();
+    for (let k = 1; k <= 6; k++) planRequest(engine, 'eval', { expr: `sum(x * ${constant(k)})`, at: { x: 1 } }).run();
     expect(engine.cachedFunctions).toBe(4);
     expect(engine.cachedBytes).toBeLessThanOrEqual(4.5 * weight);
   });
@@ -42,15 +43,15 @@ describe('the prepared-function cache', () => {
   it('weighs a function again once its derivative programs are built', () => {
     const engine = new Engine(DEFAULT_LIMITS);
     const request = { expr: 'sum(tanh(W @ x)^2)', at: { W: [[1, 2], [3, 4]], x: [0.1, 0.2] } };
-    engine.plan('eval', request);
+    planRequest(engine, 'eval', request);
     const valueOnly = engine.cachedBytes;
-    engine.plan('hessian', request);
+    planRequest(engine, 'hessian', request);
     expect(engine.cachedBytes).toBeGreaterThan(2 * valueOnly);
   });
 
   it('keeps no function heavier than its whole budget', () => {
     const engine = new Engine(DEFAULT_LIMITS, { cacheBytes: 10_000 });
-    engine.plan('hessian', { expr: 'a = x * 2\n' + 'a = prod(a) * a\n'.repeat(20) + 'sum(a)', at: { x: [1, 2, 3] } });
+    planRequest(engine, 'hessian', { expr: 'a = x * 2\n' + 'a = prod(a) * a\n'.repeat(20) + 'sum(a)', at: { x: [1, 2, 3] } });
     expect(engine.cachedFunctions).toBe(0);
     expect(engine.cachedBytes).toBe(0);
   });
@@ -70,7 +71,7 @@ describe('the prepared-function cache', () => {
       gc();
       const heapBefore = process.memoryUsage().heapUsed;
       const estimateBefore = engine.cachedBytes;
-      for (let k = 0; k < 30; k++) for (let r = 0; r < runs; r++) engine.plan(op, { expr: make(1000 * i + k), at }).run();
+      for (let k = 0; k < 30; k++) for (let r = 0; r < runs; r++) planRequest(engine, op, { expr: make(1000 * i + k), at }).run();
       gc();
       const ratio = (process.memoryUsage().heapUsed - heapBefore) / (engine.cachedBytes - estimateBefore);
       expect(ratio, `${op} case ${i}`).toBeGreaterThan(0.5);

@@ -4,7 +4,8 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/operations.js';
+import { Engine } from '../../src/engine/engine.js';
+import { planRequest } from '../../src/service/request.js';
 
 interface TorchCase {
   name: string;
@@ -51,24 +52,24 @@ describe('PyTorch fixtures', () => {
 
   it.each(fixtures.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const base = { expr: c.expr, at: c.at };
-    const value = engine.plan('eval', base).run();
+    const value = planRequest(engine, 'eval', base).run();
     expectClose(value.value, c.value, 'value');
     if (c.gradient) {
-      const grad = engine.plan('grad', base).run();
+      const grad = planRequest(engine, 'grad', base).run();
       for (const [name, want] of Object.entries(c.gradient)) expectClose((grad.gradient as Record<string, unknown>)[name], want, `gradient.${name}`);
     }
     if (c.hessian) {
-      const hess = engine.plan('hessian', base).run().hessian as Record<string, Record<string, unknown>>;
+      const hess = planRequest(engine, 'hessian', base).run().hessian as Record<string, Record<string, unknown>>;
       for (const [a, row] of Object.entries(c.hessian)) {
         for (const [b, want] of Object.entries(row)) expectClose(hess[a]![b], want, `hessian.${a}.${b}`);
       }
     }
     if (c.vjp) {
-      const out = engine.plan('vjp', { ...base, cotangent: c.cotangent }).run().vjp as Record<string, unknown>;
+      const out = planRequest(engine, 'vjp', { ...base, cotangent: c.cotangent }).run().vjp as Record<string, unknown>;
       for (const [name, want] of Object.entries(c.vjp)) expectClose(out[name], want, `vjp.${name}`);
     }
     if (c.jvp !== undefined) {
-      const out = engine.plan('jvp', { ...base, tangents: c.tangents! }).run();
+      const out = planRequest(engine, 'jvp', { ...base, tangents: c.tangents! }).run();
       expectClose(out.tangent, c.jvp, 'jvp');
     }
   });

@@ -4,7 +4,7 @@
 // directly here with objects that hold `__proto__` (and the other Object.prototype names) as own keys.
 
 import { describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/operations.js';
+import { Engine } from '../../src/engine/engine.js';
 import { trace } from '../../src/explain/trace.js';
 import { readAnswers } from '../../src/grade/answers.js';
 import { grade } from '../../src/grade/grade.js';

@@ -2,7 +2,7 @@
 // that was not given fails a test without a note of its own, and the summary says so.
 
 import { expect, it } from 'vitest';
-import { Engine } from '../../src/engine/operations.js';
+import { Engine } from '../../src/engine/engine.js';
 import { grade } from '../../src/grade/grade.js';
 import type { GradeResult } from '../../src/grade/types.js';
 

@@ -1,0 +1,364 @@
+// The request layer: a request's JSON (a function, a point `at` or several `points`, `wrt`, seeds)
+// read into tensors once, with the field path of every mistake, and a result of the engine
+// (tensors) shaped into the JSON answer. Routes (through compute.ts), explain, grade and probe
+// all read requests here; the engine itself knows no field or endpoint names.
+
+import { check, CHECK_DEFAULTS, type CheckResult } from '../engine/ad/check.js';
+import { grad, hessian, hvp, jacobian, jvp, value, vjp } from '../engine/ad/differentiate.js';
+import type { Inputs, Planned, Warned } from '../engine/ad/plan.js';
+import type { TraceMode, TraceSeeds } from '../engine/ad/trace.js';
+import type { Engine, InputShape } from '../engine/engine.js';
+import { EngineError, type EngineAlternative } from '../engine/errors.js';
+import type { GraphJson } from '../engine/ir/from-json.js';
+import type { Warning } from '../engine/operations.js';
+import { inputNameMessage, isInputName, type FunctionSource, type Prepared } from '../engine/prepare.js';
+import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../engine/tensor/tensor.js';
+import { fromTensor, jsonNumber, MAX_RANK, toTensor, type Value } from '../engine/values.js';
+
+export interface FunctionRequest {
+  expr?: string | undefined;
+  graph?: GraphJson | undefined;
+  at?: Record<string, unknown> | undefined;
+  points?: Record<string, unknown>[] | undefined;
+  wrt?: string[] | undefined;
+}
+export interface JvpRequest extends FunctionRequest {
+  tangents: Record<string, unknown>;
+}
+export interface VjpRequest extends FunctionRequest {
+  cotangent: unknown;
+}
+export interface JacobianRequest extends FunctionRequest {
+  mode?: 'auto' | 'forward' | 'reverse' | undefined;
+}
+export interface HvpRequest extends FunctionRequest {
+  vector: Record<string, unknown>;
+}
+export interface CheckRequest extends FunctionRequest {
+  rtol?: number | undefined;
+  atol?: number | undefined;
+  method?: 'central' | 'forward' | undefined;
+  directions?: number | undefined;
+  seed?: number | undefined;
+}
+
+export interface RequestTable {
+  eval: FunctionRequest;
+  grad: FunctionRequest;
+  jvp: JvpRequest;
+  vjp: VjpRequest;
+  jacobian: JacobianRequest;
+  hessian: FunctionRequest;
+  hvp: HvpRequest;
+  check: CheckRequest;
+}
+export type OperationName = keyof RequestTable;
+
+/** A planned request: its estimated cost, and how to compute the answer. */
+export interface Job {
+  /** Estimated work: floating-point operations plus elements written (copies cost too). */
+  readonly flops: number;
+  /** Numbers the answer will hold (its JSON must be built, sent and read). */
+  readonly answer: number;
+  run(): Record<string, unknown>;
+}
+
+/** One point of a request, read: the prepared function, the inputs as tensors, and `wrt`. */
+export interface Point {
+  prepared: Prepared;
+  inputs: Map<string, Tensor>;
+  wrt: string[];
+}
+
+// --- errors: what the engine suggests, worded for this service ----------------------------
+
+const ALTERNATIVES: Record<EngineAlternative, string> = {
+  jacobian_or_vjp: ' or use /jacobian or /vjp',
+  hvp: ', or use /hvp',
+};
+
+/** The engine's error with the endpoint it suggests named (the engine names none). */
+export function withAlternative(e: EngineError): EngineError {
+  if (e.alternative === undefined) return e;
+  return new EngineError(e.code, e.message + ALTERNATIVES[e.alternative], { position: e.position, node: e.node, path: e.path });
+}
+
+// --- reading a request ------------------------------------------------------------------
+
+export function functionSource(request: FunctionRequest): FunctionSource {
+  if (request.expr !== undefined && request.graph !== undefined) {
+    throw new EngineError('validation_error', 'give exactly one of `expr` and `graph`, not both', { path: ['expr'] });
+  }
+  if (request.expr !== undefined) return { expr: request.expr };
+  if (request.graph !== undefined) return { graph: request.graph };
+  throw new EngineError('validation_error', 'give the function as `expr` (an expression) or `graph` (a JSON graph)', { path: ['expr'] });
+}
+
+/** The request's function prepared (cached by the engine) for these inputs, their names checked. */
+export function prepareInputs(engine: Engine, request: FunctionRequest, inputs: readonly InputShape[]): Prepared {
+  const source = functionSource(request);
+  for (const { name } of inputs) if (!isInputName(name)) throw new EngineError('validation_error', inputNameMessage(name), { path: ['at', name] });
+  return engine.prepare(source, inputs);
+}
+
+/** A value of `shape` at `path` (a seed or a point's input): a tensor, or a shape_mismatch naming what it should match. */
+export function readTensorOfShape(raw: unknown, path: (string | number)[], shape: Shape, what: string, maxElements: number): Tensor {
+  const t = toTensor(raw, path, maxElements);
+  if (!shapesEqual(t.shape, shape)) {
+    throw new EngineError('shape_mismatch', `${formatPathText(path)} has shape ${formatShape(t.shape)}, but the ${what} has shape ${formatShape(shape)}`, { path });
+  }
+  return t;
+}
+
+/** `points[0].x`, `tangents.x`, `cotangent`: as messages name a field. */
+function formatPathText(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/** `wrt` checked against the input names (each at most once), or every input in order. */
+export function readWrt(wrt: string[] | undefined, inputs: readonly string[], theInputs: string): string[] {
+  if (wrt === undefined) return [...inputs];
+  wrt.forEach((name, i) => {
+    if (!inputs.includes(name)) {
+      throw new EngineError('unknown_input', `wrt names '${name}', which is not an input: the inputs are ${theInputs}`, { path: ['wrt', i] });
+    }
+  });
+  if (new Set(wrt).size !== wrt.length) throw new EngineError('validation_error', 'wrt names an input twice', { path: ['wrt'] });
+  return wrt;
+}
+
+/** Read one point (`at`, or one of `points` at `path`) and fetch (or prepare) the function for its input shapes. */
+export function readPoint(engine: Engine, request: FunctionRequest, at: Record<string, unknown>, path: (string | number)[]): Point {
+  engine.checkInputCount(Object.keys(at).length, path);
+  const inputs = new Map<string, Tensor>();
+  for (const [name, raw] of Object.entries(at)) inputs.set(name, toTensor(raw, [...path, name], engine.limits.maxTensorElements));
+  const prepared = prepareInputs(
+    engine,
+    request,
+    [...inputs].map(([name, t]) => ({ name, shape: t.shape })),
+  );
+  const names = [...inputs.keys()];
+  const wrt = readWrt(request.wrt, names, `the keys of \`at\` (${names.join(', ')})`);
+  return { prepared, inputs, wrt };
+}
+
+/** Prepare the function from input shapes alone (no values): for shape and cost analysis. */
+export function prepareShapes(engine: Engine, request: FunctionRequest, shapes: Readonly<Record<string, readonly number[]>>): Prepared {
+  engine.checkInputCount(Object.keys(shapes).length, ['shapes']);
+  const limits = engine.limits;
+  const inputs = Object.entries(shapes).map(([name, shape]) => {
+    const path = ['shapes', name];
+    if (shape.length > MAX_RANK) throw new EngineError('validation_error', `shapes.${name} has more than ${MAX_RANK} dimensions`, { path });
+    shape.forEach((d, i) => {
+      if (!Number.isSafeInteger(d) || d < 0) {
+        throw new EngineError('validation_error', `shapes.${name}[${i}] must be a whole number ≥ 0, got ${d}`, { path: [...path, i] });
+      }
+    });
+    const size = sizeOf(shape);
+    if (size > limits.maxTensorElements) {
+      throw new EngineError('limit_exceeded', `shapes.${name} has ${size} elements, more than the limit of ${limits.maxTensorElements} (MAX_TENSOR_ELEMENTS)`, {
+        path,
+      });
+    }
+    return { name, shape: [...shape] };
+  });
+  return prepareInputs(engine, request, inputs);
+}
+
+export interface SeedOptions {
+  /** Appended to the message about a name that is not an input. */
+  unknownDetail?: string;
+  /** Accept the string "ones" for a seed of ones (traces). */
+  ones?: boolean;
+}
+
+/**
+ * Seeds given per input name (`tangents`, `vector`): every name must be an input; each seed has
+ * its input's shape; the inputs of `names` not given get zeros. Keyed by input name, own keys only.
+ */
+export function readSeeds(point: Point, given: Record<string, unknown>, field: string, names: readonly string[], options: SeedOptions = {}): Map<string, Tensor> {
+  for (const name of Object.keys(given)) {
+    if (!point.inputs.has(name)) {
+      throw new EngineError('unknown_input', `${field} names '${name}', which is not an input${options.unknownDetail ?? ''}`, { path: [field, name] });
+    }
+  }
+  const seeds = new Map<string, Tensor>();
+  for (const name of names) {
+    const shape = point.inputs.get(name)!.shape;
+    const raw = Object.hasOwn(given, name) ? given[name] : undefined;
+    if (raw === undefined) seeds.set(name, { shape, data: new Float64Array(sizeOf(shape)) });
+    else if (options.ones && raw === 'ones') seeds.set(name, { shape, data: new Float64Array(sizeOf(shape)).fill(1) });
+    else seeds.set(name, readTensorOfShape(raw, [field, name], shape, 'input', point.prepared.limits.maxTensorElements));
+  }
+  return seeds;
+}
+
+/** A seed of the output's shape (`cotangent`); ones when not given and `onesByDefault`. */
+export function readCotangent(point: Point, raw: unknown, onesByDefault = false): Tensor {
+  const shape = point.prepared.outputShape;
+  if (raw === undefined && onesByDefault) return { shape, data: new Float64Array(sizeOf(shape)).fill(1) };
+  return readTensorOfShape(raw, ['cotangent'], shape, 'output', point.prepared.limits.maxTensorElements);
+}
+
+/** A trace's seeds: a tangent for every input (default: ones on the first wrt input) and the output's cotangent (default: ones). */
+export function readTraceSeeds(point: Point, mode: TraceMode, tangents: Record<string, unknown> | undefined, cotangent: unknown): TraceSeeds {
+  const seeds: TraceSeeds = {};
+  if (mode !== 'reverse') {
+    const given = tangents ?? (point.wrt.length > 0 ? { [point.wrt[0]!]: 'ones' } : {});
+    seeds.tangents = readSeeds(point, given, 'tangents', [...point.inputs.keys()], { ones: true });
+  }
+  if (mode !== 'forward') seeds.cotangent = readCotangent(point, cotangent, true);
+  return seeds;
+}
+
+// --- shaping an answer ------------------------------------------------------------------
+
+/** An object keyed by input names: null-prototype, so a name like `__proto__` is an ordinary key. */
+export function byName<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/** Tensors by input name as JSON values. */
+export function perInput(tensors: ReadonlyMap<string, Tensor>): Record<string, Value> {
+  const out: Record<string, Value> = byName();
+  for (const [name, t] of tensors) out[name] = fromTensor(t);
+  return out;
+}
+
+export function withWarnings(answer: Record<string, unknown>, warnings: readonly Warning[]): Record<string, unknown> {
+  if (warnings.length > 0) answer.warnings = warnings;
+  return answer;
+}
+
+/** A planned computation whose result is shaped into an answer when it runs. */
+function answering<R extends Warned>(planned: Planned<R>, shape: (result: R) => Record<string, unknown>): Job {
+  return {
+    flops: planned.flops,
+    answer: planned.answer,
+    run: () => {
+      const result = planned.run();
+      return withWarnings(shape(result), result.warnings);
+    },
+  };
+}
+
+function checkAnswer(r: CheckResult): Record<string, unknown> {
+  const answer: Record<string, unknown> = { value: fromTensor(r.value), gradient: perInput(r.gradient) };
+  if (r.coordinates) {
+    answer.numeric = perInput(r.coordinates.numeric);
+    const errors: Record<string, { maxAbsError: number | string; maxRelError: number | string }> = byName();
+    for (const [name, e] of r.coordinates.errors) errors[name] = { maxAbsError: jsonNumber(e.maxAbsError), maxRelError: jsonNumber(e.maxRelError) };
+    answer.errors = errors;
+  } else {
+    const directions = (r.directions ?? []).map((d) => ({ ad: jsonNumber(d.ad), numeric: jsonNumber(d.numeric) }));
+    answer.directions = directions;
+    answer.numeric = directions.map((d) => d.numeric);
+  }
+  // Errors may be infinite (a finite difference of exactly 0, a NaN gradient): JSON-safe numbers.
+  return Object.assign(answer, {
+    ok: r.ok,
+    maxAbsError: jsonNumber(r.maxAbsError),
+    maxRelError: jsonNumber(r.maxRelError),
+    evaluations: r.evaluations,
+    rtol: r.rtol,
+    atol: r.atol,
+    method: r.method,
+  });
+}
+
+// --- the operations ---------------------------------------------------------------------
+
+type Planner<K extends OperationName> = (point: Point, request: RequestTable[K]) => Job;
+
+const PLANNERS: { [K in OperationName]: Planner<K> } = {
+  eval: ({ prepared, inputs }) => answering(value(prepared, inputs), (r) => ({ value: fromTensor(r.value), shape: [...r.value.shape] })),
+  grad: ({ prepared, inputs, wrt }) => answering(grad(prepared, inputs, wrt), (r) => ({ value: fromTensor(r.value), gradient: perInput(r.gradient) })),
+  jvp: (point, request) => {
+    const names = [...point.inputs.keys()].filter((n) => Object.hasOwn(request.tangents, n) && request.tangents[n] !== undefined);
+    const tangents = readSeeds(point, request.tangents, 'tangents', names, { unknownDetail: ': the inputs are the keys of `at`' });
+    return answering(jvp(point.prepared, point.inputs, tangents), (r) => ({ value: fromTensor(r.value), tangent: fromTensor(r.tangent) }));
+  },
+  vjp: (point, request) => {
+    const cotangent = readCotangent(point, request.cotangent);
+    return answering(vjp(point.prepared, point.inputs, point.wrt, cotangent), (r) => ({ value: fromTensor(r.value), vjp: perInput(r.vjp) }));
+  },
+  jacobian: ({ prepared, inputs, wrt }, request) =>
+    answering(jacobian(prepared, inputs, wrt, request.mode ?? 'auto'), (r) => ({ value: fromTensor(r.value), jacobian: perInput(r.jacobian), mode: r.mode, passes: r.passes })),
+  hessian: ({ prepared, inputs, wrt }) =>
+    answering(hessian(prepared, inputs, wrt), (r) => {
+      const h: Record<string, Record<string, Value>> = byName();
+      for (const [a, row] of r.hessian) h[a] = perInput(row);
+      return { value: fromTensor(r.value), gradient: perInput(r.gradient), hessian: h };
+    }),
+  hvp: (point, request) => {
+    const vector = readSeeds(point, request.vector, 'vector', point.wrt, { unknownDetail: ': the inputs are the keys of `at`' });
+    return answering(hvp(point.prepared, point.inputs, point.wrt, vector), (r) => ({
+      value: fromTensor(r.value),
+      gradient: perInput(r.gradient),
+      hvp: perInput(r.hvp),
+    }));
+  },
+  check: ({ prepared, inputs, wrt }, request) =>
+    answering(
+      check(prepared, inputs, wrt, {
+        rtol: request.rtol ?? CHECK_DEFAULTS.rtol,
+        atol: request.atol ?? CHECK_DEFAULTS.atol,
+        method: request.method ?? CHECK_DEFAULTS.method,
+        directions: request.directions,
+        seed: request.seed ?? CHECK_DEFAULTS.seed,
+      }),
+      checkAnswer,
+    ),
+};
+
+/** Plan a request (one point or several); throws EngineError for bad input or work past a limit. */
+export function planRequest<K extends OperationName>(engine: Engine, op: K, request: RequestTable[K], maxFlops = engine.limits.maxFlops): Job {
+  const planner = PLANNERS[op] as Planner<K>;
+  if (request.points !== undefined) {
+    if (request.at !== undefined) {
+      throw new EngineError('validation_error', 'give either `at` (one point) or `points` (several), not both', { path: ['points'] });
+    }
+    if (request.points.length > engine.limits.maxPoints) {
+      throw new EngineError('limit_exceeded', `${request.points.length} points, more than the limit of ${engine.limits.maxPoints} (MAX_POINTS)`, {
+        path: ['points'],
+      });
+    }
+    const jobs = request.points.map((at, i) => planner(readPoint(engine, request, at, ['points', i]), request));
+    return admit(
+      engine,
+      {
+        flops: jobs.reduce((n, j) => n + j.flops, 0),
+        answer: jobs.reduce((n, j) => n + j.answer, 0),
+        run: () => ({ results: jobs.map((j) => j.run()) }),
+      },
+      maxFlops,
+    );
+  }
+  if (request.at === undefined) throw new EngineError('validation_error', 'give the point as `at` (or several as `points`)', { path: ['at'] });
+  return admit(engine, planner(readPoint(engine, request, request.at, ['at']), request), maxFlops);
+}
+
+/** Refuse a planned job past MAX_ANSWER_ELEMENTS or the flops it may take. */
+function admit(engine: Engine, job: Job, maxFlops: number): Job {
+  engine.reweigh();
+  const limits = engine.limits;
+  if (job.answer > limits.maxAnswerElements) {
+    throw new EngineError(
+      'limit_exceeded',
+      `the answer would hold ${job.answer} numbers, more than the limit of ${limits.maxAnswerElements} (MAX_ANSWER_ELEMENTS): ask for less (fewer wrt inputs, a smaller output, fewer points)`,
+    );
+  }
+  if (job.flops > maxFlops) {
+    const limit = maxFlops < limits.maxFlops ? 'what is left of its allowance' : 'the limit of';
+    throw new EngineError(
+      'limit_exceeded',
+      `this request needs about ${job.flops.toExponential(2)} floating-point operations, more than ${limit} ${maxFlops.toExponential(2)} (MAX_FLOPS)`,
+    );
+  }
+  return job;
+}
+
+/** The inputs of a point as JSON (echoed by answers that drew their own points). */
+export function inputsAnswer(inputs: Inputs): Record<string, Value> {
+  return Object.fromEntries([...inputs].map(([name, t]) => [name, fromTensor(t)]));
+}
