@@ -54,6 +54,7 @@ describe('every op-table entry', () => {
     expect(def.scalar, 'scalar: code or null, never missing').not.toBeUndefined();
     if (def.convention !== undefined) expect(conventions()).toContain(def.convention);
     expect(nonFiniteHint(op)).toBe(def.hint);
+    expect(nonFiniteHint(op, 'derivative')).toBe(def.derivativeHint);
   });
 
   it.each(OP_NAMES)('%s has scalar code exactly when it is elementwise', (op) => {
@@ -89,6 +90,8 @@ describe('every op-table entry', () => {
     expect(nonFiniteHint('log')).toBe('log of a negative number or of 0');
     expect(nonFiniteHint('cholesky')).toBe('the Cholesky factor of a matrix that is not positive definite');
     expect(nonFiniteHint('add')).toBeUndefined();
+    expect(nonFiniteHint('sqrt', 'derivative')).toBe('the derivative of sqrt is infinite at 0');
+    expect(nonFiniteHint('atan2', 'derivative')).toBe('the derivative of atan2 is NaN at the origin');
     expect(nonFiniteHint('toString')).toBeUndefined();
     expect(nonFiniteHint('__proto__')).toBeUndefined();
     expect(new Set(conventions()).size).toBe(conventions().length);

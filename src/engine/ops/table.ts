@@ -45,10 +45,15 @@ interface Elementwise<Code> {
   readonly code: Code;
   readonly convention?: string;
   readonly hint?: string;
+  readonly derivativeHint?: string;
 }
 
-function extras(more: Elementwise<unknown>): { convention?: string; hint?: string } {
-  return { ...(more.convention === undefined ? {} : { convention: more.convention }), ...(more.hint === undefined ? {} : { hint: more.hint }) };
+function extras({ convention, hint, derivativeHint }: Elementwise<unknown>): { convention?: string; hint?: string; derivativeHint?: string } {
+  return {
+    ...(convention === undefined ? {} : { convention }),
+    ...(hint === undefined ? {} : { hint }),
+    ...(derivativeHint === undefined ? {} : { derivativeHint }),
+  };
 }
 
 /** A JavaScript call `f(a, ...)` as scalar code. */
@@ -308,7 +313,7 @@ export const OPS = {
   log: unaryOp('log', { value: 'natural logarithm ln x', derivative: 'd ln x = dx / x' }, (b, t, x) => b.div(t, x), { code: call('Math.log'), convention: IEEE, hint: 'log of a negative number or of 0' }),
   log1p: unaryOp('log1p', { value: 'ln(1 + x), accurate near 0', derivative: 'dx / (1 + x)' }, (b, t, x) => b.div(t, b.add(one(b), x)), { code: call('Math.log1p'), hint: 'log1p of a number ≤ -1' }),
   expm1: unaryOp('expm1', { value: 'e^x - 1, accurate near 0', derivative: 'e^x dx' }, (b, t, _x, out) => b.mul(t, b.add(out, one(b))), { code: call('Math.expm1') }),
-  sqrt: unaryOp('sqrt', { value: '√x', derivative: 'd√x = dx / (2√x) (infinite at 0)' }, (b, t, _x, out) => b.div(t, b.mul(b.scalar(2), out)), { code: call('Math.sqrt'), convention: IEEE, hint: 'sqrt of a negative number' }),
+  sqrt: unaryOp('sqrt', { value: '√x', derivative: 'd√x = dx / (2√x) (infinite at 0)' }, (b, t, _x, out) => b.div(t, b.mul(b.scalar(2), out)), { code: call('Math.sqrt'), convention: IEEE, hint: 'sqrt of a negative number', derivativeHint: 'the derivative of sqrt is infinite at 0' }),
   sin: unaryOp('sin', { value: 'sin x', derivative: 'd sin x = cos x dx' }, (b, t, x) => b.mul(t, b.un('cos', x)), { code: call('Math.sin') }),
   cos: unaryOp('cos', { value: 'cos x', derivative: 'd cos x = -sin x dx' }, (b, t, x) => b.neg(b.mul(t, b.un('sin', x))), { code: call('Math.cos') }),
   tan: unaryOp('tan', { value: 'tan x', derivative: 'd tan x = (1 + tan² x) dx' }, (b, t, _x, out) => b.mul(t, b.add(one(b), b.mul(out, out))), { code: call('Math.tan') }),
@@ -386,6 +391,7 @@ export const OPS = {
       code: call('Math.atan2'),
       convention:
         'atan2(y, x) at the origin is as in C, Math.atan2 and PyTorch: atan2(±0, +0) = ±0, atan2(±0, -0) = ±π; its derivative there is NaN, as in PyTorch (the angle jumps).',
+      derivativeHint: 'the derivative of atan2 is NaN at the origin',
     },
   ),
   hypot: binaryOp(
@@ -396,6 +402,7 @@ export const OPS = {
       code: call('Math.hypot'),
       convention: "hypot(0, 0) = 0 and hypot'(0, 0) is NaN (0/0), as in PyTorch, unlike norm'(0) = 0.",
       hint: 'hypot beyond the largest float64',
+      derivativeHint: 'the derivative of hypot is NaN at the origin',
     },
   ),
   lt: comparison('lt', '<'),
@@ -782,9 +789,14 @@ export const OPS = {
 /** The table seen through its type: every entry an OpDef (optional fields included). */
 export const ENTRIES: OpTable = OPS;
 
-/** The likely cause when `op`'s value is the first NaN or infinity from finite arguments. */
-export function nonFiniteHint(op: string): string | undefined {
-  return Object.hasOwn(ENTRIES, op) ? ENTRIES[op as OpName].hint : undefined;
+/**
+ * The likely cause when `op` is the first step to give a NaN or infinity from finite arguments:
+ * in its value, or in one of its derivative rules (forward or reverse mode).
+ */
+export function nonFiniteHint(op: string, source: 'value' | 'derivative' = 'value'): string | undefined {
+  if (!Object.hasOwn(ENTRIES, op)) return undefined;
+  const def = ENTRIES[op as OpName];
+  return source === 'value' ? def.hint : def.derivativeHint;
 }
 
 /** Every entry's convention, each sentence once, in table order (GET /ops). */

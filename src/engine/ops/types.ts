@@ -187,6 +187,8 @@ export interface OpDef<A> {
   readonly convention?: string;
   /** The likely cause when its value is the first NaN or infinity from finite arguments. */
   readonly hint?: string;
+  /** The likely cause when one of its derivative rules gives the first NaN or infinity. */
+  readonly derivativeHint?: string;
 }
 
 export type OpTable = { readonly [K in OpName]: OpDef<AttrsOf<K>> };

@@ -16,19 +16,19 @@ import { advanceMany, broadcastStrides, collapseDims, gatherStrided } from './st
 export type UnaryKernel = (x: Float64Array, out: Float64Array) => void;
 
 /** 1 / (1 + e^-v), without overflow: e^-|v| never exceeds 1. */
-export function sigmoid(v: number): number {
+function sigmoid(v: number): number {
   if (v >= 0) return 1 / (1 + Math.exp(-v));
   const e = Math.exp(v);
   return e / (1 + e);
 }
 
 /** log(1 + e^v) = max(v, 0) + log1p(e^-|v|), exact for large |v| in both directions. */
-export function softplus(v: number): number {
+function softplus(v: number): number {
   return Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
 }
 
 /** max(v, 0), keeping NaN. */
-export function relu(v: number): number {
+function relu(v: number): number {
   return Math.max(v, 0);
 }
 
@@ -92,7 +92,7 @@ function powHalf(a: number): number {
 }
 
 /** x^y exactly as the pow kernel computes it (its fast paths included): the scalar code of pow. */
-export function pow(a: number, b: number): number {
+function pow(a: number, b: number): number {
   if (b === 2) return a * a;
   if (b === 1) return a;
   if (b === 0.5) return powHalf(a);
