@@ -4,6 +4,7 @@
 
 import { hasNonFinite, nonFiniteOrigins, run, type Bindings, type Plan } from './ir/evaluate.js';
 import type { Node } from './ir/graph.js';
+import { nonFiniteHint } from './ops/table.js';
 import type { Program } from './prepare.js';
 import type { Tensor } from './tensor/tensor.js';
 
@@ -33,21 +34,6 @@ export function runChecked(program: Program, bindings: Bindings, warnings: Warni
   return outputs;
 }
 
-const HINTS: Partial<Record<string, string>> = {
-  log: 'log of a negative number or of 0',
-  log1p: 'log1p of a number ≤ -1',
-  sqrt: 'sqrt of a negative number',
-  div: 'a division by zero',
-  pow: 'a power of a negative number or of 0',
-  asin: 'asin outside [-1, 1]',
-  acos: 'acos outside [-1, 1]',
-  inv: 'the inverse of a singular matrix',
-  solve: 'a singular system',
-  logdet: 'the log-determinant of a singular matrix',
-  cholesky: 'the Cholesky factor of a matrix that is not positive definite',
-  exp: 'exp overflowed',
-};
-
 export function nonFiniteWarnings(plan: Plan, bindings: Bindings): Warning[] {
   const graph = plan.graph;
   const origins = nonFiniteOrigins(plan, bindings);
@@ -65,11 +51,15 @@ export function nonFiniteWarnings(plan: Plan, bindings: Bindings): Warning[] {
     code: 'non_finite',
     message: node.origin
       ? `a NaN or infinity first arose in the ${node.origin.rule === 'jvp' ? 'forward-mode (tangent)' : 'reverse-mode (adjoint)'} rule of ${primal.op} at ${label}${where}` +
-        (primal.op === 'sqrt' ? ': the derivative of sqrt is infinite at 0' : '')
-      : `a NaN or infinity first arose at ${label}${where}: ${node.op}` + (HINTS[node.op] ? ` (${HINTS[node.op]})` : ''),
+        suffix(': ', nonFiniteHint(primal.op, 'derivative'), '')
+      : `a NaN or infinity first arose at ${label}${where}: ${node.op}` + suffix(' (', nonFiniteHint(node.op), ')'),
     node: label,
   };
   if (primal.span) warning.position = { line: primal.span.line, column: primal.span.column };
   warnings.push(warning);
   return warnings;
+}
+
+function suffix(before: string, hint: string | undefined, after: string): string {
+  return hint === undefined ? '' : `${before}${hint}${after}`;
 }
