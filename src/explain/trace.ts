@@ -6,7 +6,7 @@ import { trace as traceTensors, traceRows, type TraceMode, type TraceResult, typ
 import type { Engine } from '../engine/engine.js';
 import { EngineError } from '../engine/errors.js';
 import type { Node } from '../engine/ir/graph.js';
-import type { Warning } from '../engine/operations.js';
+import type { Warning } from '../engine/ad/run.js';
 import type { Prepared } from '../engine/prepare.js';
 import { fromTensor, jsonNumber, type Value } from '../engine/values.js';
 import { byName, readPoint, readTraceSeeds, type FunctionRequest, type Job } from '../service/request.js';

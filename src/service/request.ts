@@ -10,7 +10,7 @@ import type { TraceMode, TraceSeeds } from '../engine/ad/trace.js';
 import type { Engine, InputShape } from '../engine/engine.js';
 import { EngineError, type EngineAlternative } from '../engine/errors.js';
 import type { GraphJson } from '../engine/ir/from-json.js';
-import type { Warning } from '../engine/operations.js';
+import type { Warning } from '../engine/ad/run.js';
 import { inputNameMessage, isInputName, type FunctionSource, type Prepared } from '../engine/prepare.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../engine/tensor/tensor.js';
 import { fromTensor, jsonNumber, MAX_RANK, toTensor, type Value } from '../engine/values.js';

@@ -3,7 +3,7 @@
 // Tensors and numbers in and out; the steps are named below.
 
 import { run } from '../ir/evaluate.js';
-import { runChecked, STEP_COST, work, type Warning } from '../operations.js';
+import { runChecked, STEP_COST, work, type Warning } from './run.js';
 import { totalSize, type Prepared, type Program } from '../prepare.js';
 import { Random } from '../random.js';
 import { sizeOf, type Tensor } from '../tensor/tensor.js';

@@ -2,7 +2,7 @@
 // first (its programs built, cached on the Prepared, and checked), so its cost is known before it
 // runs. Inputs are named tensors; `wrt` names the inputs to differentiate with respect to.
 
-import { runChecked, type Warning } from '../operations.js';
+import { runChecked, type Warning } from './run.js';
 import { totalSize, type Prepared } from '../prepare.js';
 import { permute } from '../tensor/layout.js';
 import { reshapeTensor, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';

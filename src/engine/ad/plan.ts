@@ -2,7 +2,7 @@
 // identity seeds of batched passes, and the slicing of their stacked results.
 
 import { EngineError } from '../errors.js';
-import { work, type Warning } from '../operations.js';
+import { work, type Warning } from './run.js';
 import { totalSize, type Program } from '../prepare.js';
 import { stridedSlice } from '../tensor/layout.js';
 import { reshapeTensor, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';

@@ -3,7 +3,7 @@
 
 import { EngineError } from '../errors.js';
 import { dependents, type Node, type NodeId } from '../ir/graph.js';
-import { runChecked, work, type Warning } from '../operations.js';
+import { runChecked, work, type Warning } from './run.js';
 import type { Prepared, Program } from '../prepare.js';
 import { sizeOf, type Tensor } from '../tensor/tensor.js';
 import { bind, type Inputs, type Planned, type Warned } from './plan.js';

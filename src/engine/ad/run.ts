@@ -1,12 +1,11 @@
 // Running a derived program and saying where its NaNs or infinities came from: the warnings
-// every computation of ad/ returns beside its tensors. (Requests and answers are the service's:
-// src/service/request.ts.)
+// every computation of ad/ returns beside its tensors.
 
-import { hasNonFinite, nonFiniteOrigins, run, type Bindings, type Plan } from './ir/evaluate.js';
-import type { Node } from './ir/graph.js';
-import { nonFiniteHint } from './ops/table.js';
-import type { Program } from './prepare.js';
-import type { Tensor } from './tensor/tensor.js';
+import { hasNonFinite, nonFiniteOrigins, run, type Bindings, type Plan } from '../ir/evaluate.js';
+import type { Node } from '../ir/graph.js';
+import { nonFiniteHint } from '../ops/table.js';
+import type { Program } from '../prepare.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 export interface Warning {
   code: string;
