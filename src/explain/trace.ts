@@ -8,7 +8,7 @@ import { EngineError } from '../engine/errors.js';
 import type { Node } from '../engine/ir/graph.js';
 import type { Warning } from '../engine/ad/run.js';
 import type { Prepared } from '../engine/prepare.js';
-import { fromTensor, jsonNumber, type Value } from '../engine/values.js';
+import { fromTensor, jsonNumber, type Value } from '../service/values.js';
 import { byName, readPoint, readTraceSeeds, type FunctionRequest, type Job } from '../service/request.js';
 
 export { traceRows, type TraceMode };

@@ -11,7 +11,7 @@ import type { Node } from '../engine/ir/graph.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
 import { Prepared, type Program } from '../engine/prepare.js';
 import type { Shape, Tensor } from '../engine/tensor/tensor.js';
-import type { Value } from '../engine/values.js';
+import type { Value } from '../service/values.js';
 import {
   functionSource,
   inputsAnswer,

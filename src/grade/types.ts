@@ -2,7 +2,7 @@
 // results.json per submission, plus `gradable` and `format_errors` as PrairieLearn has them.
 
 import type { GraphJson } from '../engine/ir/from-json.js';
-import type { Value } from '../engine/values.js';
+import type { Value } from '../service/values.js';
 
 /** A wrong formula the instructor expects, with what to tell a student whose answer matches it. */
 export interface KnownMistake {

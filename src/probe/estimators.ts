@@ -13,7 +13,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Random } from '../engine/random.js';
 import type { Shape } from '../engine/tensor/tensor.js';
-import { fromTensor, type Value } from '../engine/values.js';
+import { fromTensor, type Value } from '../service/values.js';
 import type { Task } from './pool.js';
 
 export type Token = string | number;

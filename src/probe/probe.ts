@@ -5,9 +5,9 @@
 
 import { Semaphore } from './semaphore.js';
 import { isEngineError } from '../engine/errors.js';
-import { jsonNumber } from '../engine/values.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
-import { fromTensor, toTensor, type Value } from '../engine/values.js';
+import { toTensor } from '../engine/values.js';
+import { fromTensor, jsonNumber, type Value } from '../service/values.js';
 import { HttpProblem } from '../service/problem.js';
 import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator } from './black-box.js';
 import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';

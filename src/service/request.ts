@@ -13,7 +13,8 @@ import type { GraphJson } from '../engine/ir/from-json.js';
 import type { Warning } from '../engine/ad/run.js';
 import { inputNameMessage, isInputName, type FunctionSource, type Prepared } from '../engine/prepare.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../engine/tensor/tensor.js';
-import { fromTensor, jsonNumber, MAX_RANK, toTensor, type Value } from '../engine/values.js';
+import { MAX_RANK, toTensor } from '../engine/values.js';
+import { fromTensor, jsonNumber, type Value } from './values.js';
 
 export interface FunctionRequest {
   expr?: string | undefined;
