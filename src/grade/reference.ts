@@ -17,7 +17,7 @@ import {
   inputsAnswer,
   prepareInputs,
   readPoint,
-  readTensorOfShape,
+  readPointOfShapes,
   readTraceSeeds,
   withAlternative,
   type FunctionRequest,
@@ -134,19 +134,7 @@ export class Reference {
   }
 
   private readPoints(points: Record<string, unknown>[]): Map<string, Tensor>[] {
-    return points.map((raw, i) => {
-      const point = new Map<string, Tensor>();
-      for (const name of Object.keys(raw)) {
-        if (!this.isInput(name)) throw new EngineError('unknown_input', `points[${i}] names '${name}', which is not an input (${this.inputNames()})`, { path: ['points', i, name] });
-      }
-      for (const { name, shape } of this.inputs) {
-        if (!Object.hasOwn(raw, name) || raw[name] === undefined) {
-          throw new EngineError('missing_input', `points[${i}] has no value for the input '${name}'`, { path: ['points', i] });
-        }
-        point.set(name, readTensorOfShape(raw[name], ['points', i, name], shape, 'input', this.prepared.limits.maxTensorElements));
-      }
-      return point;
-    });
+    return points.map((raw, i) => readPointOfShapes(raw, this.inputs, ['points', i], ` (${this.inputNames()})`, this.prepared.limits.maxTensorElements));
   }
 
   /** The /trace tables at `at` (seeded as /trace seeds them), as tensors. */

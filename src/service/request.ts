@@ -143,6 +143,32 @@ export function readPoint(engine: Engine, request: FunctionRequest, at: Record<s
   return { prepared, inputs, wrt };
 }
 
+/**
+ * A point for a function whose inputs are known (names and shapes): every input given, no other
+ * name (`unknownDetail` appended to that message), each of its input's shape.
+ */
+export function readPointOfShapes(
+  raw: Record<string, unknown>,
+  inputs: readonly InputShape[],
+  path: (string | number)[],
+  unknownDetail: string,
+  maxElements: number,
+): Map<string, Tensor> {
+  for (const name of Object.keys(raw)) {
+    if (!inputs.some((input) => input.name === name)) {
+      throw new EngineError('unknown_input', `${formatPathText(path)} names '${name}', which is not an input${unknownDetail}`, { path: [...path, name] });
+    }
+  }
+  const point = new Map<string, Tensor>();
+  for (const { name, shape } of inputs) {
+    if (!Object.hasOwn(raw, name) || raw[name] === undefined) {
+      throw new EngineError('missing_input', `${formatPathText(path)} has no value for the input '${name}'`, { path });
+    }
+    point.set(name, readTensorOfShape(raw[name], [...path, name], shape, 'input', maxElements));
+  }
+  return point;
+}
+
 /** Prepare the function from input shapes alone (no values): for shape and cost analysis. */
 export function prepareShapes(engine: Engine, request: FunctionRequest, shapes: Readonly<Record<string, readonly number[]>>): Prepared {
   engine.checkInputCount(Object.keys(shapes).length, ['shapes']);

@@ -66,6 +66,8 @@ export const CASES: [name: string, url: string, body: unknown][] = [
   ['grade5', '/grade', { reference: { expr: 'x^2' }, points: [{ x: 1 }, { x: [1] }], submissions: [{ id: 'a', answers: { derivative: { x: '2*x' } } }] }],
   ['grade6', '/grade', { reference: { expr: 'x^2' }, points: [{ x: 1 }, { x: 2 }, { x: 3 }], submissions: [{ id: 'a', answers: { derivative: { x: '2*x' } } }] }],
   ['grade7', '/grade', { reference: { expr: 'x^2' }, at: { x: 1 }, tangents: { y: 1 }, submissions: [{ id: 'a', answers: { value: 1 } }] }],
+  ['gradePtUnknown', '/grade', { reference: { expr: 'x^2' }, points: [{ x: 1 }, { x: 2, q: 1 }], submissions: [{ id: 'a', answers: { derivative: { x: '2*x' } } }] }],
+  ['gradePtMissing', '/grade', { reference: { expr: 'x * y' }, points: [{ x: 1 }], submissions: [{ id: 'a', answers: { derivative: { x: 'y' } } }] }],
   ['probe', '/probe', { target: { expr: 'W = [[1, 2], [3, -1]]; tanh(W @ x)' }, at: [0.1, 0.2], method: 'central', output: 1 }],
   ['probeExact', '/probe', { target: { expr: 'sum(x^2)' }, at: [0.1, 0.2, 0.3], method: 'spsa', budget: 20, seed: 1 }],
 ];

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
 import { EngineError } from '../../src/engine/errors.js';
-import { planRequest, prepareShapes, readCotangent, readPoint, readSeeds, withAlternative } from '../../src/service/request.js';
+import { planRequest, prepareShapes, readCotangent, readPoint, readPointOfShapes, readSeeds, withAlternative } from '../../src/service/request.js';
 
 const engine = new Engine();
 
@@ -39,6 +39,20 @@ describe('the request layer', () => {
     expect([shape.code, shape.path, shape.message]).toEqual(['shape_mismatch', ['vector', 'x'], 'vector.x has shape [3], but the input has shape [2]']);
     expect(failure(() => readCotangent(point, 1)).message).toBe('cotangent has shape [], but the output has shape [2]');
     expect(failure(() => prepareShapes(engine, { expr: 'x' }, { x: [2, -1] })).path).toEqual(['shapes', 'x', 1]);
+  });
+
+  it('reads a point of known inputs: every one given, no other, each of its shape', () => {
+    const inputs = [
+      { name: 'x', shape: [2] },
+      { name: 'y', shape: [] },
+    ];
+    const read = (raw: Record<string, unknown>) => readPointOfShapes(raw, inputs, ['points', 3], ' (x, y)', 1000);
+    expect(Array.from(read({ x: [1, 2], y: 3 }).get('x')!.data)).toEqual([1, 2]);
+    const unknown = failure(() => read({ x: [1, 2], y: 3, z: 0 }));
+    expect([unknown.code, unknown.message, unknown.path]).toEqual(['unknown_input', "points[3] names 'z', which is not an input (x, y)", ['points', 3, 'z']]);
+    const missing = failure(() => read({ x: [1, 2] }));
+    expect([missing.code, missing.message, missing.path]).toEqual(['missing_input', "points[3] has no value for the input 'y'", ['points', 3]]);
+    expect(failure(() => read({ x: [1], y: 3 })).message).toBe('points[3].x has shape [1], but the input has shape [2]');
   });
 
   it('fills seeds not given with zeros, and "ones" where allowed', () => {
