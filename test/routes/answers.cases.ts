@@ -72,5 +72,13 @@ export const CASES: [name: string, url: string, body: unknown][] = [
   ['probeExact', '/probe', { target: { expr: 'sum(x^2)' }, at: [0.1, 0.2, 0.3], method: 'spsa', budget: 20, seed: 1 }],
 ];
 
-/** Configurations the cases are answered under (the small live-element limits reach the seed checks). */
-export const CONFIGS: { WORKERS: number; MAX_LIVE_ELEMENTS?: number }[] = [{ WORKERS: 0 }, { WORKERS: 0, MAX_LIVE_ELEMENTS: 100_000 }, { WORKERS: 0, MAX_LIVE_ELEMENTS: 400_000 }];
+/**
+ * Configurations the cases are answered under, by label: the small live-element limits reach the
+ * seed checks; `workers` plans, runs and serialises every request on a worker thread.
+ */
+export const CONFIGS: { label: string; config: Record<string, number> }[] = [
+  { label: 'default', config: { WORKERS: 0 } },
+  { label: '100000', config: { WORKERS: 0, MAX_LIVE_ELEMENTS: 100_000 } },
+  { label: '400000', config: { WORKERS: 0, MAX_LIVE_ELEMENTS: 400_000 } },
+  { label: 'workers', config: { WORKERS: 2, INLINE_FLOPS: 0, INLINE_ANSWER_ELEMENTS: 0, INLINE_PLAN_NODES: 0 } },
+];
