@@ -103,7 +103,7 @@ export function prepareInputs(engine: Engine, request: FunctionRequest, inputs: 
 }
 
 /** A value of `shape` at `path` (a seed or a point's input): a tensor, or a shape_mismatch naming what it should match. */
-export function readTensorOfShape(raw: unknown, path: (string | number)[], shape: Shape, what: string, maxElements: number): Tensor {
+function readTensorOfShape(raw: unknown, path: (string | number)[], shape: Shape, what: string, maxElements: number): Tensor {
   const t = toTensor(raw, path, maxElements);
   if (!shapesEqual(t.shape, shape)) {
     throw new EngineError('shape_mismatch', `${formatPathText(path)} has shape ${formatShape(t.shape)}, but the ${what} has shape ${formatShape(shape)}`, { path });
@@ -246,13 +246,13 @@ export function byName<T>(): Record<string, T> {
 }
 
 /** Tensors by input name as JSON values. */
-export function perInput(tensors: ReadonlyMap<string, Tensor>): Record<string, Value> {
+function perInput(tensors: ReadonlyMap<string, Tensor>): Record<string, Value> {
   const out: Record<string, Value> = byName();
   for (const [name, t] of tensors) out[name] = fromTensor(t);
   return out;
 }
 
-export function withWarnings(answer: Record<string, unknown>, warnings: readonly Warning[]): Record<string, unknown> {
+function withWarnings(answer: Record<string, unknown>, warnings: readonly Warning[]): Record<string, unknown> {
   if (warnings.length > 0) answer.warnings = warnings;
   return answer;
 }

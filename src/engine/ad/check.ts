@@ -45,7 +45,7 @@ export interface CheckResult extends GradResult {
 }
 
 /** The finite-difference step for a coordinate of magnitude |x|: eps^(1/3) max(1, |x|). */
-export function centralStep(x: number): number {
+function centralStep(x: number): number {
   return Math.cbrt(Number.EPSILON) * Math.max(1, Math.abs(x));
 }
 

@@ -33,7 +33,7 @@ export function runChecked(program: Program, bindings: Bindings, warnings: Warni
   return outputs;
 }
 
-export function nonFiniteWarnings(plan: Plan, bindings: Bindings): Warning[] {
+function nonFiniteWarnings(plan: Plan, bindings: Bindings): Warning[] {
   const graph = plan.graph;
   const origins = nonFiniteOrigins(plan, bindings);
   const warnings: Warning[] = origins.inputs.map((id) => {
