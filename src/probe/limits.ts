@@ -6,7 +6,7 @@
 
 import type { BodyTemplate } from './body-template.js';
 import { ProbeFailure } from './failure.js';
-import type { ProbeMethod } from './probe.js';
+import type { ProbeMethod } from './methods.js';
 
 /**
  * The longest JSON text of a float64 as JavaScript writes it: `-0.0000012345678901234567`

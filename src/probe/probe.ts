@@ -24,11 +24,11 @@ import {
 import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
 import { parsePointer } from './json-pointer.js';
+import type { ProbeMethod } from './methods.js';
 import { ClientQuotas, OutboundBytes, plannedOutboundBytes, type Reservation } from './limits.js';
 import { runBounded } from './pool.js';
 
-export const PROBE_METHODS = ['forward', 'central', 'spsa', 'nes', 'occlusion'] as const;
-export type ProbeMethod = (typeof PROBE_METHODS)[number];
+export { PROBE_METHODS, type ProbeMethod } from './methods.js';
 type GradientMethod = Exclude<ProbeMethod, 'occlusion'>;
 
 export interface HttpTargetSpec {

@@ -4,7 +4,7 @@
 
 import { EngineError, type SourceSpan } from '../errors.js';
 import { OPS } from '../ops/table.js';
-import { ShapeError, type AttrsOf, type OpName } from '../ops/types.js';
+import { ShapeError, type AttrsOf, type OpName, type RuleBuilder } from '../ops/types.js';
 import type { UnaryName, BinaryName } from '../tensor/elementwise.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
 import type { Graph, Node, NodeId, NodeOrigin } from './graph.js';
@@ -30,7 +30,7 @@ export interface BuildSite {
 
 const FOLD_LIMIT = 256;
 
-export class Builder implements Graph {
+export class Builder implements Graph, RuleBuilder {
   readonly nodes: Node[] = [];
   readonly inputs = new Map<string, NodeId>();
   site: BuildSite = {};

@@ -11,10 +11,7 @@ import type { AttrsOf, OpName } from '../ops/types.js';
 import { SCALAR_HELPERS } from '../tensor/elementwise.js';
 import type { Shape, Tensor } from '../tensor/tensor.js';
 import type { Node, NodeId } from './graph.js';
-import type { Bindings, Plan } from './evaluate.js';
-
-/** A compiled plan; `source` is the generated code (for inspection and tests). */
-export type Runner = ((inputs: Bindings) => Tensor[]) & { readonly source: string };
+import type { Bindings, Plan, Runner } from './plan.js';
 
 /** Plans longer than this stay interpreted (source size and compile time grow with the plan). */
 export const MAX_COMPILED_STEPS = 4000;

@@ -6,24 +6,11 @@ import { EngineError } from '../errors.js';
 import { OPS } from '../ops/table.js';
 import type { AttrsOf, OpName } from '../ops/types.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
-import { compilePlan, MAX_COMPILED_STEPS, type Runner } from './compile.js';
+import { compilePlan, MAX_COMPILED_STEPS } from './compile.js';
 import { liveSchedule, type Graph, type Node, type NodeId } from './graph.js';
+import type { Bindings, Plan } from './plan.js';
 
-export interface Plan {
-  readonly graph: Graph;
-  readonly outputs: readonly NodeId[];
-  readonly schedule: readonly NodeId[];
-  /** For each node, the schedule position of its last use (outputs: never freed). */
-  readonly lastUse: Int32Array;
-  /** Floating-point operations of one run. */
-  readonly flops: number;
-  /** Elements of every value computed in one run. */
-  readonly elements: number;
-  /** Peak elements held at once (inputs, outputs and live intermediates). */
-  readonly peakElements: number;
-  /** Runs so far, and the compiled runner once the plan has proved to be reused (null: not compiled). */
-  readonly compiled: { runs: number; runner: Runner | null | undefined };
-}
+export type { Bindings, Plan } from './plan.js';
 
 /** A plan is compiled to straight-line code on its second run: one-off plans stay interpreted. */
 export const COMPILE_AFTER_RUNS = 2;
@@ -64,8 +51,6 @@ export function nodeCost(graph: Graph, node: Node): number {
     node.attrs,
   );
 }
-
-export type Bindings = ReadonlyMap<string, Tensor>;
 
 function bind(node: Node<'input'>, inputs: Bindings): Tensor {
   const value = inputs.get(node.attrs.name);

@@ -4,8 +4,9 @@
 import type { SourceSpan } from '../errors.js';
 import type { OpName, AttrsOf } from '../ops/types.js';
 import type { Shape } from '../tensor/tensor.js';
+import type { NodeId } from './node-id.js';
 
-export type NodeId = number;
+export type { NodeId } from './node-id.js';
 
 /** Where a derived node came from: the rule of which primal node made it. */
 export interface NodeOrigin {

@@ -6,8 +6,7 @@
 // code (Hessians are forward-over-reverse). Rules work on trailing dims with negative axes, so a
 // stack of tangents (extra leading dims) flows through the same rules: see ops/types.ts.
 
-import type { NodeId } from '../ir/graph.js';
-import type { Builder } from '../ir/builder.js';
+import type { NodeId } from '../ir/node-id.js';
 import { binary, broadcastTo as broadcastKernel, unary, where as whereKernel, type BinaryName, type UnaryName } from '../tensor/elementwise.js';
 import { cholesky, det, inv, logAbsDet, solve, triangularSolve } from '../tensor/linalg.js';
 import { concat, diagEmbed, diagPart, permute, stridedScatter, stridedSlice } from '../tensor/layout.js';
@@ -25,6 +24,7 @@ import {
   type OpTable,
   type ReduceAttrs,
   type ReduceName,
+  type RuleBuilder,
   type RuleContext,
   type StaticParam,
 } from './types.js';
@@ -71,7 +71,7 @@ const call =
 function unaryOp(
   name: UnaryName,
   doc: { value: string; derivative: string },
-  scale: ((b: Builder, t: NodeId, x: NodeId, out: NodeId) => NodeId) | null,
+  scale: ((b: RuleBuilder, t: NodeId, x: NodeId, out: NodeId) => NodeId) | null,
   more: Elementwise<(a: string) => string>,
 ): OpDef<NoAttrs> {
   return {
@@ -94,8 +94,8 @@ function binaryOp(
   name: BinaryName,
   doc: { value: string; derivative: string },
   partials: {
-    dx: (b: Builder, x: NodeId, y: NodeId, out: NodeId) => NodeId;
-    dy: (b: Builder, x: NodeId, y: NodeId, out: NodeId) => NodeId;
+    dx: (b: RuleBuilder, x: NodeId, y: NodeId, out: NodeId) => NodeId;
+    dy: (b: RuleBuilder, x: NodeId, y: NodeId, out: NodeId) => NodeId;
   } | null,
   more: Elementwise<(a: string, b: string) => string>,
 ): OpDef<NoAttrs> {
@@ -131,13 +131,13 @@ const comparison = (name: BinaryName, symbol: '<' | '<=' | '>' | '>=' | '==' | '
   });
 
 /** Reshape a reduction's cotangent or output back to keepdims layout. */
-function keepdimsOf(b: Builder, v: NodeId, xShape: Shape, attrs: ReduceAttrs): NodeId {
+function keepdimsOf(b: RuleBuilder, v: NodeId, xShape: Shape, attrs: ReduceAttrs): NodeId {
   if (attrs.keepdims) return v;
   return b.reshape(v, reducedShape(xShape, attrs.axes, false), reducedShape(xShape, attrs.axes, true));
 }
 
 /** Spread a reduction's cotangent back over x's shape. */
-function spread(b: Builder, g: NodeId, x: NodeId, attrs: ReduceAttrs): NodeId {
+function spread(b: RuleBuilder, g: NodeId, x: NodeId, attrs: ReduceAttrs): NodeId {
   const xShape = b.shapeOf(x);
   return b.broadcastTo(keepdimsOf(b, g, xShape, attrs), xShape);
 }
@@ -179,7 +179,7 @@ function weightedReduction(
   name: ReduceName,
   doc: { value: string; derivative: string },
   kernel: (x: Tensor, axes: number[]) => Tensor,
-  weight: (b: Builder, x: NodeId, outKeep: NodeId, attrs: ReduceAttrs) => NodeId,
+  weight: (b: RuleBuilder, x: NodeId, outKeep: NodeId, attrs: ReduceAttrs) => NodeId,
   more: { convention?: string; hint?: string } = {},
 ): OpDef<ReduceAttrs> {
   return {
@@ -238,7 +238,7 @@ function solveShape([a, c]: readonly Shape[]): Shape {
 }
 
 /** Keep the lower (or upper) triangle, diagonal included, of the last two dims. */
-function triangle(b: Builder, x: NodeId, lower: boolean): NodeId {
+function triangle(b: RuleBuilder, x: NodeId, lower: boolean): NodeId {
   const n = b.shapeOf(x).at(-1)!;
   const data = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (lower ? j <= i : j >= i) data[i * n + j] = 1;
@@ -252,7 +252,7 @@ function sliceCore(x: Shape, attrs: { starts: readonly number[] }): number {
 }
 
 /** The Φ mask of the Cholesky rules: ones below the diagonal, one half on it. */
-function choleskyMask(b: Builder, n: number): NodeId {
+function choleskyMask(b: RuleBuilder, n: number): NodeId {
   const data = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < i; j++) data[i * n + j] = 1;
@@ -266,8 +266,8 @@ function tangentOrZeros(ctx: RuleContext, t: NodeId | null, primal: NodeId): Nod
   return t ?? ctx.b.zeros([...ctx.batch, ...ctx.b.shapeOf(primal)]);
 }
 
-const half = (b: Builder): NodeId => b.scalar(0.5);
-const one = (b: Builder): NodeId => b.scalar(1);
+const half = (b: RuleBuilder): NodeId => b.scalar(0.5);
+const one = (b: RuleBuilder): NodeId => b.scalar(1);
 
 // --- the table --------------------------------------------------------------------------
 
@@ -276,7 +276,7 @@ export const OPS = {
     arity: 0,
     broadcasts: false,
     shape: () => {
-      throw new Error('internal: inputs are created by Builder.input');
+      throw new Error('internal: inputs are created by RuleBuilder.input');
     },
     impl: () => {
       throw new Error('internal: inputs are bound, not computed');
@@ -812,12 +812,12 @@ function inversePermutation(perm: readonly number[]): number[] {
 }
 
 /** tr(M dA) over the last two dims = Σᵢⱼ Mᵀ ∘ dA. */
-function traceOfProduct(b: Builder, m: NodeId, t: NodeId): NodeId {
+function traceOfProduct(b: RuleBuilder, m: NodeId, t: NodeId): NodeId {
   return b.sum(b.mul(b.mT(m), t), [-2, -1], false);
 }
 
 /** A per-matrix scalar (shape = A's leading dims, maybe batched) reshaped to broadcast over A's last two dims. */
-function asMatrixScale(b: Builder, v: NodeId, a: NodeId): NodeId {
+function asMatrixScale(b: RuleBuilder, v: NodeId, a: NodeId): NodeId {
   const batchShape = lead(b.shapeOf(a), 2);
   return b.reshape(v, batchShape, [...batchShape, 1, 1]);
 }

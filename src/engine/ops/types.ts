@@ -7,8 +7,7 @@
 // rule written for one tangent also works, unchanged, on a stack of tangents with extra leading
 // batch dimensions: one pass computes many Jacobian columns or rows.
 
-import type { NodeId } from '../ir/graph.js';
-import type { Builder } from '../ir/builder.js';
+import type { NodeId } from '../ir/node-id.js';
 import type { Shape, Tensor } from '../tensor/tensor.js';
 import type { UnaryName, BinaryName } from '../tensor/elementwise.js';
 
@@ -106,8 +105,43 @@ type OpFamilyOf = { [K in UnaryName]: 'unary' } & { [K in BinaryName]: 'binary' 
 export type OpName = keyof OpFamilyOf;
 export type AttrsOf<K extends OpName> = AttrsTable[OpFamilyOf[K]];
 
+/**
+ * The builder as derivative rules and language exposures see it (ir/builder.ts's `Builder`
+ * implements it). The table is written against this vocabulary rather than the class, so the
+ * table does not import the builder, which imports the table.
+ */
+export interface RuleBuilder {
+  shapeOf(id: NodeId): Shape;
+  constant(value: Tensor): NodeId;
+  scalar(v: number): NodeId;
+  /** Zeros of `shape` without allocating them at build time. */
+  zeros(shape: Shape): NodeId;
+  /** Apply a primitive: shape rule, then shortcuts, sharing and constant folding. */
+  apply<K extends OpName>(op: K, args: readonly NodeId[], attrs: AttrsOf<K>): NodeId;
+  un(name: UnaryName, x: NodeId): NodeId;
+  bin(name: BinaryName, a: NodeId, b: NodeId): NodeId;
+  add(a: NodeId, b: NodeId): NodeId;
+  sub(a: NodeId, b: NodeId): NodeId;
+  mul(a: NodeId, b: NodeId): NodeId;
+  div(a: NodeId, b: NodeId): NodeId;
+  neg(x: NodeId): NodeId;
+  where(c: NodeId, a: NodeId, b: NodeId): NodeId;
+  /** Sum over negative `axes`. */
+  sum(x: NodeId, axes: readonly number[], keepdims: boolean): NodeId;
+  reshape(x: NodeId, from: Shape, to: Shape): NodeId;
+  broadcastTo(x: NodeId, shape: Shape): NodeId;
+  permute(x: NodeId, perm: readonly number[]): NodeId;
+  /** Swap the last two dims: the matrix transpose of a batch of matrices. */
+  mT(x: NodeId): NodeId;
+  matmul(a: NodeId, b: NodeId): NodeId;
+  solve(a: NodeId, b: NodeId): NodeId;
+  inv(a: NodeId): NodeId;
+  /** Sum of a list of nodes, skipping nulls (zeros); null when all are zero. */
+  sumOf(terms: readonly (NodeId | null)[]): NodeId | null;
+}
+
 export interface RuleContext {
-  readonly b: Builder;
+  readonly b: RuleBuilder;
   /** Leading batch dims carried by every tangent or cotangent in this pass ([] for one). */
   readonly batch: Shape;
 }
@@ -150,7 +184,7 @@ export type StaticValues = Readonly<Record<string, StaticValue | undefined>>;
 export interface LanguageExposure {
   readonly statics: readonly StaticParam[];
   /** The call as nodes; without it, the primitive applied to the tensors with no attributes. */
-  readonly lower?: (b: Builder, xs: readonly NodeId[], s: StaticValues) => NodeId;
+  readonly lower?: (b: RuleBuilder, xs: readonly NodeId[], s: StaticValues) => NodeId;
 }
 
 export interface OpDoc {
