@@ -50,7 +50,7 @@ export class SerializedAnswer {
 }
 
 /** What the routes send: an answer object, or its JSON already serialised. */
-export type Answer = Record<string, unknown> | SerializedAnswer;
+export type Answer = object | SerializedAnswer;
 
 /** A worker's cache, reported after every task (on a broadcast channel) so /metrics can add up the process. */
 export interface CacheReport {
@@ -61,7 +61,7 @@ export interface CacheReport {
 
 /** What a worker answers: the result, or the engine error it raised (errors do not cross threads intact). */
 export type WorkerAnswer = (
-  | { ok: true; result: Record<string, unknown>; flops?: number | undefined }
+  | { ok: true; result: unknown; flops?: number | undefined }
   | { ok: true; json: Uint8Array; flops?: number | undefined }
   | { ok: false; error: { code: EngineError['code']; message: string; position?: { line: number; column: number }; node?: string; path?: (string | number)[] } }
 );
@@ -97,6 +97,12 @@ const MANY_INPUTS = 64;
 const SMALL_EXPLAIN_CHARACTERS = 500;
 const SMALL_EXPLAIN_NODES = 50;
 
+/** Node's BroadcastChannel has unref() (so it does not keep a thread alive); @types/node 20 omits it. */
+export function unrefChannel(channel: BroadcastChannel): void {
+  const withUnref: { unref?: () => void } = channel;
+  withUnref.unref?.();
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
@@ -128,7 +134,7 @@ export class Compute {
         const report = (event as { data: CacheReport }).data;
         this.workerCaches.set(report.thread, report);
       };
-      (reports as unknown as { unref(): void }).unref();
+      unrefChannel(reports);
       this.cacheReports = reports;
       const filename = new URL(`./worker.${inTypeScript ? 'ts' : 'js'}`, import.meta.url).href;
       this.pool = new Piscina({
@@ -262,27 +268,27 @@ export class Compute {
       this.counts.inline++;
       return analyze(this.engine, request);
     }
-    return (await this.offload({ op: 'analyze', request })) as unknown as Analysis;
+    return this.offloadValue<Analysis>({ op: 'analyze', request });
   }
 
   /** The graph picture: DOT built here for a small function; SVG always laid out on a worker. */
   async graph(request: GraphRequest, maxSvgNodes: number): Promise<Picture> {
     this.checkInputCounts(request);
     if (this.explainHere(request)) return graphPicture(this.engine, request, maxSvgNodes, (dot) => this.svg(dot));
-    return (await this.offload({ op: 'graph', request, maxSvgNodes })) as unknown as Picture;
+    return this.offloadValue<Picture>({ op: 'graph', request, maxSvgNodes });
   }
 
   /** Lay out a graph (DOT text the service generated) as SVG: Graphviz can take a second on a large graph. */
   async svg(dot: string): Promise<string> {
     if (this.pool === undefined) return renderSvg(dot);
-    return ((await this.offload({ op: 'svg', dot })) as Record<string, unknown>).svg as string;
+    return (await this.offloadValue<{ svg: string }>({ op: 'svg', dot })).svg;
   }
 
   /** Grade a class: on a worker when there is a pool (a large class is seconds of work). */
   async grade(request: GradeRequest, limits: GradeLimits): Promise<Answer> {
     if (this.pool === undefined) {
       this.counts.inline++;
-      return grade(this.engine, request, limits) as unknown as Record<string, unknown>;
+      return grade(this.engine, request, limits);
     }
     return this.offload({ op: 'grade', request, limits, serialize: true });
   }
@@ -308,7 +314,18 @@ export class Compute {
     return { functions, bytes };
   }
 
-  private async offload(task: WorkerTask, options: RunOptions = {}): Promise<Answer> {
+  /** Offload a task whose answer is never serialised (an analysis, a picture, a layout). */
+  private async offloadValue<T extends object>(task: WorkerTask): Promise<T> {
+    const answer = await this.offload<T>(task);
+    if (answer instanceof SerializedAnswer) throw new Error(`a ${task.op} task answered serialised JSON`);
+    return answer;
+  }
+
+  /**
+   * Run `task` on a worker. Its result crosses the thread boundary as structured-clone data that
+   * `answerTask` made for this very task, so it is typed here as the task's result `T`.
+   */
+  private async offload<T extends object = object>(task: WorkerTask, options: RunOptions = {}): Promise<T | SerializedAnswer> {
     const pool = this.pool!;
     this.counts.offloaded++;
     if (pool.queueSize >= this.options.maxQueue) {
@@ -345,7 +362,7 @@ export class Compute {
     if (answer instanceof Uint8Array) return new SerializedAnswer(answer);
     if (answer.ok) {
       if (options.allowance !== undefined && answer.flops !== undefined) options.allowance.remaining -= answer.flops;
-      return 'json' in answer ? new SerializedAnswer(answer.json) : answer.result;
+      return 'json' in answer ? new SerializedAnswer(answer.json) : (answer.result as T);
     }
     const { code, message, ...where } = answer.error;
     throw new EngineError(code, message, where);
@@ -382,7 +399,7 @@ export async function answerTask(engine: Engine, task: WorkerTask, reports?: Bro
 
 const encoder = new TextEncoder();
 
-function finish(result: Record<string, unknown>, serialize: boolean | undefined, flops?: number): WorkerAnswer {
+function finish(result: object, serialize: boolean | undefined, flops?: number): WorkerAnswer {
   if (!serialize) return { ok: true, result, flops };
   return { ok: true, json: encoder.encode(JSON.stringify(result)) };
 }
@@ -391,8 +408,8 @@ async function answerTaskOnly(engine: Engine, task: WorkerTask): Promise<WorkerA
   try {
     if (task.op === 'svg') return { ok: true, result: { svg: await renderSvg(task.dot) } };
     if (task.op === 'graph') return { ok: true, result: { ...(await graphPicture(engine, task.request, task.maxSvgNodes, renderSvg)) } };
-    if (task.op === 'analyze') return { ok: true, result: analyze(engine, task.request) as unknown as Record<string, unknown> };
-    if (task.op === 'grade') return finish(grade(engine, task.request, task.limits) as unknown as Record<string, unknown>, task.serialize);
+    if (task.op === 'analyze') return { ok: true, result: analyze(engine, task.request) };
+    if (task.op === 'grade') return finish(grade(engine, task.request, task.limits), task.serialize);
     if (task.op === 'trace') return finish(planTrace(engine, task.request).run(), task.serialize);
     const job = planRequest(engine, task.op, task.request as never, task.maxFlops);
     return finish(job.run(), task.serialize, job.flops);

@@ -5,7 +5,7 @@ import { BroadcastChannel, workerData } from 'node:worker_threads';
 import { Engine } from '../engine/engine.js';
 import type { Limits } from '../engine/prepare.js';
 import { Piscina } from 'piscina';
-import { answerTask, type WorkerAnswer, type WorkerTask } from './compute.js';
+import { answerTask, unrefChannel, type WorkerAnswer, type WorkerTask } from './compute.js';
 
 const { limits, cacheSize, cacheBytes, cacheChannel, nice } = workerData as {
   limits: Limits;
@@ -24,7 +24,7 @@ try {
 const engine = new Engine(limits, { cacheSize, cacheBytes });
 /** Where this worker reports its cache after every task (for /metrics). */
 const reports = new BroadcastChannel(cacheChannel);
-(reports as unknown as { unref(): void }).unref();
+unrefChannel(reports);
 
 export default async function work(task: WorkerTask): Promise<WorkerAnswer | ReturnType<typeof Piscina.move>> {
   const answer = await answerTask(engine, task, reports);
