@@ -176,7 +176,7 @@ describe('POST /grade', () => {
     });
 
     it('carries an error forward through steps the student does not list, with tensors', async () => {
-      // h = W x, t = tanh(h), s = Σ t²: the lowering adds unnamed steps (reshapes, t * t) a student does not list.
+      // h = W x, t = tanh(h), s = Σ t²: the lowering adds an unnamed step (t * t) a student does not list.
       const W = [[1, 2], [0.5, -1]];
       const x = [0.3, -0.2];
       const h = W.map((row) => row[0]! * x[0]! + row[1]! * x[1]!);
@@ -200,7 +200,8 @@ describe('POST /grade', () => {
       expect(oneFactor).toMatchObject({ score: 4, max_score: 5 });
       expect(oneFactor!.tests.filter((x) => x.status === 'failed').map((x) => x.part)).toEqual(['reverseTrace.t.adjoint']);
       expect(test(oneFactor!, 'reverseTrace.t.adjoint').output).toMatch(/^Row t, adjoint: expected -0\.199336, given -0\.099668 at index \[0\]\./);
-      expect(test(oneFactor!, 'reverseTrace.x.adjoint').output).toMatch(/^Right given your own adjoints of the steps that use x \(v1 = \[.*\] \(implied by your numbers\)\)/);
+      // x is used by h = W @ x alone (one matmul step, as written): its adjoint follows from the student's h.
+      expect(test(oneFactor!, 'reverseTrace.x.adjoint').output).toMatch(/^Right given your own adjoints of the steps that use x \(h = \[.*\]\): from them the adjoint is/);
       expect(test(oneFactor!, 'reverseTrace.W.adjoint').output).toContain('Error carried forward');
     });
 

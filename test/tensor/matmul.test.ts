@@ -69,6 +69,36 @@ describe('matmul', () => {
     expect(() => matmul(randomTensor([2, 2, 3], 1), randomTensor([3, 3, 2], 2))).toThrow(RangeError);
   });
 
+  it("takes NumPy's 1-D operands: a row on the left, a column on the right, that dimension dropped", () => {
+    const m = tensor([2, 3], [1, 2, 3, 4, 5, 6]);
+    const v = tensor([3], [1, -1, 2]);
+    const w = tensor([2], [3, -2]);
+    expect(matmul(m, v, 'right')).toEqual(tensor([2], [5, 11]));
+    expect(matmul(w, m, 'left')).toEqual(tensor([3], [-5, -4, -3]));
+    expect(matmul(v, v, 'both')).toEqual(tensor([], [6]));
+    // Batch dims of a vector broadcast against those of a matrix, and vector · vector per batch.
+    const stack = tensor([2, 3], [1, -1, 2, 0, 1, 0]);
+    expect(matmul(m, stack, 'right')).toEqual(tensor([2, 2], [5, 11, 2, 5]));
+    expect(matmul(stack, tensor([2, 1, 3], [1, 1, 1, 2, 2, 2]), 'both')).toEqual(tensor([2, 2], [2, 1, 4, 2]));
+    expect(matmul(tensor([2, 1, 2], [3, -2, 1, 1]), tensor([3, 2, 3], Array.from({ length: 18 }, (_, i) => i)), 'left').shape).toEqual([2, 3, 3]);
+  });
+
+  it('gives a vector operand exactly the numbers of the promoted matrix product', () => {
+    const a = randomTensor([4, 5], 3);
+    const v = randomTensor([5], 4);
+    const u = randomTensor([4], 5);
+    expect(matmul(a, v, 'right').data).toEqual(matmul(a, tensor([5, 1], [...v.data])).data);
+    expect(matmul(u, a, 'left').data).toEqual(matmul(tensor([1, 4], [...u.data]), a).data);
+    expect(matmul(v, v, 'both').data).toEqual(matmul(tensor([1, 5], [...v.data]), tensor([5, 1], [...v.data])).data);
+  });
+
+  it('rejects a vector that does not fit, and a scalar as a vector', () => {
+    expect(() => matmul(randomTensor([2, 3], 1), randomTensor([2], 2), 'right')).toThrow(RangeError);
+    expect(() => matmul(randomTensor([2], 1), randomTensor([3, 2], 2), 'left')).toThrow(RangeError);
+    expect(() => matmul(randomTensor([2], 1), randomTensor([3], 2), 'both')).toThrow(RangeError);
+    expect(() => matmul(randomTensor([], 1), randomTensor([3], 2), 'both')).toThrow(RangeError);
+  });
+
   it('calls the swappable gemm entry', () => {
     const original = MATMUL_KERNELS.gemm;
     let calls = 0;

@@ -6,6 +6,7 @@ import { EngineError, type SourceSpan } from '../errors.js';
 import { OPS } from '../ops/table.js';
 import { ShapeError, type AttrsOf, type OpName, type RuleBuilder } from '../ops/types.js';
 import type { UnaryName, BinaryName } from '../tensor/elementwise.js';
+import type { VectorOperands } from '../tensor/matmul.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
 import type { Graph, Node, NodeId, NodeOrigin } from './graph.js';
 
@@ -159,8 +160,8 @@ export class Builder implements Graph, RuleBuilder {
   mT(x: NodeId): NodeId {
     return this.permute(x, [1, 0]);
   }
-  matmul(a: NodeId, b: NodeId): NodeId {
-    return this.apply('matmul', [a, b], {} as AttrsOf<'matmul'>);
+  matmul(a: NodeId, b: NodeId, vectors: VectorOperands = 'none'): NodeId {
+    return this.apply('matmul', [a, b], { vectors });
   }
   solve(a: NodeId, b: NodeId): NodeId {
     return this.apply('solve', [a, b], {} as AttrsOf<'solve'>);
@@ -222,6 +223,13 @@ export class Builder implements Graph, RuleBuilder {
     return message;
   }
 
+  /** A⁻¹ v for a vector v (its last dimension), as a solve against the column v. */
+  private solveColumn(m: NodeId, v: NodeId): NodeId {
+    const k = this.shapeOf(v).at(-1)!;
+    const x = this.solve(m, this.reshape(v, [k], [k, 1]));
+    return this.reshape(x, [k, 1], [k]);
+  }
+
   /** Algebraic identities that save work in derivative graphs. Only where the shape is unchanged. */
   private shortcut<K extends OpName>(op: K, args: readonly NodeId[], attrs: AttrsOf<K>, shape: Shape): NodeId | undefined {
     const same = (id: NodeId): boolean => shapesEqual(this.nodes[id]!.shape, shape);
@@ -249,11 +257,17 @@ export class Builder implements Graph, RuleBuilder {
         return undefined;
       case 'matmul': {
         // A⁻¹ B = solve(A, B) and B A⁻¹ = (A⁻ᵀ Bᵀ)ᵀ: fewer flops, better accuracy, and the
-        // adjoint of a solve against a vector is a vector solve, not two matrix products.
+        // adjoint of a solve against a vector is a vector solve, not two matrix products. A
+        // vector operand is solved for as a column.
+        const { vectors } = attrs as AttrsOf<'matmul'>;
         const left = this.nodes[a]!;
         const right = this.nodes[b]!;
-        if (left.op === 'inv') return this.solve(left.args[0]!, b);
-        if (right.op === 'inv') return this.mT(this.solve(this.mT(right.args[0]!), this.mT(a)));
+        if (left.op === 'inv' && vectors !== 'left' && vectors !== 'both') {
+          return vectors === 'right' ? this.solveColumn(left.args[0]!, b) : this.solve(left.args[0]!, b);
+        }
+        if (right.op === 'inv' && vectors !== 'right' && vectors !== 'both') {
+          return vectors === 'left' ? this.solveColumn(this.mT(right.args[0]!), a) : this.mT(this.solve(this.mT(right.args[0]!), this.mT(a)));
+        }
         return undefined;
       }
       case 'neg': {

@@ -1,15 +1,15 @@
 // The functions expressions and graphs may call (GET /ops lists them), each lowered to primitives.
 // The primitives come from the op table: every entry with a `language` exposure is a function of
 // its own name (nothing to list here). Below them, in COMPOSITES, the language-only functions
-// written with the builder (mean, softmax, trace, stack, indexing, NumPy matmul's 1-D promotion,
-// ...): they are not primitives, and their derivatives come from the primitives'.
+// written with the builder (mean, softmax, trace, stack, indexing, dot, ...): they are not
+// primitives, and their derivatives come from the primitives'.
 
 import type { Builder } from '../ir/builder.js';
 import type { NodeId } from '../ir/graph.js';
 import { eye } from '../tensor/layout.js';
 import { formatShape, shapesEqual, sizeOf, type Shape } from '../tensor/tensor.js';
 import { negativeAxis, normaliseAxes, reducedShape, requireSquare } from './shapes.js';
-import { ENTRIES, OPS, REDUCTION_PARAMS } from './table.js';
+import { ENTRIES, numpyMatmul, OPS, REDUCTION_PARAMS } from './table.js';
 import { ShapeError, type AttrsOf, type IndexItem, type OpDoc, type OpName, type StaticParam, type StaticValues } from './types.js';
 
 export type { IndexItem, StaticKind, StaticParam, StaticValue, StaticValues } from './types.js';
@@ -44,31 +44,6 @@ function primitiveFunctions(): FunctionDef[] {
     const lower = def.language.lower ?? ((b: Builder, xs: readonly NodeId[]) => b.apply(op, xs, {} as AttrsOf<typeof op>));
     return [fn(op, def.arity === 'variadic' ? 'list' : def.arity, def.language.statics, lower, def.doc, false)];
   });
-}
-
-/** NumPy matmul: a 1-D operand is promoted to a matrix, and the added dimension removed after. */
-export function numpyMatmul(b: Builder, a: NodeId, c: NodeId): NodeId {
-  const sa = b.shapeOf(a);
-  const sc = b.shapeOf(c);
-  if (sa.length === 0 || sc.length === 0) throw new ShapeError('matmul needs tensors of rank at least 1, not scalars: use * to scale');
-  const k = sa.at(-1)!;
-  const kc = sc.length === 1 ? sc[0]! : sc.at(-2)!;
-  if (k !== kc) {
-    throw new ShapeError(`matmul: shapes ${formatShape(sa)} and ${formatShape(sc)} do not fit: ${k} columns on the left, ${kc} rows on the right`);
-  }
-  const a2 = sa.length === 1 ? b.reshape(a, sa, [1, k]) : a;
-  const c2 = sc.length === 1 ? b.reshape(c, sc, [k, 1]) : c;
-  let out = b.matmul(a2, c2);
-  let shape = b.shapeOf(out);
-  if (sc.length === 1) {
-    out = b.reshape(out, shape.slice(-2), shape.slice(-2, -1));
-    shape = b.shapeOf(out);
-  }
-  if (sa.length === 1) {
-    const tail = sc.length === 1 ? shape.slice(-1) : shape.slice(-2);
-    out = b.reshape(out, tail, tail.slice(1));
-  }
-  return out;
 }
 
 function transposeAll(b: Builder, x: NodeId, axes?: number[]): NodeId {
@@ -236,7 +211,6 @@ const COMPOSITES: readonly FunctionDef[] = [
     (b, [x], s) => b.sub(x!, logsumexpKeep(b, x!, (s.axis as number | undefined) ?? -1)),
     { value: 'x - logsumexp(x) along the axis', derivative: 'dx - Σ softmax(x) dx' },
   ),
-  fn('matmul', 2, [], (b, [x, y]) => numpyMatmul(b, x!, y!), { value: 'NumPy matmul (also the @ operator)', derivative: OPS.matmul.doc.derivative }),
   fn(
     'dot',
     2,

@@ -18,6 +18,7 @@ import {
   ShapeError,
   type AttrsOf,
   type LanguageExposure,
+  type MatmulAttrs,
   type NoAttrs,
   type OpDef,
   type OpName,
@@ -219,15 +220,52 @@ const extremum = (name: 'max' | 'min'): OpDef<ReduceAttrs> =>
 
 // --- shape-only rules -------------------------------------------------------------------
 
-function matmulShape([a, b]: readonly Shape[]): Shape {
-  requireRank(a!, 2, 'matmul');
-  requireRank(b!, 2, 'matmul');
-  const [m, k] = trailing(a!, 2) as [number, number];
-  const [k2, n] = trailing(b!, 2) as [number, number];
+/** The core ranks of matmul's arguments: 1 for a vector, 2 for a matrix. */
+function coreRanks({ vectors }: MatmulAttrs): [number, number] {
+  return [vectors === 'left' || vectors === 'both' ? 1 : 2, vectors === 'right' || vectors === 'both' ? 1 : 2];
+}
+
+function matmulShape([a, b]: readonly Shape[], attrs: MatmulAttrs): Shape {
+  const [left, right] = coreRanks(attrs);
+  requireRank(a!, left, 'matmul');
+  requireRank(b!, right, 'matmul');
+  const k = a!.at(-1)!;
+  const k2 = right === 1 ? b!.at(-1)! : b!.at(-2)!;
   if (k !== k2) {
     throw new ShapeError(`matmul: shapes ${formatShape(a!)} and ${formatShape(b!)} do not fit: ${k} columns on the left, ${k2} rows on the right`);
   }
-  return [...broadcastAll([lead(a!, 2), lead(b!, 2)]), m, n];
+  return [...broadcastAll([lead(a!, left), lead(b!, right)]), ...(left === 2 ? [a!.at(-2)!] : []), ...(right === 2 ? [b!.at(-1)!] : [])];
+}
+
+/** NumPy's matmul, as the languages call it (and the @ operator): a 1-D operand is a vector. */
+export function numpyMatmul(b: RuleBuilder, x: NodeId, y: NodeId): NodeId {
+  const rx = b.shapeOf(x).length;
+  const ry = b.shapeOf(y).length;
+  if (rx === 0 || ry === 0) throw new ShapeError('matmul needs tensors of rank at least 1, not scalars: use * to scale');
+  return b.matmul(x, y, rx === 1 ? (ry === 1 ? 'both' : 'left') : ry === 1 ? 'right' : 'none');
+}
+
+/**
+ * A batched tangent of one of matmul's arguments with its batch dims lined up against the
+ * other's: padded with size-1 dims to the largest number of leading (non-core) dims. (The forward
+ * pass pads to the largest rank, which is the same unless one argument is a vector.)
+ */
+function alignLeading(ctx: RuleContext, t: NodeId, primals: readonly NodeId[], index: number, attrs: MatmulAttrs): NodeId {
+  const { b, batch } = ctx;
+  if (batch.length === 0) return t;
+  const ranks = coreRanks(attrs);
+  const leading = primals.map((p, i) => b.shapeOf(p).length - ranks[i]!);
+  const shape = b.shapeOf(primals[index]!);
+  const have = b.shapeOf(t).slice(batch.length);
+  const want = [...new Array<number>(Math.max(...leading) - leading[index]!).fill(1), ...shape];
+  return shapesEqual(have, want) ? t : b.reshape(t, have, want);
+}
+
+/** The outer product u vᵀ of two vectors (their last dims; leading dims broadcast). */
+function outerProduct(b: RuleBuilder, u: NodeId, v: NodeId): NodeId {
+  const m = b.shapeOf(u).at(-1)!;
+  const n = b.shapeOf(v).at(-1)!;
+  return b.mul(b.reshape(u, [m], [m, 1]), b.reshape(v, [n], [1, n]));
 }
 
 function solveShape([a, c]: readonly Shape[]): Shape {
@@ -648,15 +686,48 @@ export const OPS = {
     arity: 2,
     broadcasts: true,
     shape: matmulShape,
-    impl: ([a, c]) => matmul(a!, c!),
+    impl: ([a, c], { vectors }) => matmul(a!, c!, vectors),
     // d(AB) = dA B + A dB
-    jvp: ({ b }, [a, c], [ta, tc]) => b.sumOf([ta === null ? null : b.matmul(ta, c!), tc === null ? null : b.matmul(a!, tc)]),
-    // Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ
-    vjp: [({ b }, g, [, c]) => b.matmul(g, b.mT(c!)), ({ b }, g, [a]) => b.matmul(b.mT(a!), g)],
+    jvp: (ctx, [a, c], [ta, tc], _out, attrs) =>
+      ctx.b.sumOf([
+        ta === null ? null : ctx.b.matmul(alignLeading(ctx, ta, [a!, c!], 0, attrs), c!, attrs.vectors),
+        tc === null ? null : ctx.b.matmul(a!, alignLeading(ctx, tc, [a!, c!], 1, attrs), attrs.vectors),
+      ]),
+    // Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ. With vectors: A v gives Ā = ḡ vᵀ, v̄ = Aᵀ ḡ (as ḡ A); v B gives
+    // v̄ = B ḡ, B̄ = v ḡᵀ; u · v gives ū = ḡ v, v̄ = ḡ u.
+    vjp: [
+      ({ b }, g, [, c], _out, { vectors }) => {
+        switch (vectors) {
+          case 'none':
+            return b.matmul(g, b.mT(c!));
+          case 'right':
+            return outerProduct(b, g, c!);
+          case 'left':
+            return b.matmul(c!, g, 'right');
+          case 'both':
+            return b.mul(b.reshape(g, [], [1]), c!);
+        }
+      },
+      ({ b }, g, [a], _out, { vectors }) => {
+        switch (vectors) {
+          case 'none':
+            return b.matmul(b.mT(a!), g);
+          case 'right':
+            return b.matmul(g, a!, 'left');
+          case 'left':
+            return outerProduct(b, a!, g);
+          case 'both':
+            return b.mul(b.reshape(g, [], [1]), a!);
+        }
+      },
+    ],
     cost: ([a], out) => 2 * sizeOf(out) * a!.at(-1)!,
     scalar: null,
-    language: null,
-    doc: { value: 'the matrix product A B (batched over leading dims)', derivative: 'd(AB) = dA B + A dB; Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ' },
+    language: { statics: [], lower: (b, [x, y]) => numpyMatmul(b, x!, y!) },
+    doc: {
+      value: 'NumPy matmul (also the @ operator): the matrix product A B over the last two dims, batched over leading dims; a 1-D operand is a vector (a row on the left, a column on the right), its dimension dropped from the product',
+      derivative: 'd(AB) = dA B + A dB; Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ (for a vector v: Ā = ḡ vᵀ, v̄ = Aᵀ ḡ)',
+    },
   },
   solve: {
     arity: 2,

@@ -10,6 +10,7 @@
 import type { NodeId } from '../ir/node-id.js';
 import type { Shape, Tensor } from '../tensor/tensor.js';
 import type { UnaryName, BinaryName } from '../tensor/elementwise.js';
+import type { VectorOperands } from '../tensor/matmul.js';
 
 export type ReduceName = 'sum' | 'prod' | 'max' | 'min' | 'logsumexp' | 'norm';
 export type LinalgName = 'inv' | 'det' | 'logdet' | 'cholesky';
@@ -57,6 +58,10 @@ export interface ScatterAttrs {
 export interface TriSolveAttrs {
   readonly lower: boolean;
 }
+/** NumPy's 1-D operands: which arguments are vectors (a row on the left, a column on the right). */
+export interface MatmulAttrs {
+  readonly vectors: VectorOperands;
+}
 export interface ConcatAttrs {
   /** Negative axis. */
   readonly axis: number;
@@ -77,7 +82,7 @@ export interface AttrsTable {
   concat: ConcatAttrs;
   diag_part: NoAttrs;
   diag_embed: NoAttrs;
-  matmul: NoAttrs;
+  matmul: MatmulAttrs;
   solve: NoAttrs;
   trisolve: TriSolveAttrs;
   linalg: NoAttrs;
@@ -133,7 +138,8 @@ export interface RuleBuilder {
   permute(x: NodeId, perm: readonly number[]): NodeId;
   /** Swap the last two dims: the matrix transpose of a batch of matrices. */
   mT(x: NodeId): NodeId;
-  matmul(a: NodeId, b: NodeId): NodeId;
+  /** A @ B; with `vectors`, NumPy's 1-D operands (see tensor/matmul.ts). */
+  matmul(a: NodeId, b: NodeId, vectors?: VectorOperands): NodeId;
   solve(a: NodeId, b: NodeId): NodeId;
   inv(a: NodeId): NodeId;
   /** Sum of a list of nodes, skipping nulls (zeros); null when all are zero. */

@@ -1,4 +1,6 @@
-// Matrix product [..., m, k] @ [..., k, n] -> [..., m, n], batch dims broadcast as in NumPy.
+// Matrix product [..., m, k] @ [..., k, n] -> [..., m, n], batch dims broadcast as in NumPy, and
+// NumPy's 1-D operands: a vector [..., k] is a row on the left and a column on the right, and that
+// dimension is dropped from the product (vector @ vector is a scalar per batch).
 //
 // The single-matrix kernel (gemm) is swappable through MATMUL_KERNELS (a WebAssembly SIMD gemm
 // later). The JavaScript one packs B into column panels of width 4 (each panel, k×4, is read
@@ -153,8 +155,36 @@ export const gemm: GemmKernel = (m, k, n, a, ao, b, bo, c, co) => {
 /** The kernel `matmul` calls for each matrix product; replace `gemm` to swap implementations. */
 export const MATMUL_KERNELS: { gemm: GemmKernel } = { gemm };
 
-/** [..., m, k] @ [..., k, n] -> [..., m, n] for operands of rank >= 2 (no 1-D promotion). */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+/**
+ * Which operands are vectors (their last dimension only is the core; the others are batch
+ * dimensions): NumPy's matmul decides it from the ranks, but a stack of tangents of a vector has
+ * rank 2, so the op says it.
+ */
+export type VectorOperands = 'none' | 'left' | 'right' | 'both';
+
+/**
+ * A @ B over the last dims, batch dims broadcast: [..., m, k] @ [..., k, n] -> [..., m, n], and
+ * with `vectors`, [..., k] @ [..., k, n] -> [..., n], [..., m, k] @ [..., k] -> [..., m],
+ * [..., k] @ [..., k] -> [...]. A vector is promoted as a view (a row on the left, a column on
+ * the right), so every case runs the same gemm in the same order of summation.
+ */
+export function matmul(a: Tensor, b: Tensor, vectors: VectorOperands = 'none'): Tensor {
+  if (vectors === 'none') return matrixProduct(a, b);
+  const left = vectors === 'left' || vectors === 'both';
+  const right = vectors === 'right' || vectors === 'both';
+  if (a.shape.length < 1 || b.shape.length < 1) {
+    throw new RangeError(`matmul: cannot multiply ${formatShape(a.shape)} by ${formatShape(b.shape)}`);
+  }
+  const row = left ? { shape: [...a.shape.slice(0, -1), 1, a.shape.at(-1)!], data: a.data } : a;
+  const column = right ? { shape: [...b.shape, 1], data: b.data } : b;
+  const product = matrixProduct(row, column);
+  const batch = product.shape.slice(0, -2);
+  const shape = [...batch, ...(left ? [] : [product.shape.at(-2)!]), ...(right ? [] : [product.shape.at(-1)!])];
+  return { shape, data: product.data };
+}
+
+/** [..., m, k] @ [..., k, n] -> [..., m, n] for operands of rank >= 2. */
+function matrixProduct(a: Tensor, b: Tensor): Tensor {
   const ra = a.shape.length;
   const rb = b.shape.length;
   const mismatch = (): RangeError => new RangeError(`matmul: cannot multiply ${formatShape(a.shape)} by ${formatShape(b.shape)}`);
