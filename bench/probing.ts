@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { Random } from '../src/engine/random.js';
-import { buildApp } from '../src/service/app.js';
+import { buildApp } from '../src/app.js';
 import { defaultConfig } from '../src/service/config.js';
 import { serveModel } from '../test/probe/fake-model.js';
 

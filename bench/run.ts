@@ -6,7 +6,7 @@
 //     same server, with autocannon on loopback.
 
 import autocannon from 'autocannon';
-import { buildApp } from '../src/service/app.js';
+import { buildApp } from '../src/app.js';
 import { defaultConfig } from '../src/service/config.js';
 import { measureEngine } from './engine.js';
 

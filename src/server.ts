@@ -2,7 +2,7 @@
 // SIGTERM/SIGINT (stop taking requests, close idle connections, answer the in-flight requests,
 // exit 0; exit 1 if they are not answered within SHUTDOWN_GRACE_MS).
 
-import { buildApp } from './service/app.js';
+import { buildApp } from './app.js';
 import { type Config, ConfigError, loadConfig } from './service/config.js';
 import { listenMetrics, type MetricsServer } from './service/metrics-server.js';
 

@@ -1,6 +1,6 @@
 // Shared test helpers: build an app the way the server does, with the log off (or captured).
 
-import { buildApp, type App, type BuildAppOptions } from '../src/service/app.js';
+import { buildApp, type App, type BuildAppOptions } from '../src/app.js';
 import { defaultConfig, type Config } from '../src/service/config.js';
 
 /** An app with the default configuration (but no worker threads) plus `overrides`, silent unless `options` says otherwise. */

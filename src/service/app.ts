@@ -1,5 +1,5 @@
 // The app factory, used by the server and by the tests. Like fastify/demo it registers the
-// external plugins, then the app's own (request ids, shutdown, metrics, errors), then routes/.
+// external plugins, then the app's own (request ids, shutdown, metrics, errors); src/app.ts adds routes/.
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -18,7 +18,6 @@ import Fastify, {
 } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
-import routes from '../../routes/index.js';
 import type { HostResolver } from '../probe/guard.js';
 import { Prober } from '../probe/probe.js';
 import { limitsOf, type Config } from './config.js';
@@ -144,7 +143,11 @@ function problemSender(config: Config) {
   };
 }
 
-export function buildApp(config: Config, options: BuildAppOptions = {}): App {
+/**
+ * The service without its routes: plugins, configuration, the engine's compute, the prober, the
+ * error model. The composition root (src/app.ts) registers routes/ on it.
+ */
+export function buildService(config: Config, options: BuildAppOptions = {}): App {
   const sendProblem = problemSender(config);
   const app = Fastify({
     logger: loggerOptions(config, options),
@@ -284,7 +287,5 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
     return sendProblem(problem, request, reply);
   });
 
-  // Routes.
-  app.register(routes);
   return app;
 }

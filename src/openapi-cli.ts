@@ -3,9 +3,9 @@
 
 import { writeFileSync } from 'node:fs';
 import { buildApp } from './app.js';
-import { defaultConfig } from './config.js';
+import { defaultConfig } from './service/config.js';
 
-const target = new URL('../../openapi.yaml', import.meta.url);
+const target = new URL('../openapi.yaml', import.meta.url);
 
 const app = buildApp(defaultConfig(), { logger: false });
 await app.ready();
