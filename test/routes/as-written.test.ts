@@ -1,6 +1,7 @@
 // Traces show the function as written (issue 10): a matrix-vector product is one `matmul` step,
-// with NumPy's rules for 1-D operands, not a matmul between reshapes the user never wrote. The
-// lecture's picture of tanh(W @ x) is W, x → matmul(W, x) → tanh, in /trace and in /graph.
+// with NumPy's rules for 1-D operands, not a matmul between reshapes the user never wrote (and a
+// solve against a vector one `solve` or `trisolve` step). The lecture's picture of tanh(W @ x)
+// is W, x → matmul(W, x) → tanh, in /trace and in /graph.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/service/app.js';
@@ -52,6 +53,16 @@ describe('traces show the function as written', () => {
     expect(steps.find((s) => s.id === output)!.shape).toEqual(shape);
   });
 
+  it.each([
+    ['solve(A, x)', 'solve'],
+    ['solve_triangular(A, x)', 'trisolve'],
+    ['solve_triangular(A, x, lower=False)', 'trisolve'],
+  ])('%s against a vector is one %s step, its answer a vector', async (expr, op) => {
+    const { steps, output } = await trace(expr, { A: [[2, 0], [1, 4]], x: [2, 6] });
+    expect(steps.filter((s) => s.op !== 'input').map((s) => [s.op, s.args])).toEqual([[op, ['A', 'x']]]);
+    expect(steps.find((s) => s.id === output)!.shape).toEqual([2]);
+  });
+
   it('batched matrices times a vector keep their batch dimension, in one step', async () => {
     const { steps, output } = await trace('B @ x', { B: [W, W], x });
     expect(steps.filter((s) => s.op !== 'input').map((s) => s.op)).toEqual(['matmul']);
@@ -67,8 +78,10 @@ describe('traces show the function as written', () => {
   });
 
   it('a shape error names the shapes as written', async () => {
-    const res = await app.inject({ method: 'POST', url: '/eval', payload: { expr: 'W @ y', at: { W, y: [1, 2, 3] } } });
+    let res = await app.inject({ method: 'POST', url: '/eval', payload: { expr: 'W @ y', at: { W, y: [1, 2, 3] } } });
     expect(res.statusCode).toBe(422);
     expect(res.json().detail).toContain('matmul: shapes [2, 2] and [3] do not fit: 2 columns on the left, 3 rows on the right (line 1, column 1)');
+    res = await app.inject({ method: 'POST', url: '/eval', payload: { expr: 'solve(W, y)', at: { W, y: [1, 2, 3] } } });
+    expect(res.json().detail).toBe('solve: A of shape [2, 2] and b of shape [3] do not fit (line 1, column 1)');
   });
 });

@@ -163,8 +163,8 @@ export class Builder implements Graph, RuleBuilder {
   matmul(a: NodeId, b: NodeId, vectors: VectorOperands = 'none'): NodeId {
     return this.apply('matmul', [a, b], { vectors });
   }
-  solve(a: NodeId, b: NodeId): NodeId {
-    return this.apply('solve', [a, b], {} as AttrsOf<'solve'>);
+  solve(a: NodeId, b: NodeId, vector = false): NodeId {
+    return this.apply('solve', [a, b], vector ? { vector } : {});
   }
   inv(a: NodeId): NodeId {
     return this.apply('inv', [a], {} as AttrsOf<'inv'>);

@@ -245,36 +245,10 @@ const COMPOSITES: readonly FunctionDef[] = [
     OPS.permute.doc,
   ),
   fn(
-    'solve',
-    2,
-    [],
-    (b, [a, y]) => {
-      const sy = b.shapeOf(y!);
-      if (sy.length === 1) {
-        const n = sy[0]!;
-        const column = b.reshape(y!, sy, [n, 1]);
-        const x = b.solve(a!, column);
-        const sx = b.shapeOf(x);
-        return b.reshape(x, sx.slice(-2), [n]);
-      }
-      return b.solve(a!, y!);
-    },
-    OPS.solve.doc,
-  ),
-  fn(
     'solve_triangular',
     2,
     [{ name: 'lower', kind: 'bool', optional: true, about: 'use the lower triangle of A (default True); else the upper' }],
-    (b, [a, y], s) => {
-      const attrs = { lower: s.lower !== false };
-      const sy = b.shapeOf(y!);
-      if (sy.length === 1) {
-        const n = sy[0]!;
-        const x = b.apply('trisolve', [a!, b.reshape(y!, sy, [n, 1])], attrs);
-        return b.reshape(x, b.shapeOf(x).slice(-2), [n]);
-      }
-      return b.apply('trisolve', [a!, y!], attrs);
-    },
+    (b, [a, y], s) => b.apply('trisolve', [a!, y!], b.shapeOf(y!).length === 1 ? { lower: s.lower !== false, vector: true } : { lower: s.lower !== false }),
     OPS.trisolve.doc,
   ),
   fn(

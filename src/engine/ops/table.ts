@@ -27,6 +27,8 @@ import {
   type ReduceName,
   type RuleBuilder,
   type RuleContext,
+  type SolveAttrs,
+  type TriSolveAttrs,
   type StaticParam,
 } from './types.js';
 
@@ -251,9 +253,13 @@ export function numpyMatmul(b: RuleBuilder, x: NodeId, y: NodeId): NodeId {
  * pass pads to the largest rank, which is the same unless one argument is a vector.)
  */
 function alignLeading(ctx: RuleContext, t: NodeId, primals: readonly NodeId[], index: number, attrs: MatmulAttrs): NodeId {
+  return alignCores(ctx, t, primals, index, coreRanks(attrs));
+}
+
+/** alignLeading for arguments of the given core ranks. */
+function alignCores(ctx: RuleContext, t: NodeId, primals: readonly NodeId[], index: number, ranks: readonly number[]): NodeId {
   const { b, batch } = ctx;
   if (batch.length === 0) return t;
-  const ranks = coreRanks(attrs);
   const leading = primals.map((p, i) => b.shapeOf(p).length - ranks[i]!);
   const shape = b.shapeOf(primals[index]!);
   const have = b.shapeOf(t).slice(batch.length);
@@ -268,11 +274,40 @@ function outerProduct(b: RuleBuilder, u: NodeId, v: NodeId): NodeId {
   return b.mul(b.reshape(u, [m], [m, 1]), b.reshape(v, [n], [1, n]));
 }
 
-function solveShape([a, c]: readonly Shape[]): Shape {
+function solveShape([a, c]: readonly Shape[], attrs: SolveAttrs): Shape {
   const n = requireSquare(a!, 'solve');
-  requireRank(c!, 2, 'solve');
-  if (c!.at(-2) !== n) throw new ShapeError(`solve: A of shape ${formatShape(a!)} and b of shape ${formatShape(c!)} do not fit`);
-  return [...broadcastAll([lead(a!, 2), lead(c!, 2)]), n, c!.at(-1)!];
+  const core = attrs.vector === true ? 1 : 2;
+  requireRank(c!, core, 'solve');
+  if (c!.at(-core) !== n) throw new ShapeError(`solve: A of shape ${formatShape(a!)} and b of shape ${formatShape(c!)} do not fit`);
+  return [...broadcastAll([lead(a!, 2), lead(c!, core)]), n, ...(core === 2 ? [c!.at(-1)!] : [])];
+}
+
+/** A solve's kernel on a vector right side: the vector as a column (a view), the result back. */
+function solveVector(kernel: (a: Tensor, c: Tensor) => Tensor, a: Tensor, c: Tensor, vector: boolean | undefined): Tensor {
+  if (vector !== true) return kernel(a, c);
+  const x = kernel(a, { shape: [...c.shape, 1], data: c.data });
+  return { shape: x.shape.slice(0, -1), data: x.data };
+}
+
+/** A batched tangent of a solve's argument lined up against the other's batch dims (see alignLeading). */
+function alignSolve(ctx: RuleContext, t: NodeId | null, a: NodeId, c: NodeId, index: number, vector: boolean | undefined): NodeId | null {
+  if (t === null || vector !== true) return t;
+  return alignCores(ctx, t, [a, c], index, [2, 1]);
+}
+
+/** The right side's matrix product M X (X a vector with `vector`). */
+function timesSolution(b: RuleBuilder, m: NodeId, x: NodeId, vector: boolean | undefined): NodeId {
+  return vector === true ? b.matmul(m, x, 'right') : b.matmul(m, x);
+}
+
+/** Ā's outer factor -B̄ Xᵀ for a solve (vectors: the outer product). */
+function solutionOuter(b: RuleBuilder, bBar: NodeId, x: NodeId, vector: boolean | undefined): NodeId {
+  return vector === true ? outerProduct(b, bBar, x) : b.matmul(bBar, b.mT(x));
+}
+
+/** The attributes of the solve against Tᵀ in trisolve's adjoint: the other triangle, the same right side. */
+function flipped(lower: boolean, vector: boolean | undefined): TriSolveAttrs {
+  return vector === true ? { lower: !lower, vector } : { lower: !lower };
 }
 
 /** Keep the lower (or upper) triangle, diagonal included, of the last two dims. */
@@ -733,40 +768,50 @@ export const OPS = {
     arity: 2,
     broadcasts: true,
     shape: solveShape,
-    impl: ([a, c]) => solve(a!, c!),
+    impl: ([a, c], { vector }) => solveVector(solve, a!, c!, vector),
     // X = A⁻¹B: dX = A⁻¹(dB - dA X)
-    jvp: ({ b }, [a], [ta, tc], out) => {
-      const rhs = b.sumOf([tc, ta === null ? null : b.neg(b.matmul(ta, out))]);
-      return rhs === null ? null : b.solve(a!, rhs);
+    jvp: (ctx, [a, c], [ta, tc], out, attrs) => {
+      const { b } = ctx;
+      const rhs = b.sumOf([alignSolve(ctx, tc, a!, c!, 1, attrs.vector), ta === null ? null : b.neg(timesSolution(b, alignSolve(ctx, ta, a!, c!, 0, attrs.vector)!, out, attrs.vector))]);
+      return rhs === null ? null : b.solve(a!, rhs, attrs.vector === true);
     },
     // B̄ = A⁻ᵀ Ḡ, Ā = -B̄ Xᵀ
-    vjp: [({ b }, g, [a], out) => b.neg(b.matmul(b.solve(b.mT(a!), g), b.mT(out))), ({ b }, g, [a]) => b.solve(b.mT(a!), g)],
-    cost: ([a, c], out) => {
+    vjp: [
+      ({ b }, g, [a], out, { vector }) => b.neg(solutionOuter(b, b.solve(b.mT(a!), g, vector === true), out, vector)),
+      ({ b }, g, [a], _out, { vector }) => b.solve(b.mT(a!), g, vector === true),
+    ],
+    cost: ([a, c], out, { vector }) => {
       const n = a!.at(-1)!;
-      const batch = sizeOf(out) / (n * c!.at(-1)!);
-      return batch * ((2 / 3) * n ** 3 + 2 * n * n * c!.at(-1)!);
+      const columns = vector === true ? 1 : c!.at(-1)!;
+      const batch = sizeOf(out) / (n * columns);
+      return batch * ((2 / 3) * n ** 3 + 2 * n * n * columns);
     },
     scalar: null,
-    language: null,
+    language: { statics: [], lower: (b, [a, y]) => b.solve(a!, y!, b.shapeOf(y!).length === 1) },
     hint: 'a singular system',
-    doc: { value: 'X with A X = B (LU with partial pivoting)', derivative: 'dX = A⁻¹(dB - dA X); B̄ = A⁻ᵀ X̄, Ā = -B̄ Xᵀ' },
+    doc: { value: 'X with A X = B (LU with partial pivoting); B may be a vector', derivative: 'dX = A⁻¹(dB - dA X); B̄ = A⁻ᵀ X̄, Ā = -B̄ Xᵀ' },
   },
   trisolve: {
     arity: 2,
     broadcasts: true,
     shape: solveShape,
-    impl: ([t, c], { lower }) => triangularSolve(t!, c!, lower),
+    impl: ([t, c], { lower, vector }) => solveVector((x, y) => triangularSolve(x, y, lower), t!, c!, vector),
     // X = T⁻¹B with T read as one triangle: dX = T⁻¹(dB - tri(dT) X)
-    jvp: ({ b }, [t], [tt, tc], out, attrs) => {
-      const rhs = b.sumOf([tc, tt === null ? null : b.neg(b.matmul(triangle(b, tt, attrs.lower), out))]);
+    jvp: (ctx, [t, c], [tt, tc], out, attrs) => {
+      const { b } = ctx;
+      const rhs = b.sumOf([
+        alignSolve(ctx, tc, t!, c!, 1, attrs.vector),
+        tt === null ? null : b.neg(timesSolution(b, triangle(b, alignSolve(ctx, tt, t!, c!, 0, attrs.vector)!, attrs.lower), out, attrs.vector)),
+      ]);
       return rhs === null ? null : b.apply('trisolve', [t!, rhs], attrs);
     },
     // B̄ = T⁻ᵀ X̄ (Tᵀ is triangular the other way), T̄ = -tri(B̄ Xᵀ)
     vjp: [
-      ({ b }, g, [t], out, { lower }) => b.neg(triangle(b, b.matmul(b.apply('trisolve', [b.mT(t!), g], { lower: !lower }), b.mT(out)), lower)),
-      ({ b }, g, [t], _out, { lower }) => b.apply('trisolve', [b.mT(t!), g], { lower: !lower }),
+      ({ b }, g, [t], out, { lower, vector }) =>
+        b.neg(triangle(b, solutionOuter(b, b.apply('trisolve', [b.mT(t!), g], flipped(lower, vector)), out, vector), lower)),
+      ({ b }, g, [t], _out, { lower, vector }) => b.apply('trisolve', [b.mT(t!), g], flipped(lower, vector)),
     ],
-    cost: ([a, c], out) => {
+    cost: ([a], out) => {
       const n = a!.at(-1)!;
       return (sizeOf(out) / n) * n * n;
     },

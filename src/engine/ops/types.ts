@@ -55,8 +55,12 @@ export interface ScatterAttrs {
   readonly steps: readonly number[];
 }
 /** Solve with the lower (or upper) triangle of the first argument; the other triangle is not read. */
-export interface TriSolveAttrs {
+export interface TriSolveAttrs extends SolveAttrs {
   readonly lower: boolean;
+}
+/** With `vector`, the right side is a vector (its last dim; a column, as NumPy's solve takes it). */
+export interface SolveAttrs {
+  readonly vector?: boolean;
 }
 /** NumPy's 1-D operands: which arguments are vectors (a row on the left, a column on the right). */
 export interface MatmulAttrs {
@@ -83,7 +87,7 @@ export interface AttrsTable {
   diag_part: NoAttrs;
   diag_embed: NoAttrs;
   matmul: MatmulAttrs;
-  solve: NoAttrs;
+  solve: SolveAttrs;
   trisolve: TriSolveAttrs;
   linalg: NoAttrs;
 }
@@ -140,7 +144,8 @@ export interface RuleBuilder {
   mT(x: NodeId): NodeId;
   /** A @ B; with `vectors`, NumPy's 1-D operands (see tensor/matmul.ts). */
   matmul(a: NodeId, b: NodeId, vectors?: VectorOperands): NodeId;
-  solve(a: NodeId, b: NodeId): NodeId;
+  /** A⁻¹ B; with `vector`, B is a vector. */
+  solve(a: NodeId, b: NodeId, vector?: boolean): NodeId;
   inv(a: NodeId): NodeId;
   /** Sum of a list of nodes, skipping nulls (zeros); null when all are zero. */
   sumOf(terms: readonly (NodeId | null)[]): NodeId | null;
