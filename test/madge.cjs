@@ -1,4 +1,4 @@
-// Runs madge's command line (`node scripts/madge.cjs --circular --extensions ts src routes`).
+// Runs madge's command line (`node test/madge.cjs --circular --extensions ts src routes`).
 // madge reads TypeScript through @typescript-eslint/typescript-estree, which needs TypeScript's
 // JavaScript API (5.x); the project compiles with TypeScript 7, which has none. So madge and its
 // parsers get TypeScript 5 (the `typescript-5` alias in devDependencies) wherever they require
