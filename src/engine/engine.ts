@@ -69,7 +69,7 @@ export class Engine {
 
   /** Weigh the functions prepared since the last call again: derived programs make them heavier. */
   reweigh(): void {
-    for (const [key, prepared] of this.pending) if (this.cache.get(key) === prepared) this.cache.set(key, prepared);
+    for (const [key, prepared] of this.pending) this.cache.reweigh(key, prepared);
     this.pending.clear();
   }
 }

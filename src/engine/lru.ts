@@ -39,6 +39,29 @@ export class LruCache<K, V> {
     }
   }
 
+  /**
+   * Weigh `value` again where it is still kept under `key` (it grew or shrank), without changing
+   * its place in the order; evicts the least recently used while over the budget.
+   */
+  reweigh(key: K, value: V): void {
+    const entry = this.map.get(key);
+    if (entry === undefined || entry.value !== value) return;
+    const weight = this.weigh(value);
+    if (weight === entry.weight) return;
+    this.total += weight - entry.weight;
+    entry.weight = weight;
+    if (weight > this.maxWeight) {
+      this.map.delete(key);
+      this.total -= weight;
+      return;
+    }
+    while (this.total > this.maxWeight) {
+      const [oldest, first] = this.map.entries().next().value as [K, { value: V; weight: number }];
+      this.map.delete(oldest);
+      this.total -= first.weight;
+    }
+  }
+
   get size(): number {
     return this.map.size;
   }

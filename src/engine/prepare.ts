@@ -146,10 +146,16 @@ export class Prepared {
 
   /** Elements of the constant tensors the function holds (what caching it costs). */
   get constantElements(): number {
-    let n = 0;
-    for (const node of this.primal.nodes) if (node.op === 'const') n += sizeOf(node.shape);
-    return n;
+    if (this.#constantElements === undefined) {
+      let n = 0;
+      for (const node of this.primal.nodes) if (node.op === 'const') n += sizeOf(node.shape);
+      this.#constantElements = n;
+    }
+    return this.#constantElements;
   }
+
+  /** The primal graph never changes once built: its constants are counted once. */
+  #constantElements: number | undefined;
 
   get outputShape(): Shape {
     return this.primal.shapeOf(this.output);

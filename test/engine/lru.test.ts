@@ -27,6 +27,26 @@ describe('the prepared-function cache', () => {
     expect(cache.size).toBe(2);
   });
 
+  it('weighs a kept value again in place, evicting the least recently used past the budget', () => {
+    const weights = new Map([['a', 2], ['b', 2], ['c', 2]]);
+    const cache = new LruCache<string, string>(10, 7, (v) => weights.get(v)!);
+    for (const k of ['a', 'b', 'c']) cache.set(k, k);
+    weights.set('c', 3);
+    cache.reweigh('c', 'c');
+    expect([cache.size, cache.weight]).toEqual([3, 7]);
+    // b grows: a (the least recently used) goes; b keeps its place before c.
+    weights.set('b', 4);
+    cache.reweigh('b', 'b');
+    expect([cache.get('a'), cache.weight]).toEqual([undefined, 7]);
+    weights.set('b', 9);
+    cache.reweigh('b', 'b');
+    expect([cache.get('b'), cache.get('c'), cache.weight]).toEqual([undefined, 'c', 3]);
+    // A value no longer kept, or another value under the key, is left alone.
+    cache.reweigh('b', 'b');
+    cache.reweigh('c', 'other');
+    expect([cache.size, cache.weight]).toEqual([1, 3]);
+  });
+
   it('weighs prepared functions by the bytes they hold, constants included', () => {
     const constant = (k: number) => `[${Array.from({ length: 90 }, () => k).join(', ')}]`;
     const one = new Engine(DEFAULT_LIMITS);
