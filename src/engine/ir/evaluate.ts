@@ -97,17 +97,6 @@ export function interpret(plan: Plan, inputs: Bindings): Tensor[] {
   return plan.outputs.map((o) => values[o]!);
 }
 
-/** Evaluate every node of the plan and keep all values (for traces). */
-export function runKeepingAll(plan: Plan, inputs: Bindings): (Tensor | undefined)[] {
-  const { graph, schedule } = plan;
-  const values = new Array<Tensor | undefined>(graph.nodes.length);
-  for (const id of schedule) {
-    const node = graph.nodes[id]!;
-    values[id] = node.op === 'input' ? bind(node as Node<'input'>, inputs) : compute(node, node.args.map((a) => values[a]!));
-  }
-  return values;
-}
-
 export function hasNonFinite(t: Tensor): boolean {
   const d = t.data;
   for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return true;

@@ -63,7 +63,3 @@ export function dependents(graph: Graph, sources: Iterable<NodeId>): Uint8Array 
   return active;
 }
 
-export function describeNode(node: Node): string {
-  const where = node.span ? ` (line ${node.span.line}, column ${node.span.column})` : '';
-  return `${node.label ?? `#${node.id}`}${where}`;
-}

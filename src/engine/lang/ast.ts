@@ -9,7 +9,7 @@ export type { SourceSpan } from '../errors.js';
 export type UnaryOp = '-' | '+';
 
 export const COMPARISON_OPS = ['<', '<=', '>', '>=', '==', '!='] as const;
-export type ComparisonOp = (typeof COMPARISON_OPS)[number];
+type ComparisonOp = (typeof COMPARISON_OPS)[number];
 
 /** `**` in the source is the same operator as `^`. */
 export const BINARY_OPS = ['+', '-', '*', '/', '^', '@', ...COMPARISON_OPS] as const;
@@ -123,7 +123,7 @@ export type Expr =
   | AttrExpr
   | IndexExpr;
 
-export type ExprKind = Expr['kind'];
+type ExprKind = Expr['kind'];
 
 /** `name = value`: binds an intermediate, which keeps its name in traces. */
 export interface AssignStatement {

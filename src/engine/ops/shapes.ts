@@ -67,6 +67,3 @@ export function requireSquare(shape: Shape, what: string): number {
   return n;
 }
 
-export function numel(shape: Shape): number {
-  return sizeOf(shape);
-}

@@ -945,4 +945,3 @@ function symmetricPart(a: Tensor): Tensor {
   return binary('mul', binary('add', a, permute(a, swapLast)), { shape: [], data: Float64Array.of(0.5) });
 }
 
-export type { AttrsOf };

@@ -6,5 +6,3 @@ export * from './reduce.js';
 export * from './layout.js';
 export * from './matmul.js';
 export * from './linalg.js';
-export { broadcastStrides, collapseDims, gatherStrided, scatterStrided } from './strided.js';
-export type { CollapsedDims } from './strided.js';

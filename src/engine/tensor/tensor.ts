@@ -14,23 +14,8 @@ export function sizeOf(shape: Shape): number {
   return n;
 }
 
-export function makeTensor(shape: Shape, data: Float64Array): Tensor {
-  if (data.length !== sizeOf(shape)) {
-    throw new RangeError(`tensor of shape [${shape.join(', ')}] needs ${sizeOf(shape)} elements, got ${data.length}`);
-  }
-  return { shape: [...shape], data };
-}
-
-export function zeros(shape: Shape): Tensor {
-  return { shape: [...shape], data: new Float64Array(sizeOf(shape)) };
-}
-
 export function full(shape: Shape, value: number): Tensor {
   return { shape: [...shape], data: new Float64Array(sizeOf(shape)).fill(value) };
-}
-
-export function scalar(value: number): Tensor {
-  return { shape: [], data: Float64Array.of(value) };
 }
 
 /** Row-major strides in elements. */
