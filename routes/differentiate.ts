@@ -1,6 +1,6 @@
 // The differentiation endpoints of CONTRACT §2: schema in, one call into the engine, answer out.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyTypeProviderDefault } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Answer } from '../src/service/compute.js';
@@ -36,9 +36,10 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
     response: R,
     handler: (body: z.output<B>) => Promise<Answer>,
   ): void => {
-    // Registered untyped: the engine's answers are plain JSON data, and the response schema
-    // (serialised by the Zod type provider) documents and checks them.
-    (app as unknown as FastifyInstance).post(
+    // Without the Zod type provider's handler typing (its schemas still validate and serialise):
+    // an answer is plain JSON data, or JSON a worker already serialised (sent as bytes), and the
+    // response schema documents and checks it.
+    app.withTypeProvider<FastifyTypeProviderDefault>().post(
       url,
       { schema: { tags: [DIFFERENTIATION_TAG], summary, body, response: { 200: response, ...errors } } },
       async (request, reply) => sendAnswer(reply, await handler(request.body as z.output<B>)),

@@ -1,6 +1,6 @@
 // POST /grade (CONTRACT §4): a reference and a class's answers in, a result per submission out.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyTypeProviderDefault } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AnswersSchema } from '../src/grade/answers.js';
@@ -130,9 +130,10 @@ export const GradeResponseSchema = z.discriminatedUnion('format', [
 ]);
 
 const grade: FastifyPluginAsyncZod = async (app) => {
-  // Registered untyped, like the differentiation routes: the grader's answer is plain JSON data,
-  // and the response schema documents and checks it.
-  (app as unknown as FastifyInstance).post(
+  // Without the Zod type provider's handler typing (its schemas still validate and serialise),
+  // like the differentiation routes: the grader's answer is plain JSON data, or JSON a worker
+  // already serialised, and the response schema documents and checks it.
+  app.withTypeProvider<FastifyTypeProviderDefault>().post(
     '/grade',
     {
       schema: {
@@ -160,7 +161,7 @@ const grade: FastifyPluginAsyncZod = async (app) => {
           maxSubmissions: app.config.GRADE_MAX_SUBMISSIONS,
           maxFlops: app.config.GRADE_MAX_FLOPS,
         }),
-      ) as never,
+      ),
   );
 };
 
