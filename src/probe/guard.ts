@@ -5,7 +5,7 @@
 // to the checked address, so a second DNS answer (rebinding) is never used.
 
 import { lookup } from 'node:dns/promises';
-import { HttpProblem } from '../service/problem.js';
+import { ProbeError } from './errors.js';
 import { canonicalIp, classifyIp, describeKind, formatIp, ipKey, parseIp, type IpAddress } from './address.js';
 import { parseAllowedOrigins, SCHEMES } from './origins.js';
 
@@ -21,8 +21,8 @@ export interface PinnedTarget {
   family: 4 | 6;
 }
 
-function forbidden(detail: string): HttpProblem {
-  return new HttpProblem(403, 'probe_target_forbidden', detail);
+function forbidden(detail: string): ProbeError {
+  return new ProbeError('probe_target_forbidden', detail);
 }
 
 /** The port a URL connects to (its explicit port, or the scheme's). */
@@ -55,7 +55,7 @@ export class TargetGuard {
     try {
       url = new URL(raw);
     } catch {
-      throw new HttpProblem(400, 'validation_error', `target.url is not a valid absolute URL`, {
+      throw new ProbeError('validation_error', `target.url is not a valid absolute URL`, {
         errors: [{ path: 'target.url', message: 'is not a valid absolute URL' }],
       });
     }
@@ -92,19 +92,19 @@ export class TargetGuard {
     let answers: { address: string; family: number }[];
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new HttpProblem(504, 'probe_timeout', `Resolving ${hostname} took longer than ${timeoutMs} ms`, { queries: 0 })), timeoutMs);
+      timer = setTimeout(() => reject(new ProbeError('probe_timeout', `Resolving ${hostname} took longer than ${timeoutMs} ms`, { queries: 0 })), timeoutMs);
     });
     try {
       answers = await Promise.race([this.resolve(hostname), expired]);
     } catch (e) {
-      if (e instanceof HttpProblem) throw e;
-      throw new HttpProblem(502, 'probe_target_error', `The target host ${hostname} does not resolve`, { queries: 0 });
+      if (e instanceof ProbeError) throw e;
+      throw new ProbeError('probe_target_error', `The target host ${hostname} does not resolve`, { queries: 0 });
     } finally {
       clearTimeout(timer);
     }
     const addresses = answers.map((a) => parseIp(a.address));
     if (addresses.length === 0 || addresses.some((a) => a === undefined)) {
-      throw new HttpProblem(502, 'probe_target_error', `The target host ${hostname} does not resolve to an IP address`, { queries: 0 });
+      throw new ProbeError('probe_target_error', `The target host ${hostname} does not resolve to an IP address`, { queries: 0 });
     }
     return addresses as IpAddress[];
   }

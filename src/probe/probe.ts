@@ -8,7 +8,7 @@ import { isEngineError } from '../engine/errors.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
 import { toTensor } from '../engine/values.js';
 import { fromTensor, jsonNumber, type Value } from '../service/values.js';
-import { HttpProblem } from '../service/problem.js';
+import { ProbeError } from './errors.js';
 import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator } from './black-box.js';
 import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
 import { GuardedClient } from './client.js';
@@ -162,13 +162,13 @@ const RESERVED_HEADERS = new Set([
 ]);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function invalid(path: string, message: string, extra: Record<string, unknown> = {}): HttpProblem {
-  return new HttpProblem(400, 'validation_error', `${path} ${message}`, { errors: [{ path, message }], ...extra });
+function invalid(path: string, message: string, extra: Record<string, unknown> = {}): ProbeError {
+  return new ProbeError('validation_error', `${path} ${message}`, { errors: [{ path, message }], ...extra });
 }
 
 /** A planned query count over the budget (or a budget over the server's maximum). */
-function overBudget(detail: string): HttpProblem {
-  return new HttpProblem(422, 'limit_exceeded', detail, { errors: [{ path: 'budget', message: detail }] });
+function overBudget(detail: string): ProbeError {
+  return new ProbeError('limit_exceeded', detail, { errors: [{ path: 'budget', message: detail }] });
 }
 
 /** Floating-point operations and byte counts in messages: 1.60e+10. */
@@ -327,7 +327,7 @@ export class Prober {
   }
 
   /**
-   * Runs one probe; throws an HttpProblem (or EngineError) for every refusal and failure. The probe
+   * Runs one probe; throws a ProbeError (or EngineError) for every refusal and failure. The probe
    * answers by its deadline (PROBE_MAX_DURATION_MS after `context.receivedAt`) whatever is in flight:
    * then, or when `context.signal` aborts (the client left), every query in flight is aborted and
    * every evaluation cancelled.
@@ -346,7 +346,7 @@ export class Prober {
     // Without a timeoutMs of its own, a query may take the default, within the whole probe's limit.
     const timeoutMs = request.timeoutMs ?? Math.min(o.defaultTimeoutMs, o.maxDurationMs);
     if (timeoutMs > o.maxDurationMs) {
-      throw new HttpProblem(422, 'limit_exceeded', `timeoutMs ${timeoutMs} is more than this server's PROBE_MAX_DURATION_MS of ${o.maxDurationMs}`);
+      throw new ProbeError('limit_exceeded', `timeoutMs ${timeoutMs} is more than this server's PROBE_MAX_DURATION_MS of ${o.maxDurationMs}`);
     }
     const concurrency = Math.min(request.concurrency ?? DEFAULT_CONCURRENCY, o.maxConcurrency);
     const input = tokens ?? fromTensor(point!);
@@ -436,12 +436,11 @@ export class Prober {
       return await Promise.race([work, stopped]);
     } catch (error) {
       if (error instanceof ProbeFailure) {
-        const [status, code] = ({ timeout: [504, 'probe_timeout'], target_error: [502, 'probe_target_error'], limit: [422, 'limit_exceeded'] } as const)[error.kind];
-        throw new HttpProblem(status, code, error.detail, { queries: meter.spent });
+        const code = ({ timeout: 'probe_timeout', target_error: 'probe_target_error', limit: 'limit_exceeded' } as const)[error.kind];
+        throw new ProbeError(code, error.detail, { queries: meter.spent });
       }
       if (isEngineError(error) && error.code === 'limit_exceeded' && http === undefined) {
-        throw new HttpProblem(
-          422,
+        throw new ProbeError(
           'limit_exceeded',
           `${error.message} (evaluating target.expr; one probe's evaluations share this server's PROBE_MAX_FLOPS of ${approx(o.maxFlops)} floating-point operations, ${approx(Math.max(0, allowance.remaining))} of them left)`,
           { queries: meter.spent },
@@ -470,7 +469,7 @@ export class Prober {
     const detail =
       `The ${plan.planned} planned queries would send up to ${bytes.total} bytes of request bodies (${bytes.perturbed} bytes each at most), ` +
       `more than this server's PROBE_MAX_OUTBOUND_BYTES of ${most} for one probe; ${fewer === undefined ? '' : `${fewer}, or `}send a smaller body template or input`;
-    throw new HttpProblem(422, 'limit_exceeded', detail, { errors: [{ path: 'target.body', message: detail }], queries: 0 });
+    throw new ProbeError('limit_exceeded', detail, { errors: [{ path: 'target.body', message: detail }], queries: 0 });
   }
 
   /** Reserves the planned queries in the client's window: 429 when it has too few left this minute, 422 when no minute has enough. */
@@ -486,12 +485,11 @@ export class Prober {
     if (admission.ok) return admission.reservation;
     const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
     const fewer = fewerQueries(request.method, request, admission.left);
-    throw new HttpProblem(
-      429,
+    throw new ProbeError(
       'rate_limited',
       `Your probes have sent or reserved ${admission.used} of the ${perMinute} queries this server allows one client per minute (PROBE_CLIENT_QUERIES_PER_MINUTE), and this probe plans ${plan.planned}: send it again in ${seconds} s${fewer === undefined ? '' : `, or ${fewer}`}`,
       { queries: 0 },
-      { headers: { 'retry-after': String(seconds) } },
+      seconds,
     );
   }
 
@@ -510,7 +508,7 @@ export class Prober {
       `The ${plan.planned} planned evaluations of target.expr, at about ${approx(cost)} floating-point operations each, need about ${approx(total)} in all` +
       `${exactCost > 0 ? ` (the exact gradient included)` : ''}, more than this server's PROBE_MAX_FLOPS of ${approx(this.options.maxFlops)} for one probe; ` +
       (fewer === undefined ? `simplify target.expr or evaluate it on a smaller input` : `${fewer}, or simplify target.expr`);
-    throw new HttpProblem(422, 'limit_exceeded', detail, { errors: [{ path: 'budget', message: detail }], queries: spent });
+    throw new ProbeError('limit_exceeded', detail, { errors: [{ path: 'budget', message: detail }], queries: spent });
   }
 
   private async estimate(

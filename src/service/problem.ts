@@ -3,6 +3,7 @@
 // `toHttpProblem` turns anything thrown into one; a handler that wants a specific answer throws
 // `new HttpProblem(status, code, detail)` (or lets an `EngineError` escape).
 
+import { ProbeError, type ProbeErrorCode } from '../probe/errors.js';
 import { z } from 'zod';
 import { isEngineError, type EngineError, type EngineErrorCode } from '../engine/errors.js';
 import { withAlternative } from './request.js';
@@ -38,6 +39,21 @@ const problemTitles = {
 
 export type ProblemCode = keyof typeof problemTitles;
 export const PROBLEM_CODES = Object.keys(problemTitles) as [ProblemCode, ...ProblemCode[]];
+
+/** The HTTP status of each prober error (a new code fails to compile until mapped here). */
+const probeStatus: Record<ProbeErrorCode, number> = {
+  validation_error: 400,
+  probe_target_forbidden: 403,
+  limit_exceeded: 422,
+  rate_limited: 429,
+  probe_target_error: 502,
+  probe_timeout: 504,
+};
+
+function probeProblem(error: ProbeError): HttpProblem {
+  const headers: Record<string, string> = error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(error.retryAfterSeconds) };
+  return new HttpProblem(probeStatus[error.code], error.code, error.detail, error.extra, { headers, cause: error });
+}
 
 /** The HTTP status of each engine error (a new engine code fails to compile until mapped here). */
 const engineStatus: Record<EngineErrorCode, number> = {
@@ -219,6 +235,7 @@ export interface ProblemContext {
 export function toHttpProblem(error: unknown, context: ProblemContext = {}): HttpProblem {
   if (error instanceof HttpProblem) return error;
   if (isEngineError(error)) return engineProblem(error);
+  if (error instanceof ProbeError) return probeProblem(error);
   if (isClientAbort(error)) {
     return new HttpProblem(400, 'bad_request', 'The connection closed before the whole request arrived', {}, { cause: error });
   }

@@ -15,7 +15,8 @@ import { planQueries, Prober, type ProberOptions, type ProbeMethod, type ProbeRe
 import { Random } from '../../src/engine/random.js';
 import type { App } from '../../src/service/app.js';
 import type { Config } from '../../src/service/config.js';
-import { HttpProblem } from '../../src/service/problem.js';
+import { ProbeError } from '../../src/probe/errors.js';
+import { toHttpProblem, type HttpProblem } from '../../src/service/problem.js';
 import { probeClientOf } from '../../routes/probe.js';
 import { buildTestApp } from '../helpers.js';
 import { serveModel, type FakeModel, type Respond } from './fake-model.js';
@@ -42,12 +43,12 @@ function proberWith(evaluator: Evaluator, overrides: Partial<ProberOptions> = {}
   });
 }
 
-/** Runs a probe and answers the problem it throws (or fails the test if it answers). */
+/** Runs a probe and answers the problem the service makes of its error (or fails the test if it answers). */
 async function refusal(run: Promise<unknown>): Promise<HttpProblem> {
   try {
     await run;
   } catch (error) {
-    if (error instanceof HttpProblem) return error;
+    if (error instanceof ProbeError) return toHttpProblem(error);
     throw error;
   }
   throw new Error('the probe answered; a problem was expected');
