@@ -35,11 +35,13 @@ export class Engine {
   }
 
   get cachedFunctions(): number {
+    this.reweigh();
     return this.cache.size;
   }
 
   /** Estimated bytes the cached functions hold. */
   get cachedBytes(): number {
+    this.reweigh();
     return this.cache.weight;
   }
 
@@ -56,6 +58,8 @@ export class Engine {
 
   /** The function prepared for these input shapes (cached). */
   prepare(source: FunctionSource, inputs: readonly InputShape[]): Prepared {
+    // The functions the last caller prepared have their programs built by now: weigh them again.
+    this.reweigh();
     const key = JSON.stringify([source.expr ?? source.graph, inputs.map((i) => [i.name, i.shape])]);
     let prepared = this.cache.get(key);
     if (!prepared) {
@@ -67,8 +71,11 @@ export class Engine {
     return prepared;
   }
 
-  /** Weigh the functions prepared since the last call again: derived programs make them heavier. */
-  reweigh(): void {
+  /**
+   * Weigh the functions prepared since the last call again: derived programs make them heavier.
+   * Done at the next `prepare` and whenever the cache is read, so no caller has to remember it.
+   */
+  private reweigh(): void {
     for (const [key, prepared] of this.pending) this.cache.reweigh(key, prepared);
     this.pending.clear();
   }

@@ -185,8 +185,6 @@ export class Compute {
         return undefined;
       }
       throw e;
-    } finally {
-      this.engine.reweigh();
     }
   }
 
@@ -423,7 +421,5 @@ async function answerTaskOnly(engine: Engine, task: WorkerTask): Promise<WorkerA
       return { ok: false, error };
     }
     throw e;
-  } finally {
-    engine.reweigh();
   }
 }

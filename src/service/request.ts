@@ -367,7 +367,6 @@ export function planRequest<K extends OperationName>(engine: Engine, op: K, requ
 
 /** Refuse a planned job past MAX_ANSWER_ELEMENTS or the flops it may take. */
 function admit(engine: Engine, job: Job, maxFlops: number): Job {
-  engine.reweigh();
   const limits = engine.limits;
   if (job.answer > limits.maxAnswerElements) {
     throw new EngineError(

@@ -3,24 +3,14 @@
 // it again gives the same graph.
 
 import { describe, expect, it } from 'vitest';
-import { EngineError } from '../../src/engine/errors.js';
 import { Engine } from '../../src/engine/engine.js';
 import { planRequest } from '../../src/service/request.js';
 import { parseProgram, printProgram } from '../../src/engine/lang/index.js';
 import { Prepared, DEFAULT_LIMITS } from '../../src/engine/prepare.js';
 import type { Node } from '../../src/engine/ir/graph.js';
+import { engineFailure } from './harness.js';
 
 const engine = new Engine();
-
-function failure(fn: () => unknown): EngineError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof EngineError) return e;
-    throw e;
-  }
-  throw new Error('expected an EngineError');
-}
 
 const grad = (expr: string, at: Record<string, unknown>) => planRequest(engine, 'grad', { expr, at }).run();
 
@@ -74,21 +64,21 @@ describe('expressions', () => {
     ['exp(x, x)', 1, 'parse_error'],
     ['reshape(x, [3, 3])', 1, 'shape_mismatch'],
   ])('%j fails with a position on line %i (%s)', (expr, line, code) => {
-    const e = failure(() => planRequest(engine, 'eval', { expr, at: { x: [1, 2], X: [1, 2, 3] } }));
+    const e = engineFailure(() => planRequest(engine, 'eval', { expr, at: { x: [1, 2], X: [1, 2, 3] } }));
     expect(e.code).toBe(code);
     expect(e.position?.line).toBe(line);
     expect(e.message).toMatch(/line \d+, column \d+/);
   });
 
   it('names both shapes when they do not fit', () => {
-    const e = failure(() => planRequest(engine, 'eval', { expr: 'A @ B', at: { A: [[1, 2, 3]], B: [[1, 2]] } }));
+    const e = engineFailure(() => planRequest(engine, 'eval', { expr: 'A @ B', at: { A: [[1, 2, 3]], B: [[1, 2]] } }));
     expect(e.code).toBe('shape_mismatch');
     expect(e.message).toContain('[1, 3]');
     expect(e.message).toContain('[1, 2]');
   });
 
   it('refuses a non-scalar output for a gradient', () => {
-    expect(failure(() => grad('x * 2', { x: [1, 2] })).code).toBe('not_scalar');
+    expect(engineFailure(() => grad('x * 2', { x: [1, 2] })).code).toBe('not_scalar');
   });
 
   it('lowers a 20,000-term chain without overflowing the stack', () => {
@@ -129,7 +119,7 @@ describe('JSON graphs', () => {
     ['a badly typed attribute', [{ id: 'a', op: 'sum', args: ['x'], attrs: { axis: 'rows' } }], 'invalid_graph', 'a'],
     ['shapes that do not fit', [{ id: 'v', op: 'const', attrs: { value: [1, 2] } }, { id: 'a', op: 'matmul', args: ['v', 'x'] }], 'shape_mismatch', 'a'],
   ])('names the node for %s', (_what, nodes, code, node) => {
-    const e = failure(() => run(nodes, (nodes as { id: string }[]).at(-1)!.id));
+    const e = engineFailure(() => run(nodes, (nodes as { id: string }[]).at(-1)!.id));
     expect(e.code).toBe(code);
     expect(e.node).toBe(node);
     expect(e.message).toContain(`'${node}'`);

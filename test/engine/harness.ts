@@ -2,6 +2,7 @@
 // reverse and second-order programs, straight from the builder and the transforms.
 
 import { forwardMode, reverseMode } from '../../src/engine/ad/transform.js';
+import { EngineError } from '../../src/engine/errors.js';
 import { Builder } from '../../src/engine/ir/builder.js';
 import { makePlan, run } from '../../src/engine/ir/evaluate.js';
 import { dependents, type NodeId } from '../../src/engine/ir/graph.js';
@@ -171,3 +172,13 @@ export function maxAbs(a: Tensor): number {
 
 export { OPS };
 
+/** The EngineError `fn` throws (any other error is rethrown; no error fails the test). */
+export function engineFailure(fn: () => unknown): EngineError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof EngineError) return e;
+    throw e;
+  }
+  throw new Error('expected an EngineError');
+}

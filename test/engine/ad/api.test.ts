@@ -6,10 +6,10 @@ import { check } from '../../../src/engine/ad/check.js';
 import { grad, hessian, hvp, jacobian, jvp, value, vjp } from '../../../src/engine/ad/differentiate.js';
 import { trace } from '../../../src/engine/ad/trace.js';
 import { Engine } from '../../../src/engine/engine.js';
-import { EngineError } from '../../../src/engine/errors.js';
 import { DEFAULT_LIMITS } from '../../../src/engine/prepare.js';
 import type { Tensor } from '../../../src/engine/tensor/tensor.js';
 import { withAlternative } from '../../../src/service/request.js';
+import { engineFailure } from '../harness.js';
 
 const t = (shape: number[], values: number[]): Tensor => ({ shape, data: Float64Array.from(values) });
 const list = (x: Tensor | undefined): number[] => Array.from(x!.data);
@@ -20,16 +20,6 @@ const inputs = new Map([
   ['M', t([2, 2], [1, 2, 3, 4])],
 ]);
 const quadratic = engine.prepare({ expr: 'x @ M @ x' }, [...inputs].map(([name, x]) => ({ name, shape: x.shape })));
-
-function failure(fn: () => unknown): EngineError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof EngineError) return e;
-    throw e;
-  }
-  throw new Error('expected an EngineError');
-}
 
 describe('the engine over tensors', () => {
   it('plans before it runs: work, answer size and live elements are known first', () => {
@@ -105,7 +95,7 @@ describe('the engine over tensors', () => {
 
   it('names no endpoint: what to ask for instead is a code the service words', () => {
     const vector = engine.prepare({ expr: 'x * 2' }, [{ name: 'x', shape: [2] }]);
-    const e = failure(() => grad(vector, new Map([['x', t([2], [1, 2])]]), ['x']));
+    const e = engineFailure(() => grad(vector, new Map([['x', t([2], [1, 2])]]), ['x']));
     expect(e.code).toBe('not_scalar');
     expect(e.alternative).toBe('jacobian_or_vjp');
     expect(e.message).not.toMatch(/\//);
@@ -114,7 +104,7 @@ describe('the engine over tensors', () => {
 
     const small = new Engine({ ...DEFAULT_LIMITS, maxLiveElements: 400_000 });
     const cubic = small.prepare({ expr: 'sum(x^3)' }, [{ name: 'x', shape: [400] }]);
-    const live = failure(() => hessian(cubic, new Map([['x', t([400], new Array<number>(400).fill(1))]]), ['x']));
+    const live = engineFailure(() => hessian(cubic, new Map([['x', t([400], new Array<number>(400).fill(1))]]), ['x']));
     expect(live.alternative).toBe('hvp');
     expect(live.message).not.toMatch(/\//);
     expect(withAlternative(live).message).toMatch(/ask for fewer wrt inputs, or use \/hvp$/);
