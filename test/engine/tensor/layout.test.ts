@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { concat, diagEmbed, diagPart, eye, permute, stridedScatter, stridedSlice } from '../../src/engine/tensor/index.js';
+import { concat, diagEmbed, diagPart, eye, permute, stridedScatter, stridedSlice } from '../../../src/engine/tensor/index.js';
 import { count, dot, expectClose, naivePermute, naiveSlice, randomTensor, ravel, tensor, unravel } from './reference.js';
 
 function permutations(n: number): number[][] {

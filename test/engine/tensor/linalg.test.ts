@@ -10,8 +10,8 @@ import {
   permute,
   solve,
   triangularSolve,
-} from '../../src/engine/tensor/index.js';
-import type { Tensor } from '../../src/engine/tensor/index.js';
+} from '../../../src/engine/tensor/index.js';
+import type { Tensor } from '../../../src/engine/tensor/index.js';
 import { expectClose, naiveMatmul, randomTensor, tensor } from './reference.js';
 
 /** A well-conditioned random matrix batch: random + n I. */

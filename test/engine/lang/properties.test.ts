@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EngineError } from '../../src/engine/errors.js';
-import type { SourceSpan } from '../../src/engine/errors.js';
-import { BINARY_OPS, parseProgram, printExpr, printProgram, stripSpans } from '../../src/engine/lang/index.js';
-import type { Expr, IndexItem, Kwarg, Program, Statement } from '../../src/engine/lang/index.js';
+import { EngineError } from '../../../src/engine/errors.js';
+import type { SourceSpan } from '../../../src/engine/errors.js';
+import { BINARY_OPS, parseProgram, printExpr, printProgram, stripSpans } from '../../../src/engine/lang/index.js';
+import type { Expr, IndexItem, Kwarg, Program, Statement } from '../../../src/engine/lang/index.js';
 
 // Generated trees carry this span; comparisons strip spans.
 const SPAN: SourceSpan = { line: 1, column: 1, offset: 0, endOffset: 0 };

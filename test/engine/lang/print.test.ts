@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { SourceSpan } from '../../src/engine/errors.js';
-import { parseProgram, printExpr, printProgram, stripSpans } from '../../src/engine/lang/index.js';
-import type { Expr } from '../../src/engine/lang/index.js';
+import type { SourceSpan } from '../../../src/engine/errors.js';
+import { parseProgram, printExpr, printProgram, stripSpans } from '../../../src/engine/lang/index.js';
+import type { Expr } from '../../../src/engine/lang/index.js';
 
 const SPAN: SourceSpan = { line: 1, column: 1, offset: 0, endOffset: 0 };
 const num = (value: number): Expr => ({ kind: 'num', value, span: SPAN });

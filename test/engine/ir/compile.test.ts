@@ -3,14 +3,14 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compilePlan } from '../../src/engine/ir/compile.js';
-import { interpret, makePlan, run, type Plan } from '../../src/engine/ir/evaluate.js';
-import { identityBlocks } from '../../src/engine/ad/plan.js';
-import { Engine } from '../../src/engine/engine.js';
-import { readPoint } from '../../src/service/request.js';
-import type { Tensor } from '../../src/engine/tensor/tensor.js';
+import { compilePlan } from '../../../src/engine/ir/compile.js';
+import { interpret, makePlan, run, type Plan } from '../../../src/engine/ir/evaluate.js';
+import { identityBlocks } from '../../../src/engine/ad/plan.js';
+import { Engine } from '../../../src/engine/engine.js';
+import { readPoint } from '../../../src/service/request.js';
+import type { Tensor } from '../../../src/engine/tensor/tensor.js';
 
-const fixtures = JSON.parse(readFileSync(new URL('../fixtures/torch/cases.json', import.meta.url), 'utf8')) as {
+const fixtures = JSON.parse(readFileSync(new URL('../../fixtures/torch/cases.json', import.meta.url), 'utf8')) as {
   cases: { name: string; expr: string; at: Record<string, unknown>; gradient?: unknown; hessian?: unknown }[];
 };
 const engine = new Engine();

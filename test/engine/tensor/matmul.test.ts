@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MATMUL_KERNELS, gemm, gemmIkj, gemmPacked, matmul } from '../../src/engine/tensor/index.js';
-import type { GemmKernel } from '../../src/engine/tensor/index.js';
+import { MATMUL_KERNELS, gemm, gemmIkj, gemmPacked, matmul } from '../../../src/engine/tensor/index.js';
+import type { GemmKernel } from '../../../src/engine/tensor/index.js';
 import { expectClose, naiveMatmul, randomTensor, tensor } from './reference.js';
 
 describe('matmul', () => {

@@ -4,19 +4,19 @@
 // added as the example of "Adding a primitive" (atan2, hypot) and norm at the edges of float64.
 
 import { describe, expect, it } from 'vitest';
-import { compilePlan } from '../../src/engine/ir/compile.js';
-import { Builder } from '../../src/engine/ir/builder.js';
-import { interpret, makePlan } from '../../src/engine/ir/evaluate.js';
-import { lowerGraph } from '../../src/engine/ir/from-json.js';
-import { parseProgram } from '../../src/engine/lang/index.js';
-import { lowerProgram } from '../../src/engine/lang/lower.js';
-import { describeFunctions } from '../../src/engine/ops/catalog.js';
-import { FUNCTIONS } from '../../src/engine/ops/functions.js';
-import { ENTRIES, conventions, nonFiniteHint } from '../../src/engine/ops/table.js';
-import type { AttrsOf, OpName } from '../../src/engine/ops/types.js';
-import { BINARY_NAMES, UNARY_NAMES } from '../../src/engine/tensor/elementwise.js';
-import type { Shape, Tensor } from '../../src/engine/tensor/tensor.js';
-import { gradAndHvp, vjp, type OpCase } from './harness.js';
+import { compilePlan } from '../../../src/engine/ir/compile.js';
+import { Builder } from '../../../src/engine/ir/builder.js';
+import { interpret, makePlan } from '../../../src/engine/ir/evaluate.js';
+import { lowerGraph } from '../../../src/engine/ir/from-json.js';
+import { parseProgram } from '../../../src/engine/lang/index.js';
+import { lowerProgram } from '../../../src/engine/lang/lower.js';
+import { describeFunctions } from '../../../src/engine/ops/catalog.js';
+import { FUNCTIONS } from '../../../src/engine/ops/functions.js';
+import { ENTRIES, conventions, nonFiniteHint } from '../../../src/engine/ops/table.js';
+import type { AttrsOf, OpName } from '../../../src/engine/ops/types.js';
+import { BINARY_NAMES, UNARY_NAMES } from '../../../src/engine/tensor/elementwise.js';
+import type { Shape, Tensor } from '../../../src/engine/tensor/tensor.js';
+import { gradAndHvp, vjp, type OpCase } from '../harness.js';
 
 const OP_NAMES = Object.keys(ENTRIES) as OpName[];
 const ELEMENTWISE = new Set<string>([...UNARY_NAMES, ...BINARY_NAMES, 'where']);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { REDUCE_KINDS, logsumexp, norm, reduce, sumToShape } from '../../src/engine/tensor/index.js';
-import type { ReduceKind } from '../../src/engine/tensor/index.js';
+import { REDUCE_KINDS, logsumexp, norm, reduce, sumToShape } from '../../../src/engine/tensor/index.js';
+import type { ReduceKind } from '../../../src/engine/tensor/index.js';
 import { expectClose, naiveReduce, randomTensor, tensor } from './reference.js';
 
 const folds: Record<ReduceKind, [(acc: number, v: number) => number, number]> = {

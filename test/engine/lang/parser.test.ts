@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { EngineError } from '../../src/engine/errors.js';
-import type { SourceSpan } from '../../src/engine/errors.js';
-import { MAX_NESTING, parseProgram, printExpr, printProgram, stripSpans } from '../../src/engine/lang/index.js';
-import type { Expr, IndexItem, Program, WithoutSpans } from '../../src/engine/lang/index.js';
+import { EngineError } from '../../../src/engine/errors.js';
+import type { SourceSpan } from '../../../src/engine/errors.js';
+import { MAX_NESTING, parseProgram, printExpr, printProgram, stripSpans } from '../../../src/engine/lang/index.js';
+import type { Expr, IndexItem, Program, WithoutSpans } from '../../../src/engine/lang/index.js';
 
 // Span-less trees to compare against: what `stripSpans(parse(...))` gives.
 type E = WithoutSpans<Expr>;

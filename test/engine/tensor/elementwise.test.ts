@@ -8,8 +8,8 @@ import {
   fill,
   unary,
   where,
-} from '../../src/engine/tensor/index.js';
-import type { BinaryName, Tensor, UnaryName } from '../../src/engine/tensor/index.js';
+} from '../../../src/engine/tensor/index.js';
+import type { BinaryName, Tensor, UnaryName } from '../../../src/engine/tensor/index.js';
 import { broadcastRead, count, expectClose, naiveBinary, naiveBroadcastShape, randomTensor, tensor, unravel } from './reference.js';
 
 // References written independently of the kernels (the textbook formulas).

@@ -4,11 +4,11 @@
 // gradients, and the symmetry of the Hessian).
 
 import { describe, expect, it } from 'vitest';
-import { Random } from '../../src/engine/random.js';
-import { UNARY_NAMES } from '../../src/engine/tensor/elementwise.js';
-import type { OpName } from '../../src/engine/ops/types.js';
-import type { Tensor } from '../../src/engine/tensor/tensor.js';
-import { axpy, dot, evaluate, gradAndHvp, jvp, maxAbs, maxAbsDiff, OPS, randomTensor, vjp, type Domain, type OpCase } from './harness.js';
+import { Random } from '../../../src/engine/random.js';
+import { UNARY_NAMES } from '../../../src/engine/tensor/elementwise.js';
+import type { OpName } from '../../../src/engine/ops/types.js';
+import type { Tensor } from '../../../src/engine/tensor/tensor.js';
+import { axpy, dot, evaluate, gradAndHvp, jvp, maxAbs, maxAbsDiff, OPS, randomTensor, vjp, type Domain, type OpCase } from '../harness.js';
 
 const unaryDomain: Partial<Record<string, Domain>> = {
   log: 'positive',

@@ -2,7 +2,7 @@
 // share no code with src/engine/tensor (only the Tensor type), plus deterministic random data.
 
 import { expect } from 'vitest';
-import type { Shape, Tensor } from '../../src/engine/tensor/tensor.js';
+import type { Shape, Tensor } from '../../../src/engine/tensor/tensor.js';
 
 /** mulberry32: a small deterministic generator, so failures reproduce. */
 export function rng(seed: number): () => number {
