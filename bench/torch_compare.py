@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The same three functions as bench/engine.ts, in PyTorch (float64, CPU, one thread), timed the
+"""The functions of bench/compare.ts, in PyTorch (float64, CPU, one thread), timed the
 same way: value and value+gradient alternately, medians. Reads the inputs bench/compare.ts writes
 (so both engines see the same numbers) and prints JSON: {name: {valueMs, gradMs}}.
 
@@ -37,7 +37,31 @@ def network(at):
     return f, params
 
 
-def gp(at):
+def points(at):
+    x = torch.tensor(at["x"], requires_grad=True)
+
+    def f():
+        return (torch.sqrt(x**2 + torch.exp(x**2)) + torch.cos(x**2 + torch.exp(x**2))).sum()
+
+    return f, [x]
+
+
+def deep(at):
+    t = {k: torch.tensor(v) for k, v in at.items()}
+    params = [t[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3")]
+    for p in params:
+        p.requires_grad_(True)
+
+    def f():
+        h1 = torch.tanh(t["X"] @ t["W1"] + t["b1"])
+        h2 = torch.tanh(h1 @ t["W2"] + t["b2"])
+        p = h2 @ t["W3"] + t["b3"]
+        return ((p - t["Y"]) ** 2).sum()
+
+    return f, params
+
+
+def gp(at, ridge):
     X = torch.tensor(at["X"], requires_grad=True)
     l = torch.tensor(at["l"], requires_grad=True)
     y = torch.tensor(at["y"], requires_grad=True)
@@ -48,12 +72,25 @@ def gp(at):
         D2 = (X[:, None, 1] - X[None, :, 1]) ** 2
         K1 = torch.exp(-D1 / (2 * l[0] ** 2))
         K2 = torch.exp(-D2 / (2 * l[1] ** 2))
-        return y @ torch.linalg.inv(K1 + K2 + 0.1 * torch.eye(n)) @ y
+        return y @ torch.linalg.inv(K1 + K2 + ridge * torch.eye(n)) @ y
 
     return f, [X, l, y]
 
 
-BUILDERS = [lecture, network, gp]
+def build(case):
+    kind = case["kind"]
+    if kind == "gp":
+        return gp(case["at"], case["ridge"])
+    return {"lecture": lecture, "network": network, "points": points, "deep": deep}[kind](case["at"])
+
+
+def blas():
+    """The BLAS and LAPACK libraries this process has loaded (Debian's PyTorch links the generic
+    libblas.so.3, which update-alternatives points at OpenBLAS once libopenblas0 is installed)."""
+    torch.ones(2, 2) @ torch.ones(2, 2)
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "blas" in line or "lapack" in line}
+    return ", ".join(sorted(p for p in paths if p.startswith("/"))) or "unknown"
 
 
 def time_pair(value, grad, budget_s):
@@ -79,8 +116,8 @@ def main():
     cases = json.load(open(sys.argv[1]))
     budget = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
     out = {}
-    for case, build in zip(cases, BUILDERS):
-        f, params = build(case["at"])
+    for case in cases:
+        f, params = build(case)
 
         def value():
             with torch.no_grad():
@@ -93,7 +130,7 @@ def main():
 
         v, g = time_pair(value, grad, budget)
         out[case["name"]] = {"valueMs": v, "gradMs": g, "value": value()}
-    print(json.dumps({"torch": torch.__version__, "results": out}))
+    print(json.dumps({"torch": torch.__version__, "blas": blas(), "results": out}))
 
 
 if __name__ == "__main__":
