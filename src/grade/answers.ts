@@ -16,13 +16,13 @@ const value = z.unknown().describe('A Value: a number, or a rectangular nested a
  * lookup of a name like `toString` finds only what the student gave.
  */
 interface PerName<V extends z.ZodType> {
-  schema: z.ZodType<Record<string, z.output<V>>, Record<string, z.input<V>>>;
+  schema: z.ZodRecord<z.ZodString, V>;
   entry: V;
   error: string;
 }
 
 function perName<V extends z.ZodType>(entry: V, error: string, about: string): PerName<V> {
-  return { schema: z.record(z.string(), entry, { error }).describe(about) as unknown as PerName<V>['schema'], entry, error };
+  return { schema: z.record(z.string(), entry, { error }).describe(about), entry, error };
 }
 
 const gradient = perName(value, 'the gradient must be an object with a Value per input', 'The gradient at `at`: a Value per input');

@@ -201,7 +201,7 @@ export class Builder implements Graph, RuleBuilder {
     const node: Node<K> = { id, op, args: [...args], attrs, shape: [...shape] };
     if (this.site.span) node.span = this.site.span;
     if (this.site.origin) node.origin = this.site.origin;
-    this.nodes.push(node as unknown as Node);
+    this.nodes.push(node);
     return id;
   }
 

@@ -164,25 +164,25 @@ const SPAN_KEYS: ReadonlySet<string> = new Set<SpanKey>(['span', 'calleeSpan', '
  */
 export function stripSpans<T>(node: T): WithoutSpans<T> {
   const root: { value?: unknown } = {};
-  const stack: [source: unknown, target: Record<string | number, unknown>, key: string | number][] = [
+  const stack: [source: unknown, target: object, key: string | number][] = [
     [node, root, 'value'],
   ];
   while (stack.length > 0) {
     const [source, target, key] = stack.pop()!;
     if (Array.isArray(source)) {
       const copy: unknown[] = new Array<unknown>(source.length);
-      target[key] = copy;
-      for (let i = 0; i < source.length; i++) stack.push([source[i], copy as unknown as Record<number, unknown>, i]);
+      Reflect.set(target, key, copy);
+      for (let i = 0; i < source.length; i++) stack.push([source[i], copy, i]);
     } else if (source !== null && typeof source === 'object') {
       const copy: Record<string, unknown> = {};
-      target[key] = copy;
+      Reflect.set(target, key, copy);
       for (const [k, v] of Object.entries(source)) {
         if (SPAN_KEYS.has(k)) continue;
         copy[k] = v; // keeps the key order; objects are replaced by their copies below
         if (v !== null && typeof v === 'object') stack.push([v, copy, k]);
       }
     } else {
-      target[key] = source;
+      Reflect.set(target, key, source);
     }
   }
   return root.value as WithoutSpans<T>;
