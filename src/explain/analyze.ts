@@ -109,54 +109,72 @@ function owners(prepared: Prepared, map: readonly NodeId[], count: number): Int3
   return owner;
 }
 
-function buildAnalysis(prepared: Prepared, wrt: readonly string[]): Analysis {
-  const primal = prepared.primal;
-  const evalCost = new Map<NodeId, Cost>();
-  const jvpCost = new Map<NodeId, Cost>();
-  const vjpCost = new Map<NodeId, Cost>();
-  const kept = new Set<NodeId>();
-  const costOf = (costs: Map<NodeId, Cost>, id: NodeId): Cost => {
-    let c = costs.get(id);
-    if (!c) costs.set(id, (c = zero()));
-    return c;
-  };
+type Costs = Map<NodeId, Cost>;
 
-  // Forward mode: seed every wrt input with a tangent, weigh the value program and the tangent rules.
-  const forward = prepared.copy();
-  const count = forward.b.nodes.length;
-  const owner = owners(prepared, forward.map, count);
-  const out = forward.map[prepared.output]!;
-  const seeds = new Map(wrt.map((a) => [forward.map[primal.inputs.get(a)!]!, forward.b.input(`tangent:${a}`, prepared.inputShape(a))] as const));
-  const tangent = forwardMode(forward.b, count, seeds, []);
-  const tangentOut = tangent[out];
-  for (const id of liveSchedule(forward.b, tangentOut == null ? [out] : [out, tangentOut])) {
-    const node = forward.b.node(id);
-    if (id < count) add(costOf(evalCost, owner[id]!), forward.b, node);
-    else if (node.origin?.rule === 'jvp') add(costOf(jvpCost, owner[node.origin.node]!), forward.b, node);
+function costOf(costs: Costs, id: NodeId): Cost {
+  let c = costs.get(id);
+  if (!c) costs.set(id, (c = zero()));
+  return c;
+}
+
+function total(costs: Costs): Cost {
+  const sum = zero();
+  for (const c of costs.values()) {
+    sum.flops += c.flops;
+    sum.bytes += c.bytes;
   }
+  return rounded(sum);
+}
 
-  // Reverse mode: seed the output with a cotangent, weigh the adjoint rules and what they read.
-  const reverse = prepared.copy();
-  const wrtIds = wrt.map((a) => reverse.map[primal.inputs.get(a)!]!);
-  const cotangent = reverse.b.input('cotangent', prepared.outputShape);
-  const adjoint = reverseMode(reverse.b, count, new Map([[reverse.map[prepared.output]!, cotangent]]), dependents(reverse.b, wrtIds), []);
+/** What forward mode costs per primal step: the value program, and the tangent rules with every wrt input seeded. */
+function weighForward(prepared: Prepared, wrt: readonly string[]) {
+  const evalCost: Costs = new Map();
+  const jvpCost: Costs = new Map();
+  const { b, map } = prepared.copy();
+  const count = b.nodes.length;
+  const owner = owners(prepared, map, count);
+  const out = map[prepared.output]!;
+  const seeds = new Map(wrt.map((a) => [map[prepared.primal.inputs.get(a)!]!, b.input(`tangent:${a}`, prepared.inputShape(a))] as const));
+  const tangentOut = forwardMode(b, count, seeds, [])[out];
+  for (const id of liveSchedule(b, tangentOut == null ? [out] : [out, tangentOut])) {
+    const node = b.node(id);
+    if (id < count) add(costOf(evalCost, owner[id]!), b, node);
+    else if (node.origin?.rule === 'jvp') add(costOf(jvpCost, owner[node.origin.node]!), b, node);
+  }
+  return { evalCost, jvpCost, owner, map, count };
+}
+
+/** What reverse mode costs per primal step (the adjoint rules), and which primal values it keeps. */
+function weighReverse(prepared: Prepared, wrt: readonly string[], owner: Int32Array, count: number) {
+  const vjpCost: Costs = new Map();
+  const kept = new Set<NodeId>();
+  const { b, map } = prepared.copy();
+  const wrtIds = wrt.map((a) => map[prepared.primal.inputs.get(a)!]!);
+  const cotangent = b.input('cotangent', prepared.outputShape);
+  const adjoint = reverseMode(b, count, new Map([[map[prepared.output]!, cotangent]]), dependents(b, wrtIds), []);
   const adjointOuts = wrtIds.map((id) => adjoint[id]).filter((id): id is NodeId => id !== null && id !== undefined);
-  let reverseMemory = 0;
-  for (const id of liveSchedule(reverse.b, adjointOuts)) {
-    const node = reverse.b.node(id);
+  let memory = 0;
+  for (const id of liveSchedule(b, adjointOuts)) {
+    const node = b.node(id);
     if (id < count || node.origin?.rule !== 'vjp') continue;
-    add(costOf(vjpCost, owner[node.origin.node]!), reverse.b, node);
+    add(costOf(vjpCost, owner[node.origin.node]!), b, node);
     for (const a of node.args) {
-      const arg = reverse.b.node(a);
+      const arg = b.node(a);
       if (a >= count || arg.op === 'const' || kept.has(a)) continue;
       kept.add(a);
-      reverseMemory += BYTES_PER_ELEMENT * sizeOf(arg.shape);
+      memory += BYTES_PER_ELEMENT * sizeOf(arg.shape);
     }
   }
-  const keptRows = new Set([...kept].map((c) => owner[c]!));
+  return { vjpCost, keptRows: new Set([...kept].map((c) => owner[c]!)), keptCount: kept.size, memory };
+}
+
+function buildAnalysis(prepared: Prepared, wrt: readonly string[]): Analysis {
+  const primal = prepared.primal;
+  const forward = weighForward(prepared, wrt);
+  const reverse = weighReverse(prepared, wrt, forward.owner, forward.count);
 
   const steps = traceRows(prepared).map((node): AnalyzeStep => {
-    const own = evalCost.get(node.id) ?? zero();
+    const own = forward.evalCost.get(node.id) ?? zero();
     const step: AnalyzeStep = {
       id: node.label!,
       op: node.op,
@@ -164,25 +182,17 @@ function buildAnalysis(prepared: Prepared, wrt: readonly string[]): Analysis {
       shape: [...node.shape],
       flops: round(own.flops),
       bytes: own.bytes,
-      jvp: rounded(jvpCost.get(node.id)),
-      vjp: rounded(vjpCost.get(node.id)),
-      kept: keptRows.has(node.id),
+      jvp: rounded(forward.jvpCost.get(node.id)),
+      vjp: rounded(reverse.vjpCost.get(node.id)),
+      kept: reverse.keptRows.has(node.id),
     };
-    const first = owner[forward.map[node.id]!]!;
+    const first = forward.owner[forward.map[node.id]!]!;
     if (first !== node.id && primal.nodes[first]!.label !== undefined) step.sharedWith = primal.nodes[first]!.label!;
     if (node.span) step.position = { line: node.span.line, column: node.span.column };
     return step;
   });
 
-  const total = (costs: Map<NodeId, Cost>): Cost => {
-    const sum = zero();
-    for (const c of costs.values()) {
-      sum.flops += c.flops;
-      sum.bytes += c.bytes;
-    }
-    return rounded(sum);
-  };
-  const cost = { eval: total(evalCost), jvp: total(jvpCost), vjp: total(vjpCost) };
+  const cost = { eval: total(forward.evalCost), jvp: total(forward.jvpCost), vjp: total(reverse.vjpCost) };
   const wrtSet = new Set(wrt);
   const inputs = prepared.inputs.map(({ name, shape }) => ({ name, shape: [...shape], wrt: wrtSet.has(name) }));
   const n = wrt.reduce((s, a) => s + sizeOf(prepared.inputShape(a)), 0);
@@ -198,8 +208,8 @@ function buildAnalysis(prepared: Prepared, wrt: readonly string[]): Analysis {
     output: primal.nodes[prepared.output]!.label!,
     outputShape: [...prepared.outputShape],
     inputs,
-    cost: { ...cost, reverseMemory, jacobian },
-    recommendation: recommend(inputs, jacobian, kept.size, reverseMemory),
+    cost: { ...cost, reverseMemory: reverse.memory, jacobian },
+    recommendation: recommend(inputs, jacobian, reverse.keptCount, reverse.memory),
   };
 }
 
