@@ -315,6 +315,63 @@ function cosine(a: Float64Array, b: Float64Array): number {
   return dot / Math.sqrt(na * nb);
 }
 
+/** A probe request read and planned (src/probe/probe.ts `admit`). */
+interface Admitted {
+  tokens: Token[] | undefined;
+  point: Point | undefined;
+  plan: QueryPlan;
+  timeoutMs: number;
+  concurrency: number;
+  /** What the first query sends: the tokens, or the point as a JSON value. */
+  input: unknown;
+}
+
+interface RunState {
+  meter: QueryMeter;
+  allowance: { remaining: number };
+  controller: AbortController;
+}
+
+/**
+ * The probe's deadline and cancellation: `signal` aborts at the deadline or when the client
+ * leaves, `stopped` rejects at that moment (so the answer never waits for work to wind down), and
+ * `dispose` stops everything still in flight once the probe has answered.
+ */
+class Stopwatch {
+  readonly controller = new AbortController();
+  readonly stopped: Promise<never>;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onCancel = () => this.controller.abort(new ProbeFailure('timeout', 'The client closed the connection; the probe was stopped'));
+
+  constructor(
+    deadline: number,
+    maxDurationMs: number,
+    private readonly clientSignal: AbortSignal | undefined,
+  ) {
+    this.timer = setTimeout(
+      () => this.controller.abort(new ProbeFailure('timeout', `The probe took longer than PROBE_MAX_DURATION_MS = ${maxDurationMs} ms; its queries in flight were stopped`)),
+      Math.max(0, deadline - Date.now()),
+    );
+    clientSignal?.addEventListener('abort', this.onCancel, { once: true });
+    this.stopped = new Promise<never>((_, reject) => {
+      const stop = () => reject(this.controller.signal.reason);
+      if (this.controller.signal.aborted) stop();
+      else this.controller.signal.addEventListener('abort', stop, { once: true });
+    });
+    this.stopped.catch(() => undefined);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.clientSignal?.removeEventListener('abort', this.onCancel);
+    if (!this.controller.signal.aborted) this.controller.abort(new ProbeFailure('timeout', 'The probe has answered'));
+  }
+}
+
 export class Prober {
   private readonly guard: TargetGuard;
   private readonly outgoing: Semaphore;
@@ -334,6 +391,54 @@ export class Prober {
    */
   async probe(request: ProbeRequest, context: ProbeContext = {}): Promise<ProbeAnswer> {
     const o = this.options;
+    const admitted = this.admit(request);
+    const expr = 'expr' in request.target ? { expr: request.target.expr, input: exprInput(request.target.expr) } : undefined;
+    // An { expr } target: the one input it reads. A URL target: checked, its bytes estimated and
+    // its client's queries reserved before anything is sent.
+    const http = 'url' in request.target ? this.prepareHttp(request.target) : undefined;
+    let reservation: Reservation | undefined;
+    if (http !== undefined) {
+      this.checkOutboundBytes(http.template, request, admitted.plan, admitted.input, admitted.point);
+      reservation = this.reserve(context.client ?? '', request, admitted.plan);
+    }
+    const meter = new QueryMeter(admitted.plan.budget, admitted.plan.planned);
+    const allowance = { remaining: o.maxFlops };
+    const deadline = (context.receivedAt ?? Date.now()) + o.maxDurationMs;
+    const stopwatch = new Stopwatch(deadline, o.maxDurationMs, context.signal);
+
+    let box: BlackBox | undefined;
+    let finished = false;
+    const open = async (): Promise<BlackBox> => {
+      const opened =
+        http === undefined
+          ? new ExprBlackBox(expr!.expr, expr!.input, o.evaluator, meter, stopwatch.signal, allowance)
+          : await this.openHttp(http, { meter, signal: stopwatch.signal, deadline, timeoutMs: admitted.timeoutMs, concurrency: admitted.concurrency, client: reservation! });
+      if (finished) {
+        // The probe was stopped while the target was being opened.
+        await opened.close();
+        throw stopwatch.signal.reason;
+      }
+      return (box = opened);
+    };
+    const work = (async () => this.run(request, admitted, await open(), { meter, allowance, controller: stopwatch.controller }))();
+    work.catch(() => undefined);
+
+    try {
+      return await Promise.race([work, stopwatch.stopped]);
+    } catch (error) {
+      throw this.failure(error, meter, http === undefined, allowance);
+    } finally {
+      finished = true;
+      // Whatever is still in flight (queries, evaluations) is stopped: the answer is final.
+      stopwatch.dispose();
+      if (reservation !== undefined) this.quotas.refund(reservation, meter.unsentPlanned);
+      await (box as BlackBox | undefined)?.close();
+    }
+  }
+
+  /** The request read and planned, and refused if its plan exceeds this server's limits. */
+  private admit(request: ProbeRequest): Admitted {
+    const o = this.options;
     const tokens = request.method === 'occlusion' ? tokensOf(request.at) : undefined;
     const point = tokens === undefined ? this.pointOf(request.at) : undefined;
     const n = tokens?.length ?? point!.data.length;
@@ -349,113 +454,67 @@ export class Prober {
       throw new ProbeError('limit_exceeded', `timeoutMs ${timeoutMs} is more than this server's PROBE_MAX_DURATION_MS of ${o.maxDurationMs}`);
     }
     const concurrency = Math.min(request.concurrency ?? DEFAULT_CONCURRENCY, o.maxConcurrency);
-    const input = tokens ?? fromTensor(point!);
+    return { tokens, point, plan, timeoutMs, concurrency, input: tokens ?? fromTensor(point!) };
+  }
 
-    // An { expr } target: the one input it reads. A URL target: checked, its bytes estimated and
-    // its client's queries reserved before anything is sent.
-    const expr = 'expr' in request.target ? { expr: request.target.expr, input: exprInput(request.target.expr) } : undefined;
-    const http = 'url' in request.target ? this.prepareHttp(request.target) : undefined;
-    let reservation: Reservation | undefined;
-    if (http !== undefined) {
-      this.checkOutboundBytes(http.template, request, plan, input, point);
-      reservation = this.reserve(context.client ?? '', request, plan);
-    }
-
-    const meter = new QueryMeter(plan.budget, plan.planned);
-    const allowance = { remaining: o.maxFlops };
-    const controller = new AbortController();
-    const deadline = (context.receivedAt ?? Date.now()) + o.maxDurationMs;
-    const timer = setTimeout(
-      () => controller.abort(new ProbeFailure('timeout', `The probe took longer than PROBE_MAX_DURATION_MS = ${o.maxDurationMs} ms; its queries in flight were stopped`)),
-      Math.max(0, deadline - Date.now()),
-    );
-    const onCancel = () => controller.abort(new ProbeFailure('timeout', 'The client closed the connection; the probe was stopped'));
-    context.signal?.addEventListener('abort', onCancel, { once: true });
-    // Settles (rejects) the moment the probe is stopped, so the answer never waits for its work to wind down.
-    const stopped = new Promise<never>((_, reject) => {
-      const stop = () => reject(controller.signal.reason);
-      if (controller.signal.aborted) stop();
-      else controller.signal.addEventListener('abort', stop, { once: true });
-    });
-    stopped.catch(() => undefined);
-
-    let box: BlackBox | undefined;
-    let finished = false;
-    const work = (async (): Promise<ProbeAnswer> => {
-      const opened =
-        http === undefined
-          ? new ExprBlackBox(expr!.expr, expr!.input, o.evaluator, meter, controller.signal, allowance)
-          : await this.openHttp(http, { meter, signal: controller.signal, deadline, timeoutMs, concurrency, client: reservation! });
-      if (finished) {
-        // The probe was stopped while the target was being opened.
-        await opened.close();
-        throw controller.signal.reason;
-      }
-      box = opened;
-      const first = await box.logits(input);
-      const reader = LogitReader.fromFirst(first, request.output, this.where(request.target), meter.spent);
-      const value = reader.read(first);
-      let exact: Value | undefined;
-      if (box instanceof ExprBlackBox) {
-        // What one evaluation costs is known now: the rest of the plan must fit the allowance.
-        const cost = o.maxFlops - allowance.remaining;
-        if (tokens === undefined) {
-          try {
-            exact = await this.exactGradient(box, point!, request.output ?? 0, controller.signal, allowance);
-          } catch (error) {
-            // Refused: when the evaluations alone would not fit either, say so (and what would).
-            if (isEngineError(error) && error.code === 'limit_exceeded') this.checkFlops(request, plan, cost, 0, allowance.remaining, meter.spent);
-            throw error;
-          }
+  /** The probe's work on an opened target: the first query, the exact gradient of an { expr }, the estimate. */
+  private async run(request: ProbeRequest, admitted: Admitted, box: BlackBox, state: RunState): Promise<ProbeAnswer> {
+    const o = this.options;
+    const { tokens, point, plan } = admitted;
+    const { meter, allowance, controller } = state;
+    const first = await box.logits(admitted.input);
+    const reader = LogitReader.fromFirst(first, request.output, this.where(request.target), meter.spent);
+    const value = reader.read(first);
+    let exact: Value | undefined;
+    if (box instanceof ExprBlackBox) {
+      // What one evaluation costs is known now: the rest of the plan must fit the allowance.
+      const cost = o.maxFlops - allowance.remaining;
+      if (tokens === undefined) {
+        try {
+          exact = await this.exactGradient(box, point!, request.output ?? 0, controller.signal, allowance);
+        } catch (error) {
+          // Refused: when the evaluations alone would not fit either, say so (and what would).
+          if (isEngineError(error) && error.code === 'limit_exceeded') this.checkFlops(request, plan, cost, 0, allowance.remaining, meter.spent);
+          throw error;
         }
-        this.checkFlops(request, plan, cost, o.maxFlops - allowance.remaining - cost, allowance.remaining, meter.spent);
       }
-      const logits = box;
-      const estimateContext: EstimateContext = {
-        f: async (x) => reader.read(await logits.logits(x)),
-        run: (tasks) => runBounded(tasks, concurrency, controller),
-      };
-      if (tokens !== undefined) {
-        const scores = await occlusion(estimateContext, tokens, value, request.mask);
-        return { method: 'occlusion', value, scores: [...scores], queries: meter.spent };
-      }
-      const answer: GradientAnswer = {
-        ...(await this.estimate(request.method as GradientMethod, estimateContext, point!, value, request, plan)),
-        queries: meter.spent,
-      };
-      if (exact !== undefined) {
-        answer.exact = exact;
-        const estimate = toTensor(answer.gradient, ['gradient']).data;
-        answer.cosine = jsonNumber(cosine(estimate, toTensor(exact, ['exact']).data)) as GradientAnswer['cosine'];
-      }
-      return answer;
-    })();
-    work.catch(() => undefined);
-
-    try {
-      return await Promise.race([work, stopped]);
-    } catch (error) {
-      if (error instanceof ProbeFailure) {
-        const code = ({ timeout: 'probe_timeout', target_error: 'probe_target_error', limit: 'limit_exceeded' } as const)[error.kind];
-        throw new ProbeError(code, error.detail, { queries: meter.spent });
-      }
-      if (isEngineError(error) && error.code === 'limit_exceeded' && http === undefined) {
-        throw new ProbeError(
-          'limit_exceeded',
-          `${error.message} (evaluating target.expr; one probe's evaluations share this server's PROBE_MAX_FLOPS of ${approx(o.maxFlops)} floating-point operations, ${approx(Math.max(0, allowance.remaining))} of them left)`,
-          { queries: meter.spent },
-        );
-      }
-      throw error;
-    } finally {
-      finished = true;
-      clearTimeout(timer);
-      context.signal?.removeEventListener('abort', onCancel);
-      // Whatever is still in flight (queries, evaluations) is stopped: the answer is final.
-      if (!controller.signal.aborted) controller.abort(new ProbeFailure('timeout', 'The probe has answered'));
-      if (reservation !== undefined) this.quotas.refund(reservation, meter.unsentPlanned);
-      await (box as BlackBox | undefined)?.close();
+      this.checkFlops(request, plan, cost, o.maxFlops - allowance.remaining - cost, allowance.remaining, meter.spent);
     }
+    const estimateContext: EstimateContext = {
+      f: async (x) => reader.read(await box.logits(x)),
+      run: (tasks) => runBounded(tasks, admitted.concurrency, controller),
+    };
+    if (tokens !== undefined) {
+      const scores = await occlusion(estimateContext, tokens, value, request.mask);
+      return { method: 'occlusion', value, scores: [...scores], queries: meter.spent };
+    }
+    const answer: GradientAnswer = {
+      ...(await this.estimate(request.method as GradientMethod, estimateContext, point!, value, request, plan)),
+      queries: meter.spent,
+    };
+    if (exact !== undefined) {
+      answer.exact = exact;
+      const estimate = toTensor(answer.gradient, ['gradient']).data;
+      answer.cosine = jsonNumber(cosine(estimate, toTensor(exact, ['exact']).data)) as GradientAnswer['cosine'];
+    }
+    return answer;
+  }
+
+  /** A failure of the probe's work as the domain error the client gets (with the queries spent). */
+  private failure(error: unknown, meter: QueryMeter, isExpr: boolean, allowance: { remaining: number }): unknown {
+    if (error instanceof ProbeFailure) {
+      const code = ({ timeout: 'probe_timeout', target_error: 'probe_target_error', limit: 'limit_exceeded' } as const)[error.kind];
+      return new ProbeError(code, error.detail, { queries: meter.spent });
+    }
+    if (isEngineError(error) && error.code === 'limit_exceeded' && isExpr) {
+      const o = this.options;
+      return new ProbeError(
+        'limit_exceeded',
+        `${error.message} (evaluating target.expr; one probe's evaluations share this server's PROBE_MAX_FLOPS of ${approx(o.maxFlops)} floating-point operations, ${approx(Math.max(0, allowance.remaining))} of them left)`,
+        { queries: meter.spent },
+      );
+    }
+    return error;
   }
 
   /** Refuses a plan whose request bodies would pass PROBE_MAX_OUTBOUND_BYTES, before anything is sent. */
