@@ -1,15 +1,19 @@
 // Compiling a plan to straight-line JavaScript. Scalar elementwise steps become plain arithmetic
-// on numbers (the op table's `scalar` code: no tensor, no allocation); every other step calls its
-// kernel through a closure.
+// on numbers (the op table's `scalar` code: no tensor, no allocation); connected elementwise
+// steps over tensors of one size become one loop with the same scalar code per element, writing
+// only the values used outside the loop (fuse.ts); every other step calls its kernel through a
+// closure.
 //
-// The generated source never carries request text: its identifiers are ours (s12, v7, I, C, K, T,
-// Math.*) and it holds no literals from the request — input names, constants and attributes stay
-// in arrays passed to the compiled function, indexed by numbers we choose.
+// The generated source never carries request text: its identifiers are ours (s12, v7, d3, o5, i,
+// I, C, K, T, Math.*) and it holds no literals from the request but numbers we format (sizes and
+// dims) — input names, constants and attributes stay in arrays passed to the compiled function,
+// indexed by numbers we choose.
 
-import { ENTRIES, OPS } from '../ops/table.js';
+import { OPS } from '../ops/table.js';
 import type { AttrsOf, OpName } from '../ops/types.js';
 import { SCALAR_HELPERS } from '../tensor/elementwise.js';
-import type { Shape, Tensor } from '../tensor/tensor.js';
+import { sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
+import { fuse, memberCode, type FusedGroup } from './fuse.js';
 import type { Node, NodeId } from './graph.js';
 import type { Bindings, Plan, Runner } from './plan.js';
 
@@ -24,14 +28,28 @@ function scalarTensor(v: number): Tensor {
 function isNumeric(node: Node, numeric: Uint8Array): boolean {
   if (node.shape.length !== 0) return false;
   if (node.op === 'input' || node.op === 'const') return true;
-  if (ENTRIES[node.op].scalar === null) return false;
+  if (OPS[node.op].scalar === null) return false;
   return node.args.every((a) => numeric[a]);
 }
 
+/** A shape as source text: integers we format. */
+function shapeText(shape: Shape): string {
+  return `[${shape.map((d) => String(d)).join(', ')}]`;
+}
+
 export function compilePlan(plan: Plan): Runner {
-  const { graph, schedule, lastUse, outputs } = plan;
+  const { graph, schedule, outputs } = plan;
   const numeric = new Uint8Array(graph.nodes.length);
   for (const id of schedule) if (isNumeric(graph.nodes[id]!, numeric)) numeric[id] = 1;
+  const units = fuse(plan, numeric);
+
+  // Last use of each tensor value in the emitted order (units reorder the schedule).
+  const unitReads = units.map((u) => ('node' in u ? graph.nodes[u.node]!.args : u.group.reads));
+  const lastUse = new Int32Array(graph.nodes.length).fill(-1);
+  unitReads.forEach((reads, q) => {
+    for (const a of reads) lastUse[a] = q;
+  });
+  for (const o of outputs) lastUse[o] = units.length;
 
   const inputNames: string[] = [];
   const inputShapes: Shape[] = [];
@@ -42,7 +60,7 @@ export function compilePlan(plan: Plan): Runner {
   // A numeric step's tensor form is made where a kernel or an output needs it.
   const tensorOf = (a: NodeId): string => (numeric[a] ? `T(s${a})` : `v${a}`);
 
-  schedule.forEach((id, pos) => {
+  const emitNode = (id: NodeId): void => {
     const node = graph.nodes[id]!;
     if (node.op === 'input') {
       const slot = inputNames.push((node as Node<'input'>).attrs.name) - 1;
@@ -58,16 +76,48 @@ export function compilePlan(plan: Plan): Runner {
       }
     } else if (numeric[id]) {
       // The entry's scalar code: isNumeric admitted only steps that have it.
-      lines.push(`const s${id} = ${ENTRIES[node.op].scalar!(node.args.map((a) => `s${a}`))};`);
+      lines.push(`const s${id} = ${OPS[node.op].scalar!(node.args.map((a) => `s${a}`))};`);
     } else {
       const impl = OPS[node.op].impl as (args: readonly Tensor[], attrs: AttrsOf<OpName>, shape: Shape) => Tensor;
       const { attrs, shape } = node;
       const k = kernels.push((...args: Tensor[]) => impl(args, attrs, shape)) - 1;
       lines.push(`let v${id} = K[${k}](${node.args.map(tensorOf).join(', ')});`);
     }
+  };
+
+  // One loop: the stored members' arrays are made first; outside values of one element are read
+  // once, those of `size` elements at i; each member is a local `s<id>` inside the loop.
+  const emitGroup = ({ size, members, stored, reads }: FusedGroup): void => {
+    for (const m of stored) lines.push(`let v${m} = { shape: ${shapeText(graph.nodes[m]!.shape)}, data: new Float64Array(${size}) };`);
+    lines.push('{');
+    const perElement: NodeId[] = [];
+    for (const a of reads) {
+      if (numeric[a]) continue; // already the number s<a>
+      if (sizeOf(graph.nodes[a]!.shape) === size) {
+        perElement.push(a);
+        lines.push(`const d${a} = v${a}.data;`);
+      } else {
+        lines.push(`const s${a} = v${a}.data[0];`);
+      }
+    }
+    for (const m of stored) lines.push(`const o${m} = v${m}.data;`);
+    lines.push(`for (let i = 0; i < ${size}; i++) {`);
+    for (const a of perElement) lines.push(`const s${a} = d${a}[i];`);
+    const isStored = new Set(stored);
+    for (const m of members) {
+      const node = graph.nodes[m]!;
+      lines.push(`const s${m} = ${memberCode(node, node.args.map((a) => `s${a}`))};`);
+      if (isStored.has(m)) lines.push(`o${m}[i] = s${m};`);
+    }
+    lines.push('}', '}');
+  };
+
+  units.forEach((unit, q) => {
+    if ('node' in unit) emitNode(unit.node);
+    else emitGroup(unit.group);
     // Release tensors after their last use, so reverse mode keeps only what it must.
-    for (const a of new Set(node.args)) {
-      if (lastUse[a] === pos && !numeric[a]) lines.push(`v${a} = undefined;`);
+    for (const a of new Set(unitReads[q])) {
+      if (lastUse[a] === q && !numeric[a]) lines.push(`v${a} = undefined;`);
     }
   });
   lines.push(`return [${outputs.map(tensorOf).join(', ')}];`);

@@ -1,0 +1,216 @@
+// Fusing elementwise steps of a plan into loops, for the compiler (compile.ts).
+//
+// A group is a connected set of elementwise tensor steps of one size N (one loop i < N). A
+// member's every argument is another member, an outside value of N elements read at index i
+// (equal size means equal element order: broadcasting only inserts dims of size 1), or an
+// outside value of one element read once before the loop. So element i of every member is
+// computed from element i of its arguments by its op's scalar code: the same arithmetic, in the
+// same order, as the kernel — bit for bit. Only the members used outside the group (by another
+// step, another group, or as a plan output) are written to arrays; the rest live in locals.
+//
+// Contracting groups must keep the step graph acyclic: a node joins a group only when none of
+// its outside arguments depends on the group (else the loop would need a value that needs the
+// loop). Steps are then emitted in a topological order of the contracted graph that follows the
+// plan's schedule, each group where its last member was (or earlier, when a step needs it).
+
+import { ENTRIES } from '../ops/table.js';
+import { sizeOf } from '../tensor/tensor.js';
+import type { Graph, Node, NodeId } from './graph.js';
+import type { Plan } from './plan.js';
+
+/** A fused loop: members in evaluation order, and those whose values must be written out. */
+export interface FusedGroup {
+  /** Elements of every member (the loop's length). */
+  readonly size: number;
+  readonly members: readonly NodeId[];
+  /** Members used outside the group or returned: written to a Float64Array each. */
+  readonly stored: readonly NodeId[];
+  /** Values from outside the group that the members read, in first-use order. */
+  readonly reads: readonly NodeId[];
+}
+
+/** One step of the emitted program: a single node, or a fused loop. */
+export type Unit = { readonly node: NodeId } | { readonly group: FusedGroup };
+
+/** Work allowed for the acyclicity checks of one plan (nodes visited); beyond it nodes stay apart. */
+const CHECK_BUDGET = 2_000_000;
+
+/** Can this node be computed element by element at index i of a loop of `size(node)` elements? */
+function fusible(graph: Graph, node: Node, numeric: Uint8Array): boolean {
+  if (numeric[node.id]) return false;
+  const n = sizeOf(node.shape);
+  if (n === 0) return false;
+  // Every argument is read at index i (same size) or once (one element).
+  const aligned = node.args.every((a) => {
+    const m = sizeOf(graph.nodes[a]!.shape);
+    return m === n || m === 1;
+  });
+  if (!aligned) return false;
+  // broadcast_to of one element or of as many (then only dims of size 1 are added): a copy.
+  if (node.op === 'broadcast_to') return true;
+  // The pure elementwise ops have scalar code; it sees no attributes, so fuse only ops with none.
+  return ENTRIES[node.op].scalar !== null && Object.keys(node.attrs).length === 0;
+}
+
+/** The element expression of a member, given the expressions of its arguments. */
+export function memberCode(node: Node, args: readonly string[]): string {
+  if (node.op === 'broadcast_to') return args[0]!;
+  return ENTRIES[node.op].scalar!(args);
+}
+
+/**
+ * Group the plan's elementwise tensor steps into fused loops and order the program's steps.
+ * `numeric` marks the steps compiled to plain numbers (scalars): they are never members.
+ */
+export function fuse(plan: Plan, numeric: Uint8Array): Unit[] {
+  const { graph, schedule, outputs } = plan;
+  const count = graph.nodes.length;
+  const sizes = new Float64Array(count);
+  for (const id of schedule) sizes[id] = sizeOf(graph.nodes[id]!.shape);
+
+  // Union-find over members (parent[id] = -1: not a member); a group is named by its root.
+  const parent = new Int32Array(count).fill(-1);
+  const find = (x: number): number => {
+    let r = x;
+    while (parent[r] !== r) r = parent[r]!;
+    while (parent[x] !== r) {
+      const next = parent[x]!;
+      parent[x] = r;
+      x = next;
+    }
+    return r;
+  };
+  const unitOf = (x: NodeId): number => (parent[x]! < 0 ? x : find(x));
+  /** Arguments of all members, by root (internal ones included: filtered when read). */
+  const groupArgs = new Map<number, NodeId[]>();
+
+  // Does any of `sources` depend on one of the groups `targets` (through the contracted graph)?
+  const mark = new Int32Array(count);
+  let stamp = 0;
+  let budget = CHECK_BUDGET;
+  const dependsOn = (sources: readonly NodeId[], targets: readonly number[]): boolean => {
+    stamp++;
+    const stack = sources.map(unitOf);
+    while (stack.length > 0) {
+      const u = stack.pop()!;
+      if (targets.includes(u)) return true;
+      if (mark[u] === stamp) continue;
+      mark[u] = stamp;
+      const deps = parent[u]! < 0 ? graph.nodes[u]!.args : groupArgs.get(u)!;
+      budget -= deps.length + 1;
+      if (budget < 0) return true; // out of budget: assume the worst, keep apart
+      for (const d of deps) {
+        const v = unitOf(d);
+        if (v !== u && mark[v] !== stamp) stack.push(v);
+      }
+    }
+    return false;
+  };
+
+  // Arguments of `id` and of the groups `roots` that lie outside all of them.
+  const outsideArgs = (id: NodeId, roots: readonly number[]): NodeId[] => {
+    const all = [...graph.nodes[id]!.args];
+    if (roots.length > 1) for (const r of roots) all.push(...groupArgs.get(r)!);
+    return all.filter((a) => !roots.includes(unitOf(a)));
+  };
+
+  const join = (id: NodeId, roots: readonly number[]): void => {
+    const root = roots[0]!;
+    parent[id] = root;
+    const args = groupArgs.get(root)!;
+    for (const r of roots.slice(1)) {
+      parent[r] = root;
+      args.push(...groupArgs.get(r)!);
+      groupArgs.delete(r);
+    }
+    args.push(...graph.nodes[id]!.args);
+  };
+
+  for (const id of schedule) {
+    const node = graph.nodes[id]!;
+    if (!fusible(graph, node, numeric)) continue;
+    const n = sizes[id]!;
+    // The groups of arguments read at index i (members of the same size).
+    const roots: number[] = [];
+    for (const a of node.args) {
+      if (parent[a]! >= 0 && sizes[a] === n) {
+        const r = find(a);
+        if (!roots.includes(r)) roots.push(r);
+      }
+    }
+    let joined = false;
+    if (roots.length > 0 && !dependsOn(outsideArgs(id, roots), roots)) {
+      join(id, roots);
+      joined = true;
+    } else if (roots.length > 1) {
+      // All together would make a cycle: try each group alone, the largest first.
+      const bySize = [...roots].sort((a, b) => groupArgs.get(b)!.length - groupArgs.get(a)!.length);
+      for (const r of bySize) {
+        if (!dependsOn(outsideArgs(id, [r]), [r])) {
+          join(id, [r]);
+          joined = true;
+          break;
+        }
+      }
+    }
+    if (!joined) {
+      // A group of its own: nothing depends on a new node yet, so no cycle.
+      parent[id] = id;
+      groupArgs.set(id, [...node.args]);
+    }
+  }
+
+  // Members, the members used outside their group, and the outside values each group reads.
+  const members = new Map<number, NodeId[]>();
+  const stored = new Uint8Array(count);
+  for (const o of outputs) stored[o] = 1;
+  for (const id of schedule) {
+    if (parent[id]! >= 0) {
+      const r = find(id);
+      let list = members.get(r);
+      if (!list) members.set(r, (list = []));
+      list.push(id);
+    }
+    const u = unitOf(id);
+    for (const a of graph.nodes[id]!.args) if (parent[a]! >= 0 && find(a) !== u) stored[a] = 1;
+  }
+  const groups = new Map<number, FusedGroup>();
+  for (const [r, list] of members) {
+    const reads: NodeId[] = [];
+    for (const m of list) {
+      for (const a of graph.nodes[m]!.args) if (unitOf(a) !== r && !reads.includes(a)) reads.push(a);
+    }
+    groups.set(r, { size: sizes[r]!, members: list, stored: list.filter((m) => stored[m]), reads });
+  }
+
+  // Emit in a topological order of the contracted graph: each node (or group, at its last
+  // member) after whatever it reads, depth first, iteratively.
+  const depsOf = (u: number): readonly NodeId[] => (parent[u]! < 0 ? graph.nodes[u]!.args : groups.get(u)!.reads);
+  const state = new Uint8Array(count); // 0 new, 1 on the stack, 2 emitted
+  const order: Unit[] = [];
+  const last = new Map<number, NodeId>();
+  for (const [r, list] of members) last.set(r, list[list.length - 1]!);
+  for (const id of schedule) {
+    const start = unitOf(id);
+    if (state[start] === 2 || (parent[id]! >= 0 && last.get(start) !== id)) continue;
+    const stack: [number, number][] = [[start, 0]];
+    state[start] = 1;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const deps = depsOf(top[0]);
+      if (top[1] < deps.length) {
+        const v = unitOf(deps[top[1]++]!);
+        if (state[v] === 1) throw new Error('internal: fused groups form a cycle');
+        if (state[v] === 0) {
+          state[v] = 1;
+          stack.push([v, 0]);
+        }
+        continue;
+      }
+      stack.pop();
+      state[top[0]] = 2;
+      order.push(parent[top[0]]! < 0 ? { node: top[0] } : { group: groups.get(top[0])! });
+    }
+  }
+  return order;
+}
