@@ -8,9 +8,9 @@
 // same order, as the kernel — bit for bit. Only the members used outside the group (by another
 // step, another group, or as a plan output) are written to arrays; the rest live in locals.
 //
-// Contracting groups must keep the step graph acyclic: a node joins a group only when none of
-// its outside arguments depends on the group (else the loop would need a value that needs the
-// loop). Steps are then emitted in a topological order of the contracted graph that follows the
+// Groups grow from consumers to producers. Contracting them must keep the step graph acyclic: a
+// node joins a group only when none of its users outside the group leads back to it (else the
+// loop would need a value that needs the loop). Steps are then emitted in a topological order of the contracted graph that follows the
 // plan's schedule, each group where its last member was (or earlier, when a step needs it).
 
 import { ENTRIES } from '../ops/table.js';
@@ -81,14 +81,16 @@ export function fuse(plan: Plan, numeric: Uint8Array): Unit[] {
     return r;
   };
   const unitOf = (x: NodeId): number => (parent[x]! < 0 ? x : find(x));
-  /** Arguments of all members, by root (internal ones included: filtered when read). */
-  const groupArgs = new Map<number, NodeId[]>();
+  const users: NodeId[][] = graph.nodes.map(() => []);
+  for (const id of schedule) for (const a of graph.nodes[id]!.args) users[a]!.push(id);
+  /** Users of all members, by root (internal ones included: filtered when read). */
+  const groupUsers = new Map<number, NodeId[]>();
 
-  // Does any of `sources` depend on one of the groups `targets` (through the contracted graph)?
+  // Does any of `sources` lead to one of the groups `targets` (through the contracted graph)?
   const mark = new Int32Array(count);
   let stamp = 0;
   let budget = CHECK_BUDGET;
-  const dependsOn = (sources: readonly NodeId[], targets: readonly number[]): boolean => {
+  const leadsTo = (sources: readonly NodeId[], targets: readonly number[]): boolean => {
     stamp++;
     const stack = sources.map(unitOf);
     while (stack.length > 0) {
@@ -96,10 +98,10 @@ export function fuse(plan: Plan, numeric: Uint8Array): Unit[] {
       if (targets.includes(u)) return true;
       if (mark[u] === stamp) continue;
       mark[u] = stamp;
-      const deps = parent[u]! < 0 ? graph.nodes[u]!.args : groupArgs.get(u)!;
-      budget -= deps.length + 1;
+      const next = parent[u]! < 0 ? users[u]! : groupUsers.get(u)!;
+      budget -= next.length + 1;
       if (budget < 0) return true; // out of budget: assume the worst, keep apart
-      for (const d of deps) {
+      for (const d of next) {
         const v = unitOf(d);
         if (v !== u && mark[v] !== stamp) stack.push(v);
       }
@@ -107,46 +109,51 @@ export function fuse(plan: Plan, numeric: Uint8Array): Unit[] {
     return false;
   };
 
-  // Arguments of `id` and of the groups `roots` that lie outside all of them.
-  const outsideArgs = (id: NodeId, roots: readonly number[]): NodeId[] => {
-    const all = [...graph.nodes[id]!.args];
-    if (roots.length > 1) for (const r of roots) all.push(...groupArgs.get(r)!);
-    return all.filter((a) => !roots.includes(unitOf(a)));
+  // Users of `id` and of the groups `roots` that lie outside all of them.
+  const outsideUsers = (id: NodeId, roots: readonly number[]): NodeId[] => {
+    const all = [...users[id]!];
+    if (roots.length > 1) for (const r of roots) all.push(...groupUsers.get(r)!);
+    return all.filter((u) => !roots.includes(unitOf(u)));
   };
 
   const join = (id: NodeId, roots: readonly number[]): void => {
     const root = roots[0]!;
     parent[id] = root;
-    const args = groupArgs.get(root)!;
+    const list = groupUsers.get(root)!;
     for (const r of roots.slice(1)) {
       parent[r] = root;
-      args.push(...groupArgs.get(r)!);
-      groupArgs.delete(r);
+      list.push(...groupUsers.get(r)!);
+      groupUsers.delete(r);
     }
-    args.push(...graph.nodes[id]!.args);
+    list.push(...users[id]!);
   };
 
-  for (const id of schedule) {
+  // Consumers first (as XLA fuses producers into consumers): a step joins the loop of the steps
+  // that read it, so its value stays a local when they all take it in. Joining by arguments
+  // instead would pull a step into its producer's loop even where its own consumers cannot
+  // follow (and then it must be written out anyway).
+  for (let p = schedule.length - 1; p >= 0; p--) {
+    const id = schedule[p]!;
     const node = graph.nodes[id]!;
     if (!fusible(graph, node, numeric)) continue;
     const n = sizes[id]!;
-    // The groups of arguments read at index i (members of the same size).
+    // The loops of the users that read it at index i (members of the same size).
     const roots: number[] = [];
-    for (const a of node.args) {
-      if (parent[a]! >= 0 && sizes[a] === n) {
-        const r = find(a);
+    for (const u of users[id]!) {
+      if (parent[u]! >= 0 && sizes[u] === n) {
+        const r = find(u);
         if (!roots.includes(r)) roots.push(r);
       }
     }
     let joined = false;
-    if (roots.length > 0 && !dependsOn(outsideArgs(id, roots), roots)) {
+    if (roots.length > 0 && !leadsTo(outsideUsers(id, roots), roots)) {
       join(id, roots);
       joined = true;
     } else if (roots.length > 1) {
-      // All together would make a cycle: try each group alone, the largest first.
-      const bySize = [...roots].sort((a, b) => groupArgs.get(b)!.length - groupArgs.get(a)!.length);
+      // All together would make a cycle: try each loop alone, the largest first.
+      const bySize = [...roots].sort((a, b) => groupUsers.get(b)!.length - groupUsers.get(a)!.length);
       for (const r of bySize) {
-        if (!dependsOn(outsideArgs(id, [r]), [r])) {
+        if (!leadsTo(outsideUsers(id, [r]), [r])) {
           join(id, [r]);
           joined = true;
           break;
@@ -154,9 +161,9 @@ export function fuse(plan: Plan, numeric: Uint8Array): Unit[] {
       }
     }
     if (!joined) {
-      // A group of its own: nothing depends on a new node yet, so no cycle.
+      // A loop of its own: nothing it reads is in a loop yet, so no cycle.
       parent[id] = id;
-      groupArgs.set(id, [...node.args]);
+      groupUsers.set(id, [...users[id]!]);
     }
   }
 

@@ -210,6 +210,27 @@ describe('fused loops', () => {
     expect(source.split('\n').length).toBeLessThan(3 * 150 + 30);
   });
 
+  it('put a step in the loop of its consumers, not of its producer, when the consumers cannot join the producer', () => {
+    // A layer's tanh, a product through it, and the reverse pass's (1 - h²) * g: 1 - h² goes
+    // with its consumer (after the product), so the forward loop writes only h.
+    const b = new Builder({ optimize: false });
+    const x = b.input('x', [4, 3]);
+    const w = b.input('w', [3, 3]);
+    const h = b.un('tanh', x);
+    const m = b.matmul(h, w);
+    const out = b.mul(m, b.sub(b.scalar(1), b.mul(h, h)));
+    const plan = makePlan(b, [out]);
+    const source = expectSame(
+      plan,
+      new Map([
+        ['x', { shape: [4, 3], data: Float64Array.from({ length: 12 }, (_, i) => i / 4 - 1.5) }],
+        ['w', { shape: [3, 3], data: Float64Array.from({ length: 9 }, (_, i) => (i % 4) - 1) }],
+      ]),
+    );
+    expect(count(source, 'for (')).toBe(2);
+    expect(count(source, 'new Float64Array')).toBe(2);
+  });
+
   it('leave broadcasting steps to their kernels, and fuse around them', () => {
     const b = new Builder({ optimize: false });
     const x = b.input('x', [3, 4]);
