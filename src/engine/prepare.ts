@@ -319,13 +319,15 @@ function labelUnnamed(b: Builder, output: NodeId): void {
   for (const node of b.nodes) if (node.label !== undefined) taken.add(node.label);
   let k = 0;
   for (const node of b.nodes) {
-    if (node.label !== undefined) continue;
+    if (node.label !== undefined || node.within !== undefined) continue;
     if (node.op === 'const' && node.shape.length === 0 && node.id !== output) continue;
     let label: string;
     do label = `v${++k}`;
     while (taken.has(label));
     node.label = label;
   }
+  // A primitive within a step as written answers to the step's name (in warnings).
+  for (const node of b.nodes) if (node.within !== undefined) node.label = b.nodes[node.within]!.label;
 }
 
 export function totalSize(shapes: readonly Shape[]): number {

@@ -11,7 +11,7 @@ import type { Engine } from '../engine/engine.js';
 import type { Prepared } from '../engine/prepare.js';
 import { sizeOf } from '../engine/tensor/tensor.js';
 import { prepareFor, type ShapesRequest } from './source.js';
-import { stepArgs, traceRows } from './trace.js';
+import { rowOp, stepArgs, traceRows } from './trace.js';
 
 /** 8-byte float64 elements. */
 const BYTES_PER_ELEMENT = 8;
@@ -103,7 +103,8 @@ function owners(prepared: Prepared, map: readonly NodeId[], count: number): Int3
   let built = -1;
   for (const node of prepared.primal.nodes) {
     const copy = map[node.id]!;
-    for (let c = built + 1; c <= copy; c++) owner[c] = node.id;
+    // A primitive within a step as written counts for the step.
+    for (let c = built + 1; c <= copy; c++) owner[c] = node.within ?? node.id;
     built = Math.max(built, copy);
   }
   return owner;
@@ -177,7 +178,7 @@ function buildAnalysis(prepared: Prepared, wrt: readonly string[]): Analysis {
     const own = forward.evalCost.get(node.id) ?? zero();
     const step: AnalyzeStep = {
       id: node.label!,
-      op: node.op,
+      op: rowOp(node),
       args: stepArgs(prepared, node),
       shape: [...node.shape],
       flops: round(own.flops),

@@ -6,7 +6,7 @@
 import type { Node } from '../engine/ir/graph.js';
 import type { Prepared } from '../engine/prepare.js';
 import { formatShape } from '../engine/tensor/tensor.js';
-import { stepArgs, traceRows } from './trace.js';
+import { rowArgs, rowOp, stepArgs, traceRows } from './trace.js';
 
 export interface DotOptions {
   /** Show each node's shape (the input shapes were given, not assumed). */
@@ -47,7 +47,7 @@ export function toDot(prepared: Prepared, options: DotOptions): string {
   }
   const drawn = new Set(nodes.map((n) => n.id));
   for (const node of nodes) {
-    for (const a of node.args) if (drawn.has(a)) lines.push(`  ${nodeName(prepared.primal.nodes[a]!)} -> ${nodeName(node)};`);
+    for (const a of rowArgs(node)) if (drawn.has(a)) lines.push(`  ${nodeName(prepared.primal.nodes[a]!)} -> ${nodeName(node)};`);
   }
   lines.push('}');
   return `${lines.join('\n')}\n`;
@@ -69,8 +69,10 @@ function kindOf(prepared: Prepared, node: Node): Kind {
 function labelOf(prepared: Prepared, node: Node, options: DotOptions): string[] {
   const lines = [cut(node.label ?? `#${node.id}`)];
   if (node.op === 'input' || node.op === 'const') lines.push(node.op);
-  else lines.push(`${node.op}(${stepArgs(prepared, node).map((a) => (typeof a === 'number' ? String(a) : cut(a))).join(', ')})`);
-  const attrs = attrText(node, options);
+  else lines.push(`${rowOp(node)}(${stepArgs(prepared, node).map((a) => (typeof a === 'number' ? String(a) : cut(a))).join(', ')})`);
+  // An index written as one step shows the window of the slice it made.
+  const window = node.call?.fn === 'index' ? prepared.primal.nodes.find((n) => n.within === node.id && n.op === 'slice') : undefined;
+  const attrs = attrText(window ?? node, options);
   if (attrs !== '') lines.push(attrs);
   if (options.shapes) lines.push(formatShape(node.shape));
   return lines;
@@ -78,7 +80,7 @@ function labelOf(prepared: Prepared, node: Node, options: DotOptions): string[] 
 
 /** The op's options in brief: a slice's window [0:4, 1:2], a reshape's new shape, a reduction's axes. */
 function attrText(node: Node, options: DotOptions): string {
-  if (node.op === 'input' || node.op === 'const') return '';
+  if (node.op === 'input' || node.op === 'const' || node.call) return '';
   if (node.op === 'slice') {
     const { starts, steps, counts } = (node as Node<'slice'>).attrs;
     const window = starts.map((start, i) => {

@@ -2,7 +2,7 @@
 // evaluation order, with its value and its tangent (forward mode), its adjoint (reverse mode), or
 // both. The request is read and the tables computed over tensors by the engine (ad/trace.ts).
 
-import { trace as traceTensors, traceRows, type TraceMode, type TraceResult, type TraceSeeds } from '../engine/ad/trace.js';
+import { rowArgs, rowOp, trace as traceTensors, traceRows, type TraceMode, type TraceResult, type TraceSeeds } from '../engine/ad/trace.js';
 import type { Engine } from '../engine/engine.js';
 import { EngineError } from '../engine/errors.js';
 import type { Node } from '../engine/ir/graph.js';
@@ -11,7 +11,7 @@ import type { Prepared } from '../engine/prepare.js';
 import { fromTensor, jsonNumber, type Value } from '../service/values.js';
 import { byName, readPoint, readTraceSeeds, type FunctionRequest, type Job } from '../service/request.js';
 
-export { traceRows, type TraceMode };
+export { rowArgs, rowOp, traceRows, type TraceMode };
 
 export interface TraceRequest extends FunctionRequest {
   mode: TraceMode;
@@ -41,7 +41,7 @@ export interface Trace {
 
 /** A row's arguments: ids, or the number itself for a scalar constant. */
 export function stepArgs(prepared: Prepared, node: Node): (string | number)[] {
-  return node.args.map((a) => {
+  return rowArgs(node).map((a) => {
     const arg = prepared.primal.nodes[a]!;
     if (arg.op === 'const' && arg.shape.length === 0) return jsonNumber((arg as Node<'const'>).attrs.value.data[0]!);
     return arg.label!;
@@ -66,7 +66,7 @@ function traceAnswer(planned: ReturnType<typeof planTraceTensors>): Trace {
   const { prepared, seeds } = planned;
   const result = planned.run();
   const steps = result.rows.map((node, i): TraceStep => {
-    const step: TraceStep = { id: node.label!, op: node.op, args: stepArgs(prepared, node), shape: [...node.shape], value: fromTensor(result.values[i]!) };
+    const step: TraceStep = { id: node.label!, op: rowOp(node), args: stepArgs(prepared, node), shape: [...node.shape], value: fromTensor(result.values[i]!) };
     if (result.tangents) step.tangent = fromTensor(result.tangents[i]!);
     if (result.adjoints) step.adjoint = fromTensor(result.adjoints[i]!);
     if (node.span) step.position = { line: node.span.line, column: node.span.column };

@@ -4,10 +4,10 @@
 // of the request; what depends on what students answer is computed only when first asked for.
 
 import { EngineError, isEngineError } from '../engine/errors.js';
-import { trace, traceRows } from '../engine/ad/trace.js';
+import { rowArgs, trace, traceRows } from '../engine/ad/trace.js';
 import type { Engine } from '../engine/engine.js';
 import { run } from '../engine/ir/evaluate.js';
-import type { Node } from '../engine/ir/graph.js';
+import type { Node, NodeId } from '../engine/ir/graph.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
 import { Prepared, type Program } from '../engine/prepare.js';
 import type { Shape, Tensor } from '../engine/tensor/tensor.js';
@@ -35,6 +35,13 @@ export interface Row {
   shape: Shape;
   /** Each argument: another row, or a scalar constant written inline. */
   args: ({ row: number } | { constant: Tensor })[];
+  /**
+   * The primitives of the step in order, its node last: one for most steps, several for a step
+   * that lowered to several (`x[0]`, `outer(x, y)`), whose arguments are then `node.call.args`.
+   */
+  steps: Node[];
+  /** The constants the steps read, by node. */
+  constants: ReadonlyMap<NodeId, Tensor>;
 }
 
 /** The /trace tables at `at`, as tensors, one entry per row. */
@@ -322,15 +329,18 @@ function graphInputs(graph: NonNullable<GradeRequest['reference']['graph']>): st
 function rowsOf(prepared: Prepared): Row[] {
   const nodes = traceRows(prepared);
   const rowOfNode = new Map(nodes.map((n, i) => [n.id, i]));
-  return nodes.map((node, index) => ({
-    index,
-    id: node.label!,
-    node,
-    shape: node.shape,
-    args: node.args.map((a) => {
+  const primal = prepared.primal.nodes;
+  return nodes.map((node, index) => {
+    const steps = node.call ? [...primal.filter((n) => n.within === node.id), node] : [node];
+    const constants = new Map<NodeId, Tensor>();
+    for (const step of steps) {
+      for (const a of step.args) if (primal[a]!.op === 'const') constants.set(a, (primal[a] as Node<'const'>).attrs.value);
+    }
+    const args = rowArgs(node).map((a): Row['args'][number] => {
       const row = rowOfNode.get(a);
       if (row !== undefined) return { row };
-      return { constant: (prepared.primal.nodes[a] as Node<'const'>).attrs.value };
-    }),
-  }));
+      return { constant: (primal[a] as Node<'const'>).attrs.value };
+    });
+    return { index, id: node.label!, node, shape: node.shape, steps, constants, args };
+  });
 }

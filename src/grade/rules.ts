@@ -3,6 +3,7 @@
 // adjoint to each argument's (reverse mode). Error carried forward feeds these with a student's
 // own earlier numbers. Built from the engine's builder and transforms, once per step per request.
 
+import { rowArgs } from '../engine/ad/trace.js';
 import { forwardMode, reverseMode } from '../engine/ad/transform.js';
 import { Builder } from '../engine/ir/builder.js';
 import { makePlan, run, type Plan } from '../engine/ir/evaluate.js';
@@ -32,7 +33,14 @@ function oneStep(row: Row, rows: readonly Row[]): OneStep {
     inputs.push(id);
     return id;
   });
-  const out = b.apply(row.node.op, argIds, row.node.attrs as AttrsOf<OpName>);
+  // The step's primitives replayed over the inputs (a step as written may be several).
+  const copies = new Map<NodeId, NodeId>(rowArgs(row.node).map((a, i) => [a, argIds[i]!]));
+  let out = argIds[0]!;
+  for (const step of row.steps) {
+    const args = step.args.map((a) => copies.get(a) ?? b.constant(row.constants.get(a)!));
+    out = b.apply(step.op, args, step.attrs as AttrsOf<OpName>);
+    copies.set(step.id, out);
+  }
   return { b, out, args: inputs };
 }
 

@@ -71,9 +71,11 @@ describe('POST /graph', () => {
     expect(nodes.filter((n) => n.classes === 'input').map((n) => n.lines[0])).toEqual(['X', 'l', 'y']);
     expect(nodes.filter((n) => n.classes === 'output')).toHaveLength(1);
     const k1 = nodes.find((n) => n.lines[0] === 'K1')!;
-    expect(k1).toEqual({ classes: 'intermediate', lines: ['K1', 'exp(v14)', '[4, 4]'] });
+    expect(k1).toEqual({ classes: 'intermediate', lines: ['K1', 'exp(v11)', '[4, 4]'] });
     // A slice shows its window.
     expect(nodes.find((n) => n.lines[0] === 'v1')!.lines).toEqual(['v1', 'slice(X)', '[0:4, 0:1]', '[4, 1]']);
+    // An index that drops a dimension is one step as written (a slice and a reshape inside), with its window.
+    expect(nodes.find((n) => n.lines[0] === 'v2')!.lines).toEqual(['v2', 'index(X)', '[0:4, 0:1]', '[1, 4]']);
   });
 
   it('takes the free names as scalar inputs when neither `at` nor `shapes` is given, and shows no shapes', async () => {

@@ -27,7 +27,17 @@ export interface TraceResult extends Warned {
 
 /** The rows of a trace: every node of the function as written but scalar constants (shown inline), unless one is the output. */
 export function traceRows(prepared: Prepared): Node[] {
-  return prepared.primal.nodes.filter((n) => !(n.op === 'const' && n.shape.length === 0) || n.id === prepared.output);
+  return prepared.primal.nodes.filter((n) => n.within === undefined && (!(n.op === 'const' && n.shape.length === 0) || n.id === prepared.output));
+}
+
+/** A row's operation: the primitive, or the function written for a step that lowered to several. */
+export function rowOp(node: Node): string {
+  return node.call?.fn ?? node.op;
+}
+
+/** A row's arguments: the nodes the step as written reads. */
+export function rowArgs(node: Node): readonly NodeId[] {
+  return node.call?.args ?? node.args;
 }
 
 /**

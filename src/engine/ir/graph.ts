@@ -26,6 +26,14 @@ export interface Node<K extends OpName = OpName> {
   span?: SourceSpan;
   /** For a node made by a derivative rule: the primal node whose rule made it. */
   origin?: NodeOrigin;
+  /**
+   * A step as written that lowered to several primitives (`x[0]`, `outer(x, y)`, `mean(x)`): on
+   * its last primitive, the function's name and the step's tensor arguments. Traces show it as
+   * one row.
+   */
+  call?: { fn: string; args: readonly NodeId[] };
+  /** On the other primitives of such a step: the node that stands for the step. */
+  within?: NodeId;
 }
 
 export interface Graph {

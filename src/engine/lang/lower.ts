@@ -58,9 +58,41 @@ function lowerExpr(b: Builder, root: Expr, scope: ReadonlyMap<string, NodeId>): 
     stack.pop();
     const arity = childrenOf(frame).length;
     const args = results.splice(results.length - arity, arity);
-    results.push(combine(b, frame, args, scope));
+    const before = b.nodes.length;
+    const id = combine(b, frame, args, scope);
+    groupSteps(b, before, id, frame, args);
+    results.push(id);
   }
   return results[0]!;
+}
+
+/**
+ * One step as written: when lowering one call, operator or index made several primitives (the
+ * reshapes of `x[0]` or `outer(x, y)`, the sum and scale of `mean(x)`), the last is the step the
+ * user wrote (`call`: the function's name and its tensor arguments) and the others are marked as
+ * `within` it, so traces, tables and drawings show the function as written.
+ */
+function groupSteps(b: Builder, before: NodeId, id: NodeId, frame: Frame, args: readonly NodeId[]): void {
+  if (id < before || id === before) return; // an existing node, or a single primitive
+  // Constants stay rows of their own: a small one may be shared by a later step.
+  for (let k = before; k < id; k++) if (b.node(k).op !== 'const') b.node(k).within = id;
+  b.node(id).call = { fn: stepName(frame), args: [...args] };
+}
+
+function stepName(frame: Frame): string {
+  const { expr } = frame;
+  switch (expr.kind) {
+    case 'call':
+      return frame.def!.name;
+    case 'binary':
+      return OPERATOR_FUNCTIONS.get(expr.op)!;
+    case 'index':
+      return 'index';
+    case 'attr':
+      return 'transpose';
+    default:
+      return expr.kind;
+  }
 }
 
 function childrenOf(frame: Frame): Expr[] {
