@@ -3,7 +3,7 @@
 // is the best of several timed rounds after a warm-up, so V8 has optimised the loops.
 
 import { binary, matmul, reduce, permute, unary } from '../src/engine/tensor/index.js';
-import { gemmIkj } from '../src/engine/tensor/matmul.js';
+import { gemmIkj } from '../src/engine/tensor/backend/js.js';
 import type { Tensor } from '../src/engine/tensor/index.js';
 
 function random(shape: number[]): Tensor {
@@ -34,7 +34,7 @@ for (const [m, k, n] of [[64, 784, 128], [200, 200, 200], [500, 500, 500]] as co
   const reps = Math.max(1, Math.round(2e8 / flops));
   const packed = time(() => matmul(a, b), reps);
   const c = new Float64Array(m * n);
-  const ikj = time(() => gemmIkj(m, k, n, a.data, 0, b.data, 0, c, 0), reps, 3);
+  const ikj = time(() => gemmIkj(m, n, k, a.data, 0, k, 1, b.data, 0, n, 1, c, 0, n), reps, 3);
   rows.push([
     `matmul ${m}x${k} @ ${k}x${n}`,
     `${(flops / packed / 1e9).toFixed(2)} GFLOP/s`,

@@ -3,10 +3,15 @@
 //
 // Nothing here throws on a singular or indefinite matrix: a zero pivot divides as IEEE
 // arithmetic says (Infinity/NaN), and the engine reports non-finite values as warnings.
+//
+// Each matrix goes to the kernel backend (backend/: OpenBLAS, or the JS loops); the batch loops,
+// broadcasting and these conventions stay here, so they hold whichever backend runs.
 
 import { broadcastShapes, formatShape, sizeOf } from './tensor.js';
 import type { Tensor } from './tensor.js';
 import { advanceMany, broadcastStrides } from './strided.js';
+import { kernels } from './backend/index.js';
+import type { KernelBackend } from './backend/index.js';
 
 /** n for a batch of square matrices [..., n, n], or a RangeError. */
 function squareSize(what: string, a: Tensor): number {
@@ -18,129 +23,44 @@ function squareSize(what: string, a: Tensor): number {
   return n;
 }
 
-/**
- * LU factorisation with partial pivoting of the n×n matrix at lu[o..], in place: P A = L U with
- * L unit lower (stored below the diagonal) and U upper. pivots[po + j] is the row swapped with
- * row j at step j (LAPACK's ipiv, 0-based). Returns the permutation's sign (±1).
- * A column with no non-zero pivot is skipped (its multipliers stay 0), so a singular matrix
- * gets an exactly zero U diagonal entry, as in LAPACK's getrf.
- */
-export function luFactorInPlace(lu: Float64Array, o: number, n: number, pivots: Int32Array, po: number): number {
-  let sign = 1;
-  for (let j = 0; j < n; j++) {
-    // Partial pivoting: the largest |entry| on or below the diagonal in column j.
-    let p = j;
-    let best = Math.abs(lu[o + j * n + j]!);
-    for (let i = j + 1; i < n; i++) {
-      const v = Math.abs(lu[o + i * n + j]!);
-      if (v > best) {
-        best = v;
-        p = i;
-      }
-    }
-    pivots[po + j] = p;
-    if (p !== j) {
-      sign = -sign;
-      const rj = o + j * n;
-      const rp = o + p * n;
-      for (let c = 0; c < n; c++) {
-        const t = lu[rj + c]!;
-        lu[rj + c] = lu[rp + c]!;
-        lu[rp + c] = t;
-      }
-    }
-    const rj = o + j * n;
-    const pivot = lu[rj + j]!;
-    if (pivot === 0) continue;
-    for (let i = j + 1; i < n; i++) {
-      const ri = o + i * n;
-      const l = lu[ri + j]! / pivot;
-      lu[ri + j] = l;
-      for (let c = j + 1; c < n; c++) lu[ri + c] = lu[ri + c]! - l * lu[rj + c]!;
-    }
-  }
-  return sign;
-}
-
-/**
- * Solve A X = B in place for the r right-hand-side columns x[xo..] (n×r, row-major), given the
- * factors from luFactorInPlace. Row operations walk whole rows of X, contiguous in memory.
- */
-export function luSolveInPlace(
-  lu: Float64Array,
-  o: number,
-  n: number,
-  pivots: Int32Array,
-  po: number,
-  x: Float64Array,
-  xo: number,
-  r: number,
-): void {
-  // X <- P B
-  for (let j = 0; j < n; j++) {
-    const p = pivots[po + j]!;
-    if (p === j) continue;
-    const rj = xo + j * r;
-    const rp = xo + p * r;
-    for (let c = 0; c < r; c++) {
-      const t = x[rj + c]!;
-      x[rj + c] = x[rp + c]!;
-      x[rp + c] = t;
-    }
-  }
-  // L Y = P B (unit diagonal)
-  for (let i = 1; i < n; i++) {
-    const ri = xo + i * r;
-    for (let k = 0; k < i; k++) {
-      const l = lu[o + i * n + k]!;
-      const rk = xo + k * r;
-      for (let c = 0; c < r; c++) x[ri + c] = x[ri + c]! - l * x[rk + c]!;
-    }
-  }
-  // U X = Y
-  for (let i = n - 1; i >= 0; i--) {
-    const ri = xo + i * r;
-    for (let k = i + 1; k < n; k++) {
-      const u = lu[o + i * n + k]!;
-      const rk = xo + k * r;
-      for (let c = 0; c < r; c++) x[ri + c] = x[ri + c]! - u * x[rk + c]!;
-    }
-    const d = lu[o + i * n + i]!;
-    for (let c = 0; c < r; c++) x[ri + c] = x[ri + c]! / d;
-  }
-}
-
 /** The LU factors of every matrix in a batch. */
 export interface LuFactors {
   /** [..., n, n]: L strictly below the diagonal (unit diagonal implied), U on and above. */
   lu: Tensor;
-  /** [..., n]: LAPACK-style row swaps, see luFactorInPlace. */
+  /** [..., n]: row j was swapped with row pivots[j] at step j (LAPACK's ipiv, 0-based). */
   pivots: Int32Array;
   /** [...]: the sign (±1) of each row permutation. */
   signs: Float64Array;
 }
 
+/**
+ * P A = L U with partial pivoting for each matrix: L unit lower (stored below the diagonal), U
+ * upper. A column with no non-zero pivot is skipped (its multipliers stay 0), so a singular
+ * matrix gets an exactly zero U diagonal entry, as in LAPACK's getrf.
+ */
 export function lu(a: Tensor): LuFactors {
   const n = squareSize('lu', a);
   const batch = sizeOf(a.shape.slice(0, -2));
   const factors = a.data.slice();
   const pivots = new Int32Array(batch * n);
   const signs = new Float64Array(batch);
-  for (let t = 0; t < batch; t++) signs[t] = luFactorInPlace(factors, t * n * n, n, pivots, t * n);
+  const backend = kernels();
+  for (let t = 0; t < batch; t++) {
+    if (n > 0) backend.getrf(n, factors, t * n * n, n, pivots, t * n);
+    let sign = 1;
+    for (let j = 0; j < n; j++) if (pivots[t * n + j] !== j) sign = -sign;
+    signs[t] = sign;
+  }
   return { lu: { shape: [...a.shape], data: factors }, pivots, signs };
 }
 
 /** Inverse of each matrix (Infinity/NaN entries for a singular one). */
 export function inv(a: Tensor): Tensor {
   const n = squareSize('inv', a);
-  const { lu: factors, pivots } = lu(a);
   const batch = sizeOf(a.shape.slice(0, -2));
-  const out = new Float64Array(a.data.length);
-  for (let t = 0; t < batch; t++) {
-    const o = t * n * n;
-    for (let i = 0; i < n; i++) out[o + i * (n + 1)] = 1;
-    luSolveInPlace(factors.data, o, n, pivots, t * n, out, o, n);
-  }
+  const out = a.data.slice();
+  const backend = kernels();
+  if (n > 0) for (let t = 0; t < batch; t++) backend.inverse(n, out, t * n * n, n);
   return { shape: [...a.shape], data: out };
 }
 
@@ -168,6 +88,7 @@ export function solve(a: Tensor, b: Tensor): Tensor {
   if (out.length === 0) return { shape, data: out };
   // Factor each distinct A once, however many right-hand sides share it.
   const { lu: factors, pivots } = lu(a);
+  const backend = kernels();
   // offsets[0] counts matrices of A, offsets[1] elements of B.
   const strides = [broadcastStrides(aBatch, batchShape), broadcastStrides(bBatch, batchShape).map((s) => s * n * r)];
   const index = new Array<number>(batchShape.length).fill(0);
@@ -176,7 +97,7 @@ export function solve(a: Tensor, b: Tensor): Tensor {
     const matrix = offsets[0]!;
     const xo = t * n * r;
     out.set(b.data.subarray(offsets[1]!, offsets[1]! + n * r), xo);
-    luSolveInPlace(factors.data, matrix * n * n, n, pivots, matrix * n, out, xo, r);
+    backend.getrs(false, n, r, factors.data, matrix * n * n, n, pivots, matrix * n, out, xo, r);
     advanceMany(index, batchShape, strides, offsets);
   }
   return { shape, data: out };
@@ -220,21 +141,31 @@ export function cholesky(a: Tensor): Tensor {
   const src = a.data;
   const out = new Float64Array(src.length);
   const batch = n === 0 ? 0 : src.length / (n * n);
+  const backend = kernels();
   for (let t = 0; t < batch; t++) {
     const o = t * n * n;
-    // Row by row (Cholesky–Banachiewicz): each entry is a dot product of two row prefixes of L.
-    for (let i = 0; i < n; i++) {
-      const ri = o + i * n;
-      for (let j = 0; j <= i; j++) {
-        const rj = o + j * n;
-        let s = src[ri + j]!;
-        for (let k = 0; k < j; k++) s -= out[ri + k]! * out[rj + k]!;
-        if (i === j) out[ri + i] = s > 0 ? Math.sqrt(s) : NaN;
-        else out[ri + j] = s / out[rj + j]!;
-      }
-    }
+    for (let i = 0; i < n; i++) out.set(src.subarray(o + i * n, o + i * n + i + 1), o + i * n);
+    const p = backend.potrf(n, out, o, n);
+    if (p >= 0) failedCholesky(backend, src, out, o, n, p);
   }
   return { shape: [...a.shape], data: out };
+}
+
+/**
+ * Completes a Cholesky factorisation that stopped at pivot p: the columns before p are L's (rows
+ * p.. of them solve X L11ᵀ = A21, what the row-by-row algorithm computes before and after the
+ * failure), and every lower entry from column p on is NaN, as that algorithm's NaN pivot makes it.
+ */
+function failedCholesky(backend: KernelBackend, src: Float64Array, out: Float64Array, o: number, n: number, p: number): void {
+  const q = n - p;
+  if (p > 0) {
+    // L11 Xᵀ = A21ᵀ, with A21ᵀ (p×q) gathered from the input's rows p..n-1.
+    const x = new Float64Array(p * q);
+    for (let r = 0; r < q; r++) for (let j = 0; j < p; j++) x[j * q + r] = src[o + (p + r) * n + j]!;
+    backend.trsm(true, false, false, p, q, out, o, n, x, 0, q);
+    for (let r = 0; r < q; r++) for (let j = 0; j < p; j++) out[o + (p + r) * n + j] = x[j * q + r]!;
+  }
+  for (let r = p; r < n; r++) out.fill(NaN, o + r * n + p, o + r * n + r + 1);
 }
 
 /**
@@ -251,25 +182,11 @@ export function triangularSolve(t: Tensor, b: Tensor, lower: boolean): Tensor {
   ];
   const index = new Array<number>(batchShape.length).fill(0);
   const offsets = [0, 0];
-  const td = t.data;
+  const backend = kernels();
   for (let q = 0; q < batch; q++) {
-    const o = offsets[0]!;
     const xo = q * n * r;
     out.set(b.data.subarray(offsets[1]!, offsets[1]! + n * r), xo);
-    for (let step = 0; step < n; step++) {
-      // Forward substitution for lower, back substitution for upper.
-      const i = lower ? step : n - 1 - step;
-      const ri = xo + i * r;
-      const from = lower ? 0 : i + 1;
-      const to = lower ? i : n;
-      for (let k = from; k < to; k++) {
-        const v = td[o + i * n + k]!;
-        const rk = xo + k * r;
-        for (let c = 0; c < r; c++) out[ri + c] = out[ri + c]! - v * out[rk + c]!;
-      }
-      const d = td[o + i * n + i]!;
-      for (let c = 0; c < r; c++) out[ri + c] = out[ri + c]! / d;
-    }
+    backend.trsm(lower, false, false, n, r, t.data, offsets[0]!, n, out, xo, r);
     advanceMany(index, batchShape, strides, offsets);
   }
   return { shape, data: out };

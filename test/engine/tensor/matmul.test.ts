@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MATMUL_KERNELS, gemm, gemmIkj, gemmPacked, matmul } from '../../../src/engine/tensor/index.js';
-import type { GemmKernel } from '../../../src/engine/tensor/index.js';
+import { matmul } from '../../../src/engine/tensor/index.js';
+import { withBackend } from '../../../src/engine/tensor/backend/index.js';
+import type { KernelBackend } from '../../../src/engine/tensor/backend/index.js';
+import { gemmDot, gemmIkj, gemmLoop, gemmPacked, jsKernels } from '../../../src/engine/tensor/backend/js.js';
 import { expectClose, naiveMatmul, randomTensor, tensor } from './reference.js';
 
 describe('matmul', () => {
@@ -27,13 +29,22 @@ describe('matmul', () => {
     const [m, k, n] = [13, 29, 10];
     const a = randomTensor([m, k], 1).data;
     const b = randomTensor([k, n], 2).data;
-    const results = [gemm, gemmIkj, gemmPacked].map((kernel) => {
+    const results = [gemmLoop, gemmIkj, gemmPacked, gemmDot].map((kernel) => {
       const c = new Float64Array(m * n).fill(NaN);
-      kernel(m, k, n, a, 0, b, 0, c, 0);
+      kernel(m, n, k, a, 0, k, 1, b, 0, n, 1, c, 0, n);
       return c;
     });
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);
+    expect(results[3]).toEqual(results[0]);
+    // The same bits again with transposed operands read in place, and with offsets and padded rows.
+    const at = new Float64Array(k * m);
+    const bt = new Float64Array(n * k);
+    for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) at[p * m + i] = a[i * k + p]!;
+    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bt[j * k + p] = b[p * n + j]!;
+    const c = new Float64Array(3 + m * (n + 2)).fill(NaN);
+    jsKernels.gemm(true, true, m, n, k, 1, at, 0, m, bt, 0, k, 0, c, 3, n + 2);
+    for (let i = 0; i < m; i++) expect(c.subarray(3 + i * (n + 2), 3 + i * (n + 2) + n)).toEqual(results[0]!.subarray(i * n, i * n + n));
   });
 
   it('broadcasts batch dims', () => {
@@ -99,20 +110,18 @@ describe('matmul', () => {
     expect(() => matmul(randomTensor([], 1), randomTensor([3], 2), 'both')).toThrow(RangeError);
   });
 
-  it('calls the swappable gemm entry', () => {
-    const original = MATMUL_KERNELS.gemm;
+  it("calls the kernel backend's gemm once per matrix", () => {
     let calls = 0;
-    const counting: GemmKernel = (...args) => {
-      calls++;
-      original(...args);
+    const counting: KernelBackend = {
+      ...jsKernels,
+      gemm(...args) {
+        calls++;
+        jsKernels.gemm(...args);
+      },
     };
-    MATMUL_KERNELS.gemm = counting;
-    try {
-      matmul(randomTensor([3, 2, 2], 1), randomTensor([3, 2, 2], 2));
-    } finally {
-      MATMUL_KERNELS.gemm = original;
-    }
+    const product = withBackend(counting, () => matmul(randomTensor([3, 2, 2], 1), randomTensor([3, 2, 2], 2)));
     expect(calls).toBe(3);
+    expect(product).toEqual(withBackend('js', () => matmul(randomTensor([3, 2, 2], 1), randomTensor([3, 2, 2], 2))));
   });
 
   it('matches the naive product on random shapes (property)', () => {
