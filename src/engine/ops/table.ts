@@ -11,6 +11,7 @@ import { binary, broadcastTo as broadcastKernel, unary, where as whereKernel, ty
 import { cholesky, det, inv, logAbsDet, solve, triangularSolve } from '../tensor/linalg.js';
 import { concat, diagEmbed, diagPart, permute, stridedScatter, stridedSlice } from '../tensor/layout.js';
 import { matmul } from '../tensor/matmul.js';
+import { adjugate } from '../tensor/adjugate.js';
 import { logsumexp, norm, reduce } from '../tensor/reduce.js';
 import { formatShape, reshapeTensor, shapesEqual, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
 import { broadcastAll, lead, normaliseAxes, reducedShape, requireRank, requireSquare, trailing } from './shapes.js';
@@ -842,14 +843,45 @@ export const OPS = {
     broadcasts: false,
     shape: ([a]) => (requireSquare(a!, 'det'), lead(a!, 2)),
     impl: ([a]) => det(a!),
-    // d det A = det A · tr(A⁻¹ dA)
-    jvp: ({ b }, [a], [t], out) => (t === null ? null : b.mul(out, traceOfProduct(b, b.inv(a!), t))),
-    // Ā = ḡ det A · A⁻ᵀ
-    vjp: [({ b }, g, [a], out) => b.mul(b.mul(asMatrixScale(b, g, a!), asMatrixScale(b, out, a!)), b.mT(b.inv(a!)))],
+    // d det A = tr(adj(A) dA) (= det A · tr(A⁻¹ dA), but finite at a singular A)
+    jvp: ({ b }, [a], [t]) => (t === null ? null : traceOfProduct(b, b.apply('adjugate', [a!], {}), t)),
+    // Ā = ḡ adj(A)ᵀ
+    vjp: [({ b }, g, [a]) => b.mul(asMatrixScale(b, g, a!), b.mT(b.apply('adjugate', [a!], {})))],
     cost: ([a]) => (2 / 3) * sizeOf(a!) * a!.at(-1)!,
     scalar: null,
     language: PLAIN,
-    doc: { value: 'the determinant (LU)', derivative: 'd det A = det A · tr(A⁻¹ dA); Ā = ḡ det A · A⁻ᵀ' },
+    convention: "det's derivative is the adjugate adj(A)ᵀ, finite at a singular matrix too (PyTorch 1.13 answers 0 there).",
+    doc: { value: 'the determinant (LU)', derivative: 'd det A = tr(adj(A) dA); Ā = ḡ adj(A)ᵀ (= ḡ det A · A⁻ᵀ where A is invertible)' },
+  },
+  adjugate: {
+    arity: 1,
+    broadcasts: false,
+    shape: ([a]) => (requireSquare(a!, 'adjugate'), a!),
+    impl: ([a]) => adjugate(a!),
+    // d adj(A) = tr(A⁻¹ dA) adj(A) − adj(A) dA A⁻¹ (where A is invertible)
+    jvp: ({ b }, [a], [t], out) => {
+      if (t === null) return null;
+      const inverse = b.inv(a!);
+      return b.sub(b.mul(asMatrixScale(b, traceOfProduct(b, inverse, t), a!), out), b.matmul(b.matmul(out, t), inverse));
+    },
+    // Ā = (Σ ḡ∘adj(A)) A⁻ᵀ − adj(A)ᵀ ḡ A⁻ᵀ
+    vjp: [
+      ({ b }, g, [a], out) => {
+        const inverseT = b.mT(b.inv(a!));
+        const s = b.sum(b.mul(g, out), [-2, -1], false);
+        return b.sub(b.mul(asMatrixScale(b, s, a!), inverseT), b.matmul(b.matmul(b.mT(out), g), inverseT));
+      },
+    ],
+    cost: ([a]) => 2 * sizeOf(a!) * a!.at(-1)!,
+    scalar: null,
+    language: PLAIN,
+    convention:
+      'adjugate is exact at a singular matrix of rank n − 1 (an outer product of its null vectors) and 0 when LU finds two or more zero pivots; its own derivative goes through A⁻¹ and is not finite at a singular matrix.',
+    hint: 'the derivative of the adjugate at a singular matrix',
+    doc: {
+      value: 'the adjugate adj(A), the transposed matrix of cofactors: A adj(A) = det(A) I (det(A) A⁻¹ where A is invertible)',
+      derivative: 'd adj(A) = tr(A⁻¹ dA) adj(A) − adj(A) dA A⁻¹',
+    },
   },
   logdet: {
     arity: 1,

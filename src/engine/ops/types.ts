@@ -13,7 +13,7 @@ import type { UnaryName, BinaryName } from '../tensor/elementwise.js';
 import type { VectorOperands } from '../tensor/matmul.js';
 
 export type ReduceName = 'sum' | 'prod' | 'max' | 'min' | 'logsumexp' | 'norm';
-export type LinalgName = 'inv' | 'det' | 'logdet' | 'cholesky';
+export type LinalgName = 'inv' | 'det' | 'adjugate' | 'logdet' | 'cholesky';
 
 export interface NoAttrs {
   readonly [key: string]: never;

@@ -16,7 +16,7 @@ import { ENTRIES, conventions, nonFiniteHint } from '../../../src/engine/ops/tab
 import type { AttrsOf, OpName } from '../../../src/engine/ops/types.js';
 import { BINARY_NAMES, UNARY_NAMES } from '../../../src/engine/tensor/elementwise.js';
 import type { Shape, Tensor } from '../../../src/engine/tensor/tensor.js';
-import { gradAndHvp, vjp, type OpCase } from '../harness.js';
+import { gradAndHvp, jvp, vjp, type OpCase } from '../harness.js';
 
 const OP_NAMES = Object.keys(ENTRIES) as OpName[];
 const ELEMENTWISE = new Set<string>([...UNARY_NAMES, ...BINARY_NAMES, 'where']);
@@ -237,3 +237,58 @@ describe('norm at the edges of float64', () => {
     expect([...grad[0]!.data]).toEqual([0, 0]);
   });
 });
+
+/** The adjugate by its definition: adj(A)_ij = (-1)^(i+j) det(A without row j and column i), by Laplace expansion. */
+function cofactorAdjugate(a: number[][]): number[][] {
+  const detOf = (m: number[][]): number =>
+    m.length === 0 ? 1 : m[0]!.reduce((s, v, j) => s + (j % 2 === 0 ? 1 : -1) * v * detOf(m.slice(1).map((row) => row.filter((_, c) => c !== j))), 0);
+  const n = a.length;
+  return Array.from({ length: n }, (_, i) =>
+    Array.from({ length: n }, (_, j) => ((i + j) % 2 === 0 ? 1 : -1) * detOf(a.filter((_, r) => r !== j).map((row) => row.filter((_, c) => c !== i)))),
+  );
+}
+
+function matrixTensor(rows: number[][]): Tensor {
+  return { shape: [rows.length, rows.length], data: Float64Array.from(rows.flat()) };
+}
+
+describe('adjugate, and det at singular matrices', () => {
+  const singular = [
+    [[1, 2], [2, 4]],
+    [[1, 2, 3], [2, 4, 6], [1, 1, 1]],
+    [[0, 0, 0], [1, 2, 3], [4, 5, 6]],
+    [[2, -1, 0, 1], [1, 0, 1, 1], [3, -1, 1, 2], [0, 1, 5, 2]], // row 3 = row 1 + row 2
+    [[0, 0], [0, 0]],
+    [[1, 2, 3], [2, 4, 6], [3, 6, 9]], // rank 1: every cofactor is 0
+  ];
+  const regular = [
+    [[2, 1], [1, 3]],
+    [[4, -2, 1], [3, 6, -4], [2, 1, 8]],
+    [[7]],
+  ];
+
+  it.each([...singular, ...regular].map((a) => [JSON.stringify(a), a] as const))('adjugate(%s) is the transposed matrix of cofactors', (_name, a) => {
+    const b = buildSource('adjugate(a0)', [[a.length, a.length]]);
+    const got = interpret(makePlan(b, [b.nodes.length - 1]), new Map([['a0', matrixTensor(a)]]))[0]!;
+    const want = cofactorAdjugate(a).flat();
+    [...got.data].forEach((v, i) => expect(Math.abs(v - want[i]!), `entry ${i}: ${v} vs ${want[i]}`).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want[i]!))));
+  });
+
+  it.each(singular.map((a) => [JSON.stringify(a), a] as const))("det's gradient at the singular %s is adj(A)ᵀ, finite, in both modes", (_name, a) => {
+    const n = a.length;
+    const c: OpCase = { op: 'det', args: [{ shape: [n, n] }] };
+    const x = matrixTensor(a);
+    const want = cofactorAdjugate(a);
+    const wantT = want[0]!.map((_, j) => want.map((row) => row[j]!)).flat();
+    const [adjoint] = vjp(c, [x], scalar(1));
+    [...adjoint!.data].forEach((g, i) => expect(Math.abs(g - wantT[i]!), `∂det/∂A[${i}] = ${g}, cofactor ${wantT[i]}`).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(wantT[i]!))));
+    // Forward mode: the directional derivative along E_ij is the (i, j) cofactor.
+    for (let i = 0; i < n * n; i++) {
+      const e: Tensor = { shape: [n, n], data: new Float64Array(n * n) };
+      e.data[i] = 1;
+      const t = jvp(c, [x], [e]);
+      expect(Math.abs(t.data[0]! - wantT[i]!), `forward mode along E${i}`).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(wantT[i]!)));
+    }
+  });
+});
+

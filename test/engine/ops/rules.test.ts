@@ -87,6 +87,8 @@ const CASES: OpCase[] = [
   { op: 'inv', args: [{ shape: [2, 2, 2], domain: 'wellConditioned' }], label: 'batched' },
   { op: 'det', args: [{ shape: [3, 3], domain: 'wellConditioned' }] },
   { op: 'logdet', args: [{ shape: [3, 3], domain: 'wellConditioned' }] },
+  { op: 'adjugate', args: [{ shape: [3, 3], domain: 'wellConditioned' }] },
+  { op: 'adjugate', args: [{ shape: [2, 2, 2], domain: 'wellConditioned' }], label: 'batched' },
   { op: 'cholesky', args: [{ shape: [3, 3], domain: 'spd' }] },
   { op: 'cholesky', args: [{ shape: [2, 2, 2], domain: 'spd' }], label: 'batched' },
 ];
