@@ -4,8 +4,8 @@
 // only the values used outside the loop (fuse.ts); every other step calls its kernel through a
 // closure.
 //
-// The generated source never carries request text: its identifiers are ours (s12, v7, d3, o5, i,
-// I, C, K, T, Math.*) and it holds no literals from the request but numbers we format (sizes and
+// The generated source never carries request text: its identifiers are ours (s12, v7, d3, o5, L2,
+// i, I, C, D, K, T, H, Math.*) and it holds no literals from the request but numbers we format (sizes and
 // dims) — input names, constants and attributes stay in arrays passed to the compiled function,
 // indexed by numbers we choose.
 
@@ -85,31 +85,40 @@ export function compilePlan(plan: Plan): Runner {
     }
   };
 
-  // One loop: the stored members' arrays are made first; outside values of one element are read
-  // once, those of `size` elements at i; each member is a local `s<id>` inside the loop.
+  // One loop, as a function of its own (L<k>): small enough for the optimising compiler whatever
+  // the plan's size, and optimised alone when hot (a loop inside one huge function would run
+  // unoptimised, or have the whole function recompiled on stack replacement). It takes the arrays
+  // of outside values of `size` elements (d<a>, read at i), the numbers of outside values of one
+  // element (s<a>, read once) and the arrays of the stored members (o<m>, made just before).
+  const loops: string[] = [];
   const emitGroup = ({ size, members, stored, reads }: FusedGroup): void => {
-    for (const m of stored) lines.push(`let v${m} = { shape: ${shapeText(graph.nodes[m]!.shape)}, data: new Float64Array(${size}) };`);
-    lines.push('{');
-    const perElement: NodeId[] = [];
+    const params: string[] = [];
+    const args: string[] = [];
+    const body: string[] = [];
     for (const a of reads) {
-      if (numeric[a]) continue; // already the number s<a>
-      if (sizeOf(graph.nodes[a]!.shape) === size) {
-        perElement.push(a);
-        lines.push(`const d${a} = v${a}.data;`);
+      if (sizeOf(graph.nodes[a]!.shape) === size && !numeric[a]) {
+        params.push(`d${a}`);
+        args.push(`v${a}.data`);
+        body.push(`const s${a} = d${a}[i];`);
       } else {
-        lines.push(`const s${a} = v${a}.data[0];`);
+        params.push(`s${a}`);
+        args.push(numeric[a] ? `s${a}` : `v${a}.data[0]`);
       }
     }
-    for (const m of stored) lines.push(`const o${m} = v${m}.data;`);
-    lines.push(`for (let i = 0; i < ${size}; i++) {`);
-    for (const a of perElement) lines.push(`const s${a} = d${a}[i];`);
+    for (const m of stored) {
+      lines.push(`let v${m} = { shape: ${shapeText(graph.nodes[m]!.shape)}, data: new Float64Array(${size}) };`);
+      params.push(`o${m}`);
+      args.push(`v${m}.data`);
+    }
     const isStored = new Set(stored);
     for (const m of members) {
       const node = graph.nodes[m]!;
-      lines.push(`const s${m} = ${memberCode(node, node.args.map((a) => `s${a}`))};`);
-      if (isStored.has(m)) lines.push(`o${m}[i] = s${m};`);
+      body.push(`const s${m} = ${memberCode(node, node.args.map((a) => `s${a}`))};`);
+      if (isStored.has(m)) body.push(`o${m}[i] = s${m};`);
     }
-    lines.push('}', '}');
+    const name = `L${loops.length}`;
+    loops.push(`function ${name}(${params.join(', ')}) {\nfor (let i = 0; i < ${size}; i++) {\n${body.join('\n')}\n}\n}`);
+    lines.push(`${name}(${args.join(', ')});`);
   };
 
   units.forEach((unit, q) => {
@@ -121,14 +130,13 @@ export function compilePlan(plan: Plan): Runner {
     }
   });
   lines.push(`return [${outputs.map(tensorOf).join(', ')}];`);
-  const source = `"use strict";\nreturn function run(I, C, D, K, T, H) {\n${lines.join('\n')}\n};`;
-  const body = new Function(source)() as (
+  const source = `"use strict";\n${loops.map((l) => `${l}\n`).join('')}return function run(I, C, D, K, T) {\n${lines.join('\n')}\n};`;
+  const body = new Function('H', source)(SCALAR_HELPERS) as (
     I: Tensor[],
     C: number[],
     D: Tensor[],
     K: ((...args: Tensor[]) => Tensor)[],
     T: (v: number) => Tensor,
-    H: typeof SCALAR_HELPERS,
   ) => Tensor[];
 
   const runner = (inputs: Bindings): Tensor[] => {
@@ -141,7 +149,7 @@ export function compilePlan(plan: Plan): Runner {
       }
       return value;
     });
-    return body(bound, constants, tensorConstants, kernels, scalarTensor, SCALAR_HELPERS);
+    return body(bound, constants, tensorConstants, kernels, scalarTensor);
   };
   return Object.assign(runner, { source });
 }

@@ -35,6 +35,12 @@ export type Unit = { readonly node: NodeId } | { readonly group: FusedGroup };
 /** Work allowed for the acyclicity checks of one plan (nodes visited); beyond it nodes stay apart. */
 const CHECK_BUDGET = 2_000_000;
 
+/**
+ * Most members of one loop: its function stays small enough for V8's optimising compiler (which
+ * skips functions past 60 KB of bytecode, some 20 bytes a member) and quick to optimise.
+ */
+export const MAX_LOOP_MEMBERS = 500;
+
 /** Can this node be computed element by element at index i of a loop of `size(node)` elements? */
 function fusible(graph: Graph, node: Node, numeric: Uint8Array): boolean {
   if (numeric[node.id]) return false;
@@ -85,6 +91,7 @@ export function fuse(plan: Plan, numeric: Uint8Array): Unit[] {
   for (const id of schedule) for (const a of graph.nodes[id]!.args) users[a]!.push(id);
   /** Users of all members, by root (internal ones included: filtered when read). */
   const groupUsers = new Map<number, NodeId[]>();
+  const memberCount = new Map<number, number>();
 
   // Does any of `sources` lead to one of the groups `targets` (through the contracted graph)?
   const mark = new Int32Array(count);
@@ -116,7 +123,11 @@ export function fuse(plan: Plan, numeric: Uint8Array): Unit[] {
     return all.filter((u) => !roots.includes(unitOf(u)));
   };
 
-  const join = (id: NodeId, roots: readonly number[]): void => {
+  /** Join `id` to the loops `roots` (merged), unless the loop would grow too long or close a cycle. */
+  const tryJoin = (id: NodeId, roots: readonly number[]): boolean => {
+    let total = 1;
+    for (const r of roots) total += memberCount.get(r)!;
+    if (total > MAX_LOOP_MEMBERS || leadsTo(outsideUsers(id, roots), roots)) return false;
     const root = roots[0]!;
     parent[id] = root;
     const list = groupUsers.get(root)!;
@@ -124,8 +135,11 @@ export function fuse(plan: Plan, numeric: Uint8Array): Unit[] {
       parent[r] = root;
       list.push(...groupUsers.get(r)!);
       groupUsers.delete(r);
+      memberCount.delete(r);
     }
     list.push(...users[id]!);
+    memberCount.set(root, total);
+    return true;
   };
 
   // Consumers first (as XLA fuses producers into consumers): a step joins the loop of the steps
@@ -145,27 +159,19 @@ export function fuse(plan: Plan, numeric: Uint8Array): Unit[] {
         if (!roots.includes(r)) roots.push(r);
       }
     }
-    let joined = false;
-    if (roots.length > 0 && !leadsTo(outsideUsers(id, roots), roots)) {
-      join(id, roots);
-      joined = true;
-    } else if (roots.length > 1) {
-      // All together would make a cycle: try each loop alone, the largest first.
-      const bySize = [...roots].sort((a, b) => groupUsers.get(b)!.length - groupUsers.get(a)!.length);
-      for (const r of bySize) {
-        if (!leadsTo(outsideUsers(id, [r]), [r])) {
-          join(id, [r]);
-          joined = true;
-          break;
-        }
-      }
-    }
+    // All together, else each loop alone (the largest first), else a loop of its own (nothing
+    // it reads is in a loop yet, so no cycle).
+    const bySize = [...roots].sort((a, b) => memberCount.get(b)! - memberCount.get(a)!);
+    const joined = (roots.length > 0 && tryJoin(id, roots)) || (roots.length > 1 && bySize.some((r) => tryJoin(id, [r])));
     if (!joined) {
-      // A loop of its own: nothing it reads is in a loop yet, so no cycle.
       parent[id] = id;
       groupUsers.set(id, [...users[id]!]);
+      memberCount.set(id, 1);
     }
   }
+  // A loop of one step saves no array: its kernel (hot, shared by all plans) does the same work
+  // without a new function to warm up.
+  for (const [r, n] of memberCount) if (n === 1) parent[r] = -1;
 
   // Members, the members used outside their group, and the outside values each group reads.
   const members = new Map<number, NodeId[]>();

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Builder } from '../../../src/engine/ir/builder.js';
 import { compilePlan } from '../../../src/engine/ir/compile.js';
+import { MAX_LOOP_MEMBERS } from '../../../src/engine/ir/fuse.js';
 import { interpret, makePlan, type Plan } from '../../../src/engine/ir/evaluate.js';
 import type { NodeId } from '../../../src/engine/ir/graph.js';
 import { Engine } from '../../../src/engine/engine.js';
@@ -135,12 +136,12 @@ describe('fused loops', () => {
   });
 
   it('keep apart what would need itself: a loop value reduced, then used by a later member', () => {
-    // g1 = {e = exp(a)}; w = sum(e) depends on g1; g2 = {t = sin(b), u = t * w}; v = e + u
-    // cannot merge g1 and g2 (g2 reads w, which needs g1), so v joins one of them.
+    // g1 = {e = exp(-a)}; w = sum(e) depends on g1; g2 = {t = sin(x), u = t * w, v = e + u,
+    // z = v * w}: e cannot join g2 (g2 reads w, which needs e), so it is written out.
     const b = new Builder({ optimize: false });
     const a = b.input('a', [5]);
     const x = b.input('x', [5]);
-    const e = b.un('exp', a);
+    const e = b.un('exp', b.neg(a));
     const w = b.sum(e, [-1], false);
     const t = b.un('sin', x);
     const u = b.mul(t, w);
@@ -216,7 +217,7 @@ describe('fused loops', () => {
     const b = new Builder({ optimize: false });
     const x = b.input('x', [4, 3]);
     const w = b.input('w', [3, 3]);
-    const h = b.un('tanh', x);
+    const h = b.un('tanh', b.mul(x, b.scalar(2)));
     const m = b.matmul(h, w);
     const out = b.mul(m, b.sub(b.scalar(1), b.mul(h, h)));
     const plan = makePlan(b, [out]);
@@ -231,11 +232,33 @@ describe('fused loops', () => {
     expect(count(source, 'new Float64Array')).toBe(2);
   });
 
+  it('leave a lone elementwise step to its kernel, and split loops past MAX_LOOP_MEMBERS', () => {
+    const b = new Builder({ optimize: false });
+    const x = b.input('x', [2, 2]);
+    const w = b.input('w', [2, 2]);
+    const lone = b.un('tanh', b.matmul(x, w));
+    let y = b.matmul(lone, w);
+    const chain = 2 * MAX_LOOP_MEMBERS + 100;
+    for (let k = 0; k < chain; k++) y = b.un(k % 2 ? 'sin' : 'atan', y);
+    const plan = makePlan(b, [y]);
+    const data = Float64Array.of(0.5, -1, 2, NaN);
+    const source = expectSame(
+      plan,
+      new Map([
+        ['x', { shape: [2, 2], data }],
+        ['w', { shape: [2, 2], data: Float64Array.of(1, 2, -3, 0.25) }],
+      ]),
+    );
+    expect(count(source, 'K[')).toBe(3); // two products and the tanh
+    expect(count(source, 'for (')).toBe(3);
+    for (const loop of source.split('function L').slice(1)) expect(count(loop, 'Math.')).toBeLessThanOrEqual(MAX_LOOP_MEMBERS);
+  });
+
   it('leave broadcasting steps to their kernels, and fuse around them', () => {
     const b = new Builder({ optimize: false });
     const x = b.input('x', [3, 4]);
     const row = b.input('row', [4]);
-    const e = b.un('exp', x);
+    const e = b.un('exp', b.neg(x));
     const biased = b.add(e, row); // general broadcasting: a kernel
     const out = b.un('tanh', b.mul(biased, e));
     const plan = makePlan(b, [out]);
