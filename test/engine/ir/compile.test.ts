@@ -43,6 +43,23 @@ describe('compiled plans', () => {
     }
   });
 
+  it('release every tensor after its last use, fused loops or not', () => {
+    let loops = 0;
+    for (const c of fixtures.cases.filter((f) => f.gradient)) {
+      const point = readPoint(engine, { expr: c.expr, at: c.at }, c.at, ['at']);
+      const plan = point.prepared.gradientProgram(point.wrt).plan;
+      const source = compilePlan(plan).source;
+      loops += source.split('for (').length - 1;
+      const returned = new Set(source.match(/return \[(.*)\];/)![1]!.split(', '));
+      for (const [, v] of source.matchAll(/^let (v\d+) =/gm)) {
+        // A scalar input is read once as a number (s<id>): its one-element tensor is not released.
+        const scalar = source.includes(`const s${v!.slice(1)} = ${v}.data[0];`);
+        if (!returned.has(v!) && !scalar) expect(source, `${c.name}: ${v}`).toContain(`\n${v} = undefined;`);
+      }
+    }
+    expect(loops).toBeGreaterThan(0);
+  });
+
   it('are used from the second run of a plan on, with the same answers', () => {
     const point = readPoint(engine, { expr: 'sum(tanh(W @ x))^2 + x[0]', at: {} }, { W: [[1, 2], [3, 4]], x: [0.1, 0.2] }, ['at']);
     const plan = makePlan(point.prepared.gradientProgram(point.wrt).graph, point.prepared.gradientProgram(point.wrt).plan.outputs);

@@ -11,6 +11,7 @@ import { compilePlan } from '../../../src/engine/ir/compile.js';
 import { MAX_LOOP_MEMBERS } from '../../../src/engine/ir/fuse.js';
 import { interpret, makePlan, type Plan } from '../../../src/engine/ir/evaluate.js';
 import type { NodeId } from '../../../src/engine/ir/graph.js';
+import { grad } from '../../../src/engine/ad/differentiate.js';
 import { Engine } from '../../../src/engine/engine.js';
 import { readPoint } from '../../../src/service/request.js';
 import { BINARY_NAMES, UNARY_NAMES } from '../../../src/engine/tensor/elementwise.js';
@@ -230,6 +231,22 @@ describe('fused loops', () => {
     );
     expect(count(source, 'for (')).toBe(2);
     expect(count(source, 'new Float64Array')).toBe(2);
+  });
+
+  it('report where a NaN first arose as interpreted plans do (the report re-runs the plan interpreted)', () => {
+    const engine = new Engine();
+    const at = { x: [-1, 2, 0, 3, 4] };
+    const point = readPoint(engine, { expr: 'sum(sqrt(x * x - 1) * exp(-x) + x)', at }, at, ['at']);
+    const job = grad(point.prepared, point.inputs, point.wrt);
+    const first = job.run();
+    const plan = point.prepared.gradientProgram(point.wrt).plan;
+    expect(plan.compiled.runner).toBeUndefined();
+    job.run();
+    const compiled = job.run();
+    expect(plan.compiled.runner!.source).toContain('for (');
+    expect(compiled.warnings).toEqual(first.warnings);
+    expect(compiled.warnings.some((w) => w.code === 'non_finite')).toBe(true);
+    expect(sameBits(compiled.gradient.get('x')!, first.gradient.get('x')!)).toBe(true);
   });
 
   it('leave a lone elementwise step to its kernel, and split loops past MAX_LOOP_MEMBERS', () => {
