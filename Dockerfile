@@ -16,6 +16,11 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000
 WORKDIR /app
+# OpenBLAS (with LAPACK) for the native kernel backend, which BLAS=auto picks when it loads
+# (without it the JavaScript kernels run). koffi, an npm dependency, calls it: no compiler needed.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libopenblas0-pthread \
+    && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist

@@ -54,6 +54,15 @@ export const configSchema = z.object({
   WORKER_NICE: integer(0, 19, 'nice value of worker threads (Linux): heavy work yields the CPU to the event loop; 0 keeps the process priority').default(10),
   INLINE_ANSWER_ELEMENTS: integer(0, 1_000_000_000, 'numbers an answer may hold and still be computed and serialised on the event loop').default(20_000),
   INLINE_PLAN_NODES: integer(0, 100_000_000, 'estimated derived-graph steps a function may need and still be planned on the event loop').default(1_000),
+  // The kernel backend of products and factorisations. The engine reads these two itself when it is
+  // imported (in every thread, src/engine/tensor/backend/); they are here to be validated and listed.
+  BLAS: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['auto', 'openblas', 'js'], { error: 'must be auto, openblas or js' }))
+    .default('auto'),
+  BLAS_THREADS: integer(1, 256, 'OpenBLAS threads per process; the worker pool already uses the cores').default(1),
   // Graph pictures: Graphviz lays out on the event loop, so the SVG size is bounded.
   GRAPH_MAX_NODES: integer(1, 100_000, 'nodes of a graph drawn as SVG by POST /graph').default(300),
   // Protection of the service as a whole.

@@ -374,7 +374,7 @@ describeNative("the tensor layer's conventions on OpenBLAS", () => {
   it('matmul and linalg give the JS answers at every size through the selected OpenBLAS backend', () => {
     const dispatching = backendNamed('openblas');
     expect(dispatching.name).toBe('openblas');
-    for (const n of [2, 11, 12, 50]) {
+    for (const n of [2, 4, 5, 11, 12, 19, 20, 50]) {
       const a = tensorOf(n, padded(n, n, 0, n));
       const b = randomTensor([3, n, 4], n);
       const [got, want] = [dispatching, jsKernels].map((kernels) =>

@@ -36,14 +36,22 @@ const UNIT = 132;
 const LEFT = 141;
 
 /**
- * Below these sizes the JavaScript loops are faster than a native call (or as fast): measured on
- * this project's 2-core machine (AMD EPYC, OpenBLAS 0.3.21 picking its Haswell kernels, one
- * thread). gemm, per call: at m·n·k = 64 (4³) JS 0.21 µs and OpenBLAS 0.21 µs; at 512 (8³) JS
- * 1.27 µs, OpenBLAS 0.25 µs; at 4096 (16³) JS 2.7 µs, OpenBLAS 0.48 µs. The factorisations cross
- * over at n = 8–12 (see bench/kernels-backend.ts, which prints the crossover rows).
+ * Below these sizes the JavaScript loops are as fast as a native call or faster (it costs about
+ * 0.3 µs with the argument checks). Measured with bench/kernels-backend.ts on this project's
+ * 2-core machine (AMD EPYC, OpenBLAS 0.3.21 picking its Haswell kernels, one thread), µs per call
+ * JS | OpenBLAS:
+ *   gemm m×n×k   4³ 0.21 | 0.29   5³ 0.33 | 0.30   6³ 0.50 | 0.30   8³ 1.01 | 0.32   1×1×64 0.11 | 0.39
+ *   getrf n      12 0.78 | 1.47   16 1.90 | 2.29   24 5.59 | 4.27  (two O(n²) transposes included)
+ *   potrf n      10 0.35 | 0.42   12 0.53 | 0.49   16 1.06 | 0.70
+ *   inverse n     4 0.79 | 0.71    6 1.24 | 0.84    8 1.92 | 1.02
+ *   trsm n×n      8 0.63 | 0.61   10 1.01 | 0.88   12 1.51 | 0.88  (m²·n = 512, 1000, 1728)
+ * Under these sizes the JS kernels also give exactly today's (pre-OpenBLAS) numbers.
  */
-const GEMM_NATIVE_MIN_WORK = 128;
-const LAPACK_NATIVE_MIN_N = 12;
+const GEMM_NATIVE_MIN_WORK = 128; // m·n·k
+const GETRF_NATIVE_MIN_N = 20;
+const POTRF_NATIVE_MIN_N = 12;
+const INVERSE_NATIVE_MIN_N = 5;
+const TRSM_NATIVE_MIN_WORK = 512; // m²·n, for trsm and for getrs (two of them)
 
 const require = createRequire(import.meta.url);
 let koffiModule: Koffi | undefined;
@@ -152,30 +160,41 @@ function tryLoad(threads: number): Openblas | Error {
 }
 
 /** A non-negative int32 (a dimension, offset or leading dimension). */
-function checkIndex(what: string, value: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > INT_MAX) {
-    throw new RangeError(`${what} must be an integer from 0 to ${INT_MAX}, got ${value}`);
-  }
+function isIndex(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= INT_MAX;
 }
 
-/** A rows×cols row-major matrix at x[o..] with leading dimension ld lies inside x. */
+/**
+ * A rows×cols row-major matrix at x[o..] with leading dimension ld lies inside x (the message is
+ * only built for a failure: these checks run before every call).
+ */
 function checkMatrix(what: string, x: Float64Array, o: number, rows: number, cols: number, ld: number): void {
-  if (!(x instanceof Float64Array)) throw new RangeError(`${what}: not a Float64Array`);
-  checkIndex(`${what}: offset`, o);
-  checkIndex(`${what}: rows`, rows);
-  checkIndex(`${what}: columns`, cols);
-  checkIndex(`${what}: leading dimension`, ld);
-  if (ld < Math.max(1, cols)) throw new RangeError(`${what}: leading dimension ${ld} is less than the ${cols} columns`);
-  if (o > x.length) throw new RangeError(`${what}: offset ${o} is past the end (${x.length})`);
-  if (rows > 0 && cols > 0 && o + (rows - 1) * ld + cols > x.length) {
-    throw new RangeError(`${what}: ${rows}×${cols} with leading dimension ${ld} at offset ${o} does not fit in ${x.length} elements`);
+  if (
+    x instanceof Float64Array &&
+    isIndex(o) &&
+    isIndex(rows) &&
+    isIndex(cols) &&
+    isIndex(ld) &&
+    ld >= cols &&
+    ld >= 1 &&
+    o <= x.length &&
+    (rows === 0 || cols === 0 || o + (rows - 1) * ld + cols <= x.length)
+  ) {
+    return;
   }
+  if (!(x instanceof Float64Array)) throw new RangeError(`${what}: not a Float64Array`);
+  for (const [name, v] of [['offset', o], ['rows', rows], ['columns', cols], ['leading dimension', ld]] as const) {
+    if (!isIndex(v)) throw new RangeError(`${what}: ${name} must be an integer from 0 to ${INT_MAX}, got ${v}`);
+  }
+  if (ld < Math.max(1, cols)) throw new RangeError(`${what}: leading dimension ${ld} is less than the ${cols} columns (or 1)`);
+  if (o > x.length) throw new RangeError(`${what}: offset ${o} is past the end (${x.length})`);
+  throw new RangeError(`${what}: ${rows}×${cols} with leading dimension ${ld} at offset ${o} does not fit in ${x.length} elements`);
 }
 
 function checkPivots(what: string, ipiv: Int32Array, po: number, n: number): void {
+  if (ipiv instanceof Int32Array && isIndex(po) && po + n <= ipiv.length) return;
   if (!(ipiv instanceof Int32Array)) throw new RangeError(`${what}: pivots are not an Int32Array`);
-  checkIndex(`${what}: pivot offset`, po);
-  if (po + n > ipiv.length) throw new RangeError(`${what}: ${n} pivots at offset ${po} do not fit in ${ipiv.length}`);
+  throw new RangeError(`${what}: ${n} pivots at offset ${po} do not fit in ${ipiv.length}`);
 }
 
 /** An output must not share memory with an input (BLAS's results are undefined then). */
@@ -357,16 +376,16 @@ function dispatching(native: KernelBackend): KernelBackend {
       const kernels = m * n * k < GEMM_NATIVE_MIN_WORK ? jsKernels : native;
       kernels.gemm(transA, transB, m, n, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc);
     },
-    potrf: (n, a, ao, lda) => (n < LAPACK_NATIVE_MIN_N ? jsKernels : native).potrf(n, a, ao, lda),
-    getrf: (n, a, ao, lda, ipiv, po) => (n < LAPACK_NATIVE_MIN_N ? jsKernels : native).getrf(n, a, ao, lda, ipiv, po),
+    potrf: (n, a, ao, lda) => (n < POTRF_NATIVE_MIN_N ? jsKernels : native).potrf(n, a, ao, lda),
+    getrf: (n, a, ao, lda, ipiv, po) => (n < GETRF_NATIVE_MIN_N ? jsKernels : native).getrf(n, a, ao, lda, ipiv, po),
     getrs(transposed, n, nrhs, lu, lo, ldlu, ipiv, po, b, bo, ldb) {
-      const kernels = n * n * nrhs < GEMM_NATIVE_MIN_WORK * 8 ? jsKernels : native;
+      const kernels = n * n * nrhs < TRSM_NATIVE_MIN_WORK ? jsKernels : native;
       kernels.getrs(transposed, n, nrhs, lu, lo, ldlu, ipiv, po, b, bo, ldb);
     },
     trsm(lower, transposed, unitDiagonal, m, n, t, to, ldt, b, bo, ldb) {
-      const kernels = m * m * n < GEMM_NATIVE_MIN_WORK * 8 ? jsKernels : native;
+      const kernels = m * m * n < TRSM_NATIVE_MIN_WORK ? jsKernels : native;
       kernels.trsm(lower, transposed, unitDiagonal, m, n, t, to, ldt, b, bo, ldb);
     },
-    inverse: (n, a, ao, lda) => (n < LAPACK_NATIVE_MIN_N ? jsKernels : native).inverse(n, a, ao, lda),
+    inverse: (n, a, ao, lda) => (n < INVERSE_NATIVE_MIN_N ? jsKernels : native).inverse(n, a, ao, lda),
   };
 }
