@@ -34,16 +34,18 @@ function expectSame(plan: Plan, bindings: Map<string, Tensor>): string {
 
 const count = (source: string, text: string): number => source.split(text).length - 1;
 
-/** The loop shape [3, 4] and shapes around it: some fuse (same size, one element), some broadcast. */
-const INPUT_SHAPES: Record<string, Shape> = {
-  a: [3, 4],
-  b: [3, 4],
-  c: [1, 3, 4], // as many elements, one more dim: read at i
-  s: [], // a number
-  one: [1, 1], // one element: read once
-  row: [4], // broadcast along rows: not fused
-  col: [3, 1], // broadcast along columns: not fused
-};
+/** A loop shape [m, n] and shapes around it: some fuse (same size, one element), some broadcast. */
+function inputShapes(m: number, n: number): Record<string, Shape> {
+  return {
+    a: [m, n],
+    b: [m, n],
+    c: [1, m, n], // as many elements, one more dim: read at i
+    s: [], // a number
+    one: [1, 1], // one element: read once
+    row: [n], // broadcast along rows: not fused
+    col: [m, 1], // broadcast along columns: not fused
+  };
+}
 
 const SPECIAL = [0, -0, 1, -1, 2, 0.5, 3, 1e308, -1e308, 5e-324, NaN, Infinity, -Infinity];
 const value = fc.oneof(fc.constantFrom(...SPECIAL), fc.double({ min: -4, max: 4, noNaN: true }));
@@ -65,9 +67,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 );
 
 /** Build a random program; steps whose shapes do not fit are skipped. Later nodes are picked more often. */
-function build(steps: readonly Step[], outputPicks: readonly number[]): { b: Builder; outputs: NodeId[] } {
+function build(shapes: Record<string, Shape>, steps: readonly Step[], outputPicks: readonly number[]): { b: Builder; outputs: NodeId[] } {
   const b = new Builder({ optimize: false });
-  const nodes: NodeId[] = Object.entries(INPUT_SHAPES).map(([name, shape]) => b.input(name, shape));
+  const nodes: NodeId[] = Object.entries(shapes).map(([name, shape]) => b.input(name, shape));
   const at = (k: number): NodeId => {
     // Mostly one of the last few nodes, so chains form.
     const recent = k % 4 !== 0;
@@ -96,7 +98,7 @@ function build(steps: readonly Step[], outputPicks: readonly number[]): { b: Bui
         case 'broadcast': {
           const x = at(s.x);
           if (sizeOf(b.shapeOf(x)) !== 1) continue;
-          nodes.push(b.broadcastTo(b.reshape(x, b.shapeOf(x), [1, 1]), [3, 4]));
+          nodes.push(b.broadcastTo(b.reshape(x, b.shapeOf(x), [1, 1]), shapes.a!));
           break;
         }
       }
@@ -108,11 +110,11 @@ function build(steps: readonly Step[], outputPicks: readonly number[]): { b: Bui
   return { b, outputs };
 }
 
-function bindings(values: readonly number[]): Map<string, Tensor> {
+function bindings(shapes: Record<string, Shape>, values: readonly number[]): Map<string, Tensor> {
   let k = 0;
   const next = (): number => values[k++ % values.length]!;
   return new Map(
-    Object.entries(INPUT_SHAPES).map(([name, shape]) => {
+    Object.entries(shapes).map(([name, shape]) => {
       const data = new Float64Array(sizeOf(shape));
       for (let i = 0; i < data.length; i++) data[i] = next();
       return [name, { shape, data }];
@@ -128,11 +130,33 @@ describe('fused loops', () => {
         fc.array(pick, { maxLength: 6 }),
         fc.array(value, { minLength: 1, maxLength: 40 }),
         (steps, outputPicks, values) => {
-          const { b, outputs } = build(steps, outputPicks);
-          expectSame(makePlan(b, outputs), bindings(values));
+          const shapes = inputShapes(3, 4);
+          const { b, outputs } = build(shapes, steps, outputPicks);
+          expectSame(makePlan(b, outputs), bindings(shapes, values));
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('compute the same bits once V8 has optimised the loops (long loops, many runs)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(step, { minLength: 5, maxLength: 40, size: 'max' }),
+        fc.array(pick, { maxLength: 6 }),
+        fc.array(value, { minLength: 1, maxLength: 40 }),
+        (steps, outputPicks, values) => {
+          const shapes = inputShapes(16, 63);
+          const { b, outputs } = build(shapes, steps, outputPicks);
+          const plan = makePlan(b, outputs);
+          const inputs = bindings(shapes, values);
+          const interpreted = interpret(plan, inputs);
+          const runner = compilePlan(plan);
+          for (let k = 0; k < 40; k++) runner(inputs);
+          runner(inputs).forEach((t, i) => expect(sameBits(t, interpreted[i]!), `output ${i}`).toBe(true));
+        },
+      ),
+      { numRuns: 25 },
     );
   });
 
