@@ -1,9 +1,12 @@
 // Micro-benchmark of the tensor kernels: `npx tsx bench/kernels.ts`.
-// Prints matmul GFLOP/s and elementwise throughput (million elements per second). Each figure
-// is the best of several timed rounds after a warm-up, so V8 has optimised the loops.
+// Prints matmul GFLOP/s (the JS kernels, and the backend selected at start-up when it is another:
+// see bench/kernels-backend.ts for OpenBLAS against JS) and elementwise throughput (million
+// elements per second). Each figure is the best of several timed rounds after a warm-up, so V8
+// has optimised the loops.
 
 import { binary, matmul, reduce, permute, unary } from '../src/engine/tensor/index.js';
 import { gemmIkj } from '../src/engine/tensor/backend/js.js';
+import { kernelBackend, withBackend } from '../src/engine/tensor/backend/index.js';
 import type { Tensor } from '../src/engine/tensor/index.js';
 
 function random(shape: number[]): Tensor {
@@ -32,7 +35,7 @@ for (const [m, k, n] of [[64, 784, 128], [200, 200, 200], [500, 500, 500]] as co
   const b = random([k, n]);
   const flops = 2 * m * k * n;
   const reps = Math.max(1, Math.round(2e8 / flops));
-  const packed = time(() => matmul(a, b), reps);
+  const packed = time(() => withBackend('js', () => matmul(a, b)), reps);
   const c = new Float64Array(m * n);
   const ikj = time(() => gemmIkj(m, n, k, a.data, 0, k, 1, b.data, 0, n, 1, c, 0, n), reps, 3);
   rows.push([
@@ -41,6 +44,10 @@ for (const [m, k, n] of [[64, 784, 128], [200, 200, 200], [500, 500, 500]] as co
     `(i-k-j loop: ${(flops / ikj / 1e9).toFixed(2)})`,
     `${(packed * 1e3).toFixed(2)} ms`,
   ]);
+  if (kernelBackend().name !== 'js') {
+    const selected = time(() => matmul(a, b), reps);
+    rows.push([`  on ${kernelBackend().name}`, `${(flops / selected / 1e9).toFixed(2)} GFLOP/s`, '', `${(selected * 1e3).toFixed(2)} ms`]);
+  }
 }
 
 const N = 1 << 20;
@@ -86,5 +93,5 @@ rows.push([
 ]);
 
 const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
-console.log(`node ${process.version}, ${N} elements for elementwise rows`);
+console.log(`node ${process.version}, ${N} elements for elementwise rows; kernel backend ${kernelBackend().name}`);
 for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));

@@ -240,10 +240,13 @@ function nativeKernels(fn: Record<'dgemm' | 'dtrsm' | 'dpotrf' | 'dgetrf' | 'dge
   const LWORK = new Int32Array(1);
   let work = new Float64Array(0);
   let pivots = new Int32Array(0);
+  // Scratch for getrf's transposes and a singular inverse, kept between calls up to 8 MiB.
   let square = new Float64Array(0);
   const squareOf = (size: number): Float64Array => {
-    if (square.length < size) square = new Float64Array(size);
-    return square;
+    if (size <= square.length) return square;
+    const buffer = new Float64Array(size);
+    if (size <= 1 << 20) square = buffer;
+    return buffer;
   };
   const failed = (routine: string): Error => new Error(`${routine} rejected argument ${-INFO[0]!} (a bug: the arguments were checked)`);
 
