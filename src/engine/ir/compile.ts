@@ -4,8 +4,8 @@
 // only the values used outside the loop (fuse.ts); every other step calls its kernel through a
 // closure.
 //
-// The generated source never carries request text: its identifiers are ours (s12, v7, d3, o5, L2,
-// i, I, C, D, K, T, H, Math.*) and it holds no literals from the request but numbers we format (sizes and
+// The generated source never carries request text: its identifiers are ours (s12, v7, L2, p3, e3,
+// o1, t5, n, i, I, C, D, K, T, H, Math.*) and it holds no literals from the request but numbers we format (sizes and
 // dims) — input names, constants and attributes stay in arrays passed to the compiled function,
 // indexed by numbers we choose.
 
@@ -87,37 +87,44 @@ export function compilePlan(plan: Plan): Runner {
 
   // One loop, as a function of its own (L<k>): small enough for the optimising compiler whatever
   // the plan's size, and optimised alone when hot (a loop inside one huge function would run
-  // unoptimised, or have the whole function recompiled on stack replacement). It takes the arrays
-  // of outside values of `size` elements (d<a>, read at i), the numbers of outside values of one
-  // element (s<a>, read once) and the arrays of the stored members (o<m>, made just before).
-  const loops: string[] = [];
+  // unoptimised, or have the whole function recompiled on stack replacement). Its names are
+  // positional — the length n; p<k> the k-th outside value, an array read at i into e<k> when it
+  // has n elements, else its one number; o<k> the k-th stored member's array (made just before);
+  // t<j> the j-th member — so loops of the same form (a repeated layer, a long chain cut in
+  // pieces) share one function, compiled and warmed up once.
+  const loops = new Map<string, string>();
   const emitGroup = ({ size, members, stored, reads }: FusedGroup): void => {
-    const params: string[] = [];
-    const args: string[] = [];
+    const params = ['n'];
+    const args = [String(size)];
     const body: string[] = [];
-    for (const a of reads) {
+    const local = new Map<NodeId, string>();
+    reads.forEach((a, k) => {
+      params.push(`p${k}`);
       if (sizeOf(graph.nodes[a]!.shape) === size && !numeric[a]) {
-        params.push(`d${a}`);
         args.push(`v${a}.data`);
-        body.push(`const s${a} = d${a}[i];`);
+        body.push(`const e${k} = p${k}[i];`);
+        local.set(a, `e${k}`);
       } else {
-        params.push(`s${a}`);
         args.push(numeric[a] ? `s${a}` : `v${a}.data[0]`);
+        local.set(a, `p${k}`);
       }
-    }
-    for (const m of stored) {
+    });
+    const out = new Map<NodeId, string>();
+    stored.forEach((m, k) => {
       lines.push(`let v${m} = { shape: ${shapeText(graph.nodes[m]!.shape)}, data: new Float64Array(${size}) };`);
-      params.push(`o${m}`);
+      params.push(`o${k}`);
       args.push(`v${m}.data`);
-    }
-    const isStored = new Set(stored);
-    for (const m of members) {
+      out.set(m, `o${k}`);
+    });
+    members.forEach((m, j) => {
       const node = graph.nodes[m]!;
-      body.push(`const s${m} = ${memberCode(node, node.args.map((a) => `s${a}`))};`);
-      if (isStored.has(m)) body.push(`o${m}[i] = s${m};`);
-    }
-    const name = `L${loops.length}`;
-    loops.push(`function ${name}(${params.join(', ')}) {\nfor (let i = 0; i < ${size}; i++) {\n${body.join('\n')}\n}\n}`);
+      body.push(`const t${j} = ${memberCode(node, node.args.map((a) => local.get(a)!))};`);
+      local.set(m, `t${j}`);
+      if (out.has(m)) body.push(`${out.get(m)!}[i] = t${j};`);
+    });
+    const text = `(${params.join(', ')}) {\nfor (let i = 0; i < n; i++) {\n${body.join('\n')}\n}\n}`;
+    let name = loops.get(text);
+    if (name === undefined) loops.set(text, (name = `L${loops.size}`));
     lines.push(`${name}(${args.join(', ')});`);
   };
 
@@ -130,7 +137,8 @@ export function compilePlan(plan: Plan): Runner {
     }
   });
   lines.push(`return [${outputs.map(tensorOf).join(', ')}];`);
-  const source = `"use strict";\n${loops.map((l) => `${l}\n`).join('')}return function run(I, C, D, K, T) {\n${lines.join('\n')}\n};`;
+  const loopSource = [...loops].map(([text, name]) => `function ${name}${text}\n`).join('');
+  const source = `"use strict";\n${loopSource}return function run(I, C, D, K, T) {\n${lines.join('\n')}\n};`;
   const body = new Function('H', source)(SCALAR_HELPERS) as (
     I: Tensor[],
     C: number[],
