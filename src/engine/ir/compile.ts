@@ -5,11 +5,11 @@
 // closure.
 //
 // The generated source never carries request text: its identifiers are ours (s12, v7, L2, p3, e3,
-// o1, t5, n, i, I, C, D, K, T, H, Math.*) and it holds no literals from the request but numbers we format (sizes and
-// dims) — input names, constants and attributes stay in arrays passed to the compiled function,
-// indexed by numbers we choose.
+// o1, t5, n, i, I, C, D, K, T, H, Math.*) and its only literals are numbers we format (indices,
+// sizes, dims) — input names, constants and attributes stay in arrays passed to the compiled
+// function, indexed by numbers we choose.
 
-import { OPS } from '../ops/table.js';
+import { ENTRIES, OPS } from '../ops/table.js';
 import type { AttrsOf, OpName } from '../ops/types.js';
 import { SCALAR_HELPERS } from '../tensor/elementwise.js';
 import { sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
@@ -28,7 +28,7 @@ function scalarTensor(v: number): Tensor {
 function isNumeric(node: Node, numeric: Uint8Array): boolean {
   if (node.shape.length !== 0) return false;
   if (node.op === 'input' || node.op === 'const') return true;
-  if (OPS[node.op].scalar === null) return false;
+  if (ENTRIES[node.op].scalar === null) return false;
   return node.args.every((a) => numeric[a]);
 }
 
@@ -76,7 +76,7 @@ export function compilePlan(plan: Plan): Runner {
       }
     } else if (numeric[id]) {
       // The entry's scalar code: isNumeric admitted only steps that have it.
-      lines.push(`const s${id} = ${OPS[node.op].scalar!(node.args.map((a) => `s${a}`))};`);
+      lines.push(`const s${id} = ${ENTRIES[node.op].scalar!(node.args.map((a) => `s${a}`))};`);
     } else {
       const impl = OPS[node.op].impl as (args: readonly Tensor[], attrs: AttrsOf<OpName>, shape: Shape) => Tensor;
       const { attrs, shape } = node;

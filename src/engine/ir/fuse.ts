@@ -10,8 +10,10 @@
 //
 // Groups grow from consumers to producers. Contracting them must keep the step graph acyclic: a
 // node joins a group only when none of its users outside the group leads back to it (else the
-// loop would need a value that needs the loop). Steps are then emitted in a topological order of the contracted graph that follows the
-// plan's schedule, each group where its last member was (or earlier, when a step needs it).
+// loop would need a value that needs the loop). A group has at most MAX_LOOP_MEMBERS members; a
+// group of one stays a kernel call. Steps are then emitted in a topological order of the
+// contracted graph that follows the plan's schedule, each group where its last member was (or
+// earlier, when a step needs it).
 
 import { ENTRIES } from '../ops/table.js';
 import { sizeOf } from '../tensor/tensor.js';
