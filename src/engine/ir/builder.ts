@@ -3,7 +3,7 @@
 // folding, common-subexpression sharing and algebraic shortcuts live in one place.
 
 import { EngineError, type SourceSpan } from '../errors.js';
-import { OPS } from '../ops/table.js';
+import { matmulAttrs, OPS } from '../ops/table.js';
 import { ShapeError, type AttrsOf, type OpName, type RuleBuilder } from '../ops/types.js';
 import type { UnaryName, BinaryName } from '../tensor/elementwise.js';
 import type { VectorOperands } from '../tensor/matmul.js';
@@ -223,6 +223,13 @@ export class Builder implements Graph, RuleBuilder {
     return message;
   }
 
+  /** Is this node the matrix transpose (the last two dims swapped) of a tensor of rank ≥ 2? */
+  private isMatrixTranspose(node: Node): boolean {
+    if (node.op !== 'permute') return false;
+    const { perm } = (node as Node<'permute'>).attrs;
+    return perm.length === 2 && perm[0] === 1 && perm[1] === 0 && this.shapeOf(node.args[0]!).length >= 2;
+  }
+
   /** A⁻¹ v for a vector v (its last dimension), as a solve against the column v. */
   private solveColumn(m: NodeId, v: NodeId): NodeId {
     const k = this.shapeOf(v).at(-1)!;
@@ -259,16 +266,39 @@ export class Builder implements Graph, RuleBuilder {
         // A⁻¹ B = solve(A, B) and B A⁻¹ = (A⁻ᵀ Bᵀ)ᵀ: fewer flops, better accuracy, and the
         // adjoint of a solve against a vector is a vector solve, not two matrix products. A
         // vector operand is solved for as a column.
-        const { vectors } = attrs as AttrsOf<'matmul'>;
+        const { vectors, transA = false, transB = false } = attrs as AttrsOf<'matmul'>;
         const left = this.nodes[a]!;
         const right = this.nodes[b]!;
-        if (left.op === 'inv' && vectors !== 'left' && vectors !== 'both') {
+        if (left.op === 'inv' && !transA && vectors !== 'left' && vectors !== 'both') {
           return vectors === 'right' ? this.solveColumn(left.args[0]!, b) : this.solve(left.args[0]!, b);
         }
-        if (right.op === 'inv' && vectors !== 'right' && vectors !== 'both') {
+        if (right.op === 'inv' && !transB && vectors !== 'right' && vectors !== 'both') {
           return vectors === 'left' ? this.solveColumn(this.mT(right.args[0]!), a) : this.mT(this.solve(this.mT(right.args[0]!), this.mT(a)));
         }
+        // Aᵀ B, A Bᵀ: the transpose folded into the product (gemm's transa/transb), not copied.
+        if (vectors === 'none') {
+          if (this.isMatrixTranspose(left)) return this.apply('matmul', [left.args[0]!, b], matmulAttrs('none', !transA, transB));
+          if (this.isMatrixTranspose(right)) return this.apply('matmul', [a, right.args[0]!], matmulAttrs('none', transA, !transB));
+        }
         return undefined;
+      }
+      case 'solve': {
+        // solve(Aᵀ, B) from A's own factors (getrs with trans), so an adjoint reuses the forward LU.
+        const matrix = this.nodes[a]!;
+        if (!this.isMatrixTranspose(matrix)) return undefined;
+        const solve = attrs as AttrsOf<'solve'>;
+        return this.apply('solve', [matrix.args[0]!, b], { ...(solve.vector === true ? { vector: true } : {}), ...(solve.transposed === true ? {} : { transposed: true }) });
+      }
+      case 'trisolve': {
+        // Tᵀ read as one triangle is the other triangle of T, transposed.
+        const matrix = this.nodes[a]!;
+        if (!this.isMatrixTranspose(matrix)) return undefined;
+        const tri = attrs as AttrsOf<'trisolve'>;
+        return this.apply('trisolve', [matrix.args[0]!, b], {
+          lower: !tri.lower,
+          ...(tri.vector === true ? { vector: true } : {}),
+          ...(tri.transposed === true ? {} : { transposed: true }),
+        });
       }
       case 'neg': {
         const inner = this.nodes[a]!;

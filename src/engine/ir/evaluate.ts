@@ -5,6 +5,7 @@
 import { EngineError } from '../errors.js';
 import { OPS } from '../ops/table.js';
 import type { AttrsOf, OpName } from '../ops/types.js';
+import { withFactorisations } from '../tensor/linalg.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
 import { compilePlan, MAX_COMPILED_STEPS } from './compile.js';
 import { liveSchedule, type Graph, type Node, type NodeId } from './graph.js';
@@ -66,8 +67,15 @@ function compute(node: Node, args: readonly Tensor[]): Tensor {
   return impl(args, node.attrs, node.shape);
 }
 
-/** Evaluate the plan's outputs: compiled once the plan is reused, interpreted before. */
+/**
+ * Evaluate the plan's outputs: compiled once the plan is reused, interpreted before. Within one
+ * run a matrix is factored once whatever reads it (a solve and its adjoint, det and its gradient).
+ */
 export function run(plan: Plan, inputs: Bindings): Tensor[] {
+  return withFactorisations(() => runOnce(plan, inputs));
+}
+
+function runOnce(plan: Plan, inputs: Bindings): Tensor[] {
   const state = plan.compiled;
   if (state.runner) return state.runner(inputs);
   state.runs++;
@@ -109,6 +117,10 @@ export function hasNonFinite(t: Tensor): boolean {
  * arose). Runs the plan again; called only when an output is not finite.
  */
 export function nonFiniteOrigins(plan: Plan, inputs: Bindings): { inputs: NodeId[]; first: NodeId | undefined } {
+  return withFactorisations(() => findNonFinite(plan, inputs));
+}
+
+function findNonFinite(plan: Plan, inputs: Bindings): { inputs: NodeId[]; first: NodeId | undefined } {
   const { graph, schedule, lastUse } = plan;
   const values = new Array<Tensor | undefined>(graph.nodes.length);
   const bad = new Uint8Array(graph.nodes.length);

@@ -10,7 +10,7 @@ import type { NodeId } from '../ir/node-id.js';
 import { binary, broadcastTo as broadcastKernel, unary, where as whereKernel, type BinaryName, type UnaryName } from '../tensor/elementwise.js';
 import { cholesky, det, inv, logAbsDet, solve, triangularSolve } from '../tensor/linalg.js';
 import { concat, diagEmbed, diagPart, permute, stridedScatter, stridedSlice } from '../tensor/layout.js';
-import { matmul } from '../tensor/matmul.js';
+import { matmul, type VectorOperands } from '../tensor/matmul.js';
 import { adjugate } from '../tensor/adjugate.js';
 import { logsumexp, norm, reduce } from '../tensor/reduce.js';
 import { formatShape, reshapeTensor, shapesEqual, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
@@ -228,10 +228,28 @@ function coreRanks({ vectors }: MatmulAttrs): [number, number] {
   return [vectors === 'left' || vectors === 'both' ? 1 : 2, vectors === 'right' || vectors === 'both' ? 1 : 2];
 }
 
-function matmulShape([a, b]: readonly Shape[], attrs: MatmulAttrs): Shape {
+/** A matrix shape as the product reads it: its last two dims swapped when it is transposed. */
+function asRead(s: Shape, transposed: boolean | undefined): Shape {
+  return transposed === true ? [...lead(s, 2), s.at(-1)!, s.at(-2)!] : s;
+}
+
+/** matmul's attributes with only the transposes that are set (so plain products keep `{ vectors }`). */
+export function matmulAttrs(vectors: VectorOperands, transA: boolean, transB: boolean): MatmulAttrs {
+  return { vectors, ...(transA ? { transA } : {}), ...(transB ? { transB } : {}) };
+}
+
+/** solve's and trisolve's attributes with only what is set. */
+function solveAttrs<T extends SolveAttrs>(base: T, transposed: boolean): T {
+  const { transposed: _was, ...rest } = base;
+  return (transposed ? { ...rest, transposed } : rest) as T;
+}
+
+function matmulShape([stored, storedB]: readonly Shape[], attrs: MatmulAttrs): Shape {
   const [left, right] = coreRanks(attrs);
-  requireRank(a!, left, 'matmul');
-  requireRank(b!, right, 'matmul');
+  requireRank(stored!, left, 'matmul');
+  requireRank(storedB!, right, 'matmul');
+  const a = asRead(stored!, attrs.transA);
+  const b = asRead(storedB!, attrs.transB);
   const k = a!.at(-1)!;
   const k2 = right === 1 ? b!.at(-1)! : b!.at(-2)!;
   if (k !== k2) {
@@ -306,9 +324,9 @@ function solutionOuter(b: RuleBuilder, bBar: NodeId, x: NodeId, vector: boolean 
   return vector === true ? outerProduct(b, bBar, x) : b.matmul(bBar, b.mT(x));
 }
 
-/** The attributes of the solve against Tᵀ in trisolve's adjoint: the other triangle, the same right side. */
-function flipped(lower: boolean, vector: boolean | undefined): TriSolveAttrs {
-  return vector === true ? { lower: !lower, vector } : { lower: !lower };
+/** x, or its matrix transpose when `transposed`. */
+function transposeIf(b: RuleBuilder, x: NodeId, transposed: boolean | undefined): NodeId {
+  return transposed === true ? b.mT(x) : x;
 }
 
 /** Keep the lower (or upper) triangle, diagonal included, of the last two dims. */
@@ -722,20 +740,23 @@ export const OPS = {
     arity: 2,
     broadcasts: true,
     shape: matmulShape,
-    impl: ([a, c], { vectors }) => matmul(a!, c!, vectors),
-    // d(AB) = dA B + A dB
+    impl: ([a, c], { vectors, transA, transB }) => matmul(a!, c!, vectors, transA === true, transB === true),
+    // d(op(A) op(B)) = op(dA) op(B) + op(A) op(dB): the same product of the tangents
     jvp: (ctx, [a, c], [ta, tc], _out, attrs) =>
       ctx.b.sumOf([
-        ta === null ? null : ctx.b.matmul(alignLeading(ctx, ta, [a!, c!], 0, attrs), c!, attrs.vectors),
-        tc === null ? null : ctx.b.matmul(a!, alignLeading(ctx, tc, [a!, c!], 1, attrs), attrs.vectors),
+        ta === null ? null : ctx.b.apply('matmul', [alignLeading(ctx, ta, [a!, c!], 0, attrs), c!], attrs),
+        tc === null ? null : ctx.b.apply('matmul', [a!, alignLeading(ctx, tc, [a!, c!], 1, attrs)], attrs),
       ]),
-    // Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ. With vectors: A v gives Ā = ḡ vᵀ, v̄ = Aᵀ ḡ (as ḡ A); v B gives
-    // v̄ = B ḡ, B̄ = v ḡᵀ; u · v gives ū = ḡ v, v̄ = ḡ u.
+    // Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ (a transposed operand as stored gets the transpose: Ā = B Ḡᵀ, B̄ = Ḡᵀ A,
+    // with the products' own transposes folded in). With vectors: A v gives Ā = ḡ vᵀ, v̄ = Aᵀ ḡ
+    // (as ḡ A); v B gives v̄ = B ḡ, B̄ = v ḡᵀ; u · v gives ū = ḡ v, v̄ = ḡ u.
     vjp: [
-      ({ b }, g, [, c], _out, { vectors }) => {
+      ({ b }, g, [, c], _out, { vectors, transA, transB }) => {
         switch (vectors) {
           case 'none':
-            return b.matmul(g, b.mT(c!));
+            return transA === true
+              ? b.apply('matmul', [c!, g], matmulAttrs('none', transB === true, true))
+              : b.apply('matmul', [g, c!], matmulAttrs('none', false, transB !== true));
           case 'right':
             return outerProduct(b, g, c!);
           case 'left':
@@ -744,10 +765,12 @@ export const OPS = {
             return b.mul(b.reshape(g, [], [1]), c!);
         }
       },
-      ({ b }, g, [a], _out, { vectors }) => {
+      ({ b }, g, [a], _out, { vectors, transA, transB }) => {
         switch (vectors) {
           case 'none':
-            return b.matmul(b.mT(a!), g);
+            return transB === true
+              ? b.apply('matmul', [g, a!], matmulAttrs('none', true, transA === true))
+              : b.apply('matmul', [a!, g], matmulAttrs('none', transA !== true, false));
           case 'right':
             return b.matmul(g, a!, 'left');
           case 'left':
@@ -769,17 +792,20 @@ export const OPS = {
     arity: 2,
     broadcasts: true,
     shape: solveShape,
-    impl: ([a, c], { vector }) => solveVector(solve, a!, c!, vector),
-    // X = A⁻¹B: dX = A⁻¹(dB - dA X)
+    impl: ([a, c], { vector, transposed }) => solveVector((x, y) => solve(x, y, transposed === true), a!, c!, vector),
+    // X = op(A)⁻¹B: dX = op(A)⁻¹(dB - op(dA) X)
     jvp: (ctx, [a, c], [ta, tc], out, attrs) => {
       const { b } = ctx;
-      const rhs = b.sumOf([alignSolve(ctx, tc, a!, c!, 1, attrs.vector), ta === null ? null : b.neg(timesSolution(b, alignSolve(ctx, ta, a!, c!, 0, attrs.vector)!, out, attrs.vector))]);
-      return rhs === null ? null : b.solve(a!, rhs, attrs.vector === true);
+      const dA = ta === null ? null : transposeIf(b, alignSolve(ctx, ta, a!, c!, 0, attrs.vector)!, attrs.transposed);
+      const rhs = b.sumOf([alignSolve(ctx, tc, a!, c!, 1, attrs.vector), dA === null ? null : b.neg(timesSolution(b, dA, out, attrs.vector))]);
+      return rhs === null ? null : b.apply('solve', [a!, rhs], attrs);
     },
-    // B̄ = A⁻ᵀ Ḡ, Ā = -B̄ Xᵀ
+    // B̄ = op(A)⁻ᵀ Ḡ (a solve with the other transpose, from the same factors), Ā = -B̄ Xᵀ (its
+    // transpose for a transposed A as stored)
     vjp: [
-      ({ b }, g, [a], out, { vector }) => b.neg(solutionOuter(b, b.solve(b.mT(a!), g, vector === true), out, vector)),
-      ({ b }, g, [a], _out, { vector }) => b.solve(b.mT(a!), g, vector === true),
+      ({ b }, g, [a], out, attrs) =>
+        b.neg(transposeIf(b, solutionOuter(b, b.apply('solve', [a!, g], solveAttrs(attrs, attrs.transposed !== true)), out, attrs.vector), attrs.transposed)),
+      ({ b }, g, [a], _out, attrs) => b.apply('solve', [a!, g], solveAttrs(attrs, attrs.transposed !== true)),
     ],
     cost: ([a, c], out, { vector }) => {
       const n = a!.at(-1)!;
@@ -796,21 +822,26 @@ export const OPS = {
     arity: 2,
     broadcasts: true,
     shape: solveShape,
-    impl: ([t, c], { lower, vector }) => solveVector((x, y) => triangularSolve(x, y, lower), t!, c!, vector),
-    // X = T⁻¹B with T read as one triangle: dX = T⁻¹(dB - tri(dT) X)
+    impl: ([t, c], { lower, vector, transposed }) => solveVector((x, y) => triangularSolve(x, y, lower, transposed === true), t!, c!, vector),
+    // X = op(T)⁻¹B with T read as one triangle: dX = op(T)⁻¹(dB - op(tri(dT)) X)
     jvp: (ctx, [t, c], [tt, tc], out, attrs) => {
       const { b } = ctx;
-      const rhs = b.sumOf([
-        alignSolve(ctx, tc, t!, c!, 1, attrs.vector),
-        tt === null ? null : b.neg(timesSolution(b, triangle(b, alignSolve(ctx, tt, t!, c!, 0, attrs.vector)!, attrs.lower), out, attrs.vector)),
-      ]);
+      const dT = tt === null ? null : transposeIf(b, triangle(b, alignSolve(ctx, tt, t!, c!, 0, attrs.vector)!, attrs.lower), attrs.transposed);
+      const rhs = b.sumOf([alignSolve(ctx, tc, t!, c!, 1, attrs.vector), dT === null ? null : b.neg(timesSolution(b, dT, out, attrs.vector))]);
       return rhs === null ? null : b.apply('trisolve', [t!, rhs], attrs);
     },
-    // B̄ = T⁻ᵀ X̄ (Tᵀ is triangular the other way), T̄ = -tri(B̄ Xᵀ)
+    // B̄ = op(T)⁻ᵀ X̄ (the same triangle, the other transpose), T̄ = -tri(B̄ Xᵀ) (of its transpose
+    // for a transposed T as stored)
     vjp: [
-      ({ b }, g, [t], out, { lower, vector }) =>
-        b.neg(triangle(b, solutionOuter(b, b.apply('trisolve', [b.mT(t!), g], flipped(lower, vector)), out, vector), lower)),
-      ({ b }, g, [t], _out, { lower, vector }) => b.apply('trisolve', [b.mT(t!), g], flipped(lower, vector)),
+      ({ b }, g, [t], out, attrs) =>
+        b.neg(
+          triangle(
+            b,
+            transposeIf(b, solutionOuter(b, b.apply('trisolve', [t!, g], solveAttrs(attrs, attrs.transposed !== true)), out, attrs.vector), attrs.transposed),
+            attrs.lower,
+          ),
+        ),
+      ({ b }, g, [t], _out, attrs) => b.apply('trisolve', [t!, g], solveAttrs(attrs, attrs.transposed !== true)),
     ],
     cost: ([a], out) => {
       const n = a!.at(-1)!;

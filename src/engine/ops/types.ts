@@ -61,10 +61,21 @@ export interface TriSolveAttrs extends SolveAttrs {
 /** With `vector`, the right side is a vector (its last dim; a column, as NumPy's solve takes it). */
 export interface SolveAttrs {
   readonly vector?: boolean;
+  /**
+   * Solve with the transpose of the stored matrix (Aᵀ X = B) from its own factors. Set only by the
+   * optimiser of derived programs (solve(Aᵀ, ·) in adjoints), never by a front end.
+   */
+  readonly transposed?: boolean;
 }
 /** NumPy's 1-D operands: which arguments are vectors (a row on the left, a column on the right). */
 export interface MatmulAttrs {
   readonly vectors: VectorOperands;
+  /**
+   * Multiply by the transpose of the stored matrix (BLAS's transa, transb): set only by the
+   * optimiser of derived programs, which folds Aᵀ into the product instead of copying it.
+   */
+  readonly transA?: boolean;
+  readonly transB?: boolean;
 }
 export interface ConcatAttrs {
   /** Negative axis. */

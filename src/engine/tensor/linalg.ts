@@ -34,12 +34,45 @@ export interface LuFactors {
 }
 
 /**
+ * The factorisations of one run of a program, by the storage of the matrix factored: a solve, its
+ * adjoint's transposed solve, det and its adjugate, inv after logdet all factor A once. Keyed
+ * weakly (a factorisation goes when its matrix does) and only within `withFactorisations`, so a
+ * caller's array changed between runs is never read through stale factors.
+ */
+let factorisations: WeakMap<Float64Array, LuFactors> | undefined;
+
+/** Run `fn` with one factorisation per matrix reused across its kernels (nested calls share the outer cache). */
+export function withFactorisations<T>(fn: () => T): T {
+  if (factorisations !== undefined) return fn();
+  factorisations = new WeakMap();
+  try {
+    return fn();
+  } finally {
+    factorisations = undefined;
+  }
+}
+
+/** The cached factors of `a` (the same storage, matrices of the same size), if this run made them. */
+function cachedLu(a: Tensor, n: number): LuFactors | undefined {
+  const known = factorisations?.get(a.data);
+  return known !== undefined && known.lu.shape.at(-1) === n ? known : undefined;
+}
+
+/**
  * P A = L U with partial pivoting for each matrix: L unit lower (stored below the diagonal), U
  * upper. A column with no non-zero pivot is skipped (its multipliers stay 0), so a singular
  * matrix gets an exactly zero U diagonal entry, as in LAPACK's getrf.
  */
 export function lu(a: Tensor): LuFactors {
   const n = squareSize('lu', a);
+  const known = cachedLu(a, n);
+  if (known !== undefined) return known;
+  const factors = factorise(a, n);
+  factorisations?.set(a.data, factors);
+  return factors;
+}
+
+function factorise(a: Tensor, n: number): LuFactors {
   const batch = sizeOf(a.shape.slice(0, -2));
   const factors = a.data.slice();
   const pivots = new Int32Array(batch * n);
@@ -58,8 +91,19 @@ export function lu(a: Tensor): LuFactors {
 export function inv(a: Tensor): Tensor {
   const n = squareSize('inv', a);
   const batch = sizeOf(a.shape.slice(0, -2));
-  const out = a.data.slice();
   const backend = kernels();
+  const known = cachedLu(a, n);
+  if (known !== undefined) {
+    // Factored already in this run: solve against the identity with those factors.
+    const out = new Float64Array(a.data.length);
+    for (let t = 0; t < batch; t++) {
+      const o = t * n * n;
+      for (let i = 0; i < n; i++) out[o + i * (n + 1)] = 1;
+      backend.getrs(false, n, n, known.lu.data, o, n, known.pivots, t * n, out, o, n);
+    }
+    return { shape: [...a.shape], data: out };
+  }
+  const out = a.data.slice();
   if (n > 0) for (let t = 0; t < batch; t++) backend.inverse(n, out, t * n * n, n);
   return { shape: [...a.shape], data: out };
 }
@@ -81,8 +125,8 @@ function solveShapes(what: string, a: Tensor, b: Tensor) {
   return { n, r, aBatch, bBatch, batchShape, batch: sizeOf(batchShape), shape: [...batchShape, n, r] };
 }
 
-/** X with A X = B for A [..., n, n] and B [..., n, k]; batch dims broadcast. */
-export function solve(a: Tensor, b: Tensor): Tensor {
+/** X with A X = B (Aᵀ X = B when `transposed`) for A [..., n, n] and B [..., n, k]; batch dims broadcast. */
+export function solve(a: Tensor, b: Tensor, transposed = false): Tensor {
   const { n, r, aBatch, bBatch, batchShape, batch, shape } = solveShapes('solve', a, b);
   const out = new Float64Array(batch * n * r);
   if (out.length === 0) return { shape, data: out };
@@ -97,7 +141,7 @@ export function solve(a: Tensor, b: Tensor): Tensor {
     const matrix = offsets[0]!;
     const xo = t * n * r;
     out.set(b.data.subarray(offsets[1]!, offsets[1]! + n * r), xo);
-    backend.getrs(false, n, r, factors.data, matrix * n * n, n, pivots, matrix * n, out, xo, r);
+    backend.getrs(transposed, n, r, factors.data, matrix * n * n, n, pivots, matrix * n, out, xo, r);
     advanceMany(index, batchShape, strides, offsets);
   }
   return { shape, data: out };
@@ -169,10 +213,11 @@ function failedCholesky(backend: KernelBackend, src: Float64Array, out: Float64A
 }
 
 /**
- * X with T X = B for triangular T [..., n, n] (the lower triangle when `lower`, else the upper;
- * the other is not read) and B [..., n, k]; batch dims broadcast. A zero diagonal gives Infinity/NaN.
+ * X with T X = B (Tᵀ X = B when `transposed`) for triangular T [..., n, n] (the lower triangle
+ * when `lower`, else the upper; the other is not read) and B [..., n, k]; batch dims broadcast. A
+ * zero diagonal gives Infinity/NaN.
  */
-export function triangularSolve(t: Tensor, b: Tensor, lower: boolean): Tensor {
+export function triangularSolve(t: Tensor, b: Tensor, lower: boolean, transposed = false): Tensor {
   const { n, r, aBatch: tBatch, bBatch, batchShape, batch, shape } = solveShapes('triangularSolve', t, b);
   const out = new Float64Array(batch * n * r);
   if (out.length === 0) return { shape, data: out };
@@ -186,7 +231,7 @@ export function triangularSolve(t: Tensor, b: Tensor, lower: boolean): Tensor {
   for (let q = 0; q < batch; q++) {
     const xo = q * n * r;
     out.set(b.data.subarray(offsets[1]!, offsets[1]! + n * r), xo);
-    backend.trsm(lower, false, false, n, r, t.data, offsets[0]!, n, out, xo, r);
+    backend.trsm(lower, transposed, false, n, r, t.data, offsets[0]!, n, out, xo, r);
     advanceMany(index, batchShape, strides, offsets);
   }
   return { shape, data: out };

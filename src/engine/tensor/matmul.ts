@@ -23,8 +23,9 @@ export type VectorOperands = 'none' | 'left' | 'right' | 'both';
  * [..., k] @ [..., k] -> [...]. A vector is promoted as a view (a row on the left, a column on
  * the right), so every case runs the same gemm in the same order of summation.
  */
-export function matmul(a: Tensor, b: Tensor, vectors: VectorOperands = 'none'): Tensor {
-  if (vectors === 'none') return matrixProduct(a, b);
+export function matmul(a: Tensor, b: Tensor, vectors: VectorOperands = 'none', transA = false, transB = false): Tensor {
+  if (vectors === 'none') return matrixProduct(a, b, transA, transB);
+  if (transA || transB) throw new RangeError('matmul: a vector operand has no transpose');
   const left = vectors === 'left' || vectors === 'both';
   const right = vectors === 'right' || vectors === 'both';
   if (a.shape.length < 1 || b.shape.length < 1) {
@@ -38,16 +39,23 @@ export function matmul(a: Tensor, b: Tensor, vectors: VectorOperands = 'none'): 
   return { shape, data: product.data };
 }
 
-/** [..., m, k] @ [..., k, n] -> [..., m, n] for operands of rank >= 2. */
-function matrixProduct(a: Tensor, b: Tensor): Tensor {
+/**
+ * op(A) @ op(B): [..., m, k] @ [..., k, n] -> [..., m, n] for operands of rank >= 2, where op
+ * transposes the last two dims of an operand stored transposed (A as [..., k, m] with `transA`,
+ * B as [..., n, k] with `transB`): gemm reads it transposed, nothing is copied.
+ */
+function matrixProduct(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   const ra = a.shape.length;
   const rb = b.shape.length;
-  const mismatch = (): RangeError => new RangeError(`matmul: cannot multiply ${formatShape(a.shape)} by ${formatShape(b.shape)}`);
+  const mismatch = (): RangeError =>
+    new RangeError(`matmul: cannot multiply ${formatShape(a.shape)}${transA ? 'ᵀ' : ''} by ${formatShape(b.shape)}${transB ? 'ᵀ' : ''}`);
   if (ra < 2 || rb < 2) throw mismatch();
-  const m = a.shape[ra - 2]!;
-  const k = a.shape[ra - 1]!;
-  const n = b.shape[rb - 1]!;
-  if (b.shape[rb - 2] !== k) throw mismatch();
+  const m = a.shape[transA ? ra - 1 : ra - 2]!;
+  const k = a.shape[transA ? ra - 2 : ra - 1]!;
+  const n = b.shape[transB ? rb - 2 : rb - 1]!;
+  if (b.shape[transB ? rb - 1 : rb - 2] !== k) throw mismatch();
+  const lda = transA ? m : k;
+  const ldb = transB ? k : n;
   const aBatch = a.shape.slice(0, ra - 2);
   const bBatch = b.shape.slice(0, rb - 2);
   const batchShape = broadcastShapes(aBatch, bBatch);
@@ -60,11 +68,11 @@ function matrixProduct(a: Tensor, b: Tensor): Tensor {
   const backend = kernels();
   const aCount = sizeOf(aBatch);
   const bCount = sizeOf(bBatch);
-  if (bCount === 1) {
+  if (bCount === 1 && !transA) {
     // One B for every batch: the batches of A stack into one tall matrix, and B is packed once.
-    backend.gemm(false, false, aCount * m, n, k, 1, a.data, 0, k, b.data, 0, n, 0, out, 0, n);
+    backend.gemm(false, transB, aCount * m, n, k, 1, a.data, 0, lda, b.data, 0, ldb, 0, out, 0, n);
   } else if (aCount === batch && bCount === batch) {
-    for (let t = 0; t < batch; t++) backend.gemm(false, false, m, n, k, 1, a.data, t * m * k, k, b.data, t * k * n, n, 0, out, t * m * n, n);
+    for (let t = 0; t < batch; t++) backend.gemm(transA, transB, m, n, k, 1, a.data, t * m * k, lda, b.data, t * k * n, ldb, 0, out, t * m * n, n);
   } else {
     const strides = [
       broadcastStrides(aBatch, batchShape).map((s) => s * m * k),
@@ -73,7 +81,7 @@ function matrixProduct(a: Tensor, b: Tensor): Tensor {
     const index = new Array<number>(batchShape.length).fill(0);
     const offsets = [0, 0];
     for (let t = 0; t < batch; t++) {
-      backend.gemm(false, false, m, n, k, 1, a.data, offsets[0]!, k, b.data, offsets[1]!, n, 0, out, t * m * n, n);
+      backend.gemm(transA, transB, m, n, k, 1, a.data, offsets[0]!, lda, b.data, offsets[1]!, ldb, 0, out, t * m * n, n);
       advanceMany(index, batchShape, strides, offsets);
     }
   }
