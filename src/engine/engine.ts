@@ -20,10 +20,44 @@ export interface InputShape {
   shape: Shape;
 }
 
+/**
+ * The function last fetched from or stored in the cache: the cache's most recently used entry, so
+ * asking for it again needs neither its key nor a cache lookup (which would only move it to where
+ * it already is). Expressions only: a graph is compared by its key.
+ */
+interface Latest {
+  expr: string;
+  key: string;
+  prepared: Prepared;
+}
+
+/** The cache key of a function and its input shapes: distinct (source, inputs) never share one. */
+function cacheKey(source: FunctionSource, inputs: readonly InputShape[]): string {
+  return JSON.stringify([source.expr ?? source.graph, inputs.map((i) => [i.name, i.shape])]);
+}
+
+/** Whether `a` and `b` name the same inputs with the same shapes, in order (as their cache keys would say). */
+function sameInputs(a: readonly InputShape[], b: readonly InputShape[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.name !== y.name || x.shape.length !== y.shape.length) return false;
+    for (let d = 0; d < x.shape.length; d++) if (x.shape[d] !== y.shape[d]) return false;
+  }
+  return true;
+}
+
 export class Engine {
   private readonly cache: LruCache<string, Prepared>;
-  /** Functions prepared since the last `reweigh`, to be weighed again when their programs are built. */
-  private readonly pending = new Map<string, Prepared>();
+  /**
+   * Functions prepared since the last `reweigh` (keys and functions, in step), to be weighed again
+   * once their programs are built. Arrays emptied in place: nothing is allocated per request.
+   */
+  private readonly pendingKeys: string[] = [];
+  private readonly pendingFunctions: Prepared[] = [];
+  /** The most recently used cache entry; dropped whenever the cache may have evicted anything. */
+  private latest: Latest | undefined;
 
   constructor(
     readonly limits: Limits = DEFAULT_LIMITS,
@@ -60,14 +94,29 @@ export class Engine {
   prepare(source: FunctionSource, inputs: readonly InputShape[]): Prepared {
     // The functions the last caller prepared have their programs built by now: weigh them again.
     this.reweigh();
-    const key = JSON.stringify([source.expr ?? source.graph, inputs.map((i) => [i.name, i.shape])]);
-    let prepared = this.cache.get(key);
-    if (!prepared) {
-      prepared = new Prepared(source, inputs, this.limits);
-      this.cache.set(key, prepared);
+    const latest = this.latest;
+    let key: string;
+    let prepared: Prepared | undefined;
+    if (latest !== undefined && source.expr !== undefined && latest.expr === source.expr && sameInputs(latest.prepared.inputs, inputs)) {
+      // Asked again for the most recently used function (the common case under load): no key, no lookup.
+      ({ key, prepared } = latest);
+    } else {
+      key = cacheKey(source, inputs);
+      prepared = this.cache.get(key);
+      if (prepared === undefined) {
+        prepared = new Prepared(source, inputs, this.limits);
+        const size = this.cache.size;
+        this.cache.set(key, prepared);
+        // Kept without evicting anything: it is the most recently used. Otherwise (it was too
+        // heavy to keep, or others were evicted) the next request looks up its key.
+        this.latest = this.cache.size === size + 1 && source.expr !== undefined ? { expr: source.expr, key, prepared } : undefined;
+      } else {
+        this.latest = source.expr !== undefined ? { expr: source.expr, key, prepared } : undefined;
+      }
     }
     // Weighed again once the caller's programs are built (they are built after this returns).
-    this.pending.set(key, prepared);
+    this.pendingKeys.push(key);
+    this.pendingFunctions.push(prepared);
     return prepared;
   }
 
@@ -76,7 +125,13 @@ export class Engine {
    * Done at the next `prepare` and whenever the cache is read, so no caller has to remember it.
    */
   private reweigh(): void {
-    for (const [key, prepared] of this.pending) this.cache.reweigh(key, prepared);
-    this.pending.clear();
+    const n = this.pendingKeys.length;
+    if (n === 0) return;
+    const size = this.cache.size;
+    for (let i = 0; i < n; i++) this.cache.reweigh(this.pendingKeys[i]!, this.pendingFunctions[i]!);
+    this.pendingKeys.length = 0;
+    this.pendingFunctions.length = 0;
+    // Something was evicted (perhaps the most recently used): look keys up again.
+    if (this.cache.size !== size) this.latest = undefined;
   }
 }
