@@ -262,6 +262,15 @@ export class Builder implements Graph, RuleBuilder {
       case 'pow':
         if (this.isConstant(b, 1) && same(a)) return a;
         return undefined;
+      case 'where': {
+        // A condition known when the program is built (a rule's guard such as y = 0 for a
+        // constant y) picks its branch: no select over every element.
+        const branch = this.isConstant(a, 0) ? args[2]! : this.isConstant(a, 1) ? b : undefined;
+        if (branch === undefined) return undefined;
+        const from = this.shapeOf(branch);
+        const padded = from.length < shape.length ? this.reshape(branch, from, [...new Array<number>(shape.length - from.length).fill(1), ...from]) : branch;
+        return this.broadcastTo(padded, shape);
+      }
       case 'matmul': {
         // A⁻¹ B = solve(A, B) and B A⁻¹ = (A⁻ᵀ Bᵀ)ᵀ: fewer flops, better accuracy, and the
         // adjoint of a solve against a vector is a vector solve, not two matrix products. A

@@ -319,9 +319,13 @@ function timesSolution(b: RuleBuilder, m: NodeId, x: NodeId, vector: boolean | u
   return vector === true ? b.matmul(m, x, 'right') : b.matmul(m, x);
 }
 
-/** Ā's outer factor -B̄ Xᵀ for a solve (vectors: the outer product). */
-function solutionOuter(b: RuleBuilder, bBar: NodeId, x: NodeId, vector: boolean | undefined): NodeId {
-  return vector === true ? outerProduct(b, bBar, x) : b.matmul(bBar, b.mT(x));
+/**
+ * Ā's outer factor B̄ Xᵀ for a solve (vectors: the outer product), or its transpose X B̄ᵀ for a
+ * matrix stored transposed: the product taken in the other order, never a transposed copy.
+ */
+function solutionOuter(b: RuleBuilder, bBar: NodeId, x: NodeId, vector: boolean | undefined, transposed?: boolean): NodeId {
+  const [u, v] = transposed === true ? [x, bBar] : [bBar, x];
+  return vector === true ? outerProduct(b, u, v) : b.matmul(u, b.mT(v));
 }
 
 /** x, or its matrix transpose when `transposed`. */
@@ -804,7 +808,7 @@ export const OPS = {
     // transpose for a transposed A as stored)
     vjp: [
       ({ b }, g, [a], out, attrs) =>
-        b.neg(transposeIf(b, solutionOuter(b, b.apply('solve', [a!, g], solveAttrs(attrs, attrs.transposed !== true)), out, attrs.vector), attrs.transposed)),
+        b.neg(solutionOuter(b, b.apply('solve', [a!, g], solveAttrs(attrs, attrs.transposed !== true)), out, attrs.vector, attrs.transposed)),
       ({ b }, g, [a], _out, attrs) => b.apply('solve', [a!, g], solveAttrs(attrs, attrs.transposed !== true)),
     ],
     cost: ([a, c], out, { vector }) => {
@@ -837,7 +841,7 @@ export const OPS = {
         b.neg(
           triangle(
             b,
-            transposeIf(b, solutionOuter(b, b.apply('trisolve', [t!, g], solveAttrs(attrs, attrs.transposed !== true)), out, attrs.vector), attrs.transposed),
+            solutionOuter(b, b.apply('trisolve', [t!, g], solveAttrs(attrs, attrs.transposed !== true)), out, attrs.vector, attrs.transposed),
             attrs.lower,
           ),
         ),
