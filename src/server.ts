@@ -3,6 +3,7 @@
 // exit 0; exit 1 if they are not answered within SHUTDOWN_GRACE_MS).
 
 import { buildApp } from './app.js';
+import { kernelBackend } from './engine/tensor/backend/index.js';
 import { type Config, ConfigError, loadConfig } from './service/config.js';
 import { listenMetrics, type MetricsServer } from './service/metrics-server.js';
 
@@ -54,6 +55,8 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
 
   await app.listen({ port: config.PORT, host: config.HOST });
+  const kernels = kernelBackend();
+  app.log.info({ backend: kernels.name, threads: kernels.threads, detail: kernels.detail }, `tensor kernels: ${kernels.name === 'openblas' ? `OpenBLAS (${kernels.detail})` : 'JavaScript'}`);
   if (config.METRICS_PORT > 0) {
     metricsServer = await listenMetrics(app.metrics, { port: config.METRICS_PORT, host: config.HOST, keys: config.METRICS_API_KEYS });
     app.log.info({ url: `${metricsServer.url}/metrics` }, 'metrics listening on their own port');
