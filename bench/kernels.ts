@@ -4,7 +4,14 @@
 // elements per second). Each figure is the best of several timed rounds after a warm-up, so V8
 // has optimised the loops.
 
-import { binary, matmul, reduce, permute, unary } from '../src/engine/tensor/index.js';
+import { ENTRIES } from '../src/engine/ops/table.js';
+import { matmul, reduce, permute } from '../src/engine/tensor/index.js';
+import type { BinaryName, UnaryName } from '../src/engine/tensor/index.js';
+
+// The elementwise kernels are generated from the op table's scalar code: reached through the entries.
+type Kernel = (args: readonly Tensor[], attrs: object, shape: readonly number[]) => Tensor;
+const unary = (name: UnaryName, x: Tensor): Tensor => (ENTRIES[name].impl as Kernel)([x], {}, x.shape);
+const binary = (name: BinaryName, a: Tensor, b: Tensor): Tensor => (ENTRIES[name].impl as Kernel)([a, b], {}, []);
 import { gemmIkj } from '../src/engine/tensor/backend/js.js';
 import { kernelBackend, withBackend } from '../src/engine/tensor/backend/index.js';
 import type { Tensor } from '../src/engine/tensor/index.js';

@@ -7,7 +7,7 @@
 // stack of tangents (extra leading dims) flows through the same rules: see ops/types.ts.
 
 import type { NodeId } from '../ir/node-id.js';
-import { binary, broadcastTo as broadcastKernel, unary, where as whereKernel, type BinaryName, type UnaryName } from '../tensor/elementwise.js';
+import { binaryKernel, broadcastTo as broadcastKernel, mapBinary, mapUnary, unaryKernel, where as whereKernel, type BinaryName, type UnaryName } from '../tensor/elementwise.js';
 import { cholesky, det, inv, logAbsDet, solve, triangularSolve } from '../tensor/linalg.js';
 import { concat, diagEmbed, diagPart, permute, stridedScatter, stridedSlice } from '../tensor/layout.js';
 import { matmul, type VectorOperands } from '../tensor/matmul.js';
@@ -46,7 +46,10 @@ const PLAIN: LanguageExposure = { statics: [] };
 
 /** Extras of an elementwise entry: its scalar code (exactly what its kernel computes) and words. */
 interface Elementwise<Code> {
+  /** The scalar code: compiled plans inline it, and the kernel is a loop generated from it. */
   readonly code: Code;
+  /** For a binary op: the code for some constant right operands, hoisted out of the kernel's loop (same bits). */
+  readonly constantRight?: ReadonlyMap<number, (a: string) => string>;
   readonly convention?: string;
   readonly hint?: string;
   readonly derivativeHint?: string;
@@ -78,11 +81,13 @@ function unaryOp(
   scale: ((b: RuleBuilder, t: NodeId, x: NodeId, out: NodeId) => NodeId) | null,
   more: Elementwise<(a: string) => string>,
 ): OpDef<NoAttrs> {
+  // The kernel is the loop generated from the scalar code (tensor/elementwise.ts).
+  const kernel = unaryKernel(more.code);
   return {
     arity: 1,
     broadcasts: false,
     shape: ([x]) => x!,
-    impl: ([x]) => unary(name, x!),
+    impl: ([x]) => mapUnary(kernel, x!),
     scalar: ([a]) => more.code(a!),
     language: PLAIN,
     ...extras(more),
@@ -103,11 +108,12 @@ function binaryOp(
   } | null,
   more: Elementwise<(a: string, b: string) => string>,
 ): OpDef<NoAttrs> {
+  const kernel = binaryKernel(more.code, more.constantRight);
   return {
     arity: 2,
     broadcasts: true,
     shape: (args) => broadcastAll(args),
-    impl: ([x, y]) => binary(name, x!, y!),
+    impl: ([x, y]) => mapBinary(name, kernel, x!, y!),
     scalar: ([a, b]) => more.code(a!, b!),
     language: PLAIN,
     ...extras(more),
@@ -448,7 +454,17 @@ export const OPS = {
         return b.where(b.mul(b.bin('eq', x, zero), b.bin('ge', y, zero)), zero, b.mul(out, b.un('log', x)));
       },
     },
-    { code: call('H.pow'), convention: POWER_AND_NORM, hint: 'a power of a negative number or of 0' },
+    {
+      code: call('H.pow'),
+      // What H.pow does for these exponents, hoisted out of the kernel's loop.
+      constantRight: new Map([
+        [2, (a: string) => `(${a} * ${a})`],
+        [1, (a: string) => a],
+        [0.5, (a: string) => `H.powHalf(${a})`],
+      ]),
+      convention: POWER_AND_NORM,
+      hint: 'a power of a negative number or of 0',
+    },
   ),
   maximum: binaryOp(
     'maximum',
@@ -1009,6 +1025,9 @@ function asMatrixScale(b: RuleBuilder, v: NodeId, a: NodeId): NodeId {
 function symmetricPart(a: Tensor): Tensor {
   const r = a.shape.length;
   const swapLast = [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2];
-  return binary('mul', binary('add', a, permute(a, swapLast)), { shape: [], data: Float64Array.of(0.5) });
+  const t = permute(a, swapLast).data;
+  const out = new Float64Array(t.length);
+  for (let i = 0; i < out.length; i++) out[i] = (a.data[i]! + t[i]!) * 0.5;
+  return { shape: [...a.shape], data: out };
 }
 

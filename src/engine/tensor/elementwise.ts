@@ -1,9 +1,13 @@
 // Elementwise kernels: unary maps, broadcasting binary ops, where, broadcastTo, fill.
 //
-// Every loop is written out once per function: a shared `map(f)` factory makes the call to `f`
-// megamorphic, which measured 6-8x slower for cheap ops (neg, mul) on V8. Loops that call a
-// named scalar function (`sigmoid(x[i])`) have one call target, which TurboFan inlines.
-// The kernel tables are mutable so that a faster implementation (WebAssembly) can replace an entry.
+// A unary or binary primitive is defined once, by its scalar code in the op table (ops/table.ts:
+// `code(a) → JavaScript expression`); its kernel is a loop generated from that code here
+// (`unaryKernel`, `binaryKernel`), and compiled plans inline the same code. So a kernel, a compiled
+// step and a fused loop compute every element with the same expression, bit for bit.
+//
+// Each primitive gets its own generated loop: a shared `map(f)` factory would make the call to `f`
+// megamorphic, which measured 6-8x slower for cheap ops (neg, mul) on V8. The generated source is
+// the engine's own scalar code (never request text); helpers are reached as `H.<name>`.
 
 import { broadcastShapes, formatShape, full, shapesEqual, sizeOf } from './tensor.js';
 import type { Shape, Tensor } from './tensor.js';
@@ -32,41 +36,20 @@ function relu(v: number): number {
   return Math.max(v, 0);
 }
 
-/**
- * The unary loops, keyed by op name. The op table (ops/table.ts) has one entry per key (its
- * type requires it), holding everything else about the op: its scalar code, rules, words.
- */
-const unaryKernels = {
-  neg(x, out) { for (let i = 0; i < x.length; i++) out[i] = -x[i]!; },
-  abs(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.abs(x[i]!); },
-  sign(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.sign(x[i]!); },
-  exp(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.exp(x[i]!); },
-  log(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.log(x[i]!); },
-  log1p(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.log1p(x[i]!); },
-  expm1(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.expm1(x[i]!); },
-  sqrt(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.sqrt(x[i]!); },
-  sin(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.sin(x[i]!); },
-  cos(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.cos(x[i]!); },
-  tan(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.tan(x[i]!); },
-  asin(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.asin(x[i]!); },
-  acos(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.acos(x[i]!); },
-  atan(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.atan(x[i]!); },
-  sinh(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.sinh(x[i]!); },
-  cosh(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.cosh(x[i]!); },
-  tanh(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.tanh(x[i]!); },
-  sigmoid(x, out) { for (let i = 0; i < x.length; i++) out[i] = sigmoid(x[i]!); },
-  relu(x, out) { for (let i = 0; i < x.length; i++) out[i] = Math.max(x[i]!, 0); },
-  softplus(x, out) { for (let i = 0; i < x.length; i++) out[i] = softplus(x[i]!); },
-} satisfies Record<string, UnaryKernel>;
+/** The unary primitives, in table order (each has an op-table entry with its scalar code). */
+export const UNARY_NAMES = [
+  'neg', 'abs', 'sign', 'exp', 'log', 'log1p', 'expm1', 'sqrt', 'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'tanh', 'sigmoid', 'relu', 'softplus',
+] as const;
+export type UnaryName = (typeof UNARY_NAMES)[number];
 
-export type UnaryName = keyof typeof unaryKernels;
-export const UNARY_KERNELS: { [K in UnaryName]: UnaryKernel } = unaryKernels;
-/** The unary op names, in table order: derived from the kernels, not a second list. */
-export const UNARY_NAMES = Object.keys(unaryKernels) as UnaryName[];
+/** The loop `out[i] = f(x[i])` generated from f's scalar code. */
+export function unaryKernel(code: (a: string) => string): UnaryKernel {
+  const source = `"use strict";\nreturn function unaryLoop(x, out) {\n  for (let i = 0; i < x.length; i++) out[i] = ${code('x[i]')};\n};`;
+  return new Function('H', source)(SCALAR_HELPERS) as UnaryKernel;
+}
 
-export function unary(name: UnaryName, x: Tensor): Tensor {
-  const kernel = UNARY_KERNELS[name];
-  if (kernel === undefined) throw new RangeError(`unknown unary kernel '${String(name)}'`);
+/** f applied to every element of x, by its kernel. */
+export function mapUnary(kernel: UnaryKernel, x: Tensor): Tensor {
   const out = new Float64Array(x.data.length);
   kernel(x.data, out);
   return { shape: [...x.shape], data: out };
@@ -91,7 +74,7 @@ function powHalf(a: number): number {
   return a === -Infinity ? Infinity : Math.sqrt(a) + 0;
 }
 
-/** x^y exactly as the pow kernel computes it (its fast paths included): the scalar code of pow. */
+/** x^y as Math.pow gives it, with the common constant exponents done without the generic routine: pow's scalar code. */
 function pow(a: number, b: number): number {
   if (b === 2) return a * a;
   if (b === 1) return a;
@@ -99,98 +82,30 @@ function pow(a: number, b: number): number {
   return Math.pow(a, b);
 }
 
-const powKernel: BinaryKernel = {
-  vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.pow(a[ao + i]!, b[bo + i]!); },
-  sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.pow(a, b[bo + i]!); },
-  vs(a, ao, b, out, oo, n) {
-    // The common constant exponents avoid the generic pow routine.
-    if (b === 2) for (let i = 0; i < n; i++) { const v = a[ao + i]!; out[oo + i] = v * v; }
-    else if (b === 1) for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]!;
-    else if (b === 0.5) for (let i = 0; i < n; i++) out[oo + i] = powHalf(a[ao + i]!);
-    else for (let i = 0; i < n; i++) out[oo + i] = Math.pow(a[ao + i]!, b);
-  },
-};
+/** The binary primitives, in table order (each has an op-table entry with its scalar code). */
+export const BINARY_NAMES = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'atan2', 'hypot', 'lt', 'le', 'gt', 'ge', 'eq', 'ne'] as const;
+export type BinaryName = (typeof BINARY_NAMES)[number];
 
-/** The binary loops, keyed by op name (see the unary kernels). */
-const binaryKernels = {
-  add: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! + b[bo + i]!; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a + b[bo + i]!; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! + b; },
-  },
-  sub: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! - b[bo + i]!; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a - b[bo + i]!; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! - b; },
-  },
-  mul: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! * b[bo + i]!; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a * b[bo + i]!; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! * b; },
-  },
-  div: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! / b[bo + i]!; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a / b[bo + i]!; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! / b; },
-  },
-  pow: powKernel,
-  maximum: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.max(a[ao + i]!, b[bo + i]!); },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.max(a, b[bo + i]!); },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.max(a[ao + i]!, b); },
-  },
-  minimum: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.min(a[ao + i]!, b[bo + i]!); },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.min(a, b[bo + i]!); },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.min(a[ao + i]!, b); },
-  },
-  atan2: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.atan2(a[ao + i]!, b[bo + i]!); },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.atan2(a, b[bo + i]!); },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.atan2(a[ao + i]!, b); },
-  },
-  // Math.hypot factors out the larger magnitude before squaring: no overflow or underflow.
-  hypot: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.hypot(a[ao + i]!, b[bo + i]!); },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.hypot(a, b[bo + i]!); },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = Math.hypot(a[ao + i]!, b); },
-  },
-  lt: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! < b[bo + i]! ? 1 : 0; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a < b[bo + i]! ? 1 : 0; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! < b ? 1 : 0; },
-  },
-  le: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! <= b[bo + i]! ? 1 : 0; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a <= b[bo + i]! ? 1 : 0; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! <= b ? 1 : 0; },
-  },
-  gt: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! > b[bo + i]! ? 1 : 0; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a > b[bo + i]! ? 1 : 0; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! > b ? 1 : 0; },
-  },
-  ge: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! >= b[bo + i]! ? 1 : 0; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a >= b[bo + i]! ? 1 : 0; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! >= b ? 1 : 0; },
-  },
-  eq: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! === b[bo + i]! ? 1 : 0; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a === b[bo + i]! ? 1 : 0; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! === b ? 1 : 0; },
-  },
-  ne: {
-    vv(a, ao, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! !== b[bo + i]! ? 1 : 0; },
-    sv(a, b, bo, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a !== b[bo + i]! ? 1 : 0; },
-    vs(a, ao, b, out, oo, n) { for (let i = 0; i < n; i++) out[oo + i] = a[ao + i]! !== b ? 1 : 0; },
-  },
-} satisfies Record<string, BinaryKernel>;
-
-export type BinaryName = keyof typeof binaryKernels;
-export const BINARY_KERNELS: { [K in BinaryName]: BinaryKernel } = binaryKernels;
-/** The binary op names, in table order: derived from the kernels, not a second list. */
-export const BINARY_NAMES = Object.keys(binaryKernels) as BinaryName[];
+/**
+ * The three loops of f(a, b) generated from its scalar code. `constantRight` gives, for some
+ * constant right operands, the code f(a, c) reduces to (pow: x² is x·x): the scalar right-operand
+ * loop tests the constant once instead of per element. It must give the same bits as `code`.
+ */
+export function binaryKernel(code: (a: string, b: string) => string, constantRight: ReadonlyMap<number, (a: string) => string> = new Map()): BinaryKernel {
+  const loop = (expr: string): string => `for (let i = 0; i < n; i++) out[oo + i] = ${expr};`;
+  let vs = loop(code('a[ao + i]', 'b'));
+  for (const [c, reduced] of [...constantRight].reverse()) {
+    if (!Number.isFinite(c)) throw new Error('internal: constantRight needs finite constants');
+    vs = `if (b === ${c}) { ${loop(reduced('a[ao + i]'))} } else { ${vs} }`;
+  }
+  const source =
+    '"use strict";\nreturn {\n' +
+    `  vv(a, ao, b, bo, out, oo, n) { ${loop(code('a[ao + i]', 'b[bo + i]'))} },\n` +
+    `  sv(a, b, bo, out, oo, n) { ${loop(code('a', 'b[bo + i]'))} },\n` +
+    `  vs(a, ao, b, out, oo, n) { ${vs} },\n` +
+    '};';
+  return new Function('H', source)(SCALAR_HELPERS) as BinaryKernel;
+}
 
 function broadcastOrThrow(what: string, a: Shape, b: Shape): number[] {
   const shape = broadcastShapes(a, b);
@@ -198,9 +113,8 @@ function broadcastOrThrow(what: string, a: Shape, b: Shape): number[] {
   return shape;
 }
 
-export function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
-  const kernel = BINARY_KERNELS[name];
-  if (kernel === undefined) throw new RangeError(`unknown binary kernel '${String(name)}'`);
+/** f(a, b) by its kernel, a and b broadcast (`name` for the error). */
+export function mapBinary(name: string, kernel: BinaryKernel, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastOrThrow(name, a.shape, b.shape);
   const size = sizeOf(shape);
   const out = new Float64Array(size);
@@ -303,4 +217,4 @@ export function fill(shape: Shape, value: number): Tensor {
 }
 
 /** The scalar functions the op table's scalar code may call as `H.<name>` (compiled plans). */
-export const SCALAR_HELPERS = { sigmoid, relu, softplus, pow };
+export const SCALAR_HELPERS = { sigmoid, relu, softplus, pow, powHalf };
