@@ -13,8 +13,10 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../src/engine/engine.js';
+import { kernelBackend } from '../src/engine/tensor/backend/index.js';
 import { Random } from '../src/engine/random.js';
-import { planRequest } from '../src/service/request.js';
+import { grad as gradOf, value as valueOf } from '../src/engine/ad/differentiate.js';
+import { readPoint } from '../src/service/request.js';
 import { engineCases, timePair } from './engine.js';
 
 const PYTHON = process.env.TORCH_PYTHON ?? '/usr/bin/python3';
@@ -119,14 +121,17 @@ function main(): void {
     return;
   }
   const engine = new Engine();
-  console.log(`# Adjoint against PyTorch ${torch.torch} (float64, CPU, one thread each), same inputs, same run`);
+  const kernels = kernelBackend();
+  console.log(`# Adjoint (the engine over tensors, ${kernels.name === 'openblas' ? `OpenBLAS ${kernels.detail}, ${kernels.threads} thread` : 'JavaScript kernels'}) against PyTorch ${torch.torch} (float64, CPU, one thread), same inputs, same run`);
   console.log(`# PyTorch's BLAS: ${torch.blas}`);
   console.log('');
   console.log('| function | Adjoint value | PyTorch value | Adjoint value+grad | PyTorch value+grad | value+grad, Adjoint / PyTorch | Adjoint (value+grad) / value |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const c of cases) {
-    const value = planRequest(engine, 'eval', { expr: c.expr, at: c.at });
-    const grad = planRequest(engine, 'grad', { expr: c.expr, at: c.at, wrt: c.wrt });
+    // The engine alone, over tensors (as PyTorch is timed): the request read once, no answer shaping.
+    const point = readPoint(engine, { expr: c.expr }, c.at, ['at']);
+    const value = valueOf(point.prepared, point.inputs);
+    const grad = gradOf(point.prepared, point.inputs, c.wrt ?? point.prepared.inputs.map((i) => i.name));
     const [valueMs, gradMs] = timePair(() => value.run(), () => grad.run(), budgetSeconds * 1000);
     const t = torch.results[c.name]!;
     console.log(

@@ -5,10 +5,16 @@ same way: value and value+gradient alternately, medians. Reads the inputs bench/
 
 Run by `npm run bench:compare` (needs Debian's python3-torch: apt-get install -y python3-torch)."""
 import json
+import os
 import sys
 import time
 
-import torch
+# One thread on each side: PyTorch's own (set_num_threads) and the BLAS's, which Debian's PyTorch
+# reaches through the generic libblas.so.3 (OpenBLAS) and set_num_threads does not govern.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import torch  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 torch.set_num_threads(1)
