@@ -3,7 +3,7 @@
 // runs. Inputs are named tensors; `wrt` names the inputs to differentiate with respect to.
 
 import { runChecked, type Warning } from './run.js';
-import { totalSize, type Prepared } from '../prepare.js';
+import { totalSize, type Prepared, type Program } from '../prepare.js';
 import { permute } from '../tensor/layout.js';
 import { reshapeTensor, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
 import { bind, checkJacobianSize, checkSeeds, cost, identityBlocks, rows, shapesOf, tangentSeeds, type Inputs, type Planned, type Warned } from './plan.js';
@@ -106,51 +106,43 @@ export function jacobian(prepared: Prepared, inputs: Inputs, wrt: readonly strin
   return chosen === 'forward' ? forwardJacobian(prepared, inputs, wrt, shapes, n) : reverseJacobian(prepared, inputs, wrt, shapes, m);
 }
 
+/** A planned run over n stacked seeds: the seeds' elements count as work and as live memory (see checkSeeds). */
+function seeded<T>(program: Program, seeds: number, run: () => T): Planned<T> {
+  const { flops, answer, live } = cost(program);
+  return { flops: flops + seeds, answer, live: live + seeds, run };
+}
+
 function reshapeBlock(prepared: Prepared, block: Tensor, inShape: Shape): Tensor {
   return reshapeTensor(block, [...prepared.outputShape, ...inShape]);
 }
 
 function forwardJacobian(prepared: Prepared, inputs: Inputs, wrt: readonly string[], shapes: Shape[], n: number): Planned<JacobianResult> {
   const program = prepared.jvpProgram(wrt, [n]);
-  const seeds = checkSeeds(program, n, prepared.limits.maxLiveElements, 'use mode "reverse" (one pass per output element), or fewer wrt inputs');
-  const { flops, answer, live } = cost(program);
-  return {
-    flops: flops + seeds,
-    answer,
-    live: live + seeds,
-    run: () => {
-      const warnings: Warning[] = [];
-      const [value, tangents] = runChecked(program, bind(inputs, tangentSeeds(wrt, identityBlocks(shapes))), warnings);
-      const jacobian = new Map<string, Tensor>();
-      let offset = 0;
-      wrt.forEach((a, i) => {
-        const size = sizeOf(shapes[i]!);
-        // tangents[k] is column k of J: take this input's columns and transpose them into rows.
-        jacobian.set(a, reshapeBlock(prepared, permute(rows(tangents!, offset, size), [1, 0]), shapes[i]!));
-        offset += size;
-      });
-      return { value: value!, jacobian, mode: 'forward', passes: n, warnings };
-    },
-  };
+  return seeded(program, checkSeeds(program, n, prepared.limits.maxLiveElements, 'use mode "reverse" (one pass per output element), or fewer wrt inputs'), () => {
+    const warnings: Warning[] = [];
+    const [value, tangents] = runChecked(program, bind(inputs, tangentSeeds(wrt, identityBlocks(shapes))), warnings);
+    const jacobian = new Map<string, Tensor>();
+    let offset = 0;
+    wrt.forEach((a, i) => {
+      const size = sizeOf(shapes[i]!);
+      // tangents[k] is column k of J: take this input's columns and transpose them into rows.
+      jacobian.set(a, reshapeBlock(prepared, permute(rows(tangents!, offset, size), [1, 0]), shapes[i]!));
+      offset += size;
+    });
+    return { value: value!, jacobian, mode: 'forward', passes: n, warnings };
+  });
 }
 
 function reverseJacobian(prepared: Prepared, inputs: Inputs, wrt: readonly string[], shapes: Shape[], m: number): Planned<JacobianResult> {
   const program = prepared.vjpProgram(wrt, [m]);
-  const seeds = checkSeeds(program, m, prepared.limits.maxLiveElements, 'use mode "forward" (one pass per input coordinate), or a smaller output');
-  const { flops, answer, live } = cost(program);
-  return {
-    flops: flops + seeds,
-    answer,
-    live: live + seeds,
-    run: () => {
-      const warnings: Warning[] = [];
-      const cotangent = identityBlocks([prepared.outputShape])[0]!;
-      const [value, ...adjoints] = runChecked(program, bind(inputs, new Map([['cotangent', cotangent]])), warnings);
-      // adjoints[a][k] is row k of J restricted to a.
-      const jacobian = new Map(wrt.map((a, i) => [a, reshapeBlock(prepared, adjoints[i]!, shapes[i]!)]));
-      return { value: value!, jacobian, mode: 'reverse', passes: m, warnings };
-    },
-  };
+  return seeded(program, checkSeeds(program, m, prepared.limits.maxLiveElements, 'use mode "forward" (one pass per input coordinate), or a smaller output'), () => {
+    const warnings: Warning[] = [];
+    const cotangent = identityBlocks([prepared.outputShape])[0]!;
+    const [value, ...adjoints] = runChecked(program, bind(inputs, new Map([['cotangent', cotangent]])), warnings);
+    // adjoints[a][k] is row k of J restricted to a.
+    const jacobian = new Map(wrt.map((a, i) => [a, reshapeBlock(prepared, adjoints[i]!, shapes[i]!)]));
+    return { value: value!, jacobian, mode: 'reverse', passes: m, warnings };
+  });
 }
 
 /** The value, gradient and Hessian of a scalar function: forward over reverse, n batched passes. */
@@ -159,28 +151,21 @@ export function hessian(prepared: Prepared, inputs: Inputs, wrt: readonly string
   const n = totalSize(shapes);
   checkJacobianSize(n, n, prepared.limits.maxJacobianElements, 'Hessian');
   const program = prepared.secondOrderProgram(wrt, [n]);
-  const seeds = checkSeeds(program, n, prepared.limits.maxLiveElements, 'ask for fewer wrt inputs', 'hvp');
-  const { flops, answer, live } = cost(program);
-  return {
-    flops: flops + seeds,
-    answer,
-    live: live + seeds,
-    run: () => {
-      const warnings: Warning[] = [];
-      const outputs = runChecked(program, bind(inputs, tangentSeeds(wrt, identityBlocks(shapes))), warnings);
-      const k = wrt.length;
-      const second = outputs.slice(1 + k);
-      const hessian = new Map<string, Map<string, Tensor>>();
-      let offset = 0;
-      wrt.forEach((a, i) => {
-        const size = sizeOf(shapes[i]!);
-        // second[j][r] = ∂(∂f/∂b_j)/∂(coordinate r): rows of a's block give H[a][b].
-        hessian.set(a, new Map(wrt.map((b, j) => [b, reshapeTensor(rows(second[j]!, offset, size), [...shapes[i]!, ...shapes[j]!])])));
-        offset += size;
-      });
-      return { value: outputs[0]!, gradient: byInput(wrt, outputs.slice(1, 1 + k)), hessian, warnings };
-    },
-  };
+  return seeded(program, checkSeeds(program, n, prepared.limits.maxLiveElements, 'ask for fewer wrt inputs', 'hvp'), () => {
+    const warnings: Warning[] = [];
+    const outputs = runChecked(program, bind(inputs, tangentSeeds(wrt, identityBlocks(shapes))), warnings);
+    const k = wrt.length;
+    const second = outputs.slice(1 + k);
+    const hessian = new Map<string, Map<string, Tensor>>();
+    let offset = 0;
+    wrt.forEach((a, i) => {
+      const size = sizeOf(shapes[i]!);
+      // second[j][r] = ∂(∂f/∂b_j)/∂(coordinate r): rows of a's block give H[a][b].
+      hessian.set(a, new Map(wrt.map((b, j) => [b, reshapeTensor(rows(second[j]!, offset, size), [...shapes[i]!, ...shapes[j]!])])));
+      offset += size;
+    });
+    return { value: outputs[0]!, gradient: byInput(wrt, outputs.slice(1, 1 + k)), hessian, warnings };
+  });
 }
 
 /** The value, gradient and Hessian-vector product with `vector` (by wrt input, each of its shape). */
