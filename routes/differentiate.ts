@@ -34,20 +34,27 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
     summary: string,
     body: B,
     response: R,
-    handler: (body: z.output<B>) => Promise<Answer>,
+    handler: (body: z.output<B>) => Answer | Promise<Answer>,
   ): void => {
     // Without the Zod type provider's handler typing (its schemas still validate and serialise):
     // an answer is plain JSON data, or JSON a worker already serialised (sent as bytes), and the
-    // response schema documents and checks it.
+    // response schema documents and checks it. A small request is answered in the same turn (a
+    // synchronous handler); one computed on a worker, when its promise settles.
     app.withTypeProvider<FastifyTypeProviderDefault>().post(
       url,
       { schema: { tags: [DIFFERENTIATION_TAG], summary, body, response: { 200: response, ...errors } } },
-      async (request, reply) => sendAnswer(reply, await handler(request.body as z.output<B>)),
+      (request, reply) => {
+        const answer = handler(request.body as z.output<B>);
+        if (answer instanceof Promise) return answer.then((a) => sendAnswer(reply, a));
+        const sent = sendAnswer(reply, answer);
+        // An object is returned for Fastify to send; bytes were sent already.
+        return sent === reply ? undefined : sent;
+      },
     );
   };
 
-  post('/eval', 'The value of the function', example(FunctionRequestSchema.extend({}), NETWORK), EvalResponse, (body) => app.compute.respond('eval', body));
-  post('/grad', 'The gradient of a scalar function (reverse mode)', example(FunctionRequestSchema.extend({}), LECTURE_F), GradResponse, (body) => app.compute.respond('grad', body));
+  post('/eval', 'The value of the function', example(FunctionRequestSchema.extend({}), NETWORK), EvalResponse, (body) => app.compute.respondNow('eval', body));
+  post('/grad', 'The gradient of a scalar function (reverse mode)', example(FunctionRequestSchema.extend({}), LECTURE_F), GradResponse, (body) => app.compute.respondNow('grad', body));
   post(
     '/jvp',
     'A Jacobian-vector product (forward mode)',
@@ -56,14 +63,14 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
       tangents: { x: [1, 0] },
     }),
     JvpResponse,
-    (body) => app.compute.respond('jvp', body),
+    (body) => app.compute.respondNow('jvp', body),
   );
   post(
     '/vjp',
     'A vector-Jacobian product (reverse mode)',
     example(FunctionRequestSchema.extend({ cotangent: ValueSchema.describe('A cotangent of the shape of the output') }), { ...NETWORK, cotangent: [1, 1] }),
     VjpResponse,
-    (body) => app.compute.respond('vjp', body),
+    (body) => app.compute.respondNow('vjp', body),
   );
   post(
     '/jacobian',
@@ -78,10 +85,10 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
       { ...NETWORK, wrt: ['x'] },
     ),
     JacobianResponse,
-    (body) => app.compute.respond('jacobian', body),
+    (body) => app.compute.respondNow('jacobian', body),
   );
   post('/hessian', 'The Hessian of a scalar function (forward over reverse)', example(FunctionRequestSchema.extend({}), LECTURE_F), HessianResponse, (body) =>
-    app.compute.respond('hessian', body),
+    app.compute.respondNow('hessian', body),
   );
   post(
     '/hvp',
@@ -93,7 +100,7 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
       vector: { x: [1, 0] },
     }),
     HvpResponse,
-    (body) => app.compute.respond('hvp', body),
+    (body) => app.compute.respondNow('hvp', body),
   );
   post(
     '/check',
@@ -106,7 +113,7 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
       seed: z.int().optional().describe('Seed of the random directions (default 0)'),
     }), LECTURE_F),
     CheckResponse,
-    (body) => app.compute.respond('check', body),
+    (body) => app.compute.respondNow('check', body),
   );
 };
 

@@ -195,13 +195,17 @@ export class Compute {
 
   /** Plan the request here, then run it here or on a worker; the answer as an object (for the prober). */
   async run<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions = {}): Promise<Record<string, unknown>> {
-    const answer = await this.answer(op, request, options, false);
+    const answer = await this.answerNow(op, request, options, false);
     return answer as Record<string, unknown>;
   }
 
-  /** Like `run`, but a large answer comes back already serialised (for the routes). */
-  async respond<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions = {}): Promise<Answer> {
-    return this.answer(op, request, options, true);
+  /**
+   * Like `run`, but for the routes: a large answer comes back already serialised, and the answer of
+   * a request cheap enough to run here comes back at once, not as a promise (the route sends it in
+   * the same turn); one run on a worker comes as a promise. Errors are thrown, or rejected with.
+   */
+  respondNow<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions = {}): Answer | Promise<Answer> {
+    return this.answerNow(op, request, options, true);
   }
 
   /** MAX_INPUTS checked here, before a request with many names is copied to a worker. */
@@ -211,24 +215,27 @@ export class Compute {
     request.points?.forEach((at, i) => isObject(at) && this.engine.checkInputCount(Object.keys(at).length, ['points', i]));
   }
 
-  private async answer<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions, serialize: boolean): Promise<Answer> {
+  /** The answer, or the promise of it when it is computed on a worker; an engine error names the endpoint it suggests. */
+  private answerNow<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions, serialize: boolean): Answer | Promise<Answer> {
+    let answer: Answer | Promise<Answer>;
     try {
-      return await this.answerOnce(op, request, options, serialize);
+      answer = this.start(op, request, options, serialize);
     } catch (e) {
-      throw isEngineError(e) ? withAlternative(e) : e;
+      throw withEndpoint(e);
     }
+    return answer instanceof Promise ? answer.catch((e: unknown) => Promise.reject(withEndpoint(e))) : answer;
   }
 
-  private async answerOnce<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions, serialize: boolean): Promise<Answer> {
+  /** Plan the request here (or on a worker when it is large), then answer it here when cheap, else on a worker. */
+  private start<K extends OperationName>(op: K, request: RequestTable[K], options: RunOptions, serialize: boolean): Answer | Promise<Answer> {
     options.signal?.throwIfAborted();
     this.checkInputCounts(request);
-    const task = { op, request, serialize };
-    if (this.planElsewhere(request)) return this.offloadWithin(task, options);
+    if (this.planElsewhere(request)) return this.offloadWithin({ op, request, serialize }, options);
     const job = this.planHere(() => planRequest(this.engine, op, request));
-    if (job === undefined) return this.offloadWithin(task, options);
+    if (job === undefined) return this.offloadWithin({ op, request, serialize }, options);
     debit(options.allowance, job.flops);
     if (this.cheap(job)) return this.inline(job);
-    return this.offload(task, options);
+    return this.offload({ op, request, serialize }, options);
   }
 
   /** Offload a task planned on the worker: its work is checked against the allowance there and debited here. */
@@ -374,6 +381,11 @@ export class Compute {
     this.cacheReports?.close();
     await this.pool?.destroy();
   }
+}
+
+/** An engine error with the endpoint it suggests named (the engine names none); any other error as it is. */
+function withEndpoint(e: unknown): unknown {
+  return isEngineError(e) ? withAlternative(e) : e;
 }
 
 /** Debit `flops` from a shared allowance, refusing the job when it would overdraw it. */

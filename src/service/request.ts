@@ -116,12 +116,16 @@ function formatPathText(path: readonly (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 }
 
-/** `wrt` checked against the input names (each at most once), or every input in order. */
-export function readWrt(wrt: string[] | undefined, inputs: readonly string[], theInputs: string): string[] {
+/**
+ * `wrt` checked against the input names (each at most once), or every input in order. `theInputs`
+ * names the inputs in the message about a name that is not one (built only then when a function).
+ */
+export function readWrt(wrt: string[] | undefined, inputs: readonly string[], theInputs: string | (() => string)): string[] {
   if (wrt === undefined) return [...inputs];
   wrt.forEach((name, i) => {
     if (!inputs.includes(name)) {
-      throw new EngineError('unknown_input', `wrt names '${name}', which is not an input: the inputs are ${theInputs}`, { path: ['wrt', i] });
+      const named = typeof theInputs === 'string' ? theInputs : theInputs();
+      throw new EngineError('unknown_input', `wrt names '${name}', which is not an input: the inputs are ${named}`, { path: ['wrt', i] });
     }
   });
   if (new Set(wrt).size !== wrt.length) throw new EngineError('validation_error', 'wrt names an input twice', { path: ['wrt'] });
@@ -130,16 +134,17 @@ export function readWrt(wrt: string[] | undefined, inputs: readonly string[], th
 
 /** Read one point (`at`, or one of `points` at `path`) and fetch (or prepare) the function for its input shapes. */
 export function readPoint(engine: Engine, request: FunctionRequest, at: Record<string, unknown>, path: (string | number)[]): Point {
-  engine.checkInputCount(Object.keys(at).length, path);
+  const names = Object.keys(at);
+  engine.checkInputCount(names.length, path);
   const inputs = new Map<string, Tensor>();
-  for (const [name, raw] of Object.entries(at)) inputs.set(name, toTensor(raw, [...path, name], engine.limits.maxTensorElements));
-  const prepared = prepareInputs(
-    engine,
-    request,
-    [...inputs].map(([name, t]) => ({ name, shape: t.shape })),
-  );
-  const names = [...inputs.keys()];
-  const wrt = readWrt(request.wrt, names, `the keys of \`at\` (${names.join(', ')})`);
+  const shapes: InputShape[] = [];
+  for (const name of names) {
+    const t = toTensor(at[name], [...path, name], engine.limits.maxTensorElements);
+    inputs.set(name, t);
+    shapes.push({ name, shape: t.shape });
+  }
+  const prepared = prepareInputs(engine, request, shapes);
+  const wrt = readWrt(request.wrt, names, () => `the keys of \`at\` (${names.join(', ')})`);
   return { prepared, inputs, wrt };
 }
 
