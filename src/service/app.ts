@@ -150,6 +150,18 @@ function problemSender(config: Config) {
  */
 export function buildService(config: Config, options: BuildAppOptions = {}): App {
   const sendProblem = problemSender(config);
+  const app = createFastify(config, options, sendProblem);
+  registerPlugins(app, config);
+  decorateServices(app, config, options);
+  installLifecycle(app);
+  // API keys (API_KEYS, METRICS_API_KEYS); decorates every request with `apiKeyId`.
+  installAccess(app, { apiKeys: config.API_KEYS, metricsKeys: config.METRICS_API_KEYS });
+  installProblems(app, sendProblem);
+  return app;
+}
+
+/** Fastify with the service's server options, validation, serialisation and body parsing. */
+function createFastify(config: Config, options: BuildAppOptions, sendProblem: ReturnType<typeof problemSender>): App {
   const app = Fastify({
     logger: loggerOptions(config, options),
     bodyLimit: config.BODY_LIMIT,
@@ -167,7 +179,6 @@ export function buildService(config: Config, options: BuildAppOptions = {}): App
     // On close, idle keep-alive connections are closed at once (busy ones after their answer, below).
     forceCloseConnections: 'idle',
   }).withTypeProvider<ZodTypeProvider>();
-
   app.setValidatorCompiler(validatorCompiler);
   // The provider's serializer, with a cheaper check that is the same for schemas that convert nothing.
   app.setSerializerCompiler(serializerCompiler);
@@ -175,8 +186,11 @@ export function buildService(config: Config, options: BuildAppOptions = {}): App
   app.removeContentTypeParser('text/plain');
   // JSON without __proto__ keys (400 validation_error), never compressed (415).
   installBodyParsing(app);
+  return app;
+}
 
-  // External plugins.
+/** The external plugins: the OpenAPI document and its UI, rate limiting, back-pressure. */
+function registerPlugins(app: App, config: Config): void {
   app.register(fastifySwagger, {
     ...swaggerOptions,
     openapi: { ...swaggerOptions.openapi, components: { securitySchemes } },
@@ -214,8 +228,10 @@ export function buildService(config: Config, options: BuildAppOptions = {}): App
       },
     });
   }
+}
 
-  // The app's own plugins.
+/** The app's own parts: configuration, lifecycle, metrics, the engine's compute, the prober. */
+function decorateServices(app: App, config: Config, options: BuildAppOptions): void {
   app.decorate('config', config);
   app.decorate('lifecycle', new Lifecycle());
   app.decorate('metrics', setupMetrics(app));
@@ -261,7 +277,10 @@ export function buildService(config: Config, options: BuildAppOptions = {}): App
       resolve: options.resolveHost,
     }),
   );
+}
 
+/** Request ids, shutdown tracking and draining (503 shutting_down once it begins). */
+function installLifecycle(app: App): void {
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
     app.lifecycle.track(reply.raw);
@@ -278,16 +297,14 @@ export function buildService(config: Config, options: BuildAppOptions = {}): App
   app.addHook('onResponse', async () => {
     if (app.lifecycle.draining) app.server.closeIdleConnections();
   });
+}
 
-  // API keys (API_KEYS, METRICS_API_KEYS); decorates every request with `apiKeyId`.
-  installAccess(app, { apiKeys: config.API_KEYS, metricsKeys: config.METRICS_API_KEYS });
-
+/** Every error, and every unknown route, answered as a problem. */
+function installProblems(app: App, sendProblem: ReturnType<typeof problemSender>): void {
   app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0];
     const problem = new HttpProblem(404, 'not_found', `There is no ${request.method} ${path}`);
     return sendProblem(problem, request, reply);
   });
-
-  return app;
 }
