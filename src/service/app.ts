@@ -20,6 +20,7 @@ import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-z
 import type { Registry } from 'prom-client';
 import type { HostResolver } from '../probe/guard.js';
 import { Prober } from '../probe/probe.js';
+import { kernelBackend } from '../engine/tensor/backend/index.js';
 import { limitsOf, type Config } from './config.js';
 import { Compute } from './compute.js';
 import { registerComputeMetrics, setupMetrics } from './metrics.js';
@@ -257,6 +258,7 @@ function decorateServices(app: App, config: Config, options: BuildAppOptions): v
     cacheBudgetBytes: config.CACHE_MAX_BYTES,
     pendingTasks: () => app.compute.pendingTasks,
     jobs: () => app.compute.jobs(),
+    kernels: kernelBackend(),
   });
   app.decorate(
     'prober',

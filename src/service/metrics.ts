@@ -51,6 +51,8 @@ export interface ComputeGauges {
   pendingTasks(): number;
   /** Jobs run on the event loop and on workers so far. */
   jobs(): { inline: number; offloaded: number; timedOut: number; outOfMemory: number; deferred: number };
+  /** The tensor kernels' backend (BLAS=auto|openblas|js), chosen when the engine loaded. */
+  kernels: { name: string; threads: number };
 }
 
 export function registerComputeMetrics(registry: Registry, compute: ComputeGauges): void {
@@ -84,6 +86,15 @@ export function registerComputeMetrics(registry: Registry, compute: ComputeGauge
     registers: [registry],
     collect() {
       this.set(compute.pendingTasks());
+    },
+  });
+  new Gauge({
+    name: 'adjoint_kernels_info',
+    help: 'The tensor kernels in use (value 1): backend "openblas" (OpenBLAS through koffi) or "js", and OpenBLAS threads per process (BLAS_THREADS)',
+    labelNames: ['backend', 'threads'],
+    registers: [registry],
+    collect() {
+      this.set({ backend: compute.kernels.name, threads: String(compute.kernels.threads) }, 1);
     },
   });
   new Gauge({

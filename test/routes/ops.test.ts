@@ -2,6 +2,7 @@
 // and a prepared function is reused across requests.
 
 import { describe, expect, it } from 'vitest';
+import { kernelBackend } from '../../src/engine/tensor/backend/index.js';
 import { buildTestApp } from '../helpers.js';
 
 const CONTRACT_FUNCTIONS = `abs sign exp log log1p expm1 sqrt sin cos tan asin acos atan sinh cosh tanh sigmoid relu softplus maximum minimum where
@@ -45,6 +46,10 @@ describe('prepared functions', () => {
       expect(metrics).toMatch(/^adjoint_prepared_functions 2$/m);
       expect(metrics).toMatch(/^adjoint_jobs\{where="inline"\} 6$/m);
       expect(metrics).toMatch(/^adjoint_worker_queue 0$/m);
+      // The kernels in use, as the engine chose them (BLAS=js in the second run of npm test).
+      const kernels = kernelBackend();
+      expect(metrics).toContain(`adjoint_kernels_info{backend="${kernels.name}",threads="${kernels.threads}"} 1`);
+      if (process.env.BLAS === 'js') expect(kernels.name).toBe('js');
     } finally {
       await app.close();
     }
