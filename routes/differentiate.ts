@@ -8,8 +8,8 @@ import { problemResponses } from '../src/service/problem.js';
 import { sendAnswer } from './answer.js';
 import {
   CheckResponse,
+  DifferentiationRequestSchema,
   EvalResponse,
-  FunctionRequestSchema,
   GradResponse,
   HessianResponse,
   HvpResponse,
@@ -53,12 +53,12 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
     );
   };
 
-  post('/eval', 'The value of the function', example(FunctionRequestSchema.extend({}), NETWORK), EvalResponse, (body) => app.compute.respondNow('eval', body));
-  post('/grad', 'The gradient of a scalar function (reverse mode)', example(FunctionRequestSchema.extend({}), LECTURE_F), GradResponse, (body) => app.compute.respondNow('grad', body));
+  post('/eval', 'The value of the function', example(DifferentiationRequestSchema.extend({}), NETWORK), EvalResponse, (body) => app.compute.respondNow('eval', body));
+  post('/grad', 'The gradient of a scalar function (reverse mode)', example(DifferentiationRequestSchema.extend({}), LECTURE_F), GradResponse, (body) => app.compute.respondNow('grad', body));
   post(
     '/jvp',
     'A Jacobian-vector product (forward mode)',
-    example(FunctionRequestSchema.extend({ tangents: ValuesSchema.describe('A tangent per input (inputs not named get zero)') }), {
+    example(DifferentiationRequestSchema.extend({ tangents: ValuesSchema.describe('A tangent per input (inputs not named get zero)') }), {
       ...NETWORK,
       tangents: { x: [1, 0] },
     }),
@@ -68,7 +68,7 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
   post(
     '/vjp',
     'A vector-Jacobian product (reverse mode)',
-    example(FunctionRequestSchema.extend({ cotangent: ValueSchema.describe('A cotangent of the shape of the output') }), { ...NETWORK, cotangent: [1, 1] }),
+    example(DifferentiationRequestSchema.extend({ cotangent: ValueSchema.describe('A cotangent of the shape of the output') }), { ...NETWORK, cotangent: [1, 1] }),
     VjpResponse,
     (body) => app.compute.respondNow('vjp', body),
   );
@@ -76,7 +76,7 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
     '/jacobian',
     'The full Jacobian, by forward or reverse mode',
     example(
-      FunctionRequestSchema.extend({
+      DifferentiationRequestSchema.extend({
         mode: z
           .enum(['auto', 'forward', 'reverse'])
           .optional()
@@ -87,13 +87,13 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
     JacobianResponse,
     (body) => app.compute.respondNow('jacobian', body),
   );
-  post('/hessian', 'The Hessian of a scalar function (forward over reverse)', example(FunctionRequestSchema.extend({}), LECTURE_F), HessianResponse, (body) =>
+  post('/hessian', 'The Hessian of a scalar function (forward over reverse)', example(DifferentiationRequestSchema.extend({}), LECTURE_F), HessianResponse, (body) =>
     app.compute.respondNow('hessian', body),
   );
   post(
     '/hvp',
     'A Hessian-vector product, without forming the Hessian',
-    example(FunctionRequestSchema.extend({ vector: ValuesSchema.describe('A vector per wrt input (inputs not named get zero)') }), {
+    example(DifferentiationRequestSchema.extend({ vector: ValuesSchema.describe('A vector per wrt input (inputs not named get zero)') }), {
       expr: 'x @ M @ x',
       at: { x: [1, 2], M: [[1, 2], [3, 4]] },
       wrt: ['x'],
@@ -105,7 +105,7 @@ const differentiate: FastifyPluginAsyncZod = async (app) => {
   post(
     '/check',
     'Check the AD gradient against finite differences',
-    example(FunctionRequestSchema.extend({
+    example(DifferentiationRequestSchema.extend({
       rtol: z.number().nonnegative().optional().describe('Relative tolerance (default 1e-3, as PyTorch gradcheck)'),
       atol: z.number().nonnegative().optional().describe('Absolute tolerance (default 1e-5, as PyTorch gradcheck)'),
       method: z.enum(['central', 'forward']).optional().describe('central (default): step eps^(1/3)·max(1, |x|); forward: step eps^(1/2)·max(1, |x|)'),

@@ -5,16 +5,36 @@
 
 import { z } from 'zod';
 
+/**
+ * A tensor as base64 of its float64 elements (documentation only: values are read by the engine's
+ * converter, and answers are written by the service, so no schema work is done per value).
+ */
+export const EncodedArraySchema = z
+  .object({
+    dtype: z.literal('float64').describe('The element type: only "float64"'),
+    shape: z.array(z.int().nonnegative()).describe('The dimensions ([] for a scalar); their product is the number of elements'),
+    data: z
+      .string()
+      .describe('Base64 (standard alphabet, padded) of the elements as little-endian float64, row-major: 8 bytes per element. NaN and ±Infinity are allowed'),
+  })
+  .meta({
+    id: 'EncodedArray',
+    description:
+      'A tensor as base64 of its float64 elements, as Tesseract Core\'s json+base64 writes arrays. Accepted wherever a Value is; answers use it for every tensor of rank ≥ 1 when the request says `"encoding": "base64"`.',
+    examples: [{ dtype: 'float64', shape: [2], data: 'AAAAAAAA8D8AAAAAAAAAQA==' }],
+  });
+
 export const ValueSchema = z.unknown().meta({
   id: 'Value',
   description:
-    'A number, or a rectangular nested array of numbers (any rank). Non-finite numbers travel as the strings "NaN", "Infinity", "-Infinity".',
+    'A number, a rectangular nested array of numbers (any rank), or an EncodedArray (base64 of the float64 elements). Non-finite numbers travel as the strings "NaN", "Infinity", "-Infinity" (or as their bits in an EncodedArray).',
   anyOf: [
     { type: 'number' },
     { type: 'string', enum: ['NaN', 'Infinity', '-Infinity'] },
     { type: 'array', items: { $ref: '#/components/schemas/Value' } },
+    { $ref: '#/components/schemas/EncodedArray' },
   ],
-  examples: [0.7, [1, -2, 3], [[1, 0], [0, 1]]],
+  examples: [0.7, [1, -2, 3], [[1, 0], [0, 1]], { dtype: 'float64', shape: [2], data: 'AAAAAAAA8D8AAAAAAAAAQA==' }],
 });
 
 /**
@@ -69,6 +89,17 @@ export const FunctionRequestSchema = z.object({
   points: z.array(ValuesSchema).min(1).optional().describe('Several points (instead of `at`); the answer is `{ results: [...] }`'),
   wrt: z.array(z.string()).optional().describe('The inputs to differentiate with respect to (default: all, in the order of `at`)'),
 });
+
+/** How an answer writes its tensors: the differentiation endpoints take it. */
+export const EncodingSchema = z
+  .enum(['json', 'base64'])
+  .optional()
+  .describe(
+    'How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)',
+  );
+
+/** The function, the point(s) and the answer's encoding: the differentiation endpoints' request. */
+export const DifferentiationRequestSchema = FunctionRequestSchema.extend({ encoding: EncodingSchema });
 
 /** A single answer, or `{ results }` for a `points` request. */
 export function answer<T extends z.ZodRawShape>(shape: T, description: string) {

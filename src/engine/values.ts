@@ -1,6 +1,8 @@
 // Nested arrays (a number, or a rectangular nested array; non-finite numbers as the strings "NaN",
-// "Infinity", "-Infinity") read into float64 tensors: the values of JSON graphs' constants, and of
-// the service's requests. (Answers are written by the service: src/service/values.ts.)
+// "Infinity", "-Infinity"), or encoded arrays ({"dtype": "float64", "shape": [...], "data": base64
+// of the little-endian float64 elements, row-major}), read into float64 tensors: the values of JSON
+// graphs' constants, and of the service's requests. (Answers are written by the service:
+// src/service/values.ts.)
 
 import { EngineError } from './errors.js';
 import type { Tensor } from './tensor/tensor.js';
@@ -33,6 +35,7 @@ export function formatPath(path: readonly (string | number)[]): string {
  * it (iteratively). `maxElements` is checked before the data is allocated.
  */
 export function toTensor(value: unknown, path: (string | number)[], maxElements = Infinity): Tensor {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return decodeTensor(value as Record<string, unknown>, path, maxElements);
   const shape: number[] = [];
   let probe = value;
   while (Array.isArray(probe)) {
@@ -88,4 +91,68 @@ export function toTensor(value: unknown, path: (string | number)[], maxElements 
     }
   }
   return { shape, data };
+}
+
+/** The keys of an encoded array. */
+const ENCODED_KEYS = ['dtype', 'shape', 'data'];
+/** Whether this machine stores a float64's bytes little-endian (then decoding is one copy). */
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+function invalid(path: (string | number)[], message: string): EngineError {
+  return new EngineError('validation_error', `${formatPath(path)} ${message}`, { path });
+}
+
+/**
+ * An encoded array `{dtype: "float64", shape, data}` read into a tensor: the shape checked (and its
+ * size against `maxElements`) before anything is decoded, then the base64 text checked (standard
+ * alphabet, padded) and its length against the shape, then its bytes read as little-endian float64.
+ * Any bits are accepted: NaN and ±Infinity, as the strings are in nested arrays.
+ */
+function decodeTensor(value: Record<string, unknown>, path: (string | number)[], maxElements: number): Tensor {
+  for (const key of Object.keys(value)) {
+    if (!ENCODED_KEYS.includes(key)) {
+      throw invalid([...path, key], 'is not a key of an encoded array: give a number, a nested array, or {"dtype": "float64", "shape": [...], "data": "<base64>"}');
+    }
+  }
+  const { dtype, shape: rawShape, data } = value;
+  if (dtype !== 'float64') {
+    throw invalid([...path, 'dtype'], `must be "float64" (the only dtype; convert the array to float64 before encoding it), got ${describe(dtype)}`);
+  }
+  if (!Array.isArray(rawShape)) throw invalid([...path, 'shape'], `must be an array of whole numbers ≥ 0 (the dimensions; [] for a scalar), got ${describe(rawShape)}`);
+  if (rawShape.length > MAX_RANK) throw invalid([...path, 'shape'], `has more than ${MAX_RANK} dimensions`);
+  const shape: number[] = [];
+  let size = 1;
+  rawShape.forEach((d: unknown, i) => {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw invalid([...path, 'shape', i], `must be a whole number ≥ 0 (a dimension), got ${typeof d === 'number' ? String(d) : describe(d)}`);
+    }
+    shape.push(d);
+    size *= d;
+  });
+  if (size > maxElements) {
+    throw new EngineError('limit_exceeded', `${formatPath(path)} has ${size} elements, more than the limit of ${maxElements} (MAX_TENSOR_ELEMENTS)`, {
+      path: [...path, 'shape'],
+    });
+  }
+  const dataPath = [...path, 'data'];
+  if (typeof data !== 'string') throw invalid(dataPath, `must be a base64 string (the float64 elements, little-endian, row-major), got ${describe(data)}`);
+  if (data.length % 4 !== 0) throw invalid(dataPath, `has ${data.length} characters, not a multiple of 4: base64 must be padded with "="`);
+  const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
+  const bad = data.length === 0 ? -1 : data.slice(0, data.length - padding).search(/[^A-Za-z0-9+/]/);
+  if (bad >= 0) {
+    throw invalid(dataPath, `has ${describe(data[bad])} at character ${bad}: base64 uses A–Z, a–z, 0–9, "+" and "/" (the standard alphabet, not base64url), padded with "="`);
+  }
+  const bytes = (data.length / 4) * 3 - padding;
+  if (bytes !== 8 * size) {
+    throw invalid(dataPath, `holds ${bytes} bytes, but shape [${shape.join(', ')}] needs ${8 * size} (8 bytes per float64 element): check the shape, and that the data is float64`);
+  }
+  const decoded = Buffer.from(data, 'base64');
+  // The decoded bytes may start at any offset in a shared pool: copied into an aligned array.
+  const out = new Float64Array(size);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(decoded.subarray(0, 8 * size));
+  else {
+    const view = new DataView(decoded.buffer, decoded.byteOffset, decoded.byteLength);
+    for (let i = 0; i < size; i++) out[i] = view.getFloat64(8 * i, true);
+  }
+  return { shape, data: out };
 }

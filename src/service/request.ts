@@ -14,7 +14,7 @@ import type { Warning } from '../engine/ad/run.js';
 import { inputNameMessage, isInputName, type FunctionSource, type Prepared } from '../engine/prepare.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../engine/tensor/tensor.js';
 import { MAX_RANK, toTensor } from '../engine/values.js';
-import { fromTensor, jsonNumber, type Value } from './values.js';
+import { fromTensor, jsonNumber, tensorWriter, type Encoding, type Value } from './values.js';
 
 export interface FunctionRequest {
   expr?: string | undefined;
@@ -22,6 +22,8 @@ export interface FunctionRequest {
   at?: Record<string, unknown> | undefined;
   points?: Record<string, unknown>[] | undefined;
   wrt?: string[] | undefined;
+  /** How the answer writes tensors: nested arrays (default) or base64 encoded arrays. */
+  encoding?: Encoding | undefined;
 }
 export interface JvpRequest extends FunctionRequest {
   tangents: Record<string, unknown>;
@@ -250,10 +252,13 @@ export function byName<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
 }
 
+/** Writes a tensor into an answer: as a nested array, or an encoded array (the request's `encoding`). */
+type Write = (t: Tensor) => Value;
+
 /** Tensors by input name as JSON values. */
-function perInput(tensors: ReadonlyMap<string, Tensor>): Record<string, Value> {
+function perInput(tensors: ReadonlyMap<string, Tensor>, write: Write): Record<string, Value> {
   const out: Record<string, Value> = byName();
-  for (const [name, t] of tensors) out[name] = fromTensor(t);
+  for (const [name, t] of tensors) out[name] = write(t);
   return out;
 }
 
@@ -274,10 +279,10 @@ function answering<R extends Warned>(planned: Planned<R>, shape: (result: R) => 
   };
 }
 
-function checkAnswer(r: CheckResult): Record<string, unknown> {
-  const answer: Record<string, unknown> = { value: fromTensor(r.value), gradient: perInput(r.gradient) };
+function checkAnswer(r: CheckResult, write: Write): Record<string, unknown> {
+  const answer: Record<string, unknown> = { value: write(r.value), gradient: perInput(r.gradient, write) };
   if (r.coordinates) {
-    answer.numeric = perInput(r.coordinates.numeric);
+    answer.numeric = perInput(r.coordinates.numeric, write);
     const errors: Record<string, { maxAbsError: number | string; maxRelError: number | string }> = byName();
     for (const [name, e] of r.coordinates.errors) errors[name] = { maxAbsError: jsonNumber(e.maxAbsError), maxRelError: jsonNumber(e.maxRelError) };
     answer.errors = errors;
@@ -300,37 +305,37 @@ function checkAnswer(r: CheckResult): Record<string, unknown> {
 
 // --- the operations ---------------------------------------------------------------------
 
-type Planner<K extends OperationName> = (point: Point, request: RequestTable[K]) => Job;
+type Planner<K extends OperationName> = (point: Point, request: RequestTable[K], write: Write) => Job;
 
 const PLANNERS: { [K in OperationName]: Planner<K> } = {
-  eval: ({ prepared, inputs }) => answering(value(prepared, inputs), (r) => ({ value: fromTensor(r.value), shape: [...r.value.shape] })),
-  grad: ({ prepared, inputs, wrt }) => answering(grad(prepared, inputs, wrt), (r) => ({ value: fromTensor(r.value), gradient: perInput(r.gradient) })),
-  jvp: (point, request) => {
+  eval: ({ prepared, inputs }, _request, write) => answering(value(prepared, inputs), (r) => ({ value: write(r.value), shape: [...r.value.shape] })),
+  grad: ({ prepared, inputs, wrt }, _request, write) => answering(grad(prepared, inputs, wrt), (r) => ({ value: write(r.value), gradient: perInput(r.gradient, write) })),
+  jvp: (point, request, write) => {
     const names = [...point.inputs.keys()].filter((n) => Object.hasOwn(request.tangents, n) && request.tangents[n] !== undefined);
     const tangents = readSeeds(point, request.tangents, 'tangents', names, { unknownDetail: ': the inputs are the keys of `at`' });
-    return answering(jvp(point.prepared, point.inputs, tangents), (r) => ({ value: fromTensor(r.value), tangent: fromTensor(r.tangent) }));
+    return answering(jvp(point.prepared, point.inputs, tangents), (r) => ({ value: write(r.value), tangent: write(r.tangent) }));
   },
-  vjp: (point, request) => {
+  vjp: (point, request, write) => {
     const cotangent = readCotangent(point, request.cotangent);
-    return answering(vjp(point.prepared, point.inputs, point.wrt, cotangent), (r) => ({ value: fromTensor(r.value), vjp: perInput(r.vjp) }));
+    return answering(vjp(point.prepared, point.inputs, point.wrt, cotangent), (r) => ({ value: write(r.value), vjp: perInput(r.vjp, write) }));
   },
-  jacobian: ({ prepared, inputs, wrt }, request) =>
-    answering(jacobian(prepared, inputs, wrt, request.mode ?? 'auto'), (r) => ({ value: fromTensor(r.value), jacobian: perInput(r.jacobian), mode: r.mode, passes: r.passes })),
-  hessian: ({ prepared, inputs, wrt }) =>
+  jacobian: ({ prepared, inputs, wrt }, request, write) =>
+    answering(jacobian(prepared, inputs, wrt, request.mode ?? 'auto'), (r) => ({ value: write(r.value), jacobian: perInput(r.jacobian, write), mode: r.mode, passes: r.passes })),
+  hessian: ({ prepared, inputs, wrt }, _request, write) =>
     answering(hessian(prepared, inputs, wrt), (r) => {
       const h: Record<string, Record<string, Value>> = byName();
-      for (const [a, row] of r.hessian) h[a] = perInput(row);
-      return { value: fromTensor(r.value), gradient: perInput(r.gradient), hessian: h };
+      for (const [a, row] of r.hessian) h[a] = perInput(row, write);
+      return { value: write(r.value), gradient: perInput(r.gradient, write), hessian: h };
     }),
-  hvp: (point, request) => {
+  hvp: (point, request, write) => {
     const vector = readSeeds(point, request.vector, 'vector', point.wrt, { unknownDetail: ': the inputs are the keys of `at`' });
     return answering(hvp(point.prepared, point.inputs, point.wrt, vector), (r) => ({
-      value: fromTensor(r.value),
-      gradient: perInput(r.gradient),
-      hvp: perInput(r.hvp),
+      value: write(r.value),
+      gradient: perInput(r.gradient, write),
+      hvp: perInput(r.hvp, write),
     }));
   },
-  check: ({ prepared, inputs, wrt }, request) =>
+  check: ({ prepared, inputs, wrt }, request, write) =>
     answering(
       check(prepared, inputs, wrt, {
         rtol: request.rtol ?? CHECK_DEFAULTS.rtol,
@@ -339,13 +344,14 @@ const PLANNERS: { [K in OperationName]: Planner<K> } = {
         directions: request.directions,
         seed: request.seed ?? CHECK_DEFAULTS.seed,
       }),
-      checkAnswer,
+      (r) => checkAnswer(r, write),
     ),
 };
 
 /** Plan a request (one point or several); throws EngineError for bad input or work past a limit. */
 export function planRequest<K extends OperationName>(engine: Engine, op: K, request: RequestTable[K], maxFlops = engine.limits.maxFlops): Job {
   const planner = PLANNERS[op] as Planner<K>;
+  const write = tensorWriter(request.encoding);
   if (request.points !== undefined) {
     if (request.at !== undefined) {
       throw new EngineError('validation_error', 'give either `at` (one point) or `points` (several), not both', { path: ['points'] });
@@ -355,7 +361,7 @@ export function planRequest<K extends OperationName>(engine: Engine, op: K, requ
         path: ['points'],
       });
     }
-    const jobs = request.points.map((at, i) => planner(readPoint(engine, request, at, ['points', i]), request));
+    const jobs = request.points.map((at, i) => planner(readPoint(engine, request, at, ['points', i]), request, write));
     return admit(
       engine,
       {
@@ -367,7 +373,7 @@ export function planRequest<K extends OperationName>(engine: Engine, op: K, requ
     );
   }
   if (request.at === undefined) throw new EngineError('validation_error', 'give the point as `at` (or several as `points`)', { path: ['at'] });
-  return admit(engine, planner(readPoint(engine, request, request.at, ['at']), request), maxFlops);
+  return admit(engine, planner(readPoint(engine, request, request.at, ['at']), request, write), maxFlops);
 }
 
 /** Refuse a planned job past MAX_ANSWER_ELEMENTS or the flops it may take. */

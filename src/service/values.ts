@@ -1,9 +1,25 @@
 // Tensors as answers hold them: a number, or a rectangular nested array, with non-finite numbers
-// as the strings "NaN", "Infinity", "-Infinity" (JSON has no such numbers) and -0 as 0.
+// as the strings "NaN", "Infinity", "-Infinity" (JSON has no such numbers) and -0 as 0; or, when a
+// request asks for `"encoding": "base64"`, every tensor of rank ≥ 1 as an encoded array
+// {"dtype": "float64", "shape": [...], "data": base64 of its little-endian float64 elements}
+// (its exact bits: NaN, ±Infinity and -0 as they are), a scalar still as a number.
 
 import type { Shape, Tensor } from '../engine/tensor/tensor.js';
 
-export type Value = number | string | Value[];
+export type Value = number | string | Value[] | EncodedArray;
+
+/** A tensor as base64 of its little-endian float64 elements, row-major. */
+export interface EncodedArray {
+  dtype: 'float64';
+  shape: number[];
+  data: string;
+}
+
+/** How an answer writes tensors: nested arrays (the default), or encoded arrays. */
+export type Encoding = 'json' | 'base64';
+
+/** Whether this machine stores a float64's bytes little-endian (then encoding is one pass). */
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
 
 export function jsonNumber(v: number): number | string {
   if (Number.isFinite(v)) return Object.is(v, -0) ? 0 : v;
@@ -13,6 +29,24 @@ export function jsonNumber(v: number): number | string {
 /** A tensor as a nested array (a number for a scalar), non-finite numbers as strings. */
 export function fromTensor(t: Tensor): Value {
   return nest(t.data, t.shape, 0, 0);
+}
+
+/** A tensor of rank ≥ 1 as an encoded array; a scalar as a number (as `fromTensor` writes it). */
+export function encodeTensor(t: Tensor): Value {
+  if (t.shape.length === 0) return jsonNumber(t.data[0]!);
+  let bytes: Buffer;
+  if (LITTLE_ENDIAN) bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  else {
+    bytes = Buffer.alloc(t.data.byteLength);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < t.data.length; i++) view.setFloat64(8 * i, t.data[i]!, true);
+  }
+  return { dtype: 'float64', shape: [...t.shape], data: bytes.toString('base64') };
+}
+
+/** The writer of tensors for an answer in this encoding. */
+export function tensorWriter(encoding: Encoding | undefined): (t: Tensor) => Value {
+  return encoding === 'base64' ? encodeTensor : fromTensor;
 }
 
 function nest(data: Float64Array, shape: Shape, dim: number, offset: number): Value {
