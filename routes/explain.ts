@@ -103,6 +103,7 @@ const explain: FastifyPluginAsyncZod = async (app) => {
     '/trace',
     {
       schema: {
+        operationId: 'trace',
         tags: [TEACHING_TAG],
         summary: "The lecture's tables: every step's value, tangent (forward) and adjoint (reverse)",
         body: TraceRequest.meta({
@@ -118,6 +119,7 @@ const explain: FastifyPluginAsyncZod = async (app) => {
     '/analyze',
     {
       schema: {
+        operationId: 'analyze',
         tags: [TEACHING_TAG],
         summary: 'Shapes and costs of every step, of each mode and of the Jacobian; which mode to use',
         body: AnalyzeRequest.meta({
@@ -138,6 +140,7 @@ const explain: FastifyPluginAsyncZod = async (app) => {
     '/graph',
     {
       schema: {
+        operationId: 'graph',
         tags: [TEACHING_TAG],
         summary: 'The computational graph as Graphviz DOT or SVG',
         body: GraphRequest.meta({ examples: [{ expr: 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; sqrt(x3) + cos(x3)', format: 'svg' }] }),

@@ -137,6 +137,7 @@ const grade: FastifyPluginAsyncZod = async (app) => {
     '/grade',
     {
       schema: {
+        operationId: 'grade',
         tags: [GRADING_TAG],
         summary: "Grade a class's answers against a reference: derivatives, tables and shapes, with feedback",
         body: GradeRequestSchema.meta({

@@ -12,6 +12,7 @@ const health: FastifyPluginAsyncZod = async (app) => {
     '/healthz',
     {
       schema: {
+        operationId: 'getHealthz',
         tags: [OPERATIONS_TAG],
         summary: 'Liveness: the process is up and answering',
         response: {
@@ -27,6 +28,7 @@ const health: FastifyPluginAsyncZod = async (app) => {
     '/readyz',
     {
       schema: {
+        operationId: 'getReadyz',
         tags: [OPERATIONS_TAG],
         summary: 'Readiness: the server takes new work (503 `shutting_down` once shutdown begins)',
         response: {

@@ -12,6 +12,7 @@ const metrics: FastifyPluginAsyncZod = async (app) => {
     '/metrics',
     {
       schema: {
+        operationId: 'getMetrics',
         tags: [OPERATIONS_TAG],
         summary: 'Prometheus metrics',
         response: {

@@ -11,6 +11,7 @@ const openapi: FastifyPluginAsyncZod = async (app) => {
     '/openapi.yaml',
     {
       schema: {
+        operationId: 'getOpenApi',
         tags: [OPERATIONS_TAG],
         summary: 'This OpenAPI 3.1 description (Swagger UI at /docs)',
         response: {

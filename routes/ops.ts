@@ -23,6 +23,7 @@ const ops: FastifyPluginAsyncZod = async (app) => {
     '/ops',
     {
       schema: {
+        operationId: 'getOps',
         tags: [DIFFERENTIATION_TAG],
         summary: 'The functions and operators, with their value and derivative rules',
         response: { 200: z.object({ ops: z.array(OpSchema), conventions: z.array(z.string()) }) },

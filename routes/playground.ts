@@ -15,6 +15,7 @@ const playground: FastifyPluginAsyncZod = async (app) => {
     '/',
     {
       schema: {
+        operationId: 'getPlayground',
         tags: [TEACHING_TAG],
         summary: 'The playground: type a function and a point, see the value, the gradient, both tables and the graph',
         response: { 200: { description: 'The playground page', content: { 'text/html': { schema: z.string() } } } },

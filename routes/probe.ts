@@ -91,6 +91,7 @@ const probe: FastifyPluginAsyncZod = async (app) => {
     '/probe',
     {
       schema: {
+        operationId: 'probe',
         tags: [PROBING_TAG],
         summary: 'Estimate the gradient of a black-box model from queries alone',
         body: ProbeRequestSchema.meta({

@@ -1,9 +1,10 @@
 // The OpenAPI 3.1 document's frame. Its paths come from the route schemas (Zod, converted by
 // fastify-type-provider-zod); `npm run openapi` writes it to openapi.yaml, GET /openapi.yaml serves it.
 
-import type { FastifyDynamicSwaggerOptions, SwaggerTransformObject } from '@fastify/swagger';
+import type { FastifyDynamicSwaggerOptions, SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { packageInfo } from './package-info.js';
+import { problemResponses } from './problem.js';
 
 export const OPERATIONS_TAG = 'operations';
 
@@ -41,6 +42,36 @@ const withUsedSchemasOnly: SwaggerTransformObject = (document) => {
   return spec;
 };
 
+/**
+ * The operation's `operationId` (the method name of a generated client) when its route sets none:
+ * `POST /grad` is `grad`, `GET /ops` is `getOps`. Routes may set their own in `schema.operationId`.
+ */
+function defaultOperationId(method: string, url: string): string {
+  const words = url.split(/[^A-Za-z0-9]+/).filter((word) => word !== '');
+  const verb = method.toLowerCase();
+  const [first = '', ...rest] = verb === 'post' ? words : [verb, ...words];
+  return [first, ...rest.map((word) => word.charAt(0).toUpperCase() + word.slice(1))].join('');
+}
+
+/**
+ * The routes never rate-limited nor refused for pressure (src/service/app.ts). Every other
+ * operation may answer 429 `rate_limited` (when RATE_LIMIT_MAX is set) and 503 (`overloaded`,
+ * `shutting_down`); test/service/openapi.test.ts checks the spec against the running app.
+ */
+const UNLIMITED_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * The route schemas to OpenAPI: an `operationId` on every operation (its route's, else
+ * `defaultOperationId`), and the 429 and 503 problems on every limited route that documents answers.
+ */
+const transform: SwaggerTransform = (input) => {
+  const schema = input.schema as { operationId?: string; response?: Record<string, unknown> } | undefined;
+  const method = [input.route.method].flat()[0] ?? 'GET';
+  const operationId = schema?.operationId ?? defaultOperationId(method, input.url);
+  const response = schema?.response && !UNLIMITED_ROUTES.has(input.url) ? { ...problemResponses(429, 503), ...schema.response } : schema?.response;
+  return jsonSchemaTransform({ ...input, schema: { ...input.schema, operationId, ...(response && { response }) } });
+};
+
 export const swaggerOptions: FastifyDynamicSwaggerOptions = {
   openapi: {
     openapi: '3.1.0',
@@ -52,9 +83,13 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
         'computational graph) and a point, get exact float64 values, gradients, Jacobians, ' +
         'Hessians and the traces behind them. Errors are RFC 9457 `application/problem+json` ' +
         'with a stable `code`.',
+      license: { name: 'MIT', identifier: 'MIT' },
     },
+    // Relative: Swagger UI (/docs) and clients of a served /openapi.yaml call the server it came from.
+    // (A generated client is given its base URL, e.g. http://localhost:3000 for `npm start`.)
+    servers: [{ url: '/', description: 'The server this document is served from' }],
     tags: [{ name: OPERATIONS_TAG, description: 'Liveness, readiness, metrics and this description' }],
   },
-  transform: jsonSchemaTransform,
+  transform,
   transformObject: withUsedSchemasOnly,
 };

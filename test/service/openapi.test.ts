@@ -32,6 +32,34 @@ describe('openapi.yaml', () => {
     expect(validator.version).toBe('3.1');
   });
 
+  it("has an operationId on every operation (a generated client's method names), each one unique", () => {
+    const spec = parse(committed) as { paths: Record<string, Record<string, { operationId?: unknown }>> };
+    const operations = Object.entries(spec.paths).flatMap(([url, item]) => Object.entries(item).map(([method, operation]) => ({ at: `${method} ${url}`, id: operation.operationId })));
+    expect(operations.length).toBeGreaterThan(10);
+    for (const { at, id } of operations) expect(id, at).toMatch(/^[a-z][A-Za-z0-9]*$/);
+    const ids = operations.map(({ id }) => id);
+    expect(new Set(ids).size, 'operationIds repeat').toBe(ids.length);
+    expect(spec.paths['/grad']?.post?.operationId).toBe('grad');
+    expect(spec.paths['/healthz']?.get?.operationId).toBe('getHealthz');
+  });
+
+  it('says 429 on exactly the operations that are rate-limited', async () => {
+    const spec = parse(committed) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const limited = buildTestApp({ RATE_LIMIT_MAX: 1 });
+    try {
+      for (const [url, item] of Object.entries(spec.paths)) {
+        for (const [method, operation] of Object.entries(item)) {
+          const send = () => limited.inject({ method: method.toUpperCase() as 'GET' | 'POST', url, payload: method === 'post' ? {} : undefined });
+          await send();
+          const second = await send();
+          expect(second.statusCode === 429, `${method} ${url}: rate-limited`).toBe('429' in operation.responses);
+        }
+      }
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('describes problem answers with the shared Problem schema', () => {
     const spec = parse(committed) as {
       components: { schemas: Record<string, { properties: Record<string, unknown> }> };
