@@ -181,6 +181,14 @@ for (const { label, config } of CONFIGS) {
         expect(encoded.status, url).toBe(200);
         expect(encoded.body, url).toEqual(nested.body);
       }
+      const graph = (value: unknown) => ({
+        graph: { nodes: [{ id: 'c', op: 'const', attrs: { value } }, { id: 'f', op: 'mul', args: ['x', 'c'] }, { id: 's', op: 'sum', args: ['f'] }], output: 's' },
+        at: { x: encode([2], [1, 2]) },
+      });
+      const constant = await post('/grad', graph(encode([2], [3, -4])));
+      expect(constant.status, JSON.stringify(constant.body)).toBe(200);
+      expect(constant.body).toEqual((await post('/grad', graph([3, -4]))).body);
+      expect(constant.body).toEqual({ value: -5, gradient: { x: [3, -4] } });
       const points = await post('/grad', { expr: 'sum(x * x)', points: [{ x: encode([2], [1, 2]) }, { x: [3, 4] }] });
       expect(points.body).toEqual({ results: [{ value: 5, gradient: { x: [2, 4] } }, { value: 25, gradient: { x: [6, 8] } }] });
     });
