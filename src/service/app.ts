@@ -3,6 +3,8 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import fastifyCompress from '@fastify/compress';
+import fastifyCors from '@fastify/cors';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyRateLimit from '@fastify/rate-limit';
@@ -190,8 +192,41 @@ function createFastify(config: Config, options: BuildAppOptions, sendProblem: Re
   return app;
 }
 
-/** The external plugins: the OpenAPI document and its UI, rate limiting, back-pressure. */
+/** Response headers a web page's script may read (CORS): request id, retry hints, rate-limit state. */
+const CORS_EXPOSED_HEADERS = ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'www-authenticate'];
+/** Request headers a web page may send: JSON bodies (maybe compressed), API keys, its own request id. */
+const CORS_ALLOWED_HEADERS = ['content-type', 'content-encoding', 'authorization', REQUEST_ID_HEADER];
+
+/**
+ * The external plugins: CORS, compressed answers, the OpenAPI document and its UI, rate limiting,
+ * back-pressure.
+ */
 function registerPlugins(app: App, config: Config): void {
+  if (config.CORS_ORIGINS.length > 0) {
+    const any = config.CORS_ORIGINS.includes('*');
+    const allowed = new Set(config.CORS_ORIGINS);
+    // Registered first, so that a preflight is answered before rate limiting or back-pressure sees it
+    // (API keys are checked after onRequest: a preflight never carries one). Another origin gets no
+    // CORS headers at all, and its preflight is answered like any unknown OPTIONS request (404).
+    app.register(fastifyCors, {
+      origin: any ? '*' : (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+      methods: ['GET', 'HEAD', 'POST'],
+      allowedHeaders: CORS_ALLOWED_HEADERS,
+      exposedHeaders: CORS_EXPOSED_HEADERS,
+      // Keys travel in Authorization, not in cookies: no credentials mode.
+      credentials: false,
+      maxAge: 600,
+    });
+  }
+  if (config.COMPRESS_MIN_BYTES > 0) {
+    // Answers only: compressed request bodies are decoded, with their bound, by ./body.ts.
+    app.register(fastifyCompress, {
+      global: true,
+      globalDecompression: false,
+      threshold: config.COMPRESS_MIN_BYTES,
+      encodings: ['br', 'gzip'],
+    });
+  }
   app.register(fastifySwagger, {
     ...swaggerOptions,
     openapi: { ...swaggerOptions.openapi, components: { securitySchemes } },

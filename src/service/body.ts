@@ -1,11 +1,14 @@
-// Request bodies: JSON only, uncompressed, without prototype-polluting keys.
+// Request bodies: JSON only, without prototype-polluting keys; plain, gzip or brotli.
 //
 // Fastify's own JSON parser (secure-json-parse) refuses `__proto__` and `constructor.prototype`
 // keys, but answers them like malformed JSON. This parser answers what is wrong: the JSON is
 // valid, a key is not accepted (400 `validation_error`, with where). A compressed body
-// (`Content-Encoding: gzip`, ...) is refused with 415 before it is read, rather than failing as
-// malformed JSON.
+// (`Content-Encoding: gzip` or `br`) is decompressed as it arrives, and refused with 413 as soon as
+// its decompressed bytes pass the body limit (a zip bomb costs at most that much memory); any
+// other coding is refused with 415 before the body is read.
 
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { formatPath, HttpProblem } from './problem.js';
 
@@ -95,24 +98,84 @@ function hasBody(request: FastifyRequest): boolean {
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** 415 for a body in any coding but `identity`: the service reads uncompressed JSON only. */
-function refuseEncodedBody(request: FastifyRequest): void {
+/** The codings a request body may be sent in (RFC 7694: said in a 415's Accept-Encoding). */
+const ACCEPTED_CODINGS = 'gzip, br, identity';
+
+type BodyCoding = 'gzip' | 'br';
+
+/**
+ * The coding of the request's body that must be undone: `undefined` for none (no body, or only
+ * `identity`); 415 for anything but one `gzip` (or its alias `x-gzip`) or `br`.
+ */
+function bodyCodingOf(request: FastifyRequest): BodyCoding | undefined {
   const header = request.headers['content-encoding'];
-  if (header === undefined || !hasBody(request)) return;
-  const codings = header.split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding !== '');
-  if (codings.every((coding) => coding === 'identity')) return;
+  if (header === undefined || !hasBody(request)) return undefined;
+  const codings = header
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  if (codings.length === 0) return undefined;
+  if (codings.length === 1 && (codings[0] === 'gzip' || codings[0] === 'x-gzip')) return 'gzip';
+  if (codings.length === 1 && codings[0] === 'br') return 'br';
   const named = header.length > 64 ? `${header.slice(0, 64)}…` : header;
   throw new HttpProblem(
     415,
     'unsupported_media_type',
-    `Content-Encoding "${named}" is not supported: send the body uncompressed (no Content-Encoding)`,
+    `Content-Encoding "${named}" is not supported: send the body as gzip, br or uncompressed (no Content-Encoding)`,
     {},
-    // RFC 7694: the codings the server does accept.
-    { headers: { 'accept-encoding': 'identity' } },
+    { headers: { 'accept-encoding': ACCEPTED_CODINGS } },
   );
 }
 
-/** Installs the JSON parser and the Content-Encoding check on `app`, before its routes. */
+/**
+ * The decompressed bytes of a body, passed on until they exceed `limit`: then the stream fails with
+ * 413 and decompression stops. `receivedEncodedLength` (read by Fastify) counts the bytes as sent,
+ * so that Content-Length is checked against them and they too are bounded by the limit.
+ */
+class BoundedBody extends Transform {
+  receivedEncodedLength = 0;
+  #decoded = 0;
+
+  constructor(readonly limit: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#decoded += chunk.length;
+    if (this.#decoded > this.limit) {
+      callback(new HttpProblem(413, 'limit_exceeded', `The request body is larger than the limit of ${this.limit} bytes once decompressed`));
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+/** `payload` decompressed (`coding`), bounded to `limit` decompressed bytes. */
+function decompressed(payload: Readable, coding: BodyCoding, limit: number): BoundedBody {
+  const decoder = coding === 'gzip' ? createGunzip() : createBrotliDecompress();
+  const body = new BoundedBody(limit);
+  const stop = (): void => {
+    payload.unpipe(decoder);
+    decoder.destroy();
+  };
+  payload.on('data', (chunk: Buffer) => (body.receivedEncodedLength += chunk.length));
+  // The client's connection is left alone (destroying it would lose the answer): only the
+  // decompression stops; Node discards the rest of the body once the answer is sent.
+  payload.on('error', (error) => {
+    stop();
+    body.destroy(error);
+  });
+  decoder.on('error', (error) => {
+    stop();
+    const which = coding === 'gzip' ? 'gzip' : 'brotli';
+    body.destroy(new HttpProblem(400, 'bad_request', `The request body is not valid ${which} data, as its Content-Encoding says (${error.message})`));
+  });
+  body.on('error', stop);
+  payload.pipe(decoder).pipe(body);
+  return body;
+}
+
+/** Installs the JSON parser and the decoding of compressed bodies on `app`, before its routes. */
 export function installBodyParsing(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   // A callback parser: the body is parsed and handed on in the same turn (an async parser costs a
@@ -127,5 +190,9 @@ export function installBodyParsing(app: FastifyInstance): void {
     }
     done(null, value);
   });
-  app.addHook('preParsing', async (request) => refuseEncodedBody(request));
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const coding = bodyCodingOf(request);
+    if (coding === undefined) return payload;
+    return decompressed(payload, coding, request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1_048_576);
+  });
 }

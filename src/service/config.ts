@@ -20,6 +20,18 @@ function integer(min: number, max: number, meaning: string) {
     .max(max, { error: message });
 }
 
+/** Whether `text` is a web origin exactly as a browser sends it (`scheme://host[:port]`). */
+function isOrigin(text: string): boolean {
+  // No wildcards inside an origin ("https://*.example"): the browser sends exact ones.
+  if (text.includes('*')) return false;
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === text;
+  } catch {
+    return false;
+  }
+}
+
 export const configSchema = z.object({
   PORT: integer(0, 65_535, 'the TCP port; 0 picks a free one').default(3000),
   HOST: z.string().trim().min(1, { error: 'must be a bind address such as 0.0.0.0' }).default('0.0.0.0'),
@@ -94,6 +106,26 @@ export const configSchema = z.object({
   REQUEST_TIMEOUT_MS: integer(100, 3_600_000, 'milliseconds a client may take to send a whole request, body included').default(30_000),
   HEADERS_TIMEOUT_MS: integer(100, 3_600_000, 'milliseconds a client may take to send the request headers (capped at REQUEST_TIMEOUT_MS)').default(10_000),
   KEEP_ALIVE_TIMEOUT_MS: integer(1, 3_600_000, 'milliseconds an idle keep-alive connection stays open').default(72_000),
+  // Browsers: which web pages (origins) may call the service (CORS). "" (default): none, no CORS
+  // headers at all; "*": any; else comma-separated exact origins such as https://course.example.
+  CORS_ORIGINS: z
+    .union([z.string(), z.array(z.string())])
+    .default('')
+    .transform((value, ctx): string[] => {
+      const entries = (typeof value === 'string' ? value.split(',') : value).map((e) => e.trim()).filter((e) => e !== '');
+      if (entries.includes('*') && entries.length > 1) {
+        ctx.addIssue({ code: 'custom', message: 'must be "*" alone, or origins without "*"' });
+        return z.NEVER;
+      }
+      const bad = entries.find((e) => e !== '*' && !isOrigin(e));
+      if (bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `must be "", "*" or comma-separated origins such as https://course.example (scheme, host and port only: ${JSON.stringify(bad)} is not one)` });
+        return z.NEVER;
+      }
+      return entries;
+    }),
+  // Answers of at least this many bytes are compressed (gzip or br) when the client accepts it.
+  COMPRESS_MIN_BYTES: integer(0, 1_073_741_824, 'bytes an answer must reach to be compressed when the client accepts gzip or br; 0 turns compression off').default(1024),
   // Access: API keys as comma-separated `id:sha256hex` entries (hashes only, never the keys).
   API_KEYS: apiKeyList().default([]),
   METRICS_API_KEYS: apiKeyList().default([]),

@@ -1,7 +1,8 @@
 // Request bodies (issue 9, item 12): valid JSON with a `__proto__` key is a validation_error that
-// says so (not invalid_json); a compressed body is 415; and /docs has a Content-Security-Policy.
+// says so (not invalid_json); a gzip or br body is decompressed, another coding is 415 (issue 12);
+// and /docs has a Content-Security-Policy.
 
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/service/app.js';
 import { findForbiddenKey, parseJsonBody } from '../../src/service/body.js';
@@ -75,13 +76,23 @@ describe('__proto__ and constructor.prototype keys', () => {
 describe('Content-Encoding', () => {
   const body = JSON.stringify({ expr: 'x^2', at: { x: 3 } });
 
-  it.each(['gzip', 'br', 'deflate', 'gzip, identity'])('answers a body with Content-Encoding %s with 415 unsupported_media_type', async (coding) => {
+  it.each(['deflate', 'compress', 'gzip, gzip'])('answers a body with Content-Encoding %s with 415 unsupported_media_type', async (coding) => {
     const res = await postText(gzipSync(body), { 'content-encoding': coding });
     expect(res.statusCode).toBe(415);
-    expect(res.headers['accept-encoding']).toBe('identity');
+    expect(res.headers['accept-encoding']).toBe('gzip, br, identity');
     const problem = res.json();
     expect(problem.code).toBe('unsupported_media_type');
-    expect(problem.detail).toMatch(/send the body uncompressed/);
+    expect(problem.detail).toMatch(/send the body as gzip, br or uncompressed/);
+  });
+
+  it.each([
+    ['gzip', gzipSync],
+    ['gzip, identity', gzipSync],
+    ['br', brotliCompressSync],
+  ] as const)('accepts a body with Content-Encoding %s (issue 12)', async (coding, compress) => {
+    const res = await postText(compress(body), { 'content-encoding': coding });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().gradient).toEqual({ x: 6 });
   });
 
   it('accepts Content-Encoding: identity', async () => {
