@@ -1,5 +1,5 @@
 // Errors the engine raises about a client's function or point. The service maps `code` to an
-// HTTP status (CONTRACT §7); the engine itself knows nothing of HTTP.
+// HTTP status (README "Errors"); the engine itself knows nothing of HTTP.
 
 export type EngineErrorCode =
   | 'parse_error'

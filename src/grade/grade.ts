@@ -1,4 +1,4 @@
-// POST /grade (CONTRACT §4): a reference function and a class's answers in, a result per
+// POST /grade (README "Grading"): a reference function and a class's answers in, a result per
 // submission out. The reference and the check points are the request's; each submission is
 // graded on its own, so one that cannot be read is reported as such and the batch goes on.
 

@@ -1,4 +1,4 @@
-// Grading (CONTRACT §4): the request, the defaults, and the native answer — Gradescope's
+// Grading (README "Grading"): the request, the defaults, and the native answer — Gradescope's
 // results.json per submission, plus `gradable` and `format_errors` as PrairieLearn has them.
 
 import type { GraphJson } from '../engine/ir/from-json.js';

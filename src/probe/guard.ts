@@ -1,4 +1,4 @@
-// Which URLs the server may query on a client's behalf (CONTRACT §5). A URL passes only when its
+// Which URLs the server may query on a client's behalf (README "Black-box probing"). A URL passes only when its
 // origin, as the WHATWG URL parser normalises it (so 0x7f000001, 2130706433 and 127.1 are all
 // 127.0.0.1), is on the operator's allow-list; its host is then resolved once, and every address
 // must be public unless the allow-list names that very address and port. The connection is pinned

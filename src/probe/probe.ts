@@ -1,4 +1,4 @@
-// POST /probe (CONTRACT §5): estimate the gradient of a model that can only be queried. The
+// POST /probe (README "Black-box probing"): estimate the gradient of a model that can only be queried. The
 // prober checks the request, plans the queries within the budget, opens the target (a guarded
 // HTTP endpoint or an expression used as a black box), asks for f(x) first (which also says how
 // many logits the target answers), runs the estimator, and says how many queries it spent.

@@ -1,5 +1,5 @@
 // The error model: every error the service answers with is an RFC 9457 problem
-// (`application/problem+json`) with a stable machine-readable `code` (CONTRACT §7).
+// (`application/problem+json`) with a stable machine-readable `code` (README "Errors").
 // `toHttpProblem` turns anything thrown into one; a handler that wants a specific answer throws
 // `new HttpProblem(status, code, detail)` (or lets an `EngineError` escape).
 

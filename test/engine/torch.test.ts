@@ -1,6 +1,6 @@
 // The engine against an independent oracle: values, gradients, Hessians, JVPs and VJPs that
 // PyTorch (float64) computed for 200 programs of the expression language covering every function
-// of CONTRACT §1 (test/fixtures/torch/generate.py; committed, so CI needs no PyTorch).
+// of the expression language (test/fixtures/torch/generate.py; committed, so CI needs no PyTorch).
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';

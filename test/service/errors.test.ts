@@ -1,4 +1,4 @@
-// Every error answer is application/problem+json with a stable code (CONTRACT §7).
+// Every error answer is application/problem+json with a stable code (README "Errors").
 
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

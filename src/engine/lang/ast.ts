@@ -1,4 +1,4 @@
-// The syntax tree of the expression language (CONTRACT §1). The parser builds it, the printer
+// The syntax tree of the expression language (README "Differentiation endpoints", docs/engine.md). The parser builds it, the printer
 // turns it back into canonical source, the lowering turns it into a graph. Parentheses make no
 // node: a node's span covers its own tokens (with the parentheses around its operands).
 

@@ -1,4 +1,4 @@
-// The expression language (CONTRACT §1): source -> syntax tree -> canonical source.
+// The expression language (README "Differentiation endpoints", docs/engine.md): source -> syntax tree -> canonical source.
 
 export { parseProgram, MAX_NESTING } from './parser.js';
 export { printProgram, printExpr } from './print.js';

@@ -93,7 +93,7 @@ describe('numbers', () => {
   });
 });
 
-describe('the constructs of CONTRACT §1', () => {
+describe('the constructs of the expression language', () => {
   it('parses the lecture program on one line with ;', () => {
     const program = parseProgram('x1 = x^2; x2 = exp(x1); x3 = x1 + x2; x4 = sqrt(x3); x5 = cos(x3); x4 + x5');
     expect(stripSpans(program)).toEqual({
