@@ -1,4 +1,4 @@
-// The differentiation endpoints over HTTP (CONTRACT §2, §7): each endpoint against closed forms,
+// The differentiation endpoints over HTTP (README "Differentiation endpoints", "Errors"): each endpoint against closed forms,
 // `points` batches, non-finite numbers in and out, the error codes, and the lecture's cases.
 
 import { readFileSync } from 'node:fs';
@@ -175,7 +175,7 @@ describe('points, non-finite numbers and warnings', () => {
   });
 });
 
-describe('errors (CONTRACT §7)', () => {
+describe('errors (README "Errors")', () => {
   it.each([
     ['a parse error with its position', '/grad', { expr: 'x +\n* 2', at: { x: 1 } }, 400, 'parse_error'],
     ['an unknown function', '/eval', { expr: 'sine(x)', at: { x: 1 } }, 400, 'unknown_function'],

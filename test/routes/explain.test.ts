@@ -1,4 +1,4 @@
-// POST /trace and POST /analyze (CONTRACT §3): the lecture's tables and cases, forward and reverse
+// POST /trace and POST /analyze (README "Seeing the computation"): the lecture's tables and cases, forward and reverse
 // tables that agree, shapes of broadcasting and indexing intermediates, and the mode rule.
 
 import { readFileSync } from 'node:fs';

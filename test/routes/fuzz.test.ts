@@ -90,7 +90,7 @@ const point = fc.record({
 
 async function expectNo5xx(url: string, payload: unknown): Promise<void> {
   const res = await app.inject({ method: 'POST', url, payload: JSON.stringify(payload), headers: { 'content-type': 'application/json' } });
-  // A probe target that misbehaves is a 502/504 by contract (CONTRACT §5), not a server fault.
+  // A probe target that misbehaves is a 502/504 (README "Black-box probing"), not a server fault.
   const targetFault = url === '/probe' && [502, 504].includes(res.statusCode) && ['probe_target_error', 'probe_timeout'].includes(res.json().code);
   if (res.statusCode >= 500 && !targetFault) throw new Error(`${url} answered ${res.statusCode} to ${JSON.stringify(payload).slice(0, 400)}: ${res.body.slice(0, 300)}`);
   if (res.statusCode >= 400) expect(res.headers['content-type']).toContain('application/problem+json');

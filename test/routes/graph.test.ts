@@ -1,4 +1,4 @@
-// POST /graph (CONTRACT §3): DOT that Graphviz accepts, SVG laid out by Graphviz, inputs,
+// POST /graph (README "Seeing the computation"): DOT that Graphviz accepts, SVG laid out by Graphviz, inputs,
 // intermediates and the output told apart, and client ids that cannot break the DOT syntax.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

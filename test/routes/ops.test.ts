@@ -1,4 +1,4 @@
-// GET /ops lists every function of CONTRACT §1 with its value and derivative rules in words;
+// GET /ops lists every function of the expression language with its value and derivative rules in words;
 // and a prepared function is reused across requests.
 
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// GET /healthz, /readyz, /metrics, /docs and /openapi.yaml (CONTRACT §6).
+// GET /healthz, /readyz, /metrics, /docs and /openapi.yaml (README "Operational endpoints").
 
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
