@@ -3,7 +3,7 @@
 // bodies may be sent gzip or br, decompressed with a bound of BODY_LIMIT decompressed bytes (a
 // zip bomb gets 413 without costing memory); any other coding is 415.
 
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/service/app.js';
@@ -131,6 +131,35 @@ describe('a large answer serialised by a worker, over a real connection', () => 
     const br = await fetchRaw({ 'accept-encoding': 'br' });
     expect(br.headers['content-encoding']).toBe('br');
     expect(brotliDecompressSync(br.body).equals(plain.body)).toBe(true);
+  });
+
+  it('refuses a gzip bomb with 413 and keeps the connection usable for the next request', async () => {
+    const member = gzipSync(Buffer.alloc(10 * 1024 * 1024));
+    // 800 MB once decompressed (BODY_LIMIT here is 8 MB), 800 KB sent.
+    const bomb = Buffer.concat(Array.from({ length: 80 }, () => member));
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (body: Buffer, headers: Record<string, string | number>) =>
+      new Promise<{ status: number; body: string; socket: unknown }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/grad', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, ...headers } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), socket: req.socket }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      const rss = process.memoryUsage().rss;
+      const refused = await send(bomb, { 'content-encoding': 'gzip' });
+      expect(refused.status).toBe(413);
+      expect(JSON.parse(refused.body)).toMatchObject({ code: 'limit_exceeded' });
+      expect(process.memoryUsage().rss - rss).toBeLessThan(150 * 1024 * 1024);
+      const next = await send(Buffer.from(JSON.stringify(LECTURE)), {});
+      expect(next.status).toBe(200);
+      expect(JSON.parse(next.body).gradient.x).toBeTypeOf('number');
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('takes a gzip request body too', async () => {
