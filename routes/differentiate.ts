@@ -1,4 +1,4 @@
-// The differentiation endpoints of CONTRACT §2: schema in, one call into the engine, answer out.
+// The differentiation endpoints (README "Differentiation endpoints"): schema in, one call into the engine, answer out.
 
 import type { FastifyTypeProviderDefault } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';

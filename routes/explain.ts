@@ -1,4 +1,4 @@
-// Seeing the computation (CONTRACT §3): the lecture's tables (/trace), shapes and costs
+// Seeing the computation (README "Seeing the computation"): the lecture's tables (/trace), shapes and costs
 // (/analyze) and the graph picture (/graph). Schema in, one call into src/explain, answer out.
 
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';

@@ -1,4 +1,4 @@
-// POST /grade (CONTRACT §4): a reference and a class's answers in, a result per submission out.
+// POST /grade (README "Grading"): a reference and a class's answers in, a result per submission out.
 
 import type { FastifyTypeProviderDefault } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';

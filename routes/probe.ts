@@ -1,4 +1,4 @@
-// POST /probe (CONTRACT §5): gradient estimates of a black-box model from queries alone.
+// POST /probe (README "Black-box probing"): gradient estimates of a black-box model from queries alone.
 
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';

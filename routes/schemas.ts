@@ -1,4 +1,4 @@
-// Request and response schemas of the differentiation endpoints (CONTRACT §1–§2). Values are
+// Request and response schemas of the differentiation endpoints (README "Differentiation endpoints"). Values are
 // checked by the engine's own fast converter (rectangular, numeric, within limits), so here a
 // Value is documented in full but accepted as any JSON, and a million-element array costs no
 // per-element schema work.
