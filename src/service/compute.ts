@@ -59,6 +59,15 @@ export interface CacheReport {
   bytes: number;
 }
 
+/** A worker's first message: its modules (the engine, the kernel backend) are loaded. */
+export interface ReadyReport {
+  thread: number;
+  ready: true;
+}
+
+/** How long closing waits for workers still loading before it stops them anyway. */
+const WORKER_LOAD_WAIT_MS = 5_000;
+
 /** What a worker answers: the result, or the engine error it raised (errors do not cross threads intact). */
 export type WorkerAnswer = (
   | { ok: true; result: unknown; flops?: number | undefined }
@@ -119,8 +128,11 @@ export class Compute {
   private readonly counts = { inline: 0, offloaded: 0, timedOut: 0, outOfMemory: 0, deferred: 0 };
   /** The latest cache report of each worker thread. */
   private readonly workerCaches = new Map<number, CacheReport>();
-  /** Where the workers report their caches. */
+  /** Where the workers report their caches (and that they have loaded). */
   private readonly cacheReports: BroadcastChannel | undefined;
+  /** Workers whose modules have loaded (by thread id). */
+  private readonly readyWorkers = new Set<number>();
+  private onWorkerReady: (() => void) | undefined;
 
   constructor(options: ComputeOptions) {
     this.options = options;
@@ -131,8 +143,11 @@ export class Compute {
       const cacheChannel = `adjoint-cache-${randomUUID()}`;
       const reports = new BroadcastChannel(cacheChannel);
       reports.onmessage = (event) => {
-        const report = (event as { data: CacheReport }).data;
-        this.workerCaches.set(report.thread, report);
+        const report = (event as { data: CacheReport | ReadyReport }).data;
+        if ('ready' in report) {
+          this.readyWorkers.add(report.thread);
+          this.onWorkerReady?.();
+        } else this.workerCaches.set(report.thread, report);
       };
       unrefChannel(reports);
       this.cacheReports = reports;
@@ -377,9 +392,29 @@ export class Compute {
     return this.pool?.queueSize ?? 0;
   }
 
+  /**
+   * Stops the workers. A worker still loading its modules (a shutdown right after start-up) is
+   * waited for first, up to WORKER_LOAD_WAIT_MS: terminating a thread in the middle of loading a
+   * native library or a module through a loader hook can abort the whole process on Node 20.
+   */
   async close(): Promise<void> {
+    const pool = this.pool;
+    if (pool !== undefined) {
+      const loading = () => pool.threads.some((t) => !this.readyWorkers.has(t.threadId));
+      if (loading()) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, WORKER_LOAD_WAIT_MS);
+          this.onWorkerReady = () => {
+            if (loading()) return;
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.onWorkerReady = undefined;
+      }
+    }
     this.cacheReports?.close();
-    await this.pool?.destroy();
+    await pool?.destroy();
   }
 }
 

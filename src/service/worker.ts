@@ -1,11 +1,11 @@
 // A worker thread of the compute pool: runs planned jobs that are too heavy for the event loop.
 
 import { setPriority } from 'node:os';
-import { BroadcastChannel, workerData } from 'node:worker_threads';
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { Engine } from '../engine/engine.js';
 import type { Limits } from '../engine/prepare.js';
 import { Piscina } from 'piscina';
-import { answerTask, unrefChannel, type WorkerAnswer, type WorkerTask } from './compute.js';
+import { answerTask, unrefChannel, type ReadyReport, type WorkerAnswer, type WorkerTask } from './compute.js';
 
 const { limits, cacheSize, cacheBytes, cacheChannel, nice } = workerData as {
   limits: Limits;
@@ -25,6 +25,8 @@ const engine = new Engine(limits, { cacheSize, cacheBytes });
 /** Where this worker reports its cache after every task (for /metrics). */
 const reports = new BroadcastChannel(cacheChannel);
 unrefChannel(reports);
+// Loaded: the pool may stop this thread safely from now on (Compute.close waits for this).
+reports.postMessage({ thread: threadId, ready: true } satisfies ReadyReport);
 
 export default async function work(task: WorkerTask): Promise<WorkerAnswer | ReturnType<typeof Piscina.move>> {
   const answer = await answerTask(engine, task, reports);

@@ -111,6 +111,11 @@ const LIBRARY_NAMES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblas.dylib'
 function tryLoad(threads: number): Openblas | Error {
   const koffi = prepareKoffi();
   if (typeof koffi === 'string') return new Error(koffi);
+  // OpenBLAS starts its thread pool when it loads, sized by OPENBLAS_NUM_THREADS (all cores when
+  // unset); openblas_set_num_threads only limits the pool afterwards. Size it from the start, so a
+  // one-thread process never has BLAS threads to tear down at exit. (Read by the first load, in
+  // the main thread; a worker's process.env is its own copy.)
+  process.env['OPENBLAS_NUM_THREADS'] ??= String(threads);
   let lib: ReturnType<Koffi['load']> | undefined;
   const failures: string[] = [];
   for (const name of LIBRARY_NAMES) {
