@@ -42,6 +42,18 @@ export function timePair(a: () => unknown, b: () => unknown, budgetMs = 1500): [
   return [median(ta), median(tb)];
 }
 
+/** Best seconds per call over `rounds` rounds of `reps` calls each, after a warm-up. */
+export function bestSeconds(fn: () => unknown, reps: number, rounds = 5): number {
+  for (let i = 0; i < Math.max(2, reps); i++) fn();
+  let best = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) fn();
+    best = Math.min(best, (performance.now() - t0) / 1000 / reps);
+  }
+  return best;
+}
+
 export function engineCases(): { name: string; expr: string; at: Record<string, unknown>; wrt?: string[] }[] {
   const random = new Random(42);
   const N = 200;

@@ -9,7 +9,7 @@
 
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
-import { percentile, startServer } from './server-process.js';
+import { percentile, startServer, verdict } from './server-process.js';
 
 const ROUNDS = Number(process.env.HTTP_ROUNDS ?? 8);
 const SECONDS = Number(process.env.HTTP_SECONDS ?? 3);
@@ -130,12 +130,7 @@ async function main(): Promise<void> {
     const failures: string[] = [];
     if (h.bad + g.bad > 0) failures.push(`${h.bad + g.bad} non-2xx answers or errors`);
     if (ratio < 0.5) failures.push(`ratio ${ratio.toFixed(3)} < 0.5`);
-    if (failures.length > 0) {
-      console.log(`\nFAILED: ${failures.join('; ')}`);
-      process.exitCode = 1;
-    } else {
-      console.log('\nPASSED: POST /grad at ≥ 0.5 of GET /healthz, every request answered 2xx.');
-    }
+    verdict(failures, 'POST /grad at ≥ 0.5 of GET /healthz, every request answered 2xx.');
   } catch (e) {
     await server.stop();
     throw e;

@@ -11,6 +11,7 @@ import { kernelBackend, withBackend } from '../src/engine/tensor/backend/index.j
 import type { KernelBackend } from '../src/engine/tensor/backend/index.js';
 import { jsKernels } from '../src/engine/tensor/backend/js.js';
 import { loadOpenblas } from '../src/engine/tensor/backend/openblas.js';
+import { bestSeconds } from './engine.js';
 
 const loaded = loadOpenblas(Number(process.env['BLAS_THREADS'] ?? 1));
 if (loaded instanceof Error) {
@@ -25,17 +26,7 @@ function random(length: number): Float64Array {
   return Float64Array.from({ length }, () => Math.random() * 2 - 1);
 }
 
-/** Best seconds per call over `rounds` rounds of `reps` calls. */
-function time(fn: () => unknown, reps: number, rounds = 5): number {
-  fn();
-  let best = Infinity;
-  for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) fn();
-    best = Math.min(best, (performance.now() - t0) / 1000 / reps);
-  }
-  return best;
-}
+const time = bestSeconds;
 
 const rows: string[][] = [['', 'js', 'openblas', 'ratio']];
 const row = (name: string, js: number, ob: number, unit: (s: number) => string): void => {

@@ -15,6 +15,7 @@ const binary = (name: BinaryName, a: Tensor, b: Tensor): Tensor => (ENTRIES[name
 import { gemmIkj } from '../src/engine/tensor/backend/js.js';
 import { kernelBackend, withBackend } from '../src/engine/tensor/backend/index.js';
 import type { Tensor } from '../src/engine/tensor/index.js';
+import { bestSeconds } from './engine.js';
 
 function random(shape: number[]): Tensor {
   const size = shape.reduce((p, d) => p * d, 1);
@@ -23,17 +24,7 @@ function random(shape: number[]): Tensor {
   return { shape, data };
 }
 
-/** Best seconds per call over `rounds` rounds of `reps` calls each. */
-function time(fn: () => unknown, reps: number, rounds = 5): number {
-  for (let i = 0; i < Math.max(2, reps); i++) fn();
-  let best = Infinity;
-  for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) fn();
-    best = Math.min(best, (performance.now() - t0) / 1000 / reps);
-  }
-  return best;
-}
+const time = bestSeconds;
 
 const rows: string[][] = [];
 

@@ -9,7 +9,7 @@
 //   npm run build && npm run load            # LOAD_SECONDS=20 by default
 
 import autocannon from 'autocannon';
-import { percentile, startServer, timeHealth } from './server-process.js';
+import { percentile, startServer, timeHealth, verdict } from './server-process.js';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 20);
 const LECTURE = JSON.stringify({ expr: 'sqrt(x^2 + exp(x^2)) + cos(x^2 + exp(x^2))', at: { x: 0.7 } });
@@ -91,12 +91,7 @@ async function main(): Promise<void> {
     if (a.non2xx + a.errors + m.non2xx + m.errors > 0) failures.push(`/grad: ${a.non2xx + m.non2xx} non-2xx, ${a.errors + m.errors} errors`);
     if (h1.p99 >= 100 || h2.p99 >= 100) failures.push(`/healthz p99 ${Math.max(h1.p99, h2.p99)} ms (limit 100)`);
     if (h1.failed + h2.failed > 0) failures.push('/healthz failed');
-    if (failures.length > 0) {
-      console.log(`\nFAILED: ${failures.join('; ')}`);
-      process.exitCode = 1;
-    } else {
-      console.log('\nPASSED: /healthz p99 under 100 ms in both phases, every /grad answered 200.');
-    }
+    verdict(failures, '/healthz p99 under 100 ms in both phases, every /grad answered 200.');
   } catch (e) {
     await server.stop();
     throw e;

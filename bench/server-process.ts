@@ -112,3 +112,13 @@ export function timeHealth(base: string, ms: number, everyMs = 100): Promise<num
     worker.once('error', reject);
   });
 }
+
+/** Prints PASSED with `passed`, or FAILED with the failures (and sets the exit code). */
+export function verdict(failures: readonly string[], passed: string): void {
+  if (failures.length > 0) {
+    console.log(`\nFAILED: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  } else {
+    console.log(`\nPASSED: ${passed}`);
+  }
+}

@@ -40,14 +40,17 @@ export interface LuFactors {
  * caller's array changed between runs is never read through stale factors.
  */
 let factorisations: WeakMap<Float64Array, LuFactors> | undefined;
+/** Inside withFactorisations: the cache is made by the first factorisation (most runs have none). */
+let reusing = false;
 
 /** Run `fn` with one factorisation per matrix reused across its kernels (nested calls share the outer cache). */
 export function withFactorisations<T>(fn: () => T): T {
-  if (factorisations !== undefined) return fn();
-  factorisations = new WeakMap();
+  if (reusing) return fn();
+  reusing = true;
   try {
     return fn();
   } finally {
+    reusing = false;
     factorisations = undefined;
   }
 }
@@ -68,7 +71,7 @@ export function lu(a: Tensor): LuFactors {
   const known = cachedLu(a, n);
   if (known !== undefined) return known;
   const factors = factorise(a, n);
-  factorisations?.set(a.data, factors);
+  if (reusing) (factorisations ??= new WeakMap()).set(a.data, factors);
   return factors;
 }
 

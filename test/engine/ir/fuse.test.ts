@@ -122,13 +122,18 @@ function bindings(shapes: Record<string, Shape>, values: readonly number[]): Map
   );
 }
 
+/** A random elementwise program: its steps, which of them are outputs, and the input values. */
+const program = [
+  fc.array(step, { minLength: 5, maxLength: 40, size: 'max' }),
+  fc.array(pick, { maxLength: 6 }),
+  fc.array(value, { minLength: 1, maxLength: 40 }),
+] as const;
+
 describe('fused loops', () => {
   it('compute bit for bit what the interpreter computes, on random elementwise programs', () => {
     fc.assert(
       fc.property(
-        fc.array(step, { minLength: 5, maxLength: 40, size: 'max' }),
-        fc.array(pick, { maxLength: 6 }),
-        fc.array(value, { minLength: 1, maxLength: 40 }),
+        ...program,
         (steps, outputPicks, values) => {
           const shapes = inputShapes(3, 4);
           const { b, outputs } = build(shapes, steps, outputPicks);
@@ -142,9 +147,7 @@ describe('fused loops', () => {
   it('compute the same bits once V8 has optimised the loops (long loops, many runs)', () => {
     fc.assert(
       fc.property(
-        fc.array(step, { minLength: 5, maxLength: 40, size: 'max' }),
-        fc.array(pick, { maxLength: 6 }),
-        fc.array(value, { minLength: 1, maxLength: 40 }),
+        ...program,
         (steps, outputPicks, values) => {
           const shapes = inputShapes(16, 63);
           const { b, outputs } = build(shapes, steps, outputPicks);
