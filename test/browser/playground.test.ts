@@ -3,7 +3,7 @@
 // syntax error is shown at its line and column. Skipped only where /usr/bin/chromium is absent
 // (.ci/run installs it).
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,8 @@ import type { App } from '../../src/service/app.js';
 import { buildTestApp } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** Screenshots are kept here (gitignored) to be looked at. */
+const SCRATCH = join(import.meta.dirname, '../../.scratch');
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install -y chromium; .ci/run does this)`);
 
@@ -28,6 +30,7 @@ describe.skipIf(!hasChromium)(`the playground in chromium (skipped when ${CHROMI
     app = buildTestApp();
     await app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    mkdirSync(SCRATCH, { recursive: true });
     profile = mkdtempSync(join(tmpdir(), 'adjoint-chromium-'));
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -84,6 +87,68 @@ describe.skipIf(!hasChromium)(`the playground in chromium (skipped when ${CHROMI
     expect(await page.locator('#error').isHidden()).toBe(true);
     await page.screenshot({ path: join(profile, 'playground.png'), fullPage: true });
     expect(problems).toEqual([]);
+  }, 60_000);
+
+  it('keeps wide values inside the forward and reverse tables at 1400 px', async () => {
+    await page.setViewportSize({ width: 1400, height: 900 });
+    const at = {
+      W: [[1.123456789, 2.123456789, 3.123456789], [4.123456789, 5.123456789, 6.987654321], [7.5, -8.25, 9.125]],
+      x: [0.1234567, 0.2345678, 0.3456789],
+      b: [1.111111, 2.222222, 3.333333],
+    };
+    await differentiate('W @ x + b', JSON.stringify(at));
+    for (const id of ['forward-table', 'reverse-table']) {
+      // Every cell's box lies inside its card's content box: nothing clipped, nothing to scroll to.
+      const boxes = await page.evaluate((id) => {
+        const table = document.getElementById(id)!;
+        const card = table.closest('.card')!;
+        const scroll = table.parentElement!;
+        const inner = card.getBoundingClientRect();
+        const cells = [...table.querySelectorAll('th, td')].map((c) => c.getBoundingClientRect());
+        return { left: inner.left, right: inner.right, scrollWidth: scroll.scrollWidth, clientWidth: scroll.clientWidth, cells: cells.map((c) => [c.left, c.right]) };
+      }, id);
+      expect(boxes.cells.length).toBeGreaterThan(10);
+      expect(boxes.scrollWidth).toBeLessThanOrEqual(boxes.clientWidth);
+      for (const [left, right] of boxes.cells) {
+        expect(left).toBeGreaterThanOrEqual(boxes.left);
+        expect(right).toBeLessThanOrEqual(boxes.right);
+      }
+    }
+    // The reverse table's W row shows its whole adjoint: with a cotangent of ones, d(W @ x)ᵀ1 / dW = 1 xᵀ, x in every row.
+    const adjointW = await page.locator('#reverse-table tbody tr').last().locator('td').last().innerText();
+    const row = `[${at.x.map((v) => Number(v.toPrecision(6))).join(', ')}]`;
+    expect(adjointW.replace(/\s+/g, ' ')).toBe(`[${[row, row, row].join(', ')}]`);
+    await page.screenshot({ path: join(SCRATCH, 'playground-tables-1400.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }, 60_000);
+
+  it('shows "Custom" in the Example menu once the code is no longer the example', async () => {
+    await page.evaluate('document.body.dataset.state = "typed"');
+    await page.selectOption('#example', '1');
+    await page.waitForSelector('body[data-state="done"]');
+    expect(await page.locator('#example option:checked').innerText()).toContain('Lecture 5.3');
+    // Typing one character into the function makes it someone's own code.
+    await page.locator('#expr').press('Control+End');
+    await page.locator('#expr').pressSequentially(' + 0');
+    expect(await page.locator('#example').inputValue()).toBe('custom');
+    expect(await page.locator('#example option:checked').innerText()).toContain('Custom');
+    // Undoing the edit makes it the example again; so does an equal point written differently.
+    await page.locator('#expr').press('Backspace');
+    await page.locator('#expr').press('Backspace');
+    await page.locator('#expr').press('Backspace');
+    await page.locator('#expr').press('Backspace');
+    expect(await page.locator('#example').inputValue()).toBe('1');
+    await page.fill('#at', '{ "x": 0.7 }');
+    expect(await page.locator('#example').inputValue()).toBe('1');
+    // Replacing the whole code (as a paste does) shows "Custom" too.
+    await page.fill('#expr', 'x^3');
+    expect(await page.locator('#example').inputValue()).toBe('custom');
+    // Picking an example again loads it and names it.
+    await page.evaluate('document.body.dataset.state = "typed"');
+    await page.selectOption('#example', '0');
+    await page.waitForSelector('body[data-state="done"]');
+    expect(await page.locator('#expr').inputValue()).toContain('x1 = W0 * x');
+    expect(await page.locator('#example option:checked').innerText()).toContain('Lecture 5.1');
   }, 60_000);
 
   it('shows a syntax error at its line and column', async () => {

@@ -292,13 +292,38 @@ function load(example) {
   $('at').value = JSON.stringify(example.at);
 }
 
+/** The menu entry shown once the code is no longer one of the examples. */
+const CUSTOM = 'custom';
+
+/** The example whose code and point the fields hold (the point compared as JSON), if any. */
+function matchingExample() {
+  let at;
+  try {
+    at = JSON.stringify(JSON.parse($('at').value));
+  } catch {
+    return -1;
+  }
+  return EXAMPLES.findIndex((example) => example.expr === $('expr').value && JSON.stringify(example.at) === at);
+}
+
+/** The menu names what is in the fields: an example, or "Custom" once they were edited. */
+function syncExampleMenu() {
+  const i = matchingExample();
+  $('example').value = i < 0 ? CUSTOM : String(i);
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   const select = $('example');
   EXAMPLES.forEach((example, i) => select.append(new Option(example.name, String(i))));
+  // Disabled: choosing it would load nothing; it is shown, not picked.
+  const custom = new Option('Custom (your own code)', CUSTOM);
+  custom.disabled = true;
+  select.append(custom);
   select.addEventListener('change', () => {
     load(EXAMPLES[Number(select.value)]);
     run();
   });
+  for (const id of ['expr', 'at']) $(id).addEventListener('input', syncExampleMenu);
   $('form').addEventListener('submit', (event) => {
     event.preventDefault();
     run();
