@@ -1,72 +1,55 @@
 // A bounded least-recently-used map: prepared functions are kept here. Bounded by count and,
-// optionally, by a total weight (the elements of the constants a prepared function holds), so a
-// stream of requests with large constant tensors cannot fill memory.
+// optionally, by a total weight (the bytes a prepared function holds), so a stream of requests
+// with large constant tensors cannot fill memory. lru-cache does the bookkeeping; this wrapper
+// keeps the engine's words (capacity, weight, reweigh) and lru-cache's rules in one place.
 
-export class LruCache<K, V> {
-  private readonly map = new Map<K, { value: V; weight: number }>();
-  private total = 0;
+import { LRUCache } from 'lru-cache';
 
+export class LruCache<K extends NonNullable<unknown>, V extends NonNullable<unknown>> {
+  private readonly entries: LRUCache<K, V>;
+
+  /**
+   * Weights count in whole units, at least one per entry (lru-cache sizes are positive integers),
+   * and the budget in whole units, at least one: a budget of 0 keeps nothing weighing over 1.
+   */
   constructor(
     readonly capacity: number,
     readonly maxWeight = Infinity,
-    private readonly weigh: (value: V) => number = () => 0,
-  ) {}
-
-  get(key: K): V | undefined {
-    const entry = this.map.get(key);
-    if (entry !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, entry);
-    }
-    return entry?.value;
+    weigh: (value: V) => number = () => 0,
+  ) {
+    const weighed = Number.isFinite(maxWeight)
+      ? { maxSize: Math.max(1, Math.floor(maxWeight)), sizeCalculation: (value: V) => Math.max(1, Math.ceil(weigh(value))) }
+      : {};
+    this.entries = new LRUCache<K, V>({ max: capacity, ...weighed });
   }
 
+  get(key: K): V | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Keeps `value` as the most recently used; a value heavier than the whole budget is not kept at all. */
   set(key: K, value: V): void {
-    const old = this.map.get(key);
-    if (old !== undefined) {
-      this.total -= old.weight;
-      this.map.delete(key);
-    }
-    const weight = this.weigh(value);
-    // A value heavier than the whole budget is not kept at all.
-    if (weight > this.maxWeight) return;
-    this.map.set(key, { value, weight });
-    this.total += weight;
-    while (this.map.size > this.capacity || this.total > this.maxWeight) {
-      const [oldest, entry] = this.map.entries().next().value as [K, { value: V; weight: number }];
-      this.map.delete(oldest);
-      this.total -= entry.weight;
-    }
+    this.entries.set(key, value);
   }
 
   /**
-   * Weigh `value` again where it is still kept under `key` (it grew or shrank), without changing
-   * its place in the order; evicts the least recently used while over the budget.
+   * Weighs `value` again where it is still kept under `key` (it grew or shrank), evicting the least
+   * recently used while over the budget. lru-cache re-sizes an entry only when it is set anew, which
+   * makes it the most recently used: call this in the order the entries were used (the engine
+   * re-weighs what was prepared since its last call, in order), and the order is unchanged.
    */
   reweigh(key: K, value: V): void {
-    const entry = this.map.get(key);
-    if (entry === undefined || entry.value !== value) return;
-    const weight = this.weigh(value);
-    if (weight === entry.weight) return;
-    this.total += weight - entry.weight;
-    entry.weight = weight;
-    if (weight > this.maxWeight) {
-      this.map.delete(key);
-      this.total -= weight;
-      return;
-    }
-    while (this.total > this.maxWeight) {
-      const [oldest, first] = this.map.entries().next().value as [K, { value: V; weight: number }];
-      this.map.delete(oldest);
-      this.total -= first.weight;
-    }
+    if (this.entries.peek(key) !== value) return;
+    this.entries.delete(key);
+    this.entries.set(key, value);
   }
 
   get size(): number {
-    return this.map.size;
+    return this.entries.size;
   }
 
+  /** The total weight kept, in whole units (0 for a cache bounded by count only). */
   get weight(): number {
-    return this.total;
+    return this.entries.calculatedSize ?? 0;
   }
 }

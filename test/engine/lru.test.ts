@@ -27,14 +27,14 @@ describe('the prepared-function cache', () => {
     expect(cache.size).toBe(2);
   });
 
-  it('weighs a kept value again in place, evicting the least recently used past the budget', () => {
+  it('weighs a kept value again, evicting the least recently used past the budget', () => {
     const weights = new Map([['a', 2], ['b', 2], ['c', 2]]);
     const cache = new LruCache<string, string>(10, 7, (v) => weights.get(v)!);
     for (const k of ['a', 'b', 'c']) cache.set(k, k);
     weights.set('c', 3);
     cache.reweigh('c', 'c');
     expect([cache.size, cache.weight]).toEqual([3, 7]);
-    // b grows: a (the least recently used) goes; b keeps its place before c.
+    // b grows: a (the least recently used) goes.
     weights.set('b', 4);
     cache.reweigh('b', 'b');
     expect([cache.get('a'), cache.weight]).toEqual([undefined, 7]);
@@ -45,6 +45,30 @@ describe('the prepared-function cache', () => {
     cache.reweigh('b', 'b');
     cache.reweigh('c', 'other');
     expect([cache.size, cache.weight]).toEqual([1, 3]);
+  });
+
+  it('makes a re-weighed entry the most recently used, so weighing again in the order of use keeps that order', () => {
+    const alone = new LruCache<string, string>(3, 100, () => 1);
+    for (const k of ['a', 'b', 'c']) alone.set(k, k);
+    alone.reweigh('a', 'a');
+    alone.set('d', 'd');
+    expect(['a', 'b', 'c', 'd'].map((k) => alone.get(k))).toEqual(['a', undefined, 'c', 'd']);
+
+    const cache = new LruCache<string, string>(3, 100, () => 1);
+    for (const k of ['a', 'b', 'c']) cache.set(k, k);
+    cache.get('a');
+    // Used since the last weighing, in this order: b (set), c (set), a (get).
+    for (const k of ['b', 'c', 'a']) cache.reweigh(k, k);
+    cache.set('d', 'd');
+    expect(['a', 'b', 'c', 'd'].map((k) => cache.get(k))).toEqual(['a', undefined, 'c', 'd']);
+  });
+
+  it('counts weights in whole units, at least one an entry, so a budget of 0 keeps nothing heavier than 1', () => {
+    const cache = new LruCache<string, number>(10, 0, (v) => v);
+    cache.set('light', 0.5);
+    cache.set('heavy', 2);
+    expect([cache.get('light'), cache.get('heavy'), cache.weight]).toEqual([0.5, undefined, 1]);
+    expect(new LruCache<string, number>(2).weight).toBe(0);
   });
 
   it('weighs prepared functions by the bytes they hold, constants included', () => {
