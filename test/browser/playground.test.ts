@@ -99,14 +99,13 @@ describe.skipIf(!hasChromium)(`the playground in chromium (skipped when ${CHROMI
     await differentiate('W @ x + b', JSON.stringify(at));
     for (const id of ['forward-table', 'reverse-table']) {
       // Every cell's box lies inside its card's content box: nothing clipped, nothing to scroll to.
-      const boxes = await page.evaluate((id) => {
-        const table = document.getElementById(id)!;
-        const card = table.closest('.card')!;
-        const scroll = table.parentElement!;
-        const inner = card.getBoundingClientRect();
+      const boxes = (await page.evaluate(`(() => {
+        const table = document.getElementById('${id}');
+        const scroll = table.parentElement;
+        const card = table.closest('.card').getBoundingClientRect();
         const cells = [...table.querySelectorAll('th, td')].map((c) => c.getBoundingClientRect());
-        return { left: inner.left, right: inner.right, scrollWidth: scroll.scrollWidth, clientWidth: scroll.clientWidth, cells: cells.map((c) => [c.left, c.right]) };
-      }, id);
+        return { left: card.left, right: card.right, scrollWidth: scroll.scrollWidth, clientWidth: scroll.clientWidth, cells: cells.map((c) => [c.left, c.right]) };
+      })()`)) as { left: number; right: number; scrollWidth: number; clientWidth: number; cells: [number, number][] };
       expect(boxes.cells.length).toBeGreaterThan(10);
       expect(boxes.scrollWidth).toBeLessThanOrEqual(boxes.clientWidth);
       for (const [left, right] of boxes.cells) {
