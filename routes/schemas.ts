@@ -81,14 +81,37 @@ export const WarningSchema = z
 
 const warnings = z.array(WarningSchema).optional();
 
-/** The function and the point(s): every differentiation endpoint takes these. */
-export const FunctionRequestSchema = z.object({
+/** The function and the point(s): each pair is a choice, and the service reads exactly one of each. */
+const functionFields = {
   expr: z.string().optional().describe('The function as a program of the expression language'),
   graph: GraphSchema.optional(),
   at: ValuesSchema.optional().describe('The point: a value per input; the inputs are its keys, in order'),
   points: z.array(ValuesSchema).min(1).optional().describe('Several points (instead of `at`); the answer is `{ results: [...] }`'),
+};
+
+/** The function and the point(s): every differentiation endpoint takes these. */
+export const FunctionRequestSchema = z.object({
+  ...functionFields,
   wrt: z.array(z.string()).optional().describe('The inputs to differentiate with respect to (default: all, in the order of `at`)'),
 });
+
+type FunctionField = keyof typeof functionFields;
+const CHOICES: readonly (readonly [FunctionField, FunctionField])[] = [
+  ['expr', 'graph'],
+  ['at', 'points'],
+];
+
+/**
+ * The choices (`expr` or `graph`, `at` or `points`) a request body built from
+ * FunctionRequestSchema still offers: those whose two fields it kept as they are. The service
+ * refuses neither and both with its own messages; the OpenAPI document states them as `oneOf`
+ * (src/service/openapi.ts), so a generated client's request type is a union.
+ */
+export function choicesOf(body: unknown): (readonly [string, string])[] {
+  if (!(body instanceof z.ZodObject)) return [];
+  const shape: Record<string, unknown> = body.shape;
+  return CHOICES.filter((pair) => pair.every((name) => shape[name] === functionFields[name]));
+}
 
 /** How an answer writes its tensors: the differentiation endpoints take it. */
 export const EncodingSchema = z

@@ -3,6 +3,7 @@
 
 import type { FastifyDynamicSwaggerOptions, SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { choicesOf } from '../../routes/schemas.js';
 import { packageInfo } from './package-info.js';
 import { problemResponses } from './problem.js';
 
@@ -61,15 +62,36 @@ function defaultOperationId(method: string, url: string): string {
 const UNLIMITED_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
+ * A request body's choices as JSON Schema: for each pair, exactly one of its two fields (`oneOf`
+ * of "this one and not the other"). Each branch names its field (with `{}`, the body's own
+ * `properties` saying what it holds) so that openapi-typescript makes the request type a union of
+ * `{ expr: …; graph?: never }` and `{ graph: …; expr?: never }`, and `{}` does not type-check.
+ */
+function withChoices(body: Record<string, unknown>, choices: (readonly [string, string])[]): Record<string, unknown> {
+  const exactlyOne = ([a, b]: readonly [string, string]) => ({
+    oneOf: [
+      { properties: { [a]: {}, [b]: false }, required: [a] },
+      { properties: { [b]: {}, [a]: false }, required: [b] },
+    ],
+  });
+  return { ...body, allOf: choices.map(exactlyOne) };
+}
+
+/**
  * The route schemas to OpenAPI: an `operationId` on every operation (its route's, else
- * `defaultOperationId`), and the 429 and 503 problems on every limited route that documents answers.
+ * `defaultOperationId`), the 429 and 503 problems on every limited route that documents answers,
+ * and a body's choices (`expr` or `graph`, `at` or `points`) as `oneOf`.
  */
 const transform: SwaggerTransform = (input) => {
-  const schema = input.schema as { operationId?: string; response?: Record<string, unknown> } | undefined;
+  const schema = input.schema as { operationId?: string; response?: Record<string, unknown>; body?: unknown } | undefined;
   const method = [input.route.method].flat()[0] ?? 'GET';
   const operationId = schema?.operationId ?? defaultOperationId(method, input.url);
   const response = schema?.response && !UNLIMITED_ROUTES.has(input.url) ? { ...problemResponses(429, 503), ...schema.response } : schema?.response;
-  return jsonSchemaTransform({ ...input, schema: { ...input.schema, operationId, ...(response && { response }) } });
+  const output = jsonSchemaTransform({ ...input, schema: { ...input.schema, operationId, ...(response && { response }) } });
+  const choices = choicesOf(schema?.body);
+  const body = (output.schema as { body?: Record<string, unknown> }).body;
+  if (choices.length === 0 || body === undefined) return output;
+  return { ...output, schema: { ...output.schema, body: withChoices(body, choices) } };
 };
 
 export const swaggerOptions: FastifyDynamicSwaggerOptions = {

@@ -73,3 +73,92 @@ describe('openapi.yaml', () => {
     });
   });
 });
+
+type Operation = {
+  security?: unknown;
+  requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown>; allOf?: { oneOf: { required: string[] }[] }[] }; example?: Record<string, unknown> }> };
+  responses: Record<string, unknown>;
+};
+const operations = () => {
+  const spec = parse(committed) as { paths: Record<string, Record<string, Operation>> };
+  return Object.entries(spec.paths).flatMap(([url, item]) => Object.entries(item).map(([method, operation]) => ({ url, method, operation })));
+};
+
+/** The pairs of fields a body states as "exactly one of" (`allOf` of `oneOf`s). */
+const choicesOf = (operation: Operation) =>
+  (operation.requestBody?.content['application/json']?.schema.allOf ?? []).map(({ oneOf }) => oneOf.map(({ required }) => required.join()));
+
+describe('openapi.yaml: what generated clients rely on', () => {
+  let app: App;
+  beforeAll(async () => {
+    // No 503 overloaded when other work on the machine delays this event loop.
+    app = buildTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0 });
+    await app.ready();
+  });
+  afterAll(() => app.close());
+
+  it('states `security` on every operation ([] where no key is asked)', () => {
+    for (const { url, method, operation } of operations()) {
+      expect(Array.isArray(operation.security), `${method} ${url}`).toBe(true);
+    }
+    const open = operations().filter(({ operation }) => Array.isArray(operation.security) && operation.security.length === 0).map(({ url }) => url);
+    expect(open).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/openapi.yaml']));
+    expect(open).not.toContain('/grad');
+  });
+
+  it('documents a 4xx answer on every operation but the liveness and readiness probes', () => {
+    for (const { url, method, operation } of operations()) {
+      if (url === '/healthz' || url === '/readyz') continue;
+      expect(Object.keys(operation.responses).some((status) => status.startsWith('4')), `${method} ${url}`).toBe(true);
+    }
+  });
+
+  it('states "exactly one of expr and graph" and "exactly one of at and points" on every differentiation endpoint', () => {
+    const differentiation = ['/eval', '/grad', '/jvp', '/vjp', '/jacobian', '/hessian', '/hvp', '/check'];
+    for (const url of differentiation) {
+      const post = operations().find((o) => o.url === url && o.method === 'post');
+      expect(post && choicesOf(post.operation), url).toEqual([
+        ['expr', 'graph'],
+        ['at', 'points'],
+      ]);
+    }
+    // /trace needs `at` (one point, no `points`): only the function is a choice there.
+    const trace = operations().find((o) => o.url === '/trace');
+    expect(trace && choicesOf(trace.operation)).toEqual([['expr', 'graph']]);
+    // /grade's `at` and `points` are not alternatives (the reference's point and the check points).
+    const grade = operations().find((o) => o.url === '/grade');
+    expect(grade && choicesOf(grade.operation)).toEqual([]);
+  });
+
+  it('states choices the server enforces: its example is answered, with neither or both of a pair it is refused', async () => {
+    const other: Record<string, (example: Record<string, unknown>) => unknown> = {
+      expr: () => 'x',
+      graph: () => ({ nodes: [{ id: 'y', op: 'sin', args: ['x'] }], output: 'y' }),
+      at: (example) => (example.points as unknown[] | undefined)?.[0] ?? { x: 1 },
+      points: (example) => [example.at],
+    };
+    let checked = 0;
+    for (const { url, method, operation } of operations()) {
+      const example = operation.requestBody?.content['application/json']?.example;
+      const choices = choicesOf(operation);
+      if (choices.length === 0 || example === undefined) continue;
+      const send = (payload: Record<string, unknown>) => app.inject({ method: method.toUpperCase() as 'POST', url, payload });
+      expect((await send(example)).statusCode, `${url} example`).toBe(200);
+      for (const pair of choices) {
+        const [a = '', b = ''] = pair;
+        const given = a in example ? a : b;
+        const neither = Object.fromEntries(Object.entries(example).filter(([key]) => key !== a && key !== b));
+        const both = { ...example, [given === a ? b : a]: other[given === a ? b : a]?.(example) };
+        for (const [what, payload] of [['neither', neither], ['both', both]] as const) {
+          const answer = await send(payload);
+          expect(answer.statusCode, `${url} with ${what} of ${a}, ${b}: ${answer.body}`).toBe(400);
+          const problem = answer.json<{ code: string; errors: { path: string }[] }>();
+          expect(problem.code).toBe('validation_error');
+          expect(pair).toContain(problem.errors[0]?.path);
+          checked += 1;
+        }
+      }
+    }
+    expect(checked).toBe(2 * (8 * 2 + 3));
+  });
+});
