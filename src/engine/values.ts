@@ -95,8 +95,23 @@ export function toTensor(value: unknown, path: (string | number)[], maxElements 
 
 /** The keys of an encoded array. */
 const ENCODED_KEYS = ['dtype', 'shape', 'data'];
-/** Whether this machine stores a float64's bytes little-endian (then decoding is one copy). */
+/** Whether this machine stores a float64's bytes little-endian (then decoding needs no copy). */
 const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+/** A character outside the standard base64 alphabet, or "=" before the final padding. */
+const OUTSIDE_ALPHABET = /[^A-Za-z0-9+/=]/;
+
+/**
+ * The index of the first character of `data` that base64 does not allow where it stands, or -1.
+ * One regular-expression search over the whole string (a search over a slice of it is about twenty
+ * times slower in V8), then the first "=" must be the padding.
+ */
+function misplacedCharacter(data: string, padding: number): number {
+  const outside = data.search(OUTSIDE_ALPHABET);
+  if (outside >= 0) return outside;
+  const equals = data.indexOf('=');
+  return equals >= 0 && equals < data.length - padding ? equals : -1;
+}
 
 function invalid(path: (string | number)[], message: string): EngineError {
   return new EngineError('validation_error', `${formatPath(path)} ${message}`, { path });
@@ -138,7 +153,7 @@ function decodeTensor(value: Record<string, unknown>, path: (string | number)[],
   if (typeof data !== 'string') throw invalid(dataPath, `must be a base64 string (the float64 elements, little-endian, row-major), got ${describe(data)}`);
   if (data.length % 4 !== 0) throw invalid(dataPath, `has ${data.length} characters, not a multiple of 4: base64 must be padded with "="`);
   const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
-  const bad = data.length === 0 ? -1 : data.slice(0, data.length - padding).search(/[^A-Za-z0-9+/]/);
+  const bad = misplacedCharacter(data, padding);
   if (bad >= 0) {
     throw invalid(dataPath, `has ${describe(data[bad])} at character ${bad}: base64 uses A–Z, a–z, 0–9, "+" and "/" (the standard alphabet, not base64url), padded with "="`);
   }
@@ -146,11 +161,14 @@ function decodeTensor(value: Record<string, unknown>, path: (string | number)[],
   if (bytes !== 8 * size) {
     throw invalid(dataPath, `holds ${bytes} bytes, but shape [${shape.join(', ')}] needs ${8 * size} (8 bytes per float64 element): check the shape, and that the data is float64`);
   }
-  const decoded = Buffer.from(data, 'base64');
-  // The decoded bytes may start at any offset in a shared pool: copied into an aligned array.
   const out = new Float64Array(size);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(decoded.subarray(0, 8 * size));
-  else {
+  if (LITTLE_ENDIAN) {
+    // Decoded straight into the tensor's memory: no intermediate buffer, no copy. Every character
+    // was checked above, so the decoder skips none and writes every byte.
+    const written = Buffer.from(out.buffer).write(data, 'base64');
+    if (written !== 8 * size) throw invalid(dataPath, `decodes to ${written} bytes where ${8 * size} were expected`);
+  } else {
+    const decoded = Buffer.from(data, 'base64');
     const view = new DataView(decoded.buffer, decoded.byteOffset, decoded.byteLength);
     for (let i = 0; i < size; i++) out[i] = view.getFloat64(8 * i, true);
   }
