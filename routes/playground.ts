@@ -24,6 +24,7 @@ const playground: FastifyPluginAsyncZod = async (app) => {
     serve(assets['index.html']),
   );
   app.get('/playground/playground.js', { schema: { hide: true } }, serve(assets['playground.js']));
+  app.get('/playground/probing.js', { schema: { hide: true } }, serve(assets['probing.js']));
   app.get('/playground/playground.css', { schema: { hide: true } }, serve(assets['playground.css']));
 };
 

@@ -16,6 +16,7 @@ export interface Asset {
 const TYPES = {
   'index.html': 'text/html; charset=utf-8',
   'playground.js': 'text/javascript; charset=utf-8',
+  'probing.js': 'text/javascript; charset=utf-8',
   'playground.css': 'text/css; charset=utf-8',
 } as const;
 
