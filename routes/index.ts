@@ -6,6 +6,7 @@ import differentiate from './differentiate.js';
 import explain from './explain.js';
 import grade from './grade.js';
 import health from './health.js';
+import jobs from './jobs.js';
 import metrics from './metrics.js';
 import openapi from './openapi.js';
 import ops from './ops.js';
@@ -22,6 +23,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   await app.register(playground);
   await app.register(grade);
   await app.register(probe);
+  await app.register(jobs);
 };
 
 export default routes;

@@ -3,6 +3,9 @@
 // benchmarks build the app here.
 
 import routes from '../routes/index.js';
+import { createJobBackend } from './jobs/backend.js';
+import { ContractCatalog } from './jobs/contracts.js';
+import { EndpointWork } from './jobs/work.js';
 import { buildService, type App, type BuildAppOptions } from './service/app.js';
 import type { Config } from './service/config.js';
 
@@ -10,6 +13,25 @@ export type { App, BuildAppOptions };
 
 export function buildApp(config: Config, options: BuildAppOptions = {}): App {
   const app = buildService(config, options);
+  installJobs(app, config);
   app.register(routes);
   return app;
+}
+
+/**
+ * Jobs (README "Jobs") run what the synchronous endpoints run, read and answered by those very
+ * routes' schemas: each POST route's contract is recorded as it is registered.
+ */
+function installJobs(app: App, config: Config): void {
+  const catalog = new ContractCatalog();
+  app.addHook('onRoute', catalog.record);
+  const work = new EndpointWork({
+    prober: app.prober,
+    compute: app.compute,
+    gradeLimits: { maxSubmissions: config.GRADE_MAX_SUBMISSIONS, maxFlops: config.GRADE_MAX_FLOPS },
+    contracts: catalog.contracts,
+    bodyLimit: config.BODY_LIMIT,
+  });
+  app.decorate('jobs', createJobBackend(config, work, (err) => app.log.warn({ err }, 'jobs: Redis connection error')));
+  app.addHook('onClose', async () => app.jobs.close());
 }

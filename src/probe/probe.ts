@@ -144,7 +144,12 @@ export interface ProbeContext {
   client?: string | undefined;
   /** Epoch ms when the request arrived: the probe's deadline is PROBE_MAX_DURATION_MS after it (default: now). */
   receivedAt?: number | undefined;
+  /** Told the queries spent and planned as the probe goes (every PROGRESS_INTERVAL_MS): a job's progress. */
+  onProgress?: ((spent: number, planned: number) => void) | undefined;
 }
+
+/** How often a probe tells `onProgress` how far it has come. */
+const PROGRESS_INTERVAL_MS = 200;
 
 /** Headers the client may not set: the client sets framing and the connection itself. */
 const RESERVED_HEADERS = new Set([
@@ -405,6 +410,8 @@ export class Prober {
     const allowance = { remaining: o.maxFlops };
     const deadline = (context.receivedAt ?? Date.now()) + o.maxDurationMs;
     const stopwatch = new Stopwatch(deadline, o.maxDurationMs, context.signal);
+    const onProgress = context.onProgress;
+    const progress = onProgress && setInterval(() => onProgress(meter.spent, admitted.plan.planned), PROGRESS_INTERVAL_MS);
 
     let box: BlackBox | undefined;
     let finished = false;
@@ -429,6 +436,7 @@ export class Prober {
       throw this.failure(error, meter, http === undefined, allowance);
     } finally {
       finished = true;
+      clearInterval(progress);
       // Whatever is still in flight (queries, evaluations) is stopped: the answer is final.
       stopwatch.dispose();
       if (reservation !== undefined) this.quotas.refund(reservation, meter.unsentPlanned);

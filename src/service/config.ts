@@ -41,7 +41,10 @@ export const configSchema = z.object({
     .toLowerCase()
     .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }))
     .default('info'),
-  BODY_LIMIT: integer(1, 1_073_741_824, 'bytes').default(1_048_576),
+  // Room for a base64 tensor of MAX_TENSOR_ELEMENTS (4M float64: 42.7 MB of base64) with its request
+  // around it; nested JSON arrays stay bounded by BODY_MAX_ITEMS (what 1 MiB of JSON can hold).
+  BODY_LIMIT: integer(1, 1_073_741_824, 'bytes').default(50_331_648),
+  BODY_MAX_ITEMS: integer(1, 1_000_000_000, 'commas in a JSON body (array elements and object members)').default(524_288),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000, 'milliseconds').default(10_000),
   // Limits on the work one request may ask for (refused with limit_exceeded before any large allocation).
   MAX_EXPR_LENGTH: integer(1, 10_000_000, 'characters of an expression').default(100_000),
@@ -160,6 +163,19 @@ export const configSchema = z.object({
     .default(20e9),
   PROBE_MAX_OUTBOUND_BYTES: integer(1, 1_099_511_627_776, 'bytes of request bodies one probe may send to its target').default(67_108_864),
   PROBE_CLIENT_QUERIES_PER_MINUTE: integer(0, 1_000_000_000, 'queries one client’s probes may send per minute; 0: unlimited').default(20_000),
+  // Jobs (POST /jobs): where they queue, how many run at once, how long their answers are kept.
+  // Without REDIS_URL they queue in this process; with it, in Redis (BullMQ), shared by every replica.
+  REDIS_URL: z
+    .string()
+    .trim()
+    .refine((url) => url === '' || /^rediss?:\/\/./.test(url), { error: 'must be "" (jobs in this process) or a redis:// or rediss:// URL' })
+    .default(''),
+  JOBS_MAX_QUEUED: integer(0, 10_000_000, 'jobs that may wait to start (all kinds); past it POST /jobs answers 503 overloaded').default(1000),
+  JOBS_CONCURRENCY_PROBE: integer(1, 1024, 'probe jobs one replica runs at once').default(2),
+  JOBS_CONCURRENCY_GRADE: integer(1, 1024, 'grade jobs one replica runs at once').default(1),
+  JOBS_CONCURRENCY_COMPUTE: integer(1, 1024, 'compute (differentiation) jobs one replica runs at once').default(2),
+  JOBS_RESULT_TTL_SECONDS: integer(1, 2_592_000, 'seconds a finished job (its answer or problem) is kept; then it is removed (404)').default(3600),
+  JOBS_STALL_INTERVAL_MS: integer(1000, 3_600_000, 'with REDIS_URL: milliseconds after which a job whose replica stopped renewing its lock (it died) is run again by another').default(30_000),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -34,6 +34,7 @@ const problemTitles = {
   shutting_down: 'Server shutting down',
   probe_target_error: 'Probe target failed',
   probe_timeout: 'Probe target timed out',
+  idempotency_conflict: 'Idempotency key reused',
   internal_error: 'Internal server error',
 } as const;
 

@@ -1,0 +1,172 @@
+// The in-process backend (the default): a bounded queue per kind in this process's memory, each
+// kind running at most its concurrency at once on the service's own compute (the worker pool) and
+// prober. Nothing to install; a job does not survive a restart of the process, and every replica
+// has its own jobs (use REDIS_URL and ./bullmq.ts for that).
+
+import { isFinal, JOB_KINDS, type JobBackend, type JobKind, type JobProgress, type JobSpec, type JobSettings, type JobState, type JobSubmission, type JobView, type JobWork, type Submitted } from './types.js';
+import { fingerprintOf, idempotencySlot, keyReused, newJobId, queueFull } from './submission.js';
+
+interface Entry {
+  view: JobView;
+  submission: JobSubmission;
+  fingerprint: string;
+  controller: AbortController;
+  idempotency?: string | undefined;
+}
+
+/** A FIFO queue whose taken entries are dropped in batches (shift() on 10,000 entries is quadratic). */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
+export class InProcessJobs implements JobBackend {
+  readonly name = 'in-process' as const;
+  readonly #jobs = new Map<string, Entry>();
+  readonly #keys = new Map<string, string>();
+  readonly #waiting = new Map<JobKind, Fifo<Entry>>(JOB_KINDS.map((kind) => [kind, new Fifo<Entry>()]));
+  readonly #running = new Map<JobKind, number>(JOB_KINDS.map((kind) => [kind, 0]));
+  readonly #expiries = new Set<NodeJS.Timeout>();
+  #queued = 0;
+  #closed = false;
+
+  constructor(
+    private readonly work: JobWork,
+    private readonly settings: JobSettings,
+  ) {}
+
+  check(spec: JobSpec): void {
+    this.work.check(spec);
+  }
+
+  async submit(submission: JobSubmission): Promise<Submitted> {
+    const fingerprint = fingerprintOf(submission);
+    const slot = submission.idempotencyKey === undefined ? undefined : idempotencySlot(submission.owner, submission.idempotencyKey);
+    const earlier = slot === undefined ? undefined : this.#jobs.get(this.#keys.get(slot) ?? '');
+    if (earlier !== undefined) {
+      if (earlier.fingerprint !== fingerprint) throw keyReused();
+      return { view: copy(earlier.view), created: false };
+    }
+    if (this.#queued >= this.settings.maxQueued) throw queueFull(this.settings.maxQueued);
+    const id = newJobId();
+    const view: JobView = { id, kind: submission.kind, state: 'queued', progress: { done: 0, total: 1 }, createdAt: Date.now() };
+    if (submission.endpoint !== undefined) view.endpoint = submission.endpoint;
+    const job: Entry = { view, submission, fingerprint, controller: new AbortController(), idempotency: slot };
+    this.#jobs.set(id, job);
+    if (slot !== undefined) this.#keys.set(slot, id);
+    this.#queued++;
+    this.#waiting.get(submission.kind)!.push(job);
+    this.#pump(submission.kind);
+    return { view: copy(view), created: true };
+  }
+
+  async get(id: string, owner: string | undefined): Promise<JobView | undefined> {
+    const job = this.#find(id, owner);
+    return job === undefined ? undefined : copy(job.view);
+  }
+
+  async cancel(id: string, owner: string | undefined): Promise<JobView | undefined> {
+    const job = this.#find(id, owner);
+    if (job === undefined) return undefined;
+    if (!isFinal(job.view.state)) {
+      // A queued job is skipped when its turn comes; a running one stops its queries and evaluations now.
+      if (job.view.state === 'queued') this.#queued--;
+      this.#finish(job, 'cancelled');
+      job.controller.abort(new Error('the job was cancelled'));
+    }
+    return copy(job.view);
+  }
+
+  async queued(): Promise<number> {
+    return this.#queued;
+  }
+
+  /** Stops every job: running ones are cancelled (their queries stop), queued ones never start. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const job of this.#jobs.values()) {
+      if (!isFinal(job.view.state)) this.#finish(job, 'cancelled');
+      job.controller.abort(new Error('the server is shutting down'));
+    }
+    for (const timer of this.#expiries) clearTimeout(timer);
+    this.#expiries.clear();
+  }
+
+  #find(id: string, owner: string | undefined): Entry | undefined {
+    const job = this.#jobs.get(id);
+    return job !== undefined && job.submission.owner === owner ? job : undefined;
+  }
+
+  /** Starts waiting jobs of `kind` while it has room. */
+  #pump(kind: JobKind): void {
+    const waiting = this.#waiting.get(kind)!;
+    while (!this.#closed && this.#running.get(kind)! < this.settings.concurrency[kind]) {
+      const job = waiting.shift();
+      if (job === undefined) return;
+      if (job.view.state !== 'queued') continue;
+      this.#queued--;
+      this.#start(job);
+    }
+  }
+
+  #start(job: Entry): void {
+    const kind = job.view.kind;
+    this.#running.set(kind, this.#running.get(kind)! + 1);
+    job.view.state = 'running';
+    job.view.startedAt = Date.now();
+    const onProgress = (progress: JobProgress) => {
+      if (job.view.state === 'running') job.view.progress = { ...progress };
+    };
+    // A job never runs in the turn that submitted it: the submission is answered first.
+    setImmediate(() => {
+      this.work
+        .run(job.submission, { signal: job.controller.signal, onProgress })
+        .then(
+          (json) => {
+            if (job.view.state !== 'running') return;
+            job.view.progress = { ...job.view.progress, done: job.view.progress.total };
+            this.#finish(job, 'succeeded', { result: json });
+          },
+          (error: unknown) => {
+            if (job.view.state === 'running') this.#finish(job, 'failed', { problem: this.work.problemOf(error) });
+          },
+        )
+        .finally(() => {
+          this.#running.set(kind, this.#running.get(kind)! - 1);
+          this.#pump(kind);
+        });
+    });
+  }
+
+  /** The final state; the job and its Idempotency-Key are forgotten JOBS_RESULT_TTL_SECONDS later. */
+  #finish(job: Entry, state: JobState, outcome: { result?: string; problem?: string } = {}): void {
+    const now = Date.now();
+    const ttlMs = this.settings.resultTtlSeconds * 1000;
+    Object.assign(job.view, { state, finishedAt: now, expiresAt: now + ttlMs }, outcome);
+    const timer = setTimeout(() => {
+      this.#expiries.delete(timer);
+      this.#jobs.delete(job.view.id);
+      if (job.idempotency !== undefined && this.#keys.get(job.idempotency) === job.view.id) this.#keys.delete(job.idempotency);
+    }, ttlMs);
+    timer.unref();
+    this.#expiries.add(timer);
+  }
+}
+
+function copy(view: JobView): JobView {
+  return { ...view, progress: { ...view.progress } };
+}
