@@ -1,6 +1,10 @@
 // Queries in flight at once, at most `concurrency`. The first failure stops the others: no new
 // query starts, the ones in flight are aborted through `controller`, and that failure is thrown
 // once every worker has stopped (so the count of queries sent is final).
+// Hand-written rather than p-limit: p-limit is handed every task up front and holds them all
+// queued, while the probes' tasks come from generators that build each query's input (a copy of
+// the point) as it is pulled; pulling only when a worker is free keeps `concurrency` inputs alive,
+// not the whole plan (10,000 copies of a large point for central differences).
 
 export type Task = () => Promise<void>;
 
