@@ -188,7 +188,7 @@ function createFastify(config: Config, options: BuildAppOptions, sendProblem: Re
   // Bodies are JSON only: a text/plain body gets 415 rather than a confusing schema error.
   app.removeContentTypeParser('text/plain');
   // JSON without __proto__ keys (400 validation_error), never compressed (415).
-  installBodyParsing(app);
+  installBodyParsing(app, config.BODY_MAX_ITEMS);
   return app;
 }
 

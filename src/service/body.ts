@@ -72,10 +72,34 @@ function mayHoldForbiddenKey(text: string): boolean {
   return text.includes('__proto__') || text.includes('constructor') || text.includes('\\u');
 }
 
-/** Parses a JSON request body, or throws the problem that says what is wrong with it. */
-export function parseJsonBody(text: string): unknown {
+/**
+ * Whether `text` holds more than `most` commas. Each comma separates two array elements or object
+ * members, so this bounds what JSON.parse would build: a large body must carry its arrays as base64
+ * (a few long strings, parsed at the speed of a copy), not as millions of numbers. Counting stops
+ * at the limit, and a body of long strings has few commas to find.
+ */
+function hasMoreCommas(text: string, most: number): boolean {
+  let count = 0;
+  for (let at = text.indexOf(','); at >= 0; at = text.indexOf(',', at + 1)) {
+    if (++count > most) return true;
+  }
+  return false;
+}
+
+/**
+ * Parses a JSON request body, or throws the problem that says what is wrong with it. A body with
+ * more than `maxItems` commas (BODY_MAX_ITEMS) is refused with 413 before it is parsed.
+ */
+export function parseJsonBody(text: string, maxItems = Infinity): unknown {
   const body = text.charCodeAt(0) === BYTE_ORDER_MARK ? text.slice(1) : text;
   if (body.length === 0) throw new HttpProblem(400, 'invalid_json', 'The request body is empty, but its content type is JSON');
+  if (maxItems < Infinity && hasMoreCommas(body, maxItems)) {
+    throw new HttpProblem(
+      413,
+      'limit_exceeded',
+      `The request body holds more than ${maxItems} commas (array elements and object members; BODY_MAX_ITEMS): send large arrays as base64, {"dtype": "float64", "shape": [...], "data": "<base64>"}`,
+    );
+  }
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -182,7 +206,7 @@ function bodyText(body: Buffer): string {
 }
 
 /** Installs the JSON parser and the decoding of compressed bodies on `app`, before its routes. */
-export function installBodyParsing(app: FastifyInstance): void {
+export function installBodyParsing(app: FastifyInstance, maxItems: number): void {
   app.removeContentTypeParser('application/json');
   // A callback parser: the body is parsed and handed on in the same turn (an async parser costs a
   // promise and a turn of the microtask queue per request). Read as bytes: a body of ASCII only (as
@@ -190,7 +214,7 @@ export function installBodyParsing(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request: FastifyRequest, body: string | Buffer, done) => {
     let value: unknown;
     try {
-      value = parseJsonBody(typeof body === 'string' ? body : bodyText(body));
+      value = parseJsonBody(typeof body === 'string' ? body : bodyText(body), maxItems);
     } catch (error) {
       done(error as Error, undefined);
       return;

@@ -245,3 +245,44 @@ describe('refusals of an encoded array', () => {
     expect(res.body).toMatch(/encoding/);
   });
 });
+
+describe('the default body limits', () => {
+  let app: App;
+  beforeAll(async () => {
+    // The defaults, as a deployment gets them (BODY_LIMIT, BODY_MAX_ITEMS, MAX_TENSOR_ELEMENTS).
+    app = buildTestApp();
+    await app.ready();
+  });
+  afterAll(() => app.close());
+
+  it('admit a base64 tensor of MAX_TENSOR_ELEMENTS elements', async () => {
+    const n = 4_000_000;
+    const values = new Float64Array(n);
+    for (let i = 0; i < n; i++) values[i] = (i % 1000) / 1000;
+    const x = { dtype: 'float64', shape: [n], data: Buffer.from(values.buffer).toString('base64') };
+    const res = await app.inject({ method: 'POST', url: '/eval', payload: { expr: 'sum(x)', at: { x } } });
+    expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+    // 4000 runs of 0, 0.001, …, 0.999: each run sums to 499.5.
+    expect(JSON.parse(res.body).value).toBeCloseTo(4000 * 499.5, 6);
+  });
+
+  it('refuse a nested array of more numbers than 1 MiB of JSON can hold, naming base64, before parsing it', async () => {
+    const payload = `{"expr":"sum(x)","at":{"x":[${'0,'.repeat(600_000)}0]}}`;
+    const res = await app.inject({ method: 'POST', url: '/eval', headers: { 'content-type': 'application/json' }, payload });
+    expect(res.statusCode).toBe(413);
+    expect(JSON.parse(res.body)).toMatchObject({ code: 'limit_exceeded', detail: expect.stringMatching(/more than 524288 commas.*BODY_MAX_ITEMS.*base64/) });
+  });
+
+  it('count commas up to BODY_MAX_ITEMS exactly', async () => {
+    const limited = buildTestApp({ BODY_MAX_ITEMS: 4 });
+    try {
+      // {"expr":…,"at":{"x":[1,2,3]}}: one comma between the members, two in the array.
+      const three = await limited.inject({ method: 'POST', url: '/eval', payload: { expr: 'sum(x)', at: { x: [1, 2, 3] } } });
+      const four = await limited.inject({ method: 'POST', url: '/eval', payload: { expr: 'sum(x)', at: { x: [1, 2, 3, 4] } } });
+      const five = await limited.inject({ method: 'POST', url: '/eval', payload: { expr: 'sum(x)', at: { x: [1, 2, 3, 4, 5] } } });
+      expect([three.statusCode, four.statusCode, five.statusCode]).toEqual([200, 200, 413]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
