@@ -78,6 +78,34 @@ describe('JSON pointers (RFC 6901)', () => {
     expect(resolvePointer(document, parsePointer(pointer)!)).toEqual(expected);
   });
 
+  it.each([
+    ['/__proto__'],
+    ['/constructor'],
+    ['/constructor/name'],
+    ['/toString'],
+    ['/logits/length'],
+    ['/logits/0/map'],
+    ['/logits/5'],
+    ['/a~1b/m~0n/toFixed'],
+  ])('never reaches what the document does not hold itself: %s', (pointer) => {
+    expect(resolvePointer(document, parsePointer(pointer)!)).toBeUndefined();
+  });
+
+  it('reads keys named like inherited properties when the document holds them', () => {
+    const answer = JSON.parse('{"__proto__": {"logit": 1}, "constructor": [2], "length": 3}') as unknown;
+    expect(resolvePointer(answer, parsePointer('/__proto__/logit')!)).toBe(1);
+    expect(resolvePointer(answer, parsePointer('/constructor/0')!)).toBe(2);
+    expect(resolvePointer(answer, parsePointer('/length')!)).toBe(3);
+    expect(resolvePointer({}, parsePointer('/__proto__')!)).toBeUndefined();
+  });
+
+  it('answers undefined, never throws, where the path runs into a number, a string or null', () => {
+    expect(resolvePointer(7, parsePointer('')!)).toBe(7);
+    for (const answer of [7, 'text', null, { a: null }, { a: 'text' }]) {
+      expect(resolvePointer(answer, parsePointer('/a/0')!)).toBeUndefined();
+    }
+  });
+
   it('refuses malformed pointers', () => {
     expect(parsePointer('logits')).toBeUndefined();
     expect(parsePointer('#/logits')).toBeUndefined();
