@@ -4,11 +4,16 @@
 //     two-layer network and the Gaussian-process function (bench/engine.ts).
 //  2. Requests per second of POST /grad on the lecture's f against a bare GET /healthz of the
 //     same server, with autocannon on loopback.
+//  3. Large tensors over HTTP: a whole POST /grad with base64 arrays, and with nested JSON arrays,
+//     over the engine's own time for the same gradient (bench/large-http.ts), against the compiled
+//     server in a child process (`npm run bench` builds it first).
 
 import autocannon from 'autocannon';
 import { buildApp } from '../src/app.js';
 import { defaultConfig } from '../src/service/config.js';
 import { measureEngine } from './engine.js';
+import { measureLargeHttp } from './large-http.js';
+import { startServer } from './server-process.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -50,6 +55,22 @@ async function main(): Promise<void> {
     console.log(`| POST /grad, lecture f | ${grad.toFixed(0)} | ${(grad / bare).toFixed(2)} |`);
   } finally {
     await app.close();
+  }
+
+  const server = await startServer();
+  try {
+    const figures = await measureLargeHttp(server.base);
+    console.log('\n## Large tensors over HTTP: POST /grad as a client sees it, over the engine alone (medians, same rounds)\n');
+    console.log('| workload | engine | base64 body | HTTP, base64 | ratio | nested JSON body | HTTP, nested JSON | ratio |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const f of figures) {
+      const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+      console.log(
+        `| ${f.name} | ${fmt(f.engineMs)} | ${mb(f.base64Bytes)} | ${fmt(f.base64Ms)} | ${(f.base64Ms / f.engineMs).toFixed(2)} | ${mb(f.jsonBytes)} | ${fmt(f.jsonMs)} | ${(f.jsonMs / f.engineMs).toFixed(2)} |`,
+      );
+    }
+  } finally {
+    await server.stop();
   }
 }
 
