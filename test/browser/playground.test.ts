@@ -3,56 +3,26 @@
 // syntax error is shown at its line and column. Skipped only where /usr/bin/chromium is absent
 // (.ci/run installs it).
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/service/app.js';
 import { buildTestApp } from '../helpers.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-/** Screenshots are kept here (gitignored) to be looked at. */
-const SCRATCH = join(import.meta.dirname, '../../.scratch');
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install -y chromium; .ci/run does this)`);
+import { CHROMIUM, hasChromium, openBrowser, SCRATCH, type Browser } from './chromium.js';
 
 describe.skipIf(!hasChromium)(`the playground in chromium (skipped when ${CHROMIUM} is absent)`, () => {
   let app: App;
   let base: string;
-  let profile: string;
-  let browser: BrowserContext;
+  let browser: Browser;
   let page: Page;
-  const problems: string[] = [];
 
   beforeAll(async () => {
     app = buildTestApp();
     await app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    mkdirSync(SCRATCH, { recursive: true });
-    profile = mkdtempSync(join(tmpdir(), 'adjoint-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
-    page = browser.pages()[0] ?? (await browser.newPage());
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    // A blocked script or style (the page's content security policy) shows up here.
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !m.text().includes('status of 4')) problems.push(`console: ${m.text()}`);
-    });
+    browser = await openBrowser();
+    page = browser.page;
     await page.goto(`${base}/`);
     await page.waitForSelector('body[data-state="done"]');
   }, 60_000);
@@ -60,7 +30,6 @@ describe.skipIf(!hasChromium)(`the playground in chromium (skipped when ${CHROMI
   afterAll(async () => {
     await browser?.close();
     await app?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   async function differentiate(expr: string, at: string): Promise<void> {
@@ -85,8 +54,8 @@ describe.skipIf(!hasChromium)(`the playground in chromium (skipped when ${CHROMI
     expect(await page.locator('#forward-table tbody tr').count()).toBeGreaterThan(5);
     expect(await page.locator('#reverse-table tbody tr').last().innerText()).toContain('-1.874');
     expect(await page.locator('#error').isHidden()).toBe(true);
-    await page.screenshot({ path: join(profile, 'playground.png'), fullPage: true });
-    expect(problems).toEqual([]);
+    await page.screenshot({ path: join(SCRATCH, 'playground.png'), fullPage: true });
+    expect(browser.problems).toEqual([]);
   }, 60_000);
 
   it('keeps wide values inside the forward and reverse tables at 1400 px', async () => {
