@@ -1,14 +1,14 @@
-// IP addresses as the probe's guard sees them: every spelling parsed to its bytes (an IPv4 address
-// embedded in IPv6 — mapped, NAT64, 6to4 — is judged as the IPv4 address it carries), then
-// classified so that only globally reachable unicast addresses pass without being named.
+// IP addresses as the probe's guard sees them: parsed by ipaddr.js and classified by its special
+// ranges (RFC 6890 and successors), so that only globally reachable unicast addresses pass
+// without being named. An IPv4 address embedded in IPv6 — mapped, NAT64, 6to4 — is judged as the
+// IPv4 address it carries; every range ipaddr.js names and we do not (Teredo, AS112, AMT, ranges
+// added by later versions) is refused as reserved, and IPv6 "unicast" passes only inside 2000::/3.
 
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
-/** A parsed address: 4 bytes (IPv4) or 16 bytes (IPv6). */
-export interface IpAddress {
-  family: 4 | 6;
-  bytes: Uint8Array;
-}
+/** A parsed address, as ipaddr.js holds it. */
+export type IpAddress = { family: 4; address: ipaddr.IPv4 } | { family: 6; address: ipaddr.IPv6 };
 
 /** Why an address is refused, in words for the problem detail; `public` passes. */
 export type AddressKind =
@@ -21,122 +21,87 @@ export type AddressKind =
   | 'multicast'
   | 'reserved';
 
-/** Parses a strict dotted quad or any IPv6 text (brackets and a zone id allowed); undefined otherwise. */
+/**
+ * Parses a strict dotted quad or any IPv6 text (brackets and a zone id allowed, the zone dropped);
+ * undefined otherwise. Loose IPv4 spellings (0x7f000001, 0177.0.0.1, 127.1) are the URL parser's
+ * to normalise, not ours to guess.
+ */
 export function parseIp(text: string): IpAddress | undefined {
   const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  if (isIPv4(bare)) return { family: 4, bytes: Uint8Array.from(bare.split('.').map(Number)) };
+  if (ipaddr.IPv4.isValidFourPartDecimal(bare)) return { family: 4, address: ipaddr.IPv4.parse(bare) };
   const unzoned = bare.split('%', 1)[0]!;
+  // Node's strict syntax first: ipaddr.js also takes leading zeros in a trailing dotted quad.
   if (!isIPv6(unzoned)) return undefined;
-  return { family: 6, bytes: ipv6Bytes(unzoned) };
-}
-
-function ipv6Bytes(text: string): Uint8Array {
-  const bytes = new Uint8Array(16);
-  let groups = text;
-  const tail: number[] = [];
-  // A trailing dotted quad fills the last 32 bits.
-  const lastColon = text.lastIndexOf(':');
-  if (text.slice(lastColon + 1).includes('.')) {
-    tail.push(...text.slice(lastColon + 1).split('.').map(Number));
-    groups = `${text.slice(0, lastColon + 1)}0:0`;
-  }
-  const [head, rest] = groups.split('::') as [string, string | undefined];
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => Number.parseInt(g, 16)));
-  const front = parse(head);
-  const back = rest === undefined ? [] : parse(rest);
-  const words = [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
-  words.forEach((w, i) => {
-    bytes[2 * i] = w >> 8;
-    bytes[2 * i + 1] = w & 0xff;
-  });
-  if (tail.length === 4) bytes.set(tail, 12);
-  return bytes;
-}
-
-/** The IPv4 address an IPv6 address stands for (mapped ::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d, 6to4 2002:aabb:ccdd::). */
-function embeddedIpv4(b: Uint8Array): Uint8Array | undefined {
-  const zeros = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
-  if (zeros(0, 10) && b[10] === 0xff && b[11] === 0xff) return b.slice(12, 16);
-  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zeros(4, 12)) return b.slice(12, 16);
-  if (b[0] === 0x20 && b[1] === 0x02) return b.slice(2, 6);
-  return undefined;
+  // ipaddr.js reads the deprecated IPv4-compatible ::a.b.c.d as ::ffff:a.b.c.d (mapped); with
+  // the first group written out it reads it as what it is.
+  return { family: 6, address: ipaddr.IPv6.parse(unzoned.startsWith('::') ? `0${unzoned}` : unzoned) };
 }
 
 /** The IPv4 form of an address when it has one (so ::ffff:127.0.0.1 is 127.0.0.1), else itself. */
 export function canonicalIp(ip: IpAddress): IpAddress {
-  if (ip.family === 6) {
-    const b = ip.bytes;
-    const mapped = b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
-    if (mapped) return { family: 4, bytes: b.slice(12, 16) };
-  }
-  return ip;
+  return ip.family === 6 && ip.address.isIPv4MappedAddress() ? { family: 4, address: ip.address.toIPv4Address() } : ip;
 }
 
-/** Text to connect to: a dotted quad, or IPv6 groups in hex. */
+/** Text to connect to: a dotted quad, or all eight IPv6 groups in hex. */
 export function formatIp(ip: IpAddress): string {
-  if (ip.family === 4) return [...ip.bytes].join('.');
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((ip.bytes[i]! << 8) | ip.bytes[i + 1]!).toString(16));
-  return words.join(':');
+  return ip.address.toNormalizedString();
 }
 
-// [first address, prefix length, kind]: the IANA special-purpose IPv4 registry, every block that
-// is not globally reachable.
-const IPV4_BLOCKS: [string, number, Exclude<AddressKind, 'public'>][] = [
-  ['169.254.169.254', 32, 'metadata'],
-  ['0.0.0.0', 8, 'unspecified'],
-  ['10.0.0.0', 8, 'private'],
-  ['100.64.0.0', 10, 'private'], // carrier-grade NAT (100.100.100.200 is a cloud metadata service)
-  ['127.0.0.0', 8, 'loopback'],
-  ['169.254.0.0', 16, 'link-local'],
-  ['172.16.0.0', 12, 'private'],
-  ['192.0.0.0', 24, 'reserved'],
-  ['192.0.2.0', 24, 'reserved'],
-  ['192.88.99.0', 24, 'reserved'],
-  ['192.168.0.0', 16, 'private'],
-  ['198.18.0.0', 15, 'reserved'],
-  ['198.51.100.0', 24, 'reserved'],
-  ['203.0.113.0', 24, 'reserved'],
-  ['224.0.0.0', 4, 'multicast'],
-  ['240.0.0.0', 4, 'reserved'],
-];
+const METADATA = new Set(['169.254.169.254', 'fd00:ec2:0:0:0:0:0:254']);
 
-function ipv4Number(bytes: Uint8Array): number {
-  return ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
+// ipaddr.js range names to ours; a name missing here is 'reserved'.
+const IPV4_KINDS = new Map<string, AddressKind>([
+  ['unicast', 'public'],
+  ['loopback', 'loopback'],
+  ['private', 'private'],
+  ['carrierGradeNat', 'private'], // 100.64.0.0/10 (100.100.100.200 is a cloud metadata service)
+  ['linkLocal', 'link-local'],
+  ['unspecified', 'unspecified'],
+  ['multicast', 'multicast'],
+]);
+
+const IPV6_KINDS = new Map<string, AddressKind>([
+  ['unicast', 'public'],
+  ['loopback', 'loopback'],
+  ['uniqueLocal', 'private'],
+  ['deprecatedSiteLocal', 'private'],
+  ['linkLocal', 'link-local'],
+  ['unspecified', 'unspecified'],
+  ['multicast', 'multicast'],
+]);
+
+const GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR('2000::/3');
+const NAT64 = ipaddr.IPv6.parseCIDR('64:ff9b::/96');
+
+function ipv4Of(high: number, low: number): ipaddr.IPv4 {
+  return new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
 }
 
-const IPV4_TABLE = IPV4_BLOCKS.map(([first, bits, kind]) => {
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return { network: ipv4Number(parseIp(first)!.bytes) & mask, mask, kind };
-});
-
-function classifyIpv4(bytes: Uint8Array): AddressKind {
-  const n = ipv4Number(bytes);
-  for (const block of IPV4_TABLE) if (((n & block.mask) >>> 0) === block.network >>> 0) return block.kind;
-  return 'public';
+/** The IPv4 address an IPv6 address stands for (mapped ::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d, 6to4 2002:aabb:ccdd::). */
+function embeddedIpv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const parts = address.parts;
+  if (address.isIPv4MappedAddress()) return address.toIPv4Address();
+  if (address.match(NAT64)) return ipv4Of(parts[6]!, parts[7]!);
+  if (address.range() === '6to4') return ipv4Of(parts[1]!, parts[2]!);
+  return undefined;
 }
 
-/** Only global unicast (2000::/3) outside its special blocks is public. */
-function classifyIpv6(b: Uint8Array): AddressKind {
-  const embedded = embeddedIpv4(b);
+function classifyIpv4(address: ipaddr.IPv4): AddressKind {
+  if (METADATA.has(address.toNormalizedString())) return 'metadata';
+  return IPV4_KINDS.get(address.range()) ?? 'reserved';
+}
+
+function classifyIpv6(address: ipaddr.IPv6): AddressKind {
+  const embedded = embeddedIpv4(address);
   if (embedded) return classifyIpv4(embedded);
-  const allZero = b.slice(0, 15).every((x) => x === 0);
-  if (allZero && b[15] === 0) return 'unspecified';
-  if (allZero && b[15] === 1) return 'loopback';
-  const w0 = (b[0]! << 8) | b[1]!;
-  const w1 = (b[2]! << 8) | b[3]!;
-  if (w0 === 0xfd00 && w1 === 0x0ec2 && b.slice(4, 14).every((x) => x === 0) && b[14] === 0x02 && b[15] === 0x54) return 'metadata';
-  if ((w0 & 0xffc0) === 0xfe80) return 'link-local';
-  if ((w0 & 0xfe00) === 0xfc00 || (w0 & 0xffc0) === 0xfec0) return 'private'; // unique local, old site-local
-  if ((w0 & 0xff00) === 0xff00) return 'multicast';
-  if (w0 === 0x2001 && (w1 & 0xfe00) === 0) return 'reserved'; // IETF protocol assignments, Teredo
-  if (w0 === 0x2001 && w1 === 0x0db8) return 'reserved'; // documentation
-  if ((w0 & 0xe000) === 0x2000) return 'public';
-  return 'reserved';
+  if (METADATA.has(address.toNormalizedString())) return 'metadata';
+  const kind = IPV6_KINDS.get(address.range()) ?? 'reserved';
+  // ipaddr.js calls every address outside its special ranges unicast; only 2000::/3 is assigned.
+  return kind === 'public' && !address.match(GLOBAL_UNICAST) ? 'reserved' : kind;
 }
 
 export function classifyIp(ip: IpAddress): AddressKind {
-  return ip.family === 4 ? classifyIpv4(ip.bytes) : classifyIpv6(ip.bytes);
+  return ip.family === 4 ? classifyIpv4(ip.address) : classifyIpv6(ip.address);
 }
 
 /** A key equal for equal addresses however spelt (an IPv4-mapped address keys as its IPv4 form). */

@@ -157,6 +157,38 @@ describe('probe targets: addresses', () => {
     await app.close();
   });
 
+  it.each([
+    ['::ffff:7f00:1', /resolves to 127\.0\.0\.1, a loopback address/],
+    ['64:ff9b::a00:1', /a private address/],
+    ['64:ff9b::a9fe:a9fe', /a cloud metadata address/],
+    ['2002:c0a8:101::1', /a private address/],
+    ['2001:0:a00:1::1', /a reserved address/],
+    ['::7f00:1', /a reserved address/],
+    ['0.0.0.0', /an unspecified \("this host"\) address/],
+    ['::', /an unspecified/],
+    ['255.255.255.255', /a reserved address/],
+    ['239.255.255.250', /a multicast address/],
+    ['ff02::1', /a multicast address/],
+    ['100.64.0.1', /a private address/],
+    ['198.18.0.1', /a reserved address/],
+    ['fe80::1%eth0', /a link-local address/],
+  ])('refuses a host name that resolves to %s', async (address, detail) => {
+    const app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [listed('model.test')] }, { resolveHost: fakeDns({ 'model.test': [address] }) });
+    const { response, body, sent } = await probe(app, `${listed('model.test')}/predict`);
+    expect(response.statusCode).toBe(403);
+    expect(body).toMatchObject({ code: 'probe_target_forbidden', detail: expect.stringMatching(detail) });
+    expect(sent).toBe(0);
+    await app.close();
+  });
+
+  it('connects to the IPv4 address an IPv4-mapped literal on the list stands for', async () => {
+    const app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [`http://[::ffff:7f00:1]:${model.port}`] });
+    const { response, sent } = await probe(app, `http://[::ffff:127.0.0.1]:${model.port}/predict`);
+    expect(response.statusCode).toBe(200);
+    expect(sent).toBe(5);
+    await app.close();
+  });
+
   it('refuses an unresolvable host with 502 and no query spent', async () => {
     const app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [listed('model.test')] }, { resolveHost: fakeDns({}) });
     const { response, body } = await probe(app, `${listed('model.test')}/predict`);

@@ -48,12 +48,90 @@ describe('classifyIp', () => {
     ['172.32.0.1', 'public'],
     ['::ffff:8.8.8.8', 'public'],
     ['2606:4700:4700::1111', 'public'],
+    // IPv4 in IPv6: mapped, NAT64 and 6to4 carry the address they are judged as.
+    ['[::ffff:7f00:1]', 'loopback'],
+    ['0:0:0:0:0:ffff:7f00:1', 'loopback'],
+    ['::ffff:100.64.0.1', 'private'],
+    ['::ffff:198.18.0.1', 'reserved'],
+    ['64:ff9b::7f00:1', 'loopback'],
+    ['64:ff9b::10.0.0.1', 'private'],
+    ['64:ff9b::a9fe:a9fe', 'metadata'],
+    ['64:ff9b::8.8.8.8', 'public'],
+    ['64:ff9b:1::a00:1', 'reserved'], // local-use NAT64 (RFC 8215)
+    ['2002:c0a8:101::1', 'private'],
+    ['2002:a9fe:a9fe::', 'metadata'],
+    ['2002:a00:1::', 'private'],
+    ['2002:808:808::1', 'public'],
+    // Teredo carries a server's address and an obfuscated client's: all of it is refused.
+    ['2001:0:a00:1::1', 'reserved'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'reserved'],
+    // Other IPv4-in-IPv6 forms are refused whatever they carry.
+    ['::ffff:0:8.8.8.8', 'reserved'], // IPv4-translated (RFC 6145)
+    ['::8.8.8.8', 'reserved'], // IPv4-compatible (deprecated): not ::ffff:8.8.8.8
+    ['::127.0.0.1', 'reserved'],
+    ['::808:808', 'reserved'],
+    // The special IPv4 blocks.
+    ['0.1.2.3', 'unspecified'],
+    ['[::]', 'unspecified'],
+    ['0:0:0:0:0:0:0:0', 'unspecified'],
+    ['239.255.255.250', 'multicast'],
+    ['ff05::1:3', 'multicast'],
+    ['100.64.0.1', 'private'],
+    ['100.127.255.255', 'private'],
+    ['100.128.0.1', 'public'],
+    ['100.63.255.255', 'public'],
+    ['198.18.0.1', 'reserved'],
+    ['198.19.255.255', 'reserved'],
+    ['198.20.0.1', 'public'],
+    ['198.17.255.255', 'public'],
+    ['240.0.0.1', 'reserved'],
+    ['192.0.0.8', 'reserved'],
+    ['203.0.113.9', 'reserved'],
+    ['192.31.196.1', 'reserved'], // AS112: no model is served from a DNS sink
+    // The special IPv6 blocks, and everything outside 2000::/3.
+    ['fec0::1', 'private'],
+    ['fc00::1', 'private'],
+    ['febf::1', 'link-local'],
+    ['100::1', 'reserved'], // discard
+    ['2001:2::1', 'reserved'], // benchmarking
+    ['3fff::1', 'reserved'], // documentation (RFC 9637)
+    ['4000::1', 'reserved'],
+    ['5f00::1', 'reserved'],
+    ['1fff:ffff::1', 'reserved'],
+    ['2a00:1450:4001::200e', 'public'],
   ])('%s is %s', (address, expected) => {
     expect(kind(address)).toBe(expected);
   });
 
+  it.each([
+    ['0x7f000001', 'loopback'],
+    ['2130706433', 'loopback'],
+    ['0177.0.0.1', 'loopback'],
+    ['127.1', 'loopback'],
+    ['0x7f.1', 'loopback'],
+    ['017700000001', 'loopback'],
+    ['0x0a.0.0.1', 'private'],
+    ['0xa9fea9fe', 'metadata'],
+    ['0251.0376.0251.0376', 'metadata'],
+    ['0', 'unspecified'],
+    ['0xffffffff', 'reserved'],
+    ['100.0x40.1', 'private'],
+    ['0306.022.0.1', 'reserved'],
+    ['[::ffff:127.0.0.1]', 'loopback'],
+    ['[0:0:0:0:0:ffff:7f00:1]', 'loopback'],
+    ['[::]', 'unspecified'],
+    ['[64:ff9b::127.0.0.1]', 'loopback'],
+    ['[fe80::1]', 'link-local'],
+  ])('a URL host %s, as the URL parser normalises it, is %s', (host, expected) => {
+    const { hostname } = new URL(`http://${host}:8080/predict`);
+    expect(parseIp(hostname), hostname).toBeDefined();
+    expect(kind(hostname)).toBe(expected);
+  });
+
   it('parses only real addresses (host names and loose IPv4 spellings are left to the URL parser)', () => {
-    for (const text of ['localhost', '0x7f000001', '2130706433', '127.1', '1.2.3.256', '', '::g']) expect(parseIp(text)).toBeUndefined();
+    for (const text of ['localhost', '0x7f000001', '2130706433', '127.1', '0177.0.0.1', '010.0.0.1', '1.2.3.256', '', '::g', '::1.2.3.04', '1:2:3:4:5:6:7:8:9', '[::1', ' ::1']) {
+      expect(parseIp(text), text).toBeUndefined();
+    }
   });
 
   it('keys an IPv4-mapped address as its IPv4 form', () => {
