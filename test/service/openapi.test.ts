@@ -146,9 +146,9 @@ describe('openapi.yaml: what generated clients rely on', () => {
       expect((await send(example)).statusCode, `${url} example`).toBe(200);
       for (const pair of choices) {
         const [a = '', b = ''] = pair;
-        const given = a in example ? a : b;
+        const missing: string = a in example ? b : a;
         const neither = Object.fromEntries(Object.entries(example).filter(([key]) => key !== a && key !== b));
-        const both = { ...example, [given === a ? b : a]: other[given === a ? b : a]?.(example) };
+        const both = { ...example, [missing]: other[missing]?.(example) };
         for (const [what, payload] of [['neither', neither], ['both', both]] as const) {
           const answer = await send(payload);
           expect(answer.statusCode, `${url} with ${what} of ${a}, ${b}: ${answer.body}`).toBe(400);

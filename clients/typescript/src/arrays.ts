@@ -1,0 +1,188 @@
+// Tensors in and out of the service (README "Base64 arrays"): nested JSON arrays with "NaN",
+// "Infinity", "-Infinity" for the non-finite numbers, or an EncodedArray, base64 of the
+// little-endian float64 elements. Answers are decoded into Tensors (a Float64Array and a shape);
+// large inputs are sent as base64, which the service reads without parsing a number per element.
+
+import type { components } from './schema.js';
+
+/** A tensor as the service writes it: a number, nested arrays, or an EncodedArray. */
+export type Value = components['schemas']['Value'];
+export type EncodedArray = components['schemas']['EncodedArray'];
+export type NonFinite = 'NaN' | 'Infinity' | '-Infinity';
+
+/** Nested arrays of numbers, with real NaN and ±Infinity. */
+export type Nested = number | Nested[];
+
+/** Numbers (NaN and ±Infinity included, or as the service's strings) in rectangular nested arrays. */
+export type NestedInput = number | NonFinite | readonly NestedInput[];
+
+/** What may be sent as a tensor: nested numbers, a Float64Array (a vector), a Tensor, or an EncodedArray. */
+export type TensorInput = NestedInput | Float64Array | Tensor | EncodedArray;
+
+/** Inputs of this many elements or more are sent as base64 (the Python client's default too). */
+export const BASE64_THRESHOLD = 4096;
+
+/** An n-d array of float64: its elements in row-major order and its shape ([] for a scalar). */
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly data: Float64Array;
+
+  constructor(shape: readonly number[], data: Float64Array) {
+    const size = shape.reduce((product, n) => product * n, 1);
+    if (size !== data.length) throw new RangeError(`shape [${shape.join(', ')}] holds ${size} elements, not ${data.length}`);
+    this.shape = shape;
+    this.data = data;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  /** The one element of a scalar (or of any one-element tensor). */
+  item(): number {
+    const [only] = this.data;
+    if (this.data.length !== 1 || only === undefined) throw new RangeError(`item() needs one element; this tensor has shape [${this.shape.join(', ')}]`);
+    return only;
+  }
+
+  /** Nested arrays of numbers (a number for a scalar), with real NaN and ±Infinity. */
+  toNested(): Nested {
+    return nest(this.data, this.shape, 0, 0);
+  }
+}
+
+function nest(data: Float64Array, shape: readonly number[], axis: number, offset: number): Nested {
+  if (axis === shape.length) return data[offset] ?? Number.NaN;
+  const length = shape[axis] ?? 0;
+  const stride = shape.slice(axis + 1).reduce((product, n) => product * n, 1);
+  return Array.from({ length }, (_, i) => nest(data, shape, axis + 1, offset + i * stride));
+}
+
+const NON_FINITE = new Map<unknown, number>([
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['-Infinity', Number.NEGATIVE_INFINITY],
+]);
+
+/** A number as JSON carries it: the non-finite ones as the service's strings (JSON.stringify would write null). */
+export function jsonNumber(x: number): number | NonFinite {
+  if (Number.isFinite(x)) return x;
+  if (Number.isNaN(x)) return 'NaN';
+  return x > 0 ? 'Infinity' : '-Infinity';
+}
+
+/** A number from an answer: a JSON number, or one of the strings "NaN", "Infinity", "-Infinity". */
+export function toNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  const nonFinite = NON_FINITE.get(value);
+  if (nonFinite === undefined) throw new TypeError(`not a number: ${JSON.stringify(value)}`);
+  return nonFinite;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+/** The elements' bytes, little-endian as the service reads them. */
+function littleEndianBytes(data: Float64Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = new Uint8Array(data.length * 8);
+  const view = new DataView(bytes.buffer);
+  data.forEach((x, i) => view.setFloat64(i * 8, x, true));
+  return bytes;
+}
+
+function fromLittleEndian(bytes: Uint8Array): Float64Array {
+  const data = new Float64Array(bytes.length / 8);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < data.length; i++) data[i] = view.getFloat64(i * 8, true);
+  return data;
+}
+
+// btoa/atob take "binary strings": built in chunks, as String.fromCharCode takes its arguments on the stack.
+const CHUNK = 0x8000;
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += CHUNK) binary += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
+  return btoa(binary);
+}
+
+function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** A tensor as an EncodedArray: base64 of its little-endian float64 elements. */
+export function encodeBase64(tensor: Tensor): EncodedArray {
+  return { dtype: 'float64', shape: [...tensor.shape], data: toBase64(littleEndianBytes(tensor.data)) };
+}
+
+function isEncodedArray(value: unknown): value is EncodedArray {
+  return typeof value === 'object' && value !== null && 'dtype' in value && 'data' in value && 'shape' in value;
+}
+
+/** Nested arrays (numbers or the non-finite strings) as a Tensor: rectangular, or a RangeError saying where not. */
+function fromNested(value: unknown): Tensor {
+  const shape: number[] = [];
+  for (let level = value; Array.isArray(level); level = level[0]) shape.push(level.length);
+  const data = new Float64Array(shape.reduce((product, n) => product * n, 1));
+  let filled = 0;
+  const visit = (item: unknown, axis: number, path: string): void => {
+    if (axis === shape.length) {
+      if (Array.isArray(item)) throw new RangeError(`not rectangular at ${path}: an array where a number belongs`);
+      data[filled++] = toNumber(item);
+      return;
+    }
+    if (!Array.isArray(item) || item.length !== shape[axis]) throw new RangeError(`not rectangular at ${path}: expected ${shape[axis]} elements`);
+    item.forEach((child: unknown, i) => visit(child, axis + 1, `${path}[${i}]`));
+  };
+  visit(value, 0, '');
+  return new Tensor(shape, data);
+}
+
+/** Any tensor the service writes, or any TensorInput, as a Tensor. */
+export function toTensor(value: TensorInput | Value): Tensor {
+  if (value instanceof Tensor) return value;
+  if (value instanceof Float64Array) return new Tensor([value.length], value);
+  if (isEncodedArray(value)) {
+    if (value.dtype !== 'float64') throw new TypeError(`dtype ${JSON.stringify(value.dtype)}: only float64 is known`);
+    return new Tensor(value.shape, fromLittleEndian(fromBase64(value.data)));
+  }
+  return fromNested(value);
+}
+
+/** Any tensor the service writes as nested arrays with real NaN and ±Infinity (a number for a scalar). */
+export function toNested(value: Value | TensorInput): Nested {
+  return toTensor(value).toNested();
+}
+
+/** How many elements nested arrays hold, counted along their first elements without visiting the rest. */
+function nestedSize(value: readonly NestedInput[]): number {
+  let size = 1;
+  for (let level: NestedInput = value; Array.isArray(level); level = level[0] ?? []) {
+    size *= level.length;
+    if (level.length === 0) break;
+  }
+  return size;
+}
+
+/**
+ * A tensor as the service reads it: base64 when it has `threshold` elements or more, else nested
+ * arrays with the non-finite numbers as strings. An EncodedArray is sent as it is.
+ */
+export function encodeValue(value: TensorInput, threshold: number = BASE64_THRESHOLD): Value {
+  if (isEncodedArray(value)) return value;
+  if (typeof value === 'number') return jsonNumber(value);
+  if (typeof value === 'string') return value;
+  if (value instanceof Tensor || value instanceof Float64Array) {
+    const tensor = toTensor(value);
+    return tensor.size >= threshold ? encodeBase64(tensor) : nestedValue(tensor.toNested());
+  }
+  if (nestedSize(value) >= threshold) return encodeBase64(toTensor(value));
+  return value.map((item) => encodeValue(item, Number.POSITIVE_INFINITY));
+}
+
+function nestedValue(nested: Nested): Value {
+  return typeof nested === 'number' ? jsonNumber(nested) : nested.map(nestedValue);
+}

@@ -1,0 +1,178 @@
+// The client: openapi-fetch over the types generated from openapi.yaml (src/schema.d.ts), with a
+// method per differentiation endpoint that sends tensors in the service's wire forms and gives the
+// answer's tensors back as Tensors, and a refused request thrown as an AdjointError.
+
+import createClient, { type Client } from 'openapi-fetch';
+import { BASE64_THRESHOLD, encodeValue, type NonFinite, type Tensor, type TensorInput, toNumber, toTensor, type Value } from './arrays.js';
+import { AdjointError } from './errors.js';
+import type { paths } from './schema.js';
+
+/** The endpoints that take `at` (one point) or `points` (several) and answer one result or `{ results }`. */
+export const DIFFERENTIATION = ['eval', 'grad', 'jvp', 'vjp', 'jacobian', 'hessian', 'hvp', 'check'] as const;
+export type DifferentiationName = (typeof DIFFERENTIATION)[number];
+type Path = `/${DifferentiationName}` | '/trace';
+
+type JsonOf<T> = T extends { content: { 'application/json': infer Body } } ? Body : never;
+/** The request body of `POST path` as the service reads it. */
+export type WireRequest<P extends Path> = JsonOf<paths[P]['post']['requestBody']>;
+/** The 200 answer of `POST path` as the service writes it. */
+export type WireAnswer<P extends Path> = JsonOf<paths[P]['post']['responses'][200]>;
+
+// Request fields holding a tensor per input, or one tensor.
+const PER_INPUT_FIELDS = new Set(['at', 'tangents', 'vector']);
+const TENSOR_FIELDS = new Set(['cotangent']);
+type PerInputField = 'at' | 'tangents' | 'vector';
+
+/** Where the service takes a Value, any TensorInput (the union of `oneOf` branches kept: one type per branch). */
+type WithTensorInputs<T> = T extends unknown
+  ? {
+      [K in keyof T]: [T[K]] extends [undefined]
+        ? T[K]
+        : K extends PerInputField
+          ? Record<string, TensorInput>
+          : K extends 'points'
+            ? Record<string, TensorInput>[]
+            : K extends 'cotangent'
+              ? TensorInput
+              : {} extends Pick<T, K>
+                ? T[K]
+                : Exclude<T[K], undefined>; // a field a branch requires (`expr` in `{ expr: …; graph?: never }`)
+    }
+  : never;
+
+/** A request of `POST path`: the wire form, but tensors may be Float64Arrays, Tensors or nested numbers with real NaN. */
+export type Request<P extends Path> = WithTensorInputs<WireRequest<P>>;
+
+/**
+ * An answer with its tensors decoded: every Value a Tensor (a scalar has shape []), every number
+ * that may be non-finite ("NaN", "Infinity", "-Infinity" on the wire) a number.
+ */
+export type Decoded<T> = [Value] extends [T]
+  ? Tensor
+  : [T] extends [number | NonFinite]
+    ? number
+    : T extends readonly (infer Item)[]
+      ? Decoded<Item>[]
+      : T extends object
+        ? { [K in keyof T]: Decoded<T[K]> }
+        : T;
+
+type OnePoint<T> = Extract<T, { at: unknown }>;
+type ManyPoints<T> = Extract<T, { points: unknown }>;
+type Single<T> = Exclude<T, { results: unknown }>;
+type Batch<T> = Extract<T, { results: unknown }>;
+
+/** A differentiation endpoint: one point (`at`) gives one answer, several (`points`) give `{ results }`. */
+export interface Endpoint<P extends Path> {
+  (request: OnePoint<Request<P>>, init?: CallOptions): Promise<Decoded<Single<WireAnswer<P>>>>;
+  (request: ManyPoints<Request<P>>, init?: CallOptions): Promise<Decoded<Batch<WireAnswer<P>>>>;
+}
+
+export interface CallOptions {
+  /** Cancels the request (e.g. `AbortSignal.timeout(10_000)`). */
+  signal?: AbortSignal;
+  /** More headers for this request (an `x-request-id`, say). */
+  headers?: Record<string, string>;
+}
+
+export interface AdjointOptions {
+  /** The service's URL, e.g. http://127.0.0.1:3000 */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer <apiKey>` (when the server is configured with API_KEYS). */
+  apiKey?: string;
+  /** A fetch to use instead of the global one (a test double, a proxy agent). */
+  fetch?: (request: globalThis.Request) => Promise<Response>;
+  /** Inputs of this many elements or more are sent as base64 (default 4096); Infinity: never. */
+  base64Threshold?: number;
+}
+
+export interface Adjoint extends Record<DifferentiationName, Endpoint<`/${DifferentiationName}`>> {
+  eval: Endpoint<'/eval'>;
+  grad: Endpoint<'/grad'>;
+  jvp: Endpoint<'/jvp'>;
+  vjp: Endpoint<'/vjp'>;
+  jacobian: Endpoint<'/jacobian'>;
+  hessian: Endpoint<'/hessian'>;
+  hvp: Endpoint<'/hvp'>;
+  check: Endpoint<'/check'>;
+  /** The lecture's tables for one point: every step's value, tangent and adjoint. */
+  trace(request: Request<'/trace'>, init?: CallOptions): Promise<Decoded<WireAnswer<'/trace'>>>;
+  /** The openapi-fetch client, typed by every path of openapi.yaml (answers as the service writes them). */
+  raw: Client<paths>;
+}
+
+/** The request's tensors in the service's wire forms (nested JSON, or base64 from `threshold` elements). */
+export function encodeRequest(request: Record<string, unknown>, threshold: number = BASE64_THRESHOLD): Record<string, unknown> {
+  const perInput = (values: unknown) => Object.fromEntries(Object.entries(values as Record<string, TensorInput>).map(([name, value]) => [name, encodeValue(value, threshold)]));
+  return Object.fromEntries(
+    Object.entries(request).map(([field, value]) => {
+      if (PER_INPUT_FIELDS.has(field)) return [field, perInput(value)];
+      if (field === 'points' && Array.isArray(value)) return [field, value.map(perInput)];
+      if (TENSOR_FIELDS.has(field)) return [field, encodeValue(value as TensorInput, threshold)];
+      return [field, value];
+    }),
+  );
+}
+
+// Answer fields holding a tensor, a tensor per input (or per pair of inputs), or a number that may be non-finite.
+const ANSWER_TENSORS = new Set(['value', 'tangent', 'adjoint', 'cotangent']);
+const ANSWER_PER_INPUT = new Set(['gradient', 'vjp', 'jacobian', 'hvp', 'tangents', 'numeric']);
+const ANSWER_NUMBERS = new Set(['maxAbsError', 'maxRelError', 'ad', 'numeric']);
+
+/** An answer with its tensors as Tensors and its non-finite numbers as numbers (the runtime side of Decoded). */
+export function decodeAnswer(answer: unknown): unknown {
+  if (Array.isArray(answer)) return answer.map(decodeAnswer);
+  if (typeof answer !== 'object' || answer === null) return answer;
+  const decodeField = (field: string, value: unknown): unknown => {
+    if (ANSWER_TENSORS.has(field)) return toTensor(value as Value);
+    if (ANSWER_PER_INPUT.has(field) && typeof value === 'object' && value !== null && !Array.isArray(value)) return mapValues(value, (t) => toTensor(t as Value));
+    if (ANSWER_NUMBERS.has(field)) return Array.isArray(value) ? value.map(toNumber) : toNumber(value);
+    if (field === 'hessian' && typeof value === 'object' && value !== null) return mapValues(value, (row) => mapValues(row as object, (t) => toTensor(t as Value)));
+    return decodeAnswer(value);
+  };
+  return Object.fromEntries(Object.entries(answer).map(([field, value]) => [field, decodeField(field, value)]));
+}
+
+function mapValues(object: object, f: (value: unknown) => unknown): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(object).map(([key, value]) => [key, f(value)]));
+}
+
+/**
+ * A client of the service at `baseUrl`:
+ *
+ *     const adjoint = createAdjoint({ baseUrl: 'http://127.0.0.1:3000' });
+ *     const { value, gradient } = await adjoint.grad({ expr: 'sin(x) * y', at: { x: 0.5, y: 2 } });
+ *     gradient.x.item();   // 2 cos(0.5)
+ */
+export function createAdjoint(options: AdjointOptions): Adjoint {
+  const threshold = options.base64Threshold ?? BASE64_THRESHOLD;
+  const raw = createClient<paths>({
+    baseUrl: options.baseUrl.replace(/\/+$/, ''),
+    ...(options.fetch && { fetch: options.fetch }),
+    headers: { accept: 'application/json', ...(options.apiKey !== undefined && { authorization: `Bearer ${options.apiKey}` }) },
+  });
+
+  // The answer's type is the caller's signature's (Decoded of the spec's answer); decodeAnswer makes it so.
+  const call = async <T>(path: Path, request: object, init: CallOptions = {}): Promise<T> => {
+    const body = encodeRequest({ ...request }, threshold);
+    // The body is already in its wire form (the typed request was checked by the caller's signature).
+    const { data, error, response } = await raw.POST(path, { body: body as WireRequest<typeof path>, ...init });
+    // openapi-fetch gives an error body parsed when it is JSON, else as text.
+    if (!response.ok) throw new AdjointError(response.status, error, response.headers);
+    return decodeAnswer(data) as T;
+  };
+
+  const endpoint = <P extends Path>(path: P): Endpoint<P> => <T>(request: object, init?: CallOptions) => call<T>(path, request, init);
+  return {
+    eval: endpoint('/eval'),
+    grad: endpoint('/grad'),
+    jvp: endpoint('/jvp'),
+    vjp: endpoint('/vjp'),
+    jacobian: endpoint('/jacobian'),
+    hessian: endpoint('/hessian'),
+    hvp: endpoint('/hvp'),
+    check: endpoint('/check'),
+    trace: (request, init) => call('/trace', request, init),
+    raw,
+  };
+}

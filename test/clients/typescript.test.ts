@@ -1,0 +1,223 @@
+// The TypeScript client (clients/typescript) against a running server: every differentiation
+// endpoint through it, checked against closed forms; tensors in and out as nested JSON and as
+// base64, NaN and ±Infinity as real numbers; refusals as AdjointError with their code and
+// position. Also: its generated types are those of openapi.yaml, its type tests compile (a typo in
+// a request field fails tsc), and examples/typescript/ runs.
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { AdjointError, createAdjoint, encodeValue, type Adjoint, Tensor, toNested, toTensor } from '@adjoint/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/service/config.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const clientDir = `${root}clients/typescript`;
+
+/** A server on a free port; no 503 overloaded when other work on the machine delays its event loop. */
+async function listen(env: Record<string, string> = {}): Promise<{ app: App; url: string }> {
+  const app = buildApp(loadConfig({ WORKERS: '0', MAX_EVENT_LOOP_DELAY_MS: '0', ...env }), { logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
+}
+
+// Asynchronous: the server answering the child runs on this thread.
+const run = (command: string, args: string[], env: Record<string, string> = {}) =>
+  new Promise<{ status: number | null; output: string }>((resolve) => {
+    const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('close', (status) => resolve({ status, output }));
+  });
+
+const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance = 1e-12) => {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i]! - expected[i]!), `element ${i}: ${actual[i]} vs ${expected[i]}`).toBeLessThanOrEqual(tolerance * Math.max(1, Math.abs(expected[i]!)));
+};
+
+// The lecture's f(x) = sqrt(u) + cos(u), u = x² + exp(x²): f'(x) = u'(1 / (2 sqrt(u)) − sin(u)), u' = 2x(1 + exp(x²)).
+const LECTURE = 'sqrt(x^2 + exp(x^2)) + cos(x^2 + exp(x^2))';
+const lecture = (x: number) => {
+  const u = x * x + Math.exp(x * x);
+  const du = 2 * x * (1 + Math.exp(x * x));
+  return { f: Math.sqrt(u) + Math.cos(u), df: du * (1 / (2 * Math.sqrt(u)) - Math.sin(u)) };
+};
+
+// tanh(W x): J = diag(1 − tanh²(W x)) W.
+const W = [
+  [1, 2],
+  [3, 4],
+];
+const x0 = [0.1, 0.2];
+const Wx = W.map((row) => row[0]! * x0[0]! + row[1]! * x0[1]!);
+const J = W.map((row, i) => row.map((w) => (1 - Math.tanh(Wx[i]!) ** 2) * w));
+
+describe('the TypeScript client against a running server', () => {
+  let server: { app: App; url: string };
+  let adjoint: Adjoint;
+  const sent: string[] = [];
+  beforeAll(async () => {
+    server = await listen();
+    // The client's `fetch` option: here it also keeps each request's body, to see its wire form.
+    adjoint = createAdjoint({
+      baseUrl: server.url,
+      fetch: async (request) => {
+        sent.push(await request.clone().text());
+        return fetch(request);
+      },
+    });
+  });
+  afterAll(() => server.app.close());
+
+  it("grad: the lecture's f and its derivative at 0.7, as the closed form gives them", async () => {
+    const { value, gradient } = await adjoint.grad({ expr: LECTURE, at: { x: 0.7 } });
+    expect(value).toBeInstanceOf(Tensor);
+    expect(value.shape).toEqual([]);
+    close([value.item(), gradient.x!.item()], [lecture(0.7).f, lecture(0.7).df]);
+  });
+
+  it('grad over several points answers { results } in order', async () => {
+    const points = [0.1, 0.7, -1.3];
+    const { results } = await adjoint.grad({ expr: LECTURE, points: points.map((x) => ({ x })) });
+    close(
+      results.map((r) => r.gradient.x!.item()),
+      points.map((x) => lecture(x).df),
+    );
+  });
+
+  it('jacobian, jvp and vjp of tanh(W x) agree with diag(1 − tanh²(W x)) W', async () => {
+    const jacobian = await adjoint.jacobian({ expr: 'tanh(W @ x)', at: { W, x: x0 }, wrt: ['x'] });
+    expect(jacobian.jacobian.x!.shape).toEqual([2, 2]);
+    close(jacobian.jacobian.x!.data, J.flat());
+    expect(jacobian.jacobian.x!.toNested()).toEqual(J.map((row) => row.map((v) => expect.closeTo(v, 12))));
+    const jvp = await adjoint.jvp({ expr: 'tanh(W @ x)', at: { W, x: x0 }, tangents: { x: [1, -1] } });
+    close(jvp.tangent.data, J.map((row) => row[0]! - row[1]!));
+    const vjp = await adjoint.vjp({ expr: 'tanh(W @ x)', at: { W, x: x0 }, cotangent: [2, 3], wrt: ['x'] });
+    close(vjp.vjp.x!.data, [0, 1].map((j) => 2 * J[0]![j]! + 3 * J[1]![j]!));
+  });
+
+  it('hessian and hvp of x·M·x are M + Mᵀ (and its product with a vector); eval gives the value', async () => {
+    const M = [
+      [1, 2],
+      [3, 4],
+    ];
+    const x = [1, 2];
+    const hessian = await adjoint.hessian({ expr: 'x @ M @ x', at: { x, M }, wrt: ['x'] });
+    close(hessian.hessian.x!.x!.data, [2, 5, 5, 8]);
+    close(hessian.gradient.x!.data, [2 * 1 + 5 * 2, 5 * 1 + 8 * 2]);
+    const hvp = await adjoint.hvp({ expr: 'x @ M @ x', at: { x, M }, wrt: ['x'], vector: { x: [1, -1] } });
+    close(hvp.hvp.x!.data, [2 - 5, 5 - 8]);
+    const evaluated = await adjoint.eval({ expr: 'x @ M @ x', at: { x, M } });
+    expect(evaluated.value.item()).toBe(1 * 1 + (2 + 3) * 2 + 4 * 4);
+  });
+
+  it('check: AD agrees with finite differences, the errors as numbers', async () => {
+    const check = await adjoint.check({ expr: LECTURE, at: { x: 0.7 } });
+    expect(check.ok).toBe(true);
+    expect(typeof check.maxAbsError).toBe('number');
+    expect(check.maxAbsError).toBeLessThan(1e-6);
+    close([check.gradient.x!.item()], [lecture(0.7).df]);
+  });
+
+  it("trace: the lecture's forward table, step by step", async () => {
+    const table = await adjoint.trace({ expr: 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; x4 = sqrt(x3); x5 = cos(x3); x4 + x5', at: { x: 0.7 }, mode: 'forward' });
+    const step = (id: string) => table.steps.find((s) => s.id === id)!;
+    close([step('x1').value.item(), step('x1').tangent!.item()], [0.49, 1.4]);
+    close([step('x3').value.item()], [0.49 + Math.exp(0.49)]);
+    const last = table.steps.find((s) => s.id === table.output)!;
+    close([last.value.item(), last.tangent!.item()], [lecture(0.7).f, lecture(0.7).df]);
+  });
+
+  it('sends large inputs as base64 and small ones as nested JSON; decodes base64 answers', async () => {
+    const n = 5000;
+    const x = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
+    sent.length = 0;
+    const answer = await adjoint.grad({ expr: 'sum(x^3) / 3', at: { x }, encoding: 'base64' });
+    const wire = JSON.parse(sent[0]!) as { at: { x: { dtype: string; shape: number[]; data: string } } };
+    expect(wire.at.x.dtype).toBe('float64');
+    expect(wire.at.x.shape).toEqual([n]);
+    expect(wire.at.x.data.length).toBe(Math.ceil((8 * n) / 3) * 4);
+    expect(answer.gradient.x!.shape).toEqual([n]);
+    close(answer.gradient.x!.data, x.map((v) => v * v));
+
+    // A nested array as large is sent as base64 too; a small one stays nested.
+    sent.length = 0;
+    await adjoint.grad({ expr: 'sum(X)', at: { X: Array.from({ length: 64 }, () => Array.from({ length: 64 }, () => 1)) } });
+    expect(JSON.parse(sent[0]!).at.X).toMatchObject({ dtype: 'float64', shape: [64, 64] });
+    sent.length = 0;
+    await adjoint.grad({ expr: 'sum(X)', at: { X: [[1, 2]] } });
+    expect(JSON.parse(sent[0]!).at.X).toEqual([[1, 2]]);
+  });
+
+  it('NaN and ±Infinity travel as real numbers both ways, nested and base64', async () => {
+    const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0.5];
+    expect(encodeValue(special)).toEqual(['NaN', 'Infinity', '-Infinity', -0.5]);
+    const nested = await adjoint.eval({ expr: 'x * 2', at: { x: special } });
+    expect(nested.value.toNested()).toEqual([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1]);
+    const x = Float64Array.from({ length: 4096 }, (_, i) => special[i % 4]!);
+    const encoded = await adjoint.eval({ expr: 'x * 2', at: { x }, encoding: 'base64' });
+    expect(Array.from(encoded.value.data.subarray(0, 4))).toEqual([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1]);
+    // The wire forms decode alike.
+    expect(toNested([['NaN', 1], [2, '-Infinity']])).toEqual([[Number.NaN, 1], [2, Number.NEGATIVE_INFINITY]]);
+    const bits = toTensor({ dtype: 'float64', shape: [3], data: Buffer.from(new Float64Array([Number.NaN, Number.POSITIVE_INFINITY, 1]).buffer).toString('base64') });
+    expect(bits.toNested()).toEqual([Number.NaN, Number.POSITIVE_INFINITY, 1]);
+  });
+
+  it('a refused request is an AdjointError with its status, code, position or node', async () => {
+    const parse = await adjoint.grad({ expr: 'sin(x', at: { x: 1 } }).catch((e: unknown) => e);
+    expect(parse).toBeInstanceOf(AdjointError);
+    expect(parse).toMatchObject({ status: 400, code: 'parse_error', line: 1, column: 4 });
+    expect((parse as AdjointError).detail).toMatch(/\)/);
+
+    const graph = { nodes: [{ id: 'y', op: 'nosuchop', args: ['x'] }], output: 'y' };
+    const unknown = await adjoint.grad({ graph, at: { x: 1 } }).catch((e: unknown) => e);
+    expect(unknown).toMatchObject({ code: 'unknown_function', node: 'y' });
+
+    const notAnInput = await adjoint.grad({ expr: 'x + y', at: { x: 1 } }).catch((e: unknown) => e);
+    expect(notAnInput).toMatchObject({ status: 422, code: 'unknown_input' });
+
+    // A ragged array: the service says where (small inputs are sent as they are, and checked there).
+    const ragged = await adjoint.grad({ expr: 'sum(x)', at: { x: [[1, 2], [3]] } }).catch((e: unknown) => e);
+    expect(ragged).toMatchObject({ status: 400, code: 'validation_error', path: 'at.x.1' });
+    // A large one cannot be encoded: the client says where before sending.
+    const big = Array.from({ length: 4096 }, (_, i) => (i === 7 ? [1, 2] : [1]));
+    await expect(adjoint.grad({ expr: 'sum(x)', at: { x: big } })).rejects.toThrow(/not rectangular at \[7\]/);
+  });
+
+  it('sends its API key as a bearer token', async () => {
+    const key = 'a-key-for-this-test';
+    const locked = await listen({ API_KEYS: `ci:${createHash('sha256').update(key).digest('hex')}` });
+    try {
+      const without = await createAdjoint({ baseUrl: locked.url }).grad({ expr: 'x', at: { x: 1 } }).catch((e: unknown) => e);
+      expect(without).toMatchObject({ status: 401, code: 'unauthorized' });
+      const withKey = await createAdjoint({ baseUrl: `${locked.url}/`, apiKey: key }).grad({ expr: 'x', at: { x: 1 } });
+      expect(withKey.gradient.x!.item()).toBe(1);
+    } finally {
+      await locked.app.close();
+    }
+  });
+
+  it('runs examples/typescript/lecture.ts', async () => {
+    const { status, output } = await run(`${root}node_modules/.bin/tsx`, ['examples/typescript/lecture.ts'], { ADJOINT_URL: server.url });
+    expect(status, output).toBe(0);
+    expect(output).toContain(`f(0.7) = ${lecture(0.7).f.toFixed(6)}, f'(0.7) = ${lecture(0.7).df.toFixed(6)}`);
+    expect(output).toContain('finite differences agree: true');
+    expect(output).toContain('over 100000 elements is x: true');
+    expect(output).toMatch(/refused: parse_error at line 1, column 4/);
+  });
+});
+
+describe('the TypeScript client as code', () => {
+  it('its types are generated from openapi.yaml as it is (else `npm run generate -w clients/typescript`)', async () => {
+    const { status, output } = await run(process.execPath, [`${clientDir}/scripts/generate.mjs`, '--check']);
+    expect(status, output).toBe(0);
+  });
+
+  it('type-checks, and its type tests hold: typos, neither or both of expr|graph and at|points fail tsc', async () => {
+    const { status, output } = await run(`${clientDir}/node_modules/.bin/tsc`, ['--noEmit', '-p', clientDir]);
+    expect(status, output).toBe(0);
+  });
+});
