@@ -3,7 +3,9 @@
 # Build: compile TypeScript to dist/ with the full (dev) dependencies.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# The npm workspace (the TypeScript client) is part of the lockfile: npm ci needs its package.json.
 COPY package.json package-lock.json ./
+COPY clients/typescript/package.json ./clients/typescript/
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -22,6 +24,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libopenblas0-pthread \
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+COPY clients/typescript/package.json ./clients/typescript/
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The playground page's static files, read by dist/src/explain/playground.js from here.
