@@ -3,6 +3,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { BASES, PRIORS } from '../src/probe/directions.js';
 import { DEFAULT_CONCURRENCY, PROBE_METHODS } from '../src/probe/probe.js';
 import { problemResponses } from '../src/service/problem.js';
 import { ValueSchema } from './schemas.js';
@@ -26,6 +27,22 @@ const ExprTargetSchema = z
     expr: z.string().min(1).describe('A function of exactly one input (the expression language), only ever evaluated'),
   })
   .meta({ id: 'ProbeExprTarget', description: 'A local function treated as a black box; the answer then carries `exact` and `cosine`' });
+
+const PairSchema = z.tuple([z.int().min(1), z.int().min(1)]);
+
+const ImageSchema = z
+  .object({
+    shape: z.array(z.int().min(1)).min(2).max(3).describe('[H, W], or [H, W, C] / [C, H, W] as `layout` says; its product must be the number of elements of `at`'),
+    layout: z.enum(['hwc', 'chw']).optional().describe('For a 3-D shape: channels last (hwc, the default) or first (chw)'),
+    patch: PairSchema.optional().describe('[height, width] of the groups: occlusion and grouped forward/central differences perturb one patch (every channel) at a time (default [1, 1]: pixel by pixel)'),
+    stride: PairSchema.optional().describe('How far the patch window moves (default: the patch, so patches tile the image); a last window flush with the far edge is added so every pixel is covered'),
+    baseline: z
+      .union([z.enum(['zero', 'mean', 'blur']), z.number()])
+      .optional()
+      .describe('occlusion: what replaces a group — zero (default), a number, the image’s mean per channel, or a blurred copy (box blur with the patch as window)'),
+    range: z.tuple([z.number(), z.number()]).optional().describe('The pixels’ value range [lo, hi]; steps are epsilon·(hi − lo) (default [0, 1] when the pixels lie in it, else [0, 255] when they do, else their min and max)'),
+  })
+  .meta({ id: 'ProbeImage', description: 'Declares `at` an image: occlusion and forward/central differences then work on groups of pixels, and the answer is a map in the image’s shape' });
 
 const ProbeRequestSchema = z.object({
   target: z.union([HttpTargetSchema, ExprTargetSchema]),
@@ -56,6 +73,22 @@ const ProbeRequestSchema = z.object({
   timeoutMs: z.int().min(1).optional().describe('Time limit of each query in ms (default PROBE_DEFAULT_TIMEOUT_MS)'),
   seed: z.int().optional().describe('Seed of the random directions (default 0): the same request gives the same answer'),
   mask: TokenSchema.optional().describe('occlusion: replace each token by this one instead of removing it'),
+  image: ImageSchema.optional(),
+  basis: z
+    .enum(BASES)
+    .optional()
+    .describe(
+      'spsa/nes: where directions are drawn — pixel (default: every coordinate), lowres (one per cell of image.patch, default 4×4, and channel, spread over the cell) or dct (as many of the lowest 2-D DCT frequencies); lowres and dct need image and estimate the gradient’s projection on the basis',
+    ),
+  prior: z
+    .enum(PRIORS)
+    .optional()
+    .describe(
+      'spsa/nes: none (default) averages the directions’ estimates; time takes them in turn, each correcting the running estimate only by what it does not yet explain (a bandit-style update, the randomized Kaczmarz iteration; no stderr)',
+    ),
+  segments: ValueSchema.optional().describe(
+    'With image: an integer label per pixel (H × W, nested, flat or base64), e.g. superpixels; each label is one group, instead of image.patch',
+  ),
 });
 
 const GradientAnswerSchema = z.object({
@@ -68,13 +101,19 @@ const GradientAnswerSchema = z.object({
   directions: z.int().optional().describe('spsa/nes: random directions used'),
   exact: ValueSchema.optional().describe('expr targets: the exact gradient by reverse mode'),
   cosine: z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).optional().describe('expr targets: cosine similarity of the estimate to the exact gradient'),
+  groups: z.int().optional().describe('forward/central on an image: groups perturbed (a pixel’s estimate is the mean slope of the groups covering it)'),
+  basis: z.object({ name: z.enum(BASES), size: z.int() }).optional().describe('spsa/nes: the basis of the directions and its number of functions'),
+  prior: z.enum(PRIORS).optional().describe('spsa/nes: how the directions were combined'),
 });
 
 const OcclusionAnswerSchema = z.object({
   method: z.literal('occlusion'),
   value: z.number().describe('The logit for all tokens'),
-  scores: z.array(z.number()).describe('Per token: f(tokens) − f(tokens without it); a token that raises the logit scores high'),
+  scores: ValueSchema.describe(
+    'Per token: f(tokens) − f(tokens without it); a token that raises the logit scores high. For an image: per element, in its shape, the mean drop f(x) − f(x with the group replaced by the baseline) over the groups covering it',
+  ),
   queries: z.int(),
+  groups: z.int().optional().describe('An image: groups occluded'),
 });
 
 /**

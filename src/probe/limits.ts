@@ -191,3 +191,26 @@ export class ClientQuotas {
     }
   }
 }
+
+/**
+ * The bytes of request bodies for perturbed inputs known in advance, each given as the elements it
+ * changes and their new values: exact, since each number is written as JavaScript writes it.
+ */
+export function perturbedOutboundBytes(
+  template: BodyTemplate,
+  input: { json: string; numbers: Float64Array },
+  perturbations: Iterable<[number, number][]>,
+): { first: number; perturbed: number; total: number } {
+  const inputBytes = Buffer.byteLength(input.json, 'utf8');
+  const first = template.bytes(inputBytes);
+  let total = first;
+  let largest = first;
+  for (const changes of perturbations) {
+    let growth = 0;
+    for (const [i, moved] of changes) growth += numberCharacters(moved) - numberCharacters(input.numbers[i]!);
+    const bytes = template.bytes(inputBytes + growth);
+    total += bytes;
+    largest = Math.max(largest, bytes);
+  }
+  return { first, perturbed: largest, total };
+}

@@ -12,20 +12,14 @@ import { ProbeError } from './errors.js';
 import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator } from './black-box.js';
 import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
 import { GuardedClient } from './client.js';
-import {
-  centralDifferences,
-  forwardDifferences,
-  occlusion,
-  randomDirections,
-  type EstimateContext,
-  type Point,
-  type Token,
-} from './estimators.js';
+import { centralDifferences, forwardDifferences, occlusion, type EstimateContext, type Point, type Token } from './estimators.js';
+import { dctBasis, lowresBasis, pixelBasis, randomDirections, type Basis, type BasisName, type Prior } from './directions.js';
+import { baselineOf, groupDifferences, groupPerturbations, ImageGroups, occludeGroups, type ImageSpec } from './image.js';
 import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
 import { parsePointer } from './json-pointer.js';
 import type { ProbeMethod } from './methods.js';
-import { ClientQuotas, OutboundBytes, plannedOutboundBytes, type Reservation } from './limits.js';
+import { ClientQuotas, OutboundBytes, perturbedOutboundBytes, plannedOutboundBytes, type Reservation } from './limits.js';
 import { runBounded } from './pool.js';
 
 export { PROBE_METHODS, type ProbeMethod } from './methods.js';
@@ -55,6 +49,14 @@ export interface ProbeRequest {
   seed?: number | undefined;
   mask?: Token | undefined;
   directions?: number | undefined;
+  /** The input is an image, perturbed in groups of pixels (image.ts). */
+  image?: ImageSpec | undefined;
+  /** An integer label per pixel: the groups, instead of image.patch. */
+  segments?: unknown;
+  /** spsa/nes: where directions are drawn (directions.ts). */
+  basis?: BasisName | undefined;
+  /** spsa/nes: how the directions are combined (directions.ts). */
+  prior?: Prior | undefined;
 }
 
 export interface GradientAnswer {
@@ -68,13 +70,21 @@ export interface GradientAnswer {
   exact?: Value;
   /** A number, or "NaN" where it is undefined (a zero or infinite gradient). */
   cosine?: number | 'NaN' | 'Infinity' | '-Infinity';
+  /** Grouped differences on an image: how many groups were perturbed. */
+  groups?: number;
+  /** spsa/nes: the basis the directions were drawn in, and its size. */
+  basis?: { name: BasisName; size: number };
+  prior?: Prior;
 }
 
 export interface OcclusionAnswer {
   method: 'occlusion';
   value: number;
-  scores: number[];
+  /** Per token; for an image, per element in the image's shape. */
+  scores: number[] | Value;
   queries: number;
+  /** An image: how many groups were occluded. */
+  groups?: number;
 }
 
 export type ProbeAnswer = GradientAnswer | OcclusionAnswer;
@@ -185,7 +195,9 @@ function approx(x: number): string {
  * How a request could plan at most `most` queries (or evaluations), or undefined when no change
  * of budget, directions or method gets it there.
  */
-function fewerQueries(method: ProbeMethod, request: Pick<ProbeRequest, 'directions'>, most: number): string | undefined {
+function fewerQueries(method: ProbeMethod, request: Pick<ProbeRequest, 'directions' | 'image' | 'segments'>, most: number): string | undefined {
+  const grouped = (request.image !== undefined || request.segments !== undefined) && method !== 'spsa' && method !== 'nes';
+  if (grouped) return most >= 2 ? `make at most ${method === 'central' ? Math.floor((most - 1) / 2) : most - 1} groups (a larger image.patch or image.stride, or fewer segments)` : undefined;
   switch (method) {
     case 'forward':
     case 'central':
@@ -217,7 +229,7 @@ export interface QueryPlan {
  * reserve. spsa and nes use k = max(2, ⌊0.45·(budget − 1)⌋) directions unless told `directions`,
  * so about a tenth of the budget is left for retries.
  */
-export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeRequest, 'budget' | 'directions'>, maxBudget: number): QueryPlan {
+export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeRequest, 'budget' | 'directions' | 'image'>, maxBudget: number): QueryPlan {
   if (request.budget !== undefined && request.budget > maxBudget) {
     throw overBudget(`budget ${request.budget} is more than this server's PROBE_MAX_BUDGET of ${maxBudget} queries`);
   }
@@ -238,7 +250,8 @@ export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeR
     planned = 2 * directions + 1;
   }
   if (planned > budget) {
-    const what = random ? `${directions} random directions` : method === 'occlusion' ? `occluding ${n} tokens` : `${method} differences on ${n} coordinates`;
+    const units = request.image === undefined ? (method === 'occlusion' ? 'tokens' : 'coordinates') : 'groups of pixels';
+    const what = random ? `${directions} random directions` : method === 'occlusion' ? `occluding ${n} ${units}` : `${method} differences on ${n} ${units}`;
     const alternative = method === 'forward' || method === 'central' ? 'use spsa or nes, which work within any budget of at least 5' : undefined;
     const fix =
       planned <= maxBudget
@@ -324,6 +337,8 @@ function cosine(a: Float64Array, b: Float64Array): number {
 interface Admitted {
   tokens: Token[] | undefined;
   point: Point | undefined;
+  /** An image: its groups of pixels. */
+  image: ImageGroups | undefined;
   plan: QueryPlan;
   timeoutMs: number;
   concurrency: number;
@@ -403,7 +418,7 @@ export class Prober {
     const http = 'url' in request.target ? this.prepareHttp(request.target) : undefined;
     let reservation: Reservation | undefined;
     if (http !== undefined) {
-      this.checkOutboundBytes(http.template, request, admitted.plan, admitted.input, admitted.point);
+      this.checkOutboundBytes(http.template, request, admitted);
       reservation = this.reserve(context.client ?? '', request, admitted.plan);
     }
     const meter = new QueryMeter(admitted.plan.budget, admitted.plan.planned);
@@ -447,10 +462,17 @@ export class Prober {
   /** The request read and planned, and refused if its plan exceeds this server's limits. */
   private admit(request: ProbeRequest): Admitted {
     const o = this.options;
-    const tokens = request.method === 'occlusion' ? tokensOf(request.at) : undefined;
+    if (request.segments !== undefined && request.image === undefined) throw invalid('segments', 'needs image (its shape says which pixel each label is for)');
+    const random = request.method === 'spsa' || request.method === 'nes';
+    if (!random && (request.basis !== undefined || request.prior !== undefined)) throw invalid(request.basis === undefined ? 'prior' : 'basis', 'is for spsa and nes');
+    if ((request.basis === 'lowres' || request.basis === 'dct') && request.image === undefined) throw invalid('basis', `${request.basis} needs image (its shape and patch make the coarse grid)`);
+    const tokens = request.method === 'occlusion' && request.image === undefined ? tokensOf(request.at) : undefined;
     const point = tokens === undefined ? this.pointOf(request.at) : undefined;
+    const image = request.image === undefined ? undefined : ImageGroups.declare(request.image, request.segments, point!, o.maxTensorElements);
     const n = tokens?.length ?? point!.data.length;
-    const plan = planQueries(request.method, n, request, o.maxBudget);
+    // Groups of pixels are what grouped differences and occlusion perturb: one or two queries each.
+    const units = image !== undefined && isGrouped(request.method) ? image.count : n;
+    const plan = planQueries(request.method, units, request, o.maxBudget);
     if (n * plan.budget > o.maxElements) {
       throw overBudget(
         `${n} input elements × a budget of ${plan.budget} queries is more than this server's PROBE_MAX_ELEMENTS of ${o.maxElements}; probe a smaller input or with a smaller budget`,
@@ -462,13 +484,13 @@ export class Prober {
       throw new ProbeError('limit_exceeded', `timeoutMs ${timeoutMs} is more than this server's PROBE_MAX_DURATION_MS of ${o.maxDurationMs}`);
     }
     const concurrency = Math.min(request.concurrency ?? DEFAULT_CONCURRENCY, o.maxConcurrency);
-    return { tokens, point, plan, timeoutMs, concurrency, input: tokens ?? fromTensor(point!) };
+    return { tokens, point, image, plan, timeoutMs, concurrency, input: tokens ?? fromTensor(point!) };
   }
 
   /** The probe's work on an opened target: the first query, the exact gradient of an { expr }, the estimate. */
   private async run(request: ProbeRequest, admitted: Admitted, box: BlackBox, state: RunState): Promise<ProbeAnswer> {
     const o = this.options;
-    const { tokens, point, plan } = admitted;
+    const { tokens, point, plan, image } = admitted;
     const { meter, allowance, controller } = state;
     const first = await box.logits(admitted.input);
     const reader = LogitReader.fromFirst(first, request.output, this.where(request.target), meter.spent);
@@ -477,7 +499,7 @@ export class Prober {
     if (box instanceof ExprBlackBox) {
       // What one evaluation costs is known now: the rest of the plan must fit the allowance.
       const cost = o.maxFlops - allowance.remaining;
-      if (tokens === undefined) {
+      if (request.method !== 'occlusion') {
         try {
           exact = await this.exactGradient(box, point!, request.output ?? 0, controller.signal, allowance);
         } catch (error) {
@@ -496,8 +518,13 @@ export class Prober {
       const scores = await occlusion(estimateContext, tokens, value, request.mask);
       return { method: 'occlusion', value, scores: [...scores], queries: meter.spent };
     }
+    if (request.method === 'occlusion') {
+      const baseline = baselineOf(image!, point!.data, request.image!.baseline ?? 'zero');
+      const { scores } = await occludeGroups(estimateContext, point!, image!, baseline, value);
+      return { method: 'occlusion', value, scores: fromTensor({ shape: point!.shape, data: scores }), groups: image!.count, queries: meter.spent };
+    }
     const answer: GradientAnswer = {
-      ...(await this.estimate(request.method as GradientMethod, estimateContext, point!, value, request, plan)),
+      ...(await this.estimate(request.method, estimateContext, { point: point!, image }, value, request, plan)),
       queries: meter.spent,
     };
     if (exact !== undefined) {
@@ -526,10 +553,16 @@ export class Prober {
   }
 
   /** Refuses a plan whose request bodies would pass PROBE_MAX_OUTBOUND_BYTES, before anything is sent. */
-  private checkOutboundBytes(template: BodyTemplate, request: ProbeRequest, plan: QueryPlan, input: unknown, point: Point | undefined): void {
+  private checkOutboundBytes(template: BodyTemplate, request: ProbeRequest, admitted: Admitted): void {
+    const { plan, input, point, image } = admitted;
     const most = this.options.maxOutboundBytes;
     const epsilon = request.method === 'occlusion' ? undefined : epsilonOf(request.method, request);
-    const bytes = plannedOutboundBytes(template, request.method, { json: JSON.stringify(input), numbers: point?.data, epsilon, mask: request.mask }, plan.planned);
+    const json = JSON.stringify(input);
+    const bytes =
+      image !== undefined && isGrouped(request.method)
+        ? perturbedOutboundBytes(template, { json, numbers: point!.data }, groupPerturbations(image, point!.data, perturbationOf(request, image, point!)))
+        : // Directions in a coarse basis move each number by an arbitrary multiple of the step, as nes's do.
+          plannedOutboundBytes(template, (request.basis ?? 'pixel') === 'pixel' ? request.method : 'nes', { json, numbers: point?.data, epsilon, mask: request.mask }, plan.planned);
     if (bytes.total <= most) return;
     const affordable = bytes.first > most ? 0 : 1 + Math.floor((most - bytes.first) / bytes.perturbed);
     const fewer = fewerQueries(request.method, request, affordable);
@@ -581,13 +614,18 @@ export class Prober {
   private async estimate(
     method: GradientMethod,
     context: EstimateContext,
-    point: Point,
+    input: { point: Point; image: ImageGroups | undefined },
     value: number,
     request: ProbeRequest,
     plan: QueryPlan,
   ): Promise<Omit<GradientAnswer, 'queries'>> {
+    const { point, image } = input;
     const epsilon = epsilonOf(method, request);
     const gradientOf = (data: Float64Array) => fromTensor({ shape: point.shape, data });
+    if (image !== undefined && (method === 'forward' || method === 'central')) {
+      const gradient = await groupDifferences(context, point, image, { kind: method, epsilon, value });
+      return { method, value, gradient: gradientOf(gradient), epsilon, groups: image.count };
+    }
     switch (method) {
       case 'forward':
         return { method, value, gradient: gradientOf(await forwardDifferences(context, point, value, epsilon)), epsilon };
@@ -597,14 +635,20 @@ export class Prober {
       case 'nes': {
         const directions = plan.directions!;
         const kind = method === 'spsa' ? 'rademacher' : 'normal';
-        const estimate = await randomDirections(context, point, { epsilon, directions, seed: request.seed ?? 0, kind });
+        const scale = image === undefined ? point.data.map(scaleOf) : new Float64Array(point.data.length).fill(image.range[1] - image.range[0]);
+        const name = request.basis ?? 'pixel';
+        const prior = request.prior ?? 'none';
+        const basis = basisOf(name, point, image, request.image?.patch);
+        const estimate = await randomDirections(context, point, { epsilon, directions, seed: request.seed ?? 0, kind, basis, prior, scale });
         return {
           method,
           value,
           gradient: gradientOf(estimate.gradient),
-          stderr: gradientOf(estimate.stderr),
+          ...(estimate.stderr === undefined ? {} : { stderr: gradientOf(estimate.stderr) }),
           epsilon,
           directions,
+          basis: { name, size: basis.size },
+          prior,
         };
       }
     }
@@ -689,6 +733,32 @@ function exprInput(expr: string): string {
     throw invalid('target.expr', `must be a function of exactly one input, which the probe varies; it ${reads}`);
   }
   return names[0]!;
+}
+
+/** Methods that perturb an image's groups (the others treat its pixels one by one, or in a basis). */
+function isGrouped(method: ProbeMethod): method is 'occlusion' | 'forward' | 'central' {
+  return method === 'occlusion' || method === 'forward' || method === 'central';
+}
+
+/** How a grouped method changes each group, for bounding the bytes it sends. */
+function perturbationOf(request: ProbeRequest, image: ImageGroups, point: Point) {
+  const method = request.method as 'occlusion' | 'forward' | 'central';
+  return method === 'occlusion'
+    ? { kind: method, baseline: baselineOf(image, point.data, request.image!.baseline ?? 'zero') }
+    : { kind: method, epsilon: epsilonOf(method, request) };
+}
+
+/** The cell of the coarse bases when image.patch does not say: 4 × 4 pixels. */
+const DEFAULT_CELL: [number, number] = [4, 4];
+
+function basisOf(name: BasisName, point: Point, image: ImageGroups | undefined, patch: [number, number] | undefined): Basis {
+  if (name === 'pixel' || image === undefined) return pixelBasis(point.data.length);
+  return (name === 'lowres' ? lowresBasis : dctBasis)(image, patch ?? DEFAULT_CELL);
+}
+
+/** A coordinate's scale: steps are relative to |x_i|, but never smaller than for |x_i| = 1. */
+function scaleOf(x: number): number {
+  return Math.max(1, Math.abs(x));
 }
 
 function tokensOf(at: unknown): Token[] {
