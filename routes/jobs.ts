@@ -61,8 +61,9 @@ function iso(ms: number | undefined): string | undefined {
 
 /** A job as JSON, its answer spliced in as the bytes the synchronous endpoint would have sent. */
 export function jobJson(view: JobView): string {
-  const { result, problem, createdAt, startedAt, finishedAt, expiresAt, ...rest } = view;
-  const head = JSON.stringify({ ...rest, createdAt: iso(createdAt), startedAt: iso(startedAt), finishedAt: iso(finishedAt), expiresAt: iso(expiresAt) });
+  const { id, kind, endpoint, state, progress, result, problem } = view;
+  const times = { createdAt: iso(view.createdAt), startedAt: iso(view.startedAt), finishedAt: iso(view.finishedAt), expiresAt: iso(view.expiresAt) };
+  const head = JSON.stringify({ id, kind, endpoint, state, progress, ...times });
   const tail = result !== undefined ? `,"result":${result}` : problem !== undefined ? `,"problem":${problem}` : '';
   return `${head.slice(0, -1)}${tail}}`;
 }

@@ -138,10 +138,14 @@ export class BullMqJobs implements JobBackend {
     if (found === undefined) return undefined;
     const state = await found.job.getState();
     if (state === 'unknown') return undefined;
-    const view = await this.#view(found.kind, found.job, stateOf[state] ?? 'queued');
+    const mapped = stateOf[state] ?? 'queued';
+    // The job was read before its state: a job that finished in between is read again, with its answer.
+    const job = isFinal(mapped) && found.job.finishedOn === undefined ? await this.#queue(found.kind).getJob(id) : found.job;
+    if (job === undefined) return undefined;
+    const view = await this.#view(found.kind, job as Job<JobData, string>, mapped);
     if (view.expiresAt !== undefined && view.expiresAt <= Date.now()) {
       // BullMQ removes old finished jobs as others finish; one past its time is gone already for clients.
-      await found.job.remove().catch(() => undefined);
+      await job.remove().catch(() => undefined);
       return undefined;
     }
     return view;

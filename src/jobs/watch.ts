@@ -18,7 +18,8 @@ export async function* watchJob(backend: JobBackend, id: string, owner: string |
     if (view === undefined) return;
     const seen = JSON.stringify([view.state, view.progress]);
     const now = Date.now();
-    if (seen !== last || now - lastAt >= HEARTBEAT_MS || isFinal(view.state)) {
+    // Within one poll of the heartbeat: no two events are more than HEARTBEAT_MS apart.
+    if (seen !== last || now - lastAt >= HEARTBEAT_MS - WATCH_POLL_MS || isFinal(view.state)) {
       last = seen;
       lastAt = now;
       yield view;
