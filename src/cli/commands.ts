@@ -386,6 +386,18 @@ export function problemOf(reply: { status: number; body: string }): Problem {
   return { status: reply.status, code: 'http_error', detail: `HTTP ${reply.status}: ${reply.body.slice(0, 200)}` };
 }
 
+/**
+ * The text a problem's position is in: the request field its first issue's path names when that
+ * is a string (`reference.feedback.0.expr`), else the command's expression.
+ */
+export function sourceOf(problem: Problem, request: Request): string | undefined {
+  const path = problem.errors?.[0]?.path;
+  if (path === undefined || path === '') return request.source;
+  let field: unknown = request.body;
+  for (const key of path.split('.')) field = field !== null && typeof field === 'object' && Object.hasOwn(field, key) ? (field as Record<string, unknown>)[key] : undefined;
+  return typeof field === 'string' ? field : request.source;
+}
+
 /** 2 for a request the service refused as wrong (4xx), 3 for one it could not take now or at all. */
 export function exitCodeOf(status: number): number {
   return status >= 500 || status === 429 || status === 408 ? EXIT.server : EXIT.input;

@@ -6,7 +6,7 @@
 
 import { parseArgs } from 'node:util';
 import { packageInfo } from '../service/package-info.js';
-import { type Command, type Parsed, COMMANDS, COMMON_OPTIONS, commandHelp, EXIT, exitCodeOf, problemOf, warningsOf } from './commands.js';
+import { type Command, type Parsed, COMMANDS, COMMON_OPTIONS, commandHelp, EXIT, exitCodeOf, problemOf, sourceOf, warningsOf } from './commands.js';
 import { InputError } from './inputs.js';
 import { formatProblem } from './print.js';
 import { inProcessService, NetworkError, remoteService, type Service } from './service.js';
@@ -69,13 +69,15 @@ async function runCommand(name: string, command: Command, args: string[], env: N
   // The request is made (files read, values parsed) before any service is started.
   const request = command.request(parsed);
   const url = (parsed.options.url as string | undefined) ?? env.ADJOINT_URL;
+  if (url && !/^https?:\/\/[^/]/i.test(url)) throw new InputError(`${url}: the server's URL is http://host:port or https://host (from --url or $ADJOINT_URL)`);
   const service: Service = url ? remoteService(url, (parsed.options['api-key'] as string | undefined) ?? env.ADJOINT_API_KEY) : await inProcessService();
   try {
     const reply = await service.post(request.path, request.body);
     const ok = reply.status >= 200 && reply.status < 300;
     if (parsed.options.json === true) out.stdout.push(reply.body);
     if (!ok) {
-      out.stderr.push(formatProblem(problemOf(reply), request.source));
+      const problem = problemOf(reply);
+      out.stderr.push(formatProblem(problem, sourceOf(problem, request)));
       return exitCodeOf(reply.status);
     }
     const answer = JSON.parse(reply.body) as Record<string, unknown>;

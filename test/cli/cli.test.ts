@@ -16,6 +16,8 @@ import { buildTestApp } from '../helpers.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'adjoint-cli-'));
+/** A case starts one to three node processes that load the service through tsx: seconds each on a busy machine. */
+const SPAWN_TIMEOUT_MS = 90_000;
 
 interface Ran {
   status: number | null;
@@ -60,7 +62,7 @@ const W = [
 ];
 const X = [0.1, 0.2];
 
-describe('adjoint, computing in its own process', () => {
+describe('adjoint, computing in its own process', { timeout: SPAWN_TIMEOUT_MS }, () => {
   it("grad prints the lecture's f and f' at 0.7, as the closed form gives them", async () => {
     const { status, stdout, stderr } = await adjoint(['grad', LECTURE_F, '--at', 'x=0.7']);
     expect(status, stderr).toBe(0);
@@ -104,7 +106,7 @@ describe('adjoint, computing in its own process', () => {
   });
 });
 
-describe('adjoint against a live server', () => {
+describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS }, () => {
   let app: App;
   let url: string;
   const KEY = 'cli-test-key';
@@ -191,7 +193,7 @@ describe('adjoint against a live server', () => {
   });
 });
 
-describe('adjoint, its usage', () => {
+describe('adjoint, its usage', { timeout: SPAWN_TIMEOUT_MS }, () => {
   it('--help for each command; a bad option or value is exit code 2 before anything is computed', async () => {
     const help = await adjoint(['grade', '--help']);
     expect(help.status).toBe(0);
