@@ -19,8 +19,16 @@ describe('deploy/', () => {
     expect(deployment.spec.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(grace);
   });
 
-  it('compose.yaml: sets only settings the service reads', () => {
+  it('compose.yaml: replicas that set only settings the service reads, share one Redis, and sit behind the proxy', () => {
     const compose = parseAllDocuments(read('compose.yaml'))[0]!.toJS();
-    for (const name of Object.keys(compose.services.adjoint.environment)) expect(Object.keys(configSchema.shape)).toContain(name);
+    const replicas = Object.entries(compose.services as Record<string, { build?: string; environment: Record<string, string> }>).filter(([, s]) => s.build === '..');
+    expect(replicas.length).toBeGreaterThanOrEqual(2);
+    for (const [, service] of replicas) {
+      for (const name of Object.keys(service.environment)) expect(Object.keys(configSchema.shape)).toContain(name);
+      expect(service.environment.REDIS_URL).toBe('redis://redis:6379');
+    }
+    expect(compose.services.redis.image).toMatch(/^redis:/);
+    const upstreams = [...read('nginx.conf').matchAll(/^\s*server (\S+):3000;/gm)].map((m) => m[1]);
+    expect(upstreams.sort()).toEqual(replicas.map(([name]) => name).sort());
   });
 });
