@@ -3,7 +3,7 @@
 
 import { readSubmissions } from './answers.js';
 import { functionSource, InputError, parseJson, parseValue, parseValues, readArgument } from './inputs.js';
-import { type AnswerValue, formatInline, formatNumber, formatProblem, formatTable, labelled, type Problem } from './print.js';
+import { type AnswerValue, formatInline, formatNumber, formatTable, formatWarning, labelled, type Problem } from './print.js';
 
 /** Exit codes (README "Command line"). */
 export const EXIT = { ok: 0, failed: 1, input: 2, server: 3 } as const;
@@ -90,7 +90,8 @@ function defined(fields: Record<string, unknown>): Record<string, unknown> {
 
 /** The request of a command on one function at one point: `<expr> --at ... [--wrt ...]`. */
 function functionRequest(parsed: Parsed, path: string, extra: Record<string, unknown> = {}): Request {
-  if (parsed.positionals.length !== 1) throw new InputError(`expected one expression (or @file), got ${parsed.positionals.length} arguments: quote the expression`);
+  if (parsed.positionals.length === 0) throw new InputError("the function is missing: an expression in quotes, e.g. 'sin(x) * x', or @file");
+  if (parsed.positionals.length > 1) throw new InputError(`expected one expression, got ${parsed.positionals.length} arguments: put the expression in quotes`);
   const source = functionSource(parsed.positionals[0]!);
   const at = parseValues(list(parsed, 'at'), '--at');
   if (at === undefined) throw new InputError('--at is required: the point, e.g. --at x=0.7');
@@ -106,7 +107,7 @@ interface Warning {
 /** The answer's warnings (a NaN or infinity, and where it arose), for standard error. */
 export function warningsOf(answer: { warnings?: Warning[] }, source: string | undefined): string | undefined {
   if (answer.warnings === undefined || answer.warnings.length === 0) return undefined;
-  return answer.warnings.map((w) => formatProblem({ code: 'warning', detail: w.message, ...(w.position ? { position: w.position } : {}) }, source).replace(/^error: /, '')).join('\n');
+  return answer.warnings.map((w) => formatWarning(w, source)).join('\n');
 }
 
 type Values = Record<string, AnswerValue>;

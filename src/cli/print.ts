@@ -97,9 +97,18 @@ export function formatProblem(problem: Problem, source: string | undefined): str
   // The detail repeats a single issue; several are listed one per line.
   if (problem.errors !== undefined && problem.errors.length > 1) for (const issue of problem.errors) lines.push(`  ${issue.path === '' ? '(body)' : issue.path}: ${issue.message}`);
   if (problem.node !== undefined) lines.push(`  at node ${problem.node}`);
-  if (problem.position !== undefined) {
-    lines.push(`  at line ${problem.position.line}, column ${problem.position.column}:`);
-    const caret = source === undefined ? undefined : caretUnder(source, problem.position);
+  return withPosition(lines, problem.position, source);
+}
+
+/** A warning of an answer (a NaN or infinity, and where it arose), with a caret under its position. */
+export function formatWarning(warning: { message: string; position?: { line: number; column: number } }, source: string | undefined): string {
+  return withPosition([`warning: ${warning.message}`], warning.position, source);
+}
+
+function withPosition(lines: string[], position: { line: number; column: number } | undefined, source: string | undefined): string {
+  if (position !== undefined) {
+    lines.push(`  at line ${position.line}, column ${position.column}:`);
+    const caret = source === undefined ? undefined : caretUnder(source, position);
     if (caret !== undefined) lines.push(caret.replace(/^/gm, '  '));
   }
   return lines.join('\n');
