@@ -1,10 +1,11 @@
 // The jobs API (README "Jobs"): long work submitted, watched, fetched and cancelled by its id.
 
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { JOB_ID } from '../src/jobs/submission.js';
-import { COMPUTE_ENDPOINTS, JOB_STATES, type JobBackend, type JobView } from '../src/jobs/types.js';
+import { COMPUTE_ENDPOINTS, JOB_STATES, type JobBackend, type JobSpec, type JobView } from '../src/jobs/types.js';
+import { jobSpecFor } from '../src/jobs/work.js';
 import { watchJob } from '../src/jobs/watch.js';
 import { HttpProblem, problemResponses } from '../src/service/problem.js';
 import { probeClientOf } from './probe.js';
@@ -78,6 +79,45 @@ function notFound(id: string): HttpProblem {
 
 const jobResponse = { description: 'The job', content: { 'application/json': { schema: JobSchema } } };
 
+/** Submits `spec` for `request`'s client (its API key, its Idempotency-Key) and answers 202 with the job. */
+async function submitFor(request: FastifyRequest, reply: FastifyReply, spec: JobSpec): Promise<FastifyReply> {
+  const jobs = request.server.jobs;
+  jobs.check(spec);
+  const idempotencyKey = request.headers[IDEMPOTENCY_KEY];
+  const { view, created } = await jobs.submit({
+    ...spec,
+    owner: request.apiKeyId,
+    client: probeClientOf(request),
+    idempotencyKey: typeof idempotencyKey === 'string' && idempotencyKey !== '' ? idempotencyKey.slice(0, 255) : undefined,
+  });
+  reply.code(202).header('location', `/jobs/${view.id}`);
+  if (!created) reply.header('idempotent-replayed', 'true');
+  return sendJob(reply, view);
+}
+
+const AsyncQuery = z.object({
+  async: z.enum(['true', 'false']).optional().describe('true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too)'),
+});
+
+/**
+ * `?async=true` on every endpoint jobs run (POST /probe, /grade and the differentiation
+ * endpoints): given each such route as it is registered (Fastify's onRoute hook, src/app.ts), it
+ * documents the query and the 202 answer, and submits the body as a job before the route would
+ * compute it.
+ */
+export function offerAsync(route: RouteOptions): void {
+  if (route.method !== 'POST' || jobSpecFor(route.url, undefined) === undefined) return;
+  const schema = route.schema ?? {};
+  route.schema = { ...schema, querystring: AsyncQuery, response: { ...(schema.response as object), 202: jobResponse } };
+  const asJob = async (request: FastifyRequest, reply: FastifyReply) => {
+    if ((request.query as { async?: unknown }).async !== 'true') return;
+    // The body as it came: the job checks it with the route's own schema.
+    return submitFor(request, reply, jobSpecFor(route.url, request.body)!);
+  };
+  const existing = route.preValidation;
+  route.preValidation = existing === undefined ? [asJob] : [asJob, ...(Array.isArray(existing) ? existing : [existing])];
+}
+
 const jobs: FastifyPluginAsyncZod = async (app) => {
   // Event streams end when the server shuts down (else they would hold it open).
   const closing = new AbortController();
@@ -107,18 +147,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const body = request.body;
-      const spec = { kind: body.kind, endpoint: body.kind === 'compute' ? body.endpoint : undefined, request: body.request };
-      app.jobs.check(spec);
-      const idempotencyKey = request.headers[IDEMPOTENCY_KEY];
-      const { view, created } = await app.jobs.submit({
-        ...spec,
-        owner: request.apiKeyId,
-        client: probeClientOf(request),
-        idempotencyKey: typeof idempotencyKey === 'string' ? idempotencyKey : undefined,
-      });
-      reply.code(202).header('location', `/jobs/${view.id}`);
-      if (!created) reply.header('idempotent-replayed', 'true');
-      return sendJob(reply, view);
+      return submitFor(request, reply, { kind: body.kind, endpoint: body.kind === 'compute' ? body.endpoint : undefined, request: body.request });
     },
   );
 

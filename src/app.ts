@@ -3,6 +3,7 @@
 // benchmarks build the app here.
 
 import routes from '../routes/index.js';
+import { offerAsync } from '../routes/jobs.js';
 import { createJobBackend } from './jobs/backend.js';
 import { ContractCatalog } from './jobs/contracts.js';
 import { EndpointWork } from './jobs/work.js';
@@ -24,7 +25,10 @@ export function buildApp(config: Config, options: BuildAppOptions = {}): App {
  */
 function installJobs(app: App, config: Config): void {
   const catalog = new ContractCatalog();
-  app.addHook('onRoute', catalog.record);
+  app.addHook('onRoute', (route) => {
+    catalog.record(route);
+    offerAsync(route);
+  });
   const work = new EndpointWork({
     prober: app.prober,
     compute: app.compute,

@@ -5,18 +5,14 @@
 import { safeParse, type $ZodType } from 'zod/v4/core';
 import { validationProblem } from '../service/problem.js';
 import { serializerCompiler } from '../service/serialize.js';
-import { COMPUTE_ENDPOINTS } from './types.js';
-import type { EndpointContract } from './work.js';
+import { jobSpecFor, type EndpointContract } from './work.js';
 
 /** A route as Fastify's onRoute hook sees it (the parts read here). */
 export interface RouteSeen {
   method: string | string[];
   url: string;
-  schema?: { body?: unknown; response?: Record<string, unknown> } | undefined;
+  schema?: { body?: unknown; response?: unknown } | undefined;
 }
-
-/** The endpoints jobs run: POST /probe, POST /grade and the differentiation endpoints. */
-const JOB_PATHS = new Set(['/probe', '/grade', ...COMPUTE_ENDPOINTS.map((endpoint) => `/${endpoint}`)]);
 
 /** Collects the contracts of the endpoints jobs run, as their routes are registered. */
 export class ContractCatalog {
@@ -25,8 +21,8 @@ export class ContractCatalog {
   /** For Fastify's onRoute hook. */
   readonly record = (route: RouteSeen): void => {
     const body = route.schema?.body;
-    const answer = route.schema?.response?.['200'];
-    if (route.method !== 'POST' || !JOB_PATHS.has(route.url) || !isZod(body) || !isZod(answer)) return;
+    const answer = answersOf(route.schema?.response)['200'];
+    if (route.method !== 'POST' || jobSpecFor(route.url, undefined) === undefined || !isZod(body) || !isZod(answer)) return;
     let serialize: ((data: unknown) => string) | undefined;
     this.contracts.set(route.url, {
       parse: (request) => {
@@ -40,6 +36,10 @@ export class ContractCatalog {
       },
     });
   };
+}
+
+function answersOf(response: unknown): Record<string, unknown> {
+  return typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
 }
 
 function isZod(schema: unknown): schema is $ZodType {

@@ -8,7 +8,7 @@ import { toHttpProblem } from '../service/problem.js';
 import type { GradeLimits, GradeRequest } from '../grade/types.js';
 import type { Prober, ProbeRequest } from '../probe/probe.js';
 import type { RequestTable } from '../service/request.js';
-import type { ComputeEndpoint, JobSpec, JobSubmission, JobWork, RunContext } from './types.js';
+import { COMPUTE_ENDPOINTS, type ComputeEndpoint, type JobSpec, type JobSubmission, type JobWork, type RunContext } from './types.js';
 
 /** How an endpoint reads its body and writes its answer (its route's schemas, compiled as the route's are). */
 export interface EndpointContract {
@@ -30,6 +30,14 @@ export interface WorkDependencies {
 /** The synchronous endpoint a job stands for. */
 export function endpointPath(spec: Pick<JobSpec, 'kind' | 'endpoint'>): string {
   return spec.kind === 'compute' ? `/${spec.endpoint ?? 'grad'}` : `/${spec.kind}`;
+}
+
+/** The job that stands for a request to the synchronous endpoint at `path`; undefined when jobs do not run it. */
+export function jobSpecFor(path: string, request: unknown): JobSpec | undefined {
+  if (path === '/probe') return { kind: 'probe', request };
+  if (path === '/grade') return { kind: 'grade', request };
+  const endpoint = COMPUTE_ENDPOINTS.find((name) => path === `/${name}`);
+  return endpoint === undefined ? undefined : { kind: 'compute', endpoint, request };
 }
 
 const decoder = new TextDecoder();

@@ -102,6 +102,27 @@ describe('in-process jobs: the same answers as the synchronous endpoints', () =>
     expect(unknownKind.status).toBe(400);
   });
 
+  it('?async=true on a synchronous endpoint submits the same job (202, Location) instead of answering', async () => {
+    const sync = await app.inject({ method: 'POST', url: '/hessian', payload: LECTURE_F });
+    const submitted = await app.inject({ method: 'POST', url: '/hessian?async=true', payload: LECTURE_F });
+    expect(submitted.statusCode).toBe(202);
+    const job = submitted.json<JobBody>();
+    expect(submitted.headers.location).toBe(`/jobs/${job.id}`);
+    expect(job).toMatchObject({ kind: 'compute', endpoint: 'hessian' });
+    const done = await waitFor(app, job.id);
+    expect(answerBytes(done.text, 'result')).toBe(sync.body);
+    const probe = probeRequest(model, { seed: 3 });
+    const probed = await waitFor(app, (await app.inject({ method: 'POST', url: '/probe?async=true', payload: probe })).json<JobBody>().id);
+    expect(answerBytes(probed.text, 'result')).toBe((await app.inject({ method: 'POST', url: '/probe', payload: probe })).body);
+    expect((await app.inject({ method: 'POST', url: '/grad?async=false', payload: LECTURE_F })).body).toBe(
+      (await app.inject({ method: 'POST', url: '/grad', payload: LECTURE_F })).body,
+    );
+    expect((await app.inject({ method: 'POST', url: '/grad?async=yes', payload: LECTURE_F })).statusCode).toBe(400);
+    const bad = await app.inject({ method: 'POST', url: '/grad?async=true', payload: { expr: 42 } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'validation_error' });
+  });
+
   it('ids are 128 random bits (base64url), and a job is found by its id only', async () => {
     const ids = await Promise.all([1, 2, 3].map(async () => (await submit(app, { kind: 'compute', endpoint: 'eval', request: LECTURE_F })).job.id));
     for (const id of ids) expect(Buffer.from(id, 'base64url')).toHaveLength(16);
