@@ -25,6 +25,7 @@ examples:
   adjoint trace 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; sqrt(x3) + cos(x3)' --at x=0.7
   adjoint grade 'a = x; b = x; a * b' answers.csv
 
+An expression that starts with '-' goes after '--': adjoint grad --at x=1 -- '-x^2'.
 'adjoint <command> --help' describes a command's options. Exit codes: 0 ok, 1 a check or grade
 that did not pass, 2 a usage or input error, 3 the server unreachable or failing.`;
 
