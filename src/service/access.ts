@@ -100,7 +100,7 @@ export function bearerToken(header: string | undefined): string | undefined {
 /** Who may call a route: anyone, a holder of a metrics key, or a holder of an API key. */
 export type AccessRule = 'open' | 'metrics' | 'key';
 
-const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/openapi.yaml', '/', '/playground/playground.js', '/playground/playground.css']);
+const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/openapi.yaml', '/', '/playground/playground.js', '/playground/probing.js', '/playground/playground.css']);
 export const DOCS_PREFIX = '/docs';
 
 /** The rule of a route, by its URL pattern (`undefined`, an unknown path, needs a key). */

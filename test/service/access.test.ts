@@ -88,7 +88,7 @@ describe('API keys', () => {
 
   it('leave /healthz, /readyz, the docs, the OpenAPI document and the playground page open', async () => {
     const app = await start({ API_KEYS });
-    for (const url of ['/healthz', '/readyz', '/openapi.yaml', '/docs', '/docs/static/index.css', '/', '/playground/playground.js']) {
+    for (const url of ['/healthz', '/readyz', '/openapi.yaml', '/docs', '/docs/static/index.css', '/', '/playground/playground.js', '/playground/probing.js']) {
       expect((await app.inject({ url })).statusCode, url).toBe(200);
     }
     // A wrong key on an open route is not held against it.
