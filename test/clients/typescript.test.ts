@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { AdjointError, createAdjoint, encodeValue, type Adjoint, Tensor, toNested, toTensor } from '@adjoint/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/service/config.js';
 
@@ -150,6 +150,9 @@ describe('the TypeScript client against a running server', () => {
     sent.length = 0;
     await adjoint.grad({ expr: 'sum(X)', at: { X: [[1, 2]] } });
     expect(JSON.parse(sent[0]!).at.X).toEqual([[1, 2]]);
+    // base64Threshold: Infinity sends nested JSON whatever the size.
+    const nested = await createAdjoint({ baseUrl: server.url, base64Threshold: Number.POSITIVE_INFINITY }).grad({ expr: 'sum(x^3) / 3', at: { x } });
+    close(nested.gradient.x!.data, x.map((v) => v * v));
   });
 
   it('NaN and ±Infinity travel as real numbers both ways, nested and base64', async () => {
@@ -200,7 +203,7 @@ describe('the TypeScript client against a running server', () => {
     }
   });
 
-  it('runs examples/typescript/lecture.ts', async () => {
+  it('runs examples/typescript/lecture.ts', { timeout: 120_000 }, async () => {
     const { status, output } = await run(`${root}node_modules/.bin/tsx`, ['examples/typescript/lecture.ts'], { ADJOINT_URL: server.url });
     expect(status, output).toBe(0);
     expect(output).toContain(`f(0.7) = ${lecture(0.7).f.toFixed(6)}, f'(0.7) = ${lecture(0.7).df.toFixed(6)}`);
@@ -211,12 +214,34 @@ describe('the TypeScript client against a running server', () => {
 });
 
 describe('the TypeScript client as code', () => {
-  it('its types are generated from openapi.yaml as it is (else `npm run generate -w clients/typescript`)', async () => {
+  it("encodes and decodes base64 without Node's Buffer (as in a browser) exactly as Buffer does", async () => {
+    const lengths = [0, 1, 2, 3, 4, 5, 17, 4096, 5001];
+    const inputs = lengths.map((n) => Float64Array.from({ length: n }, (_, i) => (i % 7 === 3 ? Number.NaN : Math.sin(i + n) * 10 ** (i % 9))));
+    const expected = inputs.map((x) => Buffer.from(x.buffer).toString('base64'));
+    vi.stubGlobal('Buffer', undefined);
+    vi.resetModules();
+    try {
+      const browser = await import('@adjoint/client');
+      for (const [k, x] of inputs.entries()) {
+        const encoded = browser.encodeBase64(new browser.Tensor([x.length], x));
+        expect(encoded.data, `${x.length} elements`).toBe(expected[k]);
+        expect(Array.from(browser.toTensor(encoded).data)).toEqual(Array.from(x));
+      }
+      expect(() => browser.toTensor({ dtype: 'float64', shape: [1], data: 'AAAA*AAAAAA=' })).toThrow(/not base64 at character 4/);
+      expect(() => browser.toTensor({ dtype: 'float64', shape: [1], data: 'AAAAAAAAAA' })).toThrow(/padded/);
+    } finally {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    }
+  });
+
+  it('its types are generated from openapi.yaml as it is (else `npm run generate -w clients/typescript`)', { timeout: 120_000 }, async () => {
     const { status, output } = await run(process.execPath, [`${clientDir}/scripts/generate.mjs`, '--check']);
     expect(status, output).toBe(0);
   });
 
-  it('type-checks, and its type tests hold: typos, neither or both of expr|graph and at|points fail tsc', async () => {
+  // TypeScript 5.9's tsc over the generated types: seconds, more on a busy machine.
+  it('type-checks, and its type tests hold: typos, neither or both of expr|graph and at|points fail tsc', { timeout: 120_000 }, async () => {
     const { status, output } = await run(`${clientDir}/node_modules/.bin/tsc`, ['--noEmit', '-p', clientDir]);
     expect(status, output).toBe(0);
   });

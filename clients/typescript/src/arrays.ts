@@ -91,25 +91,64 @@ function littleEndianBytes(data: Float64Array): Uint8Array {
 }
 
 function fromLittleEndian(bytes: Uint8Array): Float64Array {
-  const data = new Float64Array(bytes.length / 8);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < data.length; i++) data[i] = view.getFloat64(i * 8, true);
-  return data;
+  if (bytes.length % 8 !== 0) throw new RangeError(`${bytes.length} bytes are not whole float64 elements`);
+  // A fresh, aligned copy (Buffer's slice() is a view into its pool): read in place on
+  // little-endian machines, element by element elsewhere.
+  const copy = new Uint8Array(bytes);
+  if (LITTLE_ENDIAN) return new Float64Array(copy.buffer, 0, copy.length / 8);
+  const view = new DataView(copy.buffer);
+  return Float64Array.from({ length: copy.length / 8 }, (_, i) => view.getFloat64(i * 8, true));
 }
 
-// btoa/atob take "binary strings": built in chunks, as String.fromCharCode takes its arguments on the stack.
-const CHUNK = 0x8000;
+// Base64 (standard alphabet, padded) by table: btoa/atob need a "binary string" of the bytes
+// first, which took seconds for a few million elements.
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const CODES = new TextEncoder().encode(ALPHABET);
+const SEXTETS = new Int16Array(128).fill(-1);
+CODES.forEach((code, sextet) => (SEXTETS[code] = sextet));
+const PAD = 61; // '='
+
+/** Node's Buffer where there is one (its base64 is native code, a few times faster); browsers use the tables. */
+interface NodeBuffer {
+  from(buffer: ArrayBufferLike, byteOffset: number, length: number): { toString(encoding: 'base64'): string };
+  from(text: string, encoding: 'base64'): Uint8Array;
+}
+const nodeBuffer: NodeBuffer | undefined = Reflect.get(globalThis, 'Buffer');
 
 function toBase64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += CHUNK) binary += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
-  return btoa(binary);
+  if (nodeBuffer) return nodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  let o = 0;
+  for (let i = 0; i < bytes.length; i += 3) {
+    const rest = bytes.length - i;
+    const triple = ((bytes[i] ?? 0) << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
+    out[o++] = CODES[triple >> 18] ?? PAD;
+    out[o++] = CODES[(triple >> 12) & 63] ?? PAD;
+    out[o++] = rest > 1 ? (CODES[(triple >> 6) & 63] ?? PAD) : PAD;
+    out[o++] = rest > 2 ? (CODES[triple & 63] ?? PAD) : PAD;
+  }
+  return new TextDecoder().decode(out);
 }
 
 function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  if (nodeBuffer) return nodeBuffer.from(text, 'base64');
+  const codes = new TextEncoder().encode(text);
+  if (codes.length % 4 !== 0) throw new RangeError('base64 data must be padded to a multiple of 4 characters');
+  const padding = codes.length === 0 ? 0 : (codes[codes.length - 1] === PAD ? 1 : 0) + (codes[codes.length - 2] === PAD ? 1 : 0);
+  const bytes = new Uint8Array((codes.length / 4) * 3 - padding);
+  let b = 0;
+  for (let i = 0; i < codes.length; i += 4) {
+    let quad = 0;
+    for (let k = 0; k < 4; k++) {
+      const code = codes[i + k] ?? PAD;
+      const sextet = code === PAD && i + 4 === codes.length && k >= 4 - padding ? 0 : (SEXTETS[code] ?? -1);
+      if (sextet < 0) throw new RangeError(`not base64 at character ${i + k}`);
+      quad = (quad << 6) | sextet;
+    }
+    bytes[b++] = quad >> 16;
+    if (b < bytes.length) bytes[b++] = (quad >> 8) & 255;
+    if (b < bytes.length) bytes[b++] = quad & 255;
+  }
   return bytes;
 }
 
@@ -127,17 +166,23 @@ function fromNested(value: unknown): Tensor {
   const shape: number[] = [];
   for (let level = value; Array.isArray(level); level = level[0]) shape.push(level.length);
   const data = new Float64Array(shape.reduce((product, n) => product * n, 1));
+  const index: number[] = [];
   let filled = 0;
-  const visit = (item: unknown, axis: number, path: string): void => {
+  // Depth-first over the axes (as deep as the rank); the path is spelt out only for an error.
+  const visit = (item: unknown, axis: number): void => {
     if (axis === shape.length) {
-      if (Array.isArray(item)) throw new RangeError(`not rectangular at ${path}: an array where a number belongs`);
+      if (Array.isArray(item)) throw new RangeError(`not rectangular at [${index.join('][')}]: an array where a number belongs`);
       data[filled++] = toNumber(item);
       return;
     }
-    if (!Array.isArray(item) || item.length !== shape[axis]) throw new RangeError(`not rectangular at ${path}: expected ${shape[axis]} elements`);
-    item.forEach((child: unknown, i) => visit(child, axis + 1, `${path}[${i}]`));
+    if (!Array.isArray(item) || item.length !== shape[axis]) throw new RangeError(`not rectangular at [${index.join('][')}]: expected ${shape[axis]} elements`);
+    for (let i = 0; i < item.length; i++) {
+      index[axis] = i;
+      visit(item[i], axis + 1);
+    }
+    index.length = axis;
   };
-  visit(value, 0, '');
+  visit(value, 0);
   return new Tensor(shape, data);
 }
 
