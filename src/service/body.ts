@@ -8,6 +8,7 @@
 // other coding is refused with 415 before the body is read.
 
 import { isAscii } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -205,6 +206,99 @@ function bodyText(body: Buffer): string {
   return isAscii(body) ? body.toString('latin1') : body.toString('utf8');
 }
 
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const UTF8_BYTE_ORDER_MARK = [0xef, 0xbb, 0xbf];
+/** A character other than base64's (padding included): a string without any needs no JSON unescaping. */
+const NOT_BASE64 = /[^A-Za-z0-9+/=]/;
+
+/** When a body's long strings are lifted out before JSON.parse (`parseJsonBuffer`). */
+export interface Lifting {
+  /** Bodies of fewer bytes are parsed whole. */
+  minBodyBytes: number;
+  /** Strings of fewer bytes stay in place. */
+  minStringBytes: number;
+}
+
+const LIFTING: Lifting = { minBodyBytes: 1 << 20, minStringBytes: 1 << 16 };
+
+/** The index of the quote that closes the JSON string opened at `open`, or -1. */
+function closingQuote(body: Buffer, open: number): number {
+  for (let at = body.indexOf(QUOTE, open + 1); at >= 0; at = body.indexOf(QUOTE, at + 1)) {
+    let backslashes = 0;
+    while (body[at - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+  }
+  return -1;
+}
+
+/** Whether the string closed at `close` is an object's key (a colon follows it). */
+function isKey(body: Buffer, close: number): boolean {
+  let at = close + 1;
+  while (body[at] === 0x20 || body[at] === 0x0a || body[at] === 0x0d || body[at] === 0x09) at++;
+  return body[at] === COLON;
+}
+
+/**
+ * Parses a JSON body given as bytes. A large body's long string values of base64 text (the data of
+ * encoded arrays) are lifted out first: JSON.parse reads the rest with a short stand-in for each,
+ * and the stand-ins are then replaced by the strings, read from the bytes by a plain copy. Such a
+ * string is the same text either way (base64 needs no unescaping), so the value is the one
+ * JSON.parse gives for the whole body; what is saved is JSON.parse's scan of megabytes of base64.
+ * The quotes are found by `indexOf` hops, outside strings JSON has no others; a stand-in holds a
+ * random nonce, so no string of the request can pass for one.
+ */
+export function parseJsonBuffer(body: Buffer, maxItems = Infinity, lifting: Lifting = LIFTING): unknown {
+  const start = UTF8_BYTE_ORDER_MARK.every((byte, i) => body[i] === byte) ? 3 : 0;
+  if (body.length < lifting.minBodyBytes) return parseJsonBody(bodyText(body.subarray(start)), maxItems);
+  const tag = randomBytes(8).toString('hex');
+  const pieces: string[] = [];
+  const lifted: string[] = [];
+  let copied = start;
+  for (let open = body.indexOf(QUOTE, start); open >= 0; open = body.indexOf(QUOTE, open + 1)) {
+    const close = closingQuote(body, open);
+    if (close < 0) break; // malformed: JSON.parse says so below
+    if (close - open - 1 >= lifting.minStringBytes && !isKey(body, close)) {
+      const text = body.toString('latin1', open + 1, close);
+      if (text.search(NOT_BASE64) < 0) {
+        pieces.push(bodyText(body.subarray(copied, open)), `"\\u0000${tag}:${lifted.length}"`);
+        lifted.push(text);
+        copied = close + 1;
+      }
+    }
+    open = close;
+  }
+  if (lifted.length === 0) return parseJsonBody(bodyText(body.subarray(start)), maxItems);
+  pieces.push(bodyText(body.subarray(copied)));
+  const value = parseJsonBody(pieces.join(''), maxItems);
+  return restoreLifted(value, `\u0000${tag}:`, lifted);
+}
+
+/** `value` with every stand-in (`prefix` and an index) replaced by the lifted string it stands for. */
+function restoreLifted(value: unknown, prefix: string, lifted: readonly string[]): unknown {
+  const isStandIn = (item: unknown): item is string => typeof item === 'string' && item.startsWith(prefix);
+  const pending: unknown[] = [value];
+  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+    if (typeof node !== 'object' || node === null) continue;
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) {
+        const child: unknown = node[i];
+        if (typeof child === 'object' && child !== null) pending.push(child);
+        else if (isStandIn(child)) node[i] = lifted[Number(child.slice(prefix.length))];
+      }
+      continue;
+    }
+    const record = node as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const child = record[key];
+      if (typeof child === 'object' && child !== null) pending.push(child);
+      else if (isStandIn(child)) record[key] = lifted[Number(child.slice(prefix.length))];
+    }
+  }
+  return isStandIn(value) ? lifted[Number(value.slice(prefix.length))] : value;
+}
+
 /** Installs the JSON parser and the decoding of compressed bodies on `app`, before its routes. */
 export function installBodyParsing(app: FastifyInstance, maxItems: number): void {
   app.removeContentTypeParser('application/json');
@@ -214,7 +308,7 @@ export function installBodyParsing(app: FastifyInstance, maxItems: number): void
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request: FastifyRequest, body: string | Buffer, done) => {
     let value: unknown;
     try {
-      value = parseJsonBody(typeof body === 'string' ? body : bodyText(body), maxItems);
+      value = typeof body === 'string' ? parseJsonBody(body, maxItems) : parseJsonBuffer(body, maxItems);
     } catch (error) {
       done(error as Error, undefined);
       return;

@@ -1,11 +1,13 @@
 // Request bodies (issue 9, item 12): valid JSON with a `__proto__` key is a validation_error that
 // says so (not invalid_json); a gzip or br body is decompressed, another coding is 415 (issue 12);
+// a large body's base64 strings are lifted out before parsing, with the same value as a whole parse;
 // and /docs has a Content-Security-Policy.
 
 import { brotliCompressSync, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/service/app.js';
-import { findForbiddenKey, parseJsonBody } from '../../src/service/body.js';
+import { findForbiddenKey, parseJsonBody, parseJsonBuffer } from '../../src/service/body.js';
 import { buildTestApp } from '../helpers.js';
 
 let app: App;
@@ -118,5 +120,55 @@ describe('/docs', () => {
   it('Swagger UI does not send the document to a third-party validator', async () => {
     const initializer = await app.inject({ url: '/docs/static/swagger-initializer.js' });
     expect(initializer.body).toMatch(/"validatorUrl":\s*null/);
+  });
+});
+
+describe('long base64 strings lifted out before parsing (parseJsonBuffer)', () => {
+  // Small thresholds, so that short documents take the lifting path.
+  const lifting = { minBodyBytes: 0, minStringBytes: 4 };
+  const base64 = fc.stringMatching(/^[A-Za-z0-9+/]{4,40}={0,2}$/);
+  const tricky = fc.constantFrom('a"b', 'a\\"b', '\\', 'AAAA\\u0041', '\u0000abc:0', 'ünïcödé AAAA', 'AAAA\nBBBB', '"AAAA"', 'AAAA:');
+  const leaf = fc.oneof(base64, tricky, fc.string(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null));
+  const document = fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small' }, leaf, tie('array'), tie('object')),
+    array: fc.array(tie('value'), { maxLength: 5 }),
+    object: fc.dictionary(fc.oneof(fc.string(), base64), tie('value'), { maxKeys: 5 }),
+  })).value;
+
+  /** What the parser gives or throws, as data: the same for the lifting path and the plain one. */
+  const outcome = (parse: () => unknown): unknown => {
+    try {
+      return { value: parse() };
+    } catch (error) {
+      return { code: (error as { code?: string }).code };
+    }
+  };
+
+  it('gives the value JSON.parse gives, whatever the strings, keys and spacing', () => {
+    fc.assert(
+      fc.property(document, fc.constantFrom(undefined, 1, '\t'), (value, space) => {
+        const text = JSON.stringify(value, null, space);
+        expect(outcome(() => parseJsonBuffer(Buffer.from(text), Infinity, lifting))).toEqual(outcome(() => parseJsonBody(text)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses what the plain parser refuses: malformed text, forbidden keys, too many commas', () => {
+    fc.assert(
+      fc.property(document, fc.nat(), fc.constantFrom('"', '\\', ',', '}', ' ', 'A'), (value, at, inserted) => {
+        const text = JSON.stringify(value);
+        const broken = text.slice(0, at % (text.length + 1)) + inserted + text.slice(at % (text.length + 1));
+        expect(outcome(() => parseJsonBuffer(Buffer.from(broken), 3, lifting))).toEqual(outcome(() => parseJsonBody(broken, 3)));
+      }),
+      { numRuns: 500 },
+    );
+    const forbidden = '{"a":"AAAAAAAA","__proto__":{"b":"BBBBBBBB"}}';
+    expect(outcome(() => parseJsonBuffer(Buffer.from(forbidden), Infinity, lifting))).toEqual({ code: 'validation_error' });
+  });
+
+  it('reads a byte order mark and a stand-in look-alike sent by the client as the plain parser does', () => {
+    const text = '{"x":"AAAAAAAA","y":"\\u0000deadbeefdeadbeef:0"}';
+    expect(parseJsonBuffer(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]), Infinity, lifting)).toEqual(JSON.parse(text));
   });
 });
