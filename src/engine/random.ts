@@ -1,39 +1,35 @@
-// A small seeded generator (SplitMix32-style mixing feeding xoshiro128**), so checks, grading
-// points and probe directions are the same for the same seed on every machine.
+// A seeded generator, so checks, grading points and probe directions are the same for the same
+// seed on every machine: pure-rand's xoroshiro128+ and its 53-bit uniform doubles. Its state is
+// filled by SplitMix32 from the seed: pure-rand's own xoroshiro128plus(seed) starts from
+// (-1, ~seed, seed, 0), whose first output is ~seed, so nearby seeds would give nearby first draws.
+
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
+
+/** `count` 32-bit words from `seed` by SplitMix32 (distinct seeds, distinct words; never all zero). */
+function splitMix32(seed: number, count: number): number[] {
+  let x = seed >>> 0;
+  return Array.from({ length: count }, () => {
+    x = (x + 0x9e3779b9) >>> 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return z ^ (z >>> 16);
+  });
+}
 
 export class Random {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
+  private readonly generator: RandomGenerator;
   private spare: number | undefined;
 
   constructor(seed: number) {
-    let x = seed >>> 0;
-    const next = (): number => {
-      x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next();
+    this.generator = xoroshiro128plusFromState(splitMix32(seed, 4));
   }
 
-  /** Uniform on [0, 1) with 32 random bits. */
+  /** Uniform on [0, 1), a multiple of 2^-53. */
   uniform(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
-    const t = this.s1 << 9;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    return result / 4294967296;
+    return uniformFloat64(this.generator);
   }
 
   /** Standard normal (Box–Muller). */
@@ -51,12 +47,8 @@ export class Random {
     return r * Math.cos(2 * Math.PI * v);
   }
 
-  /** -1 or 1 with equal probability. */
+  /** -1 or 1 with equal probability: the top bit of an output (xoroshiro128+'s low bits are its weakest). */
   rademacher(): number {
-    return this.uniform() < 0.5 ? -1 : 1;
+    return this.generator.next() < 0 ? -1 : 1;
   }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
