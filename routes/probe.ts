@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BASES, PRIORS } from '../src/probe/directions.js';
-import { DEFAULT_CONCURRENCY, PROBE_METHODS } from '../src/probe/probe.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_SAMPLES, PROBE_METHODS } from '../src/probe/probe.js';
 import { problemResponses } from '../src/service/problem.js';
 import { ValueSchema } from './schemas.js';
 
@@ -47,13 +47,13 @@ const ImageSchema = z
 const ProbeRequestSchema = z.object({
   target: z.union([HttpTargetSchema, ExprTargetSchema]),
   at: z.unknown().meta({
-    description: 'The input: a Value (number or nested array), or for occlusion an array of tokens (strings or token ids)',
+    description: 'The input: a Value (number, nested array or EncodedArray; with `image`, the pixels), or for occlusion and shapley an array of tokens (strings or token ids)',
     anyOf: [{ $ref: '#/components/schemas/Value' }, { type: 'array', items: { type: ['string', 'number'] }, minItems: 1 }],
   }),
   method: z
     .enum(PROBE_METHODS)
     .describe(
-      'forward/central: finite differences (n or 2n queries, +1 for the value); spsa (Rademacher) / nes (Gaussian): antithetic random directions within the budget; occlusion: each token’s score is f(tokens) − f(tokens without it)',
+      'forward/central: finite differences (n or 2n queries, +1 for the value); spsa (Rademacher) / nes (Gaussian): antithetic random directions within the budget; occlusion: each token’s score is f(tokens) − f(tokens without it), or with image each patch’s or segment’s drop; shapley: tokens’ Shapley values by antithetic permutation sampling',
     ),
   output: z.int().min(0).optional().describe('The index of the logit to differentiate when the target answers several (row-major)'),
   epsilon: z
@@ -72,7 +72,14 @@ const ProbeRequestSchema = z.object({
   concurrency: z.int().min(1).optional().describe(`Queries in flight at once (default ${DEFAULT_CONCURRENCY}, at most PROBE_MAX_CONCURRENCY)`),
   timeoutMs: z.int().min(1).optional().describe('Time limit of each query in ms (default PROBE_DEFAULT_TIMEOUT_MS)'),
   seed: z.int().optional().describe('Seed of the random directions (default 0): the same request gives the same answer'),
-  mask: TokenSchema.optional().describe('occlusion: replace each token by this one instead of removing it'),
+  mask: TokenSchema.optional().describe('occlusion and shapley: replace each token by this one instead of removing it'),
+  samples: z
+    .int()
+    .min(2)
+    .optional()
+    .describe(
+      `shapley: permutations to sample, in antithetic pairs (a permutation and its reverse); each costs at most m − 1 queries for m tokens, plus 2 in all (default ${DEFAULT_SAMPLES}, or as many as about 0.9 of budget pays for)`,
+    ),
   image: ImageSchema.optional(),
   basis: z
     .enum(BASES)
@@ -116,6 +123,22 @@ const OcclusionAnswerSchema = z.object({
   groups: z.int().optional().describe('An image: groups occluded'),
 });
 
+const NumberOrNaN = z.union([z.number(), z.literal('NaN')]);
+
+const ShapleyAnswerSchema = z.object({
+  method: z.literal('shapley'),
+  value: z.number().describe('The logit for all tokens'),
+  scores: z.array(z.number()).describe('Per token: its Shapley value, the mean over sampled permutations of f(tokens before it and it) − f(tokens before it)'),
+  stderr: z.array(NumberOrNaN).describe('Per token: standard error over the antithetic pairs of permutations ("NaN" with one pair)'),
+  samples: z.int().describe('Permutations sampled (each with its reverse)'),
+  baselineValue: z.number().describe('The logit with no token present (all removed, or all replaced by mask)'),
+  efficiency: z
+    .object({ sum: z.number(), expected: z.number(), gap: z.number() })
+    .describe('The scores add up to value − baselineValue: their sum, that difference, and sum − expected (rounding only)'),
+  cacheHits: z.int().describe('Coalitions met again and read from the probe’s cache instead of queried'),
+  queries: z.int(),
+});
+
 /**
  * Who asks, for PROBE_CLIENT_QUERIES_PER_MINUTE: the API key's id when the request carried one
  * (`request.apiKeyId`, set by src/service/access.ts), else the client's address (as TRUST_PROXY
@@ -137,7 +160,9 @@ const probe: FastifyPluginAsyncZod = async (app) => {
           examples: [{ target: { expr: 'W = [[1, 2], [3, -1]]; tanh(W @ x)' }, at: [0.1, 0.2], method: 'central', output: 1 }],
         }),
         response: {
-          200: z.union([GradientAnswerSchema, OcclusionAnswerSchema]).describe('The estimated gradient (or the occlusion scores) and the queries spent'),
+          200: z
+            .union([GradientAnswerSchema, OcclusionAnswerSchema, ShapleyAnswerSchema])
+            .describe('The estimated gradient (or the occlusion or Shapley scores) and the queries spent'),
           ...problemResponses(400, 403, 413, 415, 422, 429, 502, 503, 504),
         },
       },

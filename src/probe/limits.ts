@@ -77,7 +77,16 @@ export function plannedOutboundBytes(
     case 'occlusion':
       // Removing a token shortens the input; a mask may be longer than the token it replaces.
       return uniform(inputBytes + (input.mask === undefined ? 0 : jsonBytes(input.mask)));
+    case 'shapley':
+      // A coalition masks up to every token.
+      return uniform(inputBytes + (input.mask === undefined ? 0 : jsonBytes(input.mask) * tokenCount(input.json)));
   }
+}
+
+/** How many tokens a token list's JSON holds. */
+function tokenCount(json: string): number {
+  const tokens: unknown = JSON.parse(json);
+  return Array.isArray(tokens) ? tokens.length : 1;
 }
 
 /** The bytes of the request bodies one probe has sent; refuses a body that would pass `limit`. */

@@ -14,6 +14,7 @@ import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
 import { GuardedClient } from './client.js';
 import { centralDifferences, forwardDifferences, occlusion, type EstimateContext, type Point, type Token } from './estimators.js';
 import { dctBasis, lowresBasis, pixelBasis, randomDirections, type Basis, type BasisName, type Prior } from './directions.js';
+import { shapleySampling } from './shapley.js';
 import { baselineOf, groupDifferences, groupPerturbations, ImageGroups, occludeGroups, type ImageSpec } from './image.js';
 import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
@@ -23,7 +24,7 @@ import { ClientQuotas, OutboundBytes, perturbedOutboundBytes, plannedOutboundByt
 import { runBounded } from './pool.js';
 
 export { PROBE_METHODS, type ProbeMethod } from './methods.js';
-type GradientMethod = Exclude<ProbeMethod, 'occlusion'>;
+type GradientMethod = Exclude<ProbeMethod, 'occlusion' | 'shapley'>;
 
 export interface HttpTargetSpec {
   url: string;
@@ -57,6 +58,8 @@ export interface ProbeRequest {
   basis?: BasisName | undefined;
   /** spsa/nes: how the directions are combined (directions.ts). */
   prior?: Prior | undefined;
+  /** shapley: permutations to sample (in antithetic pairs). */
+  samples?: number | undefined;
 }
 
 export interface GradientAnswer {
@@ -87,7 +90,22 @@ export interface OcclusionAnswer {
   groups?: number;
 }
 
-export type ProbeAnswer = GradientAnswer | OcclusionAnswer;
+export interface ShapleyAnswer {
+  method: 'shapley';
+  value: number;
+  scores: number[];
+  /** Per token; "NaN" with a single antithetic pair. */
+  stderr: (number | 'NaN')[];
+  samples: number;
+  /** f with no token present (all removed, or all masked). */
+  baselineValue: number;
+  /** The scores add up to f(all) − f(baseline): their sum, that difference, and the gap. */
+  efficiency: { sum: number; expected: number; gap: number };
+  cacheHits: number;
+  queries: number;
+}
+
+export type ProbeAnswer = GradientAnswer | OcclusionAnswer | ShapleyAnswer;
 
 /**
  * Default steps, relative: coordinate i moves by ε·max(1, |x_i|). Chosen for models that answer
@@ -208,6 +226,8 @@ function fewerQueries(method: ProbeMethod, request: Pick<ProbeRequest, 'directio
       return request.directions !== undefined ? `lower directions to at most ${Math.floor((most - 1) / 2)}` : `lower budget to at most ${most}`;
     case 'occlusion':
       return most >= 2 ? `occlude at most ${most - 1} tokens` : undefined;
+    case 'shapley':
+      return most >= 3 ? `lower samples (each permutation costs up to one query per token but one)` : undefined;
   }
 }
 
@@ -218,9 +238,18 @@ export function withRetryReserve(queries: number): number {
 
 export interface QueryPlan {
   budget: number;
-  /** Queries the estimator sends when no retry is needed (f(x) included). */
+  /** Queries the estimator sends when no retry is needed (f(x) included); shapley's cache may send fewer. */
   planned: number;
   directions?: number;
+  samples?: number;
+}
+
+/** Permutations shapley samples unless told `samples` or a budget (16 antithetic pairs). */
+export const DEFAULT_SAMPLES = 32;
+
+/** Most queries of `samples` permutations of m tokens: f(all), f(baseline), and m − 1 coalitions each. */
+function shapleyQueries(m: number, samples: number): number {
+  return 2 + samples * Math.max(0, m - 1);
 }
 
 /**
@@ -229,7 +258,7 @@ export interface QueryPlan {
  * reserve. spsa and nes use k = max(2, ⌊0.45·(budget − 1)⌋) directions unless told `directions`,
  * so about a tenth of the budget is left for retries.
  */
-export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeRequest, 'budget' | 'directions' | 'image'>, maxBudget: number): QueryPlan {
+export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeRequest, 'budget' | 'directions' | 'image' | 'samples'>, maxBudget: number): QueryPlan {
   if (request.budget !== undefined && request.budget > maxBudget) {
     throw overBudget(`budget ${request.budget} is more than this server's PROBE_MAX_BUDGET of ${maxBudget} queries`);
   }
@@ -240,18 +269,29 @@ export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeR
     spsa: 2 * (request.directions ?? 2) + 1,
     nes: 2 * (request.directions ?? 2) + 1,
     occlusion: n + 1,
+    shapley: shapleyQueries(n, request.samples ?? DEFAULT_SAMPLES),
   };
-  const basis = method === 'occlusion' ? needs.occlusion : Math.max(needs.central, needs[method]);
+  const basis = method === 'occlusion' || method === 'shapley' ? needs[method] : Math.max(needs.central, needs[method]);
   const budget = request.budget ?? Math.min(maxBudget, withRetryReserve(basis));
   let planned = needs[method];
   let directions: number | undefined;
+  let samples: number | undefined;
+  if (method === 'shapley') {
+    // Without samples, as many antithetic pairs as about nine tenths of the budget pays for.
+    samples = request.samples ?? (request.budget === undefined ? DEFAULT_SAMPLES : Math.max(2, 2 * Math.floor((0.9 * (budget - 2)) / Math.max(1, n - 1) / 2)));
+    planned = shapleyQueries(n, samples);
+  }
   if (random) {
     directions = request.directions ?? Math.max(2, Math.floor(0.45 * (budget - 1)));
     planned = 2 * directions + 1;
   }
   if (planned > budget) {
     const units = request.image === undefined ? (method === 'occlusion' ? 'tokens' : 'coordinates') : 'groups of pixels';
-    const what = random ? `${directions} random directions` : method === 'occlusion' ? `occluding ${n} ${units}` : `${method} differences on ${n} ${units}`;
+    const what = random
+      ? `${directions} random directions`
+      : method === 'shapley'
+        ? `${samples} permutations of ${n} tokens`
+        : method === 'occlusion' ? `occluding ${n} ${units}` : `${method} differences on ${n} ${units}`;
     const alternative = method === 'forward' || method === 'central' ? 'use spsa or nes, which work within any budget of at least 5' : undefined;
     const fix =
       planned <= maxBudget
@@ -259,7 +299,7 @@ export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeR
         : `this server allows at most ${maxBudget} (PROBE_MAX_BUDGET)${alternative ? `: ${alternative}` : ''}`;
     throw overBudget(`${what} need ${planned} queries, more than the budget of ${budget}; ${fix}`);
   }
-  return directions === undefined ? { budget, planned } : { budget, planned, directions };
+  return { budget, planned, ...(directions === undefined ? {} : { directions }), ...(samples === undefined ? {} : { samples }) };
 }
 
 /** The logits of an answer, flattened in row-major order; undefined when they are not all numbers. */
@@ -466,7 +506,8 @@ export class Prober {
     const random = request.method === 'spsa' || request.method === 'nes';
     if (!random && (request.basis !== undefined || request.prior !== undefined)) throw invalid(request.basis === undefined ? 'prior' : 'basis', 'is for spsa and nes');
     if ((request.basis === 'lowres' || request.basis === 'dct') && request.image === undefined) throw invalid('basis', `${request.basis} needs image (its shape and patch make the coarse grid)`);
-    const tokens = request.method === 'occlusion' && request.image === undefined ? tokensOf(request.at) : undefined;
+    if (request.method === 'shapley' && request.image !== undefined) throw invalid('image', 'is not for shapley, which attributes tokens: use occlusion or central on an image');
+    const tokens = (request.method === 'occlusion' && request.image === undefined) || request.method === 'shapley' ? tokensOf(request.at) : undefined;
     const point = tokens === undefined ? this.pointOf(request.at) : undefined;
     const image = request.image === undefined ? undefined : ImageGroups.declare(request.image, request.segments, point!, o.maxTensorElements);
     const n = tokens?.length ?? point!.data.length;
@@ -499,7 +540,7 @@ export class Prober {
     if (box instanceof ExprBlackBox) {
       // What one evaluation costs is known now: the rest of the plan must fit the allowance.
       const cost = o.maxFlops - allowance.remaining;
-      if (request.method !== 'occlusion') {
+      if (request.method !== 'occlusion' && request.method !== 'shapley') {
         try {
           exact = await this.exactGradient(box, point!, request.output ?? 0, controller.signal, allowance);
         } catch (error) {
@@ -514,6 +555,23 @@ export class Prober {
       f: async (x) => reader.read(await box.logits(x)),
       run: (tasks) => runBounded(tasks, admitted.concurrency, controller),
     };
+    if (request.method === 'shapley') {
+      const samples = plan.samples!;
+      const estimate = await shapleySampling(estimateContext, tokens!, value, { samples, seed: request.seed ?? 0, mask: request.mask });
+      const sum = estimate.scores.reduce((a, b) => a + b, 0);
+      const expected = value - estimate.baseline;
+      return {
+        method: 'shapley',
+        value,
+        scores: [...estimate.scores],
+        stderr: [...estimate.stderr].map((s) => (Number.isNaN(s) ? 'NaN' : s)),
+        samples,
+        baselineValue: estimate.baseline,
+        efficiency: { sum, expected, gap: sum - expected },
+        cacheHits: estimate.cacheHits,
+        queries: meter.spent,
+      };
+    }
     if (tokens !== undefined) {
       const scores = await occlusion(estimateContext, tokens, value, request.mask);
       return { method: 'occlusion', value, scores: [...scores], queries: meter.spent };
@@ -556,7 +614,7 @@ export class Prober {
   private checkOutboundBytes(template: BodyTemplate, request: ProbeRequest, admitted: Admitted): void {
     const { plan, input, point, image } = admitted;
     const most = this.options.maxOutboundBytes;
-    const epsilon = request.method === 'occlusion' ? undefined : epsilonOf(request.method, request);
+    const epsilon = request.method === 'occlusion' || request.method === 'shapley' ? undefined : epsilonOf(request.method, request);
     const json = JSON.stringify(input);
     const bytes =
       image !== undefined && isGrouped(request.method)
@@ -763,6 +821,6 @@ function scaleOf(x: number): number {
 
 function tokensOf(at: unknown): Token[] {
   const ok = Array.isArray(at) && at.length > 0 && at.every((t) => typeof t === 'string' || (typeof t === 'number' && Number.isFinite(t)));
-  if (!ok) throw invalid('at', 'must be a non-empty array of tokens (strings or token ids) for occlusion');
+  if (!ok) throw invalid('at', 'must be a non-empty array of tokens (strings or token ids) for occlusion and shapley');
   return at as Token[];
 }
