@@ -120,6 +120,18 @@ describe('the TypeScript client against a running server', () => {
     expect(typeof check.maxAbsError).toBe('number');
     expect(check.maxAbsError).toBeLessThan(1e-6);
     close([check.gradient.x!.item()], [lecture(0.7).df]);
+    // Random directions: the numeric side is one number per direction, each beside AD's ∇f·d.
+    const directions = await adjoint.check({ expr: 'sum(sin(x))', at: { x: [0.1, 0.2, 0.3] }, directions: 3 });
+    expect(directions.ok).toBe(true);
+    expect(directions.directions).toHaveLength(3);
+    for (const { ad, numeric } of directions.directions ?? []) expect(Math.abs(ad - numeric)).toBeLessThan(1e-6);
+    expect(directions.numeric).toEqual(directions.directions?.map(({ numeric }) => numeric));
+  });
+
+  it('takes the function as a JSON graph', async () => {
+    const graph = { nodes: [{ id: 'y', op: 'sin', args: ['x'] }, { id: 'z', op: 'mul', args: ['y', 'x'] }], output: 'z' };
+    const { gradient } = await adjoint.grad({ graph, at: { x: 0.3 } });
+    close([gradient.x!.item()], [Math.cos(0.3) * 0.3 + Math.sin(0.3)]);
   });
 
   it("trace: the lecture's forward table, step by step", async () => {
