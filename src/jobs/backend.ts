@@ -10,6 +10,7 @@ function settingsOf(config: Config): JobSettings {
     maxQueued: config.JOBS_MAX_QUEUED,
     concurrency: { probe: config.JOBS_CONCURRENCY_PROBE, grade: config.JOBS_CONCURRENCY_GRADE, compute: config.JOBS_CONCURRENCY_COMPUTE },
     resultTtlSeconds: config.JOBS_RESULT_TTL_SECONDS,
+    maxBytes: config.JOBS_MAX_BYTES,
   };
 }
 

@@ -104,7 +104,7 @@ export class BullMqJobs implements JobBackend {
   }
 
   async submit(submission: JobSubmission): Promise<Submitted> {
-    const fingerprint = fingerprintOf(submission);
+    const { fingerprint } = fingerprintOf(submission);
     const id = newJobId();
     let slotKey: string | undefined;
     if (submission.idempotencyKey !== undefined) {

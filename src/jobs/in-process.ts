@@ -4,12 +4,14 @@
 // has its own jobs (use REDIS_URL and ./bullmq.ts for that).
 
 import { isFinal, JOB_KINDS, type JobBackend, type JobKind, type JobProgress, type JobSpec, type JobSettings, type JobState, type JobSubmission, type JobView, type JobWork, type Submitted } from './types.js';
-import { fingerprintOf, idempotencySlot, keyReused, newJobId, queueFull } from './submission.js';
+import { fingerprintOf, idempotencySlot, keyReused, newJobId, queueFull, storeFull } from './submission.js';
 
 interface Entry {
   view: JobView;
   submission: JobSubmission;
   fingerprint: string;
+  /** What it holds in memory: its body while it waits or runs, then its answer. */
+  bytes: number;
   controller: AbortController;
   idempotency?: string | undefined;
 }
@@ -42,6 +44,7 @@ export class InProcessJobs implements JobBackend {
   readonly #running = new Map<JobKind, number>(JOB_KINDS.map((kind) => [kind, 0]));
   readonly #expiries = new Set<NodeJS.Timeout>();
   #queued = 0;
+  #bytes = 0;
   #closed = false;
 
   constructor(
@@ -54,7 +57,7 @@ export class InProcessJobs implements JobBackend {
   }
 
   async submit(submission: JobSubmission): Promise<Submitted> {
-    const fingerprint = fingerprintOf(submission);
+    const { fingerprint, bytes } = fingerprintOf(submission);
     const slot = submission.idempotencyKey === undefined ? undefined : idempotencySlot(submission.owner, submission.idempotencyKey);
     const earlier = slot === undefined ? undefined : this.#jobs.get(this.#keys.get(slot) ?? '');
     if (earlier !== undefined) {
@@ -62,11 +65,13 @@ export class InProcessJobs implements JobBackend {
       return { view: copy(earlier.view), created: false };
     }
     if (this.#queued >= this.settings.maxQueued) throw queueFull(this.settings.maxQueued);
+    if (this.#bytes + bytes > this.settings.maxBytes) throw storeFull(this.settings.maxBytes);
     const id = newJobId();
     const view: JobView = { id, kind: submission.kind, state: 'queued', progress: { done: 0, total: 1 }, createdAt: Date.now() };
     if (submission.endpoint !== undefined) view.endpoint = submission.endpoint;
-    const job: Entry = { view, submission, fingerprint, controller: new AbortController(), idempotency: slot };
+    const job: Entry = { view, submission, fingerprint, bytes, controller: new AbortController(), idempotency: slot };
     this.#jobs.set(id, job);
+    this.#bytes += bytes;
     if (slot !== undefined) this.#keys.set(slot, id);
     this.#queued++;
     this.#waiting.get(submission.kind)!.push(job);
@@ -157,9 +162,15 @@ export class InProcessJobs implements JobBackend {
     const now = Date.now();
     const ttlMs = this.settings.resultTtlSeconds * 1000;
     Object.assign(job.view, { state, finishedAt: now, expiresAt: now + ttlMs }, outcome);
+    // The body is let go (a running job's work keeps its own reference until it settles); the answer is kept.
+    job.submission = { ...job.submission, request: undefined };
+    this.#bytes -= job.bytes;
+    job.bytes = (outcome.result?.length ?? 0) + (outcome.problem?.length ?? 0);
+    this.#bytes += job.bytes;
     const timer = setTimeout(() => {
       this.#expiries.delete(timer);
       this.#jobs.delete(job.view.id);
+      this.#bytes -= job.bytes;
       if (job.idempotency !== undefined && this.#keys.get(job.idempotency) === job.view.id) this.#keys.delete(job.idempotency);
     }, ttlMs);
     timer.unref();

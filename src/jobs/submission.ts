@@ -13,11 +13,10 @@ export function newJobId(): string {
 /** Ids as newJobId makes them: anything else is not a job (404 without a lookup). */
 export const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
 
-/** What an Idempotency-Key is compared on: the kind, the endpoint and the body, hashed. */
-export function fingerprintOf(spec: JobSpec): string {
-  return createHash('sha256')
-    .update(JSON.stringify([spec.kind, spec.endpoint ?? null, spec.request]))
-    .digest('base64url');
+/** What an Idempotency-Key is compared on (the kind, the endpoint and the body, hashed), and the body's size. */
+export function fingerprintOf(spec: JobSpec): { fingerprint: string; bytes: number } {
+  const json = JSON.stringify([spec.kind, spec.endpoint ?? null, spec.request]);
+  return { fingerprint: createHash('sha256').update(json).digest('base64url'), bytes: Buffer.byteLength(json) };
 }
 
 /** Where an Idempotency-Key is remembered: per owner, so one key's jobs never answer another's. */
@@ -37,4 +36,10 @@ export function keyReused(): HttpProblem {
     'idempotency_conflict',
     'This Idempotency-Key was already used for a job with another body: send the same body again to get that job, or use a new key for a new job',
   );
+}
+
+export function storeFull(maxBytes: number): HttpProblem {
+  return new HttpProblem(503, 'overloaded', `The jobs kept here already hold ${maxBytes} bytes of bodies and answers (JOBS_MAX_BYTES); submit this one again later`, {}, {
+    headers: { 'retry-after': '10' },
+  });
 }

@@ -103,4 +103,6 @@ export interface JobSettings {
   maxQueued: number;
   concurrency: Record<JobKind, number>;
   resultTtlSeconds: number;
+  /** In the process: bytes the waiting jobs' bodies and the kept answers may hold. */
+  maxBytes: number;
 }

@@ -260,6 +260,23 @@ describe('in-process jobs: idempotency keys, expiry, bounds, API keys', () => {
     }
   });
 
+  it('past JOBS_MAX_BYTES of bodies and kept answers in memory a submission gets 503 overloaded', async () => {
+    app = buildTestApp({ JOBS_MAX_BYTES: 9000 });
+    const x = Array.from({ length: 300 }, (_, i) => i / 7);
+    const body = { kind: 'compute', endpoint: 'grad', request: { expr: 'sum(x * x)', at: { x } } };
+    expect(JSON.stringify(body.request).length).toBeGreaterThan(4500);
+    expect(JSON.stringify(body.request).length).toBeLessThan(9000);
+    const first = await submit(app, body);
+    expect(first.status).toBe(202);
+    const second = await submit(app, body);
+    expect(second.status).toBe(503);
+    expect(second.job).toMatchObject({ code: 'overloaded' });
+    expect(JSON.stringify(second.job)).toContain('JOBS_MAX_BYTES');
+    // The kept answer (the gradient 2x) is what the first job holds now.
+    const done = await waitFor(app, first.job.id);
+    expect((done.job.result as { gradient: { x: number[] } }).gradient.x).toEqual(x.map((v) => 2 * v));
+  });
+
   it('with API keys a job is seen only with the key that submitted it', async () => {
     app = buildTestApp({ API_KEYS: [{ id: 'alice', sha256: sha256Hex('alice-key') }, { id: 'bob', sha256: sha256Hex('bob-key') }] });
     const alice = { authorization: 'Bearer alice-key' };
