@@ -332,6 +332,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submit a probe, a grading or a differentiation as a job (202, Location: /jobs/{id}) */
+        post: operations["submitJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job: state, progress, timings and, when finished, the answer */
+        get: operations["getJob"];
+        put?: never;
+        post?: never;
+        /** Cancel a queued or running job (its queries stop); a finished job is left as it is */
+        delete: operations["cancelJob"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job’s progress as server-sent events: one when it changes and at least every second, the last with its final state and answer */
+        get: operations["getJobEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -434,6 +486,33 @@ export interface components {
             /** @description A function of exactly one input (the expression language), only ever evaluated */
             expr: string;
         };
+        /** @description Declares `at` an image: occlusion and forward/central differences then work on groups of pixels, and the answer is a map in the image’s shape */
+        ProbeImageInput: {
+            /** @description [H, W], or [H, W, C] / [C, H, W] as `layout` says; its product must be the number of elements of `at` */
+            shape: number[];
+            /**
+             * @description For a 3-D shape: channels last (hwc, the default) or first (chw)
+             * @enum {string}
+             */
+            layout?: "hwc" | "chw";
+            /** @description [height, width] of the groups: occlusion and grouped forward/central differences perturb one patch (every channel) at a time (default [1, 1]: pixel by pixel) */
+            patch?: [
+                number,
+                number
+            ];
+            /** @description How far the patch window moves (default: the patch, so patches tile the image); a last window flush with the far edge is added so every pixel is covered */
+            stride?: [
+                number,
+                number
+            ];
+            /** @description occlusion: what replaces a group — zero (default), a number, the image’s mean per channel, or a blurred copy (box blur with the patch as window) */
+            baseline?: ("zero" | "mean" | "blur") | number;
+            /** @description The pixels’ value range [lo, hi]; steps are epsilon·(hi − lo) (default [0, 1] when the pixels lie in it, else [0, 255] when they do, else their min and max) */
+            range?: [
+                number,
+                number
+            ];
+        };
         /** @description An RFC 9457 problem details object */
         Problem: {
             /** @description `urn:adjoint:problem:<code>` */
@@ -444,7 +523,7 @@ export interface components {
             /** @description What went wrong and what to change */
             detail: string;
             /** @enum {string} */
-            code: "invalid_json" | "validation_error" | "bad_request" | "parse_error" | "unknown_function" | "probe_target_forbidden" | "unauthorized" | "not_found" | "unsupported_media_type" | "limit_exceeded" | "unknown_input" | "missing_input" | "invalid_graph" | "shape_mismatch" | "not_scalar" | "rate_limited" | "overloaded" | "timeout" | "out_of_memory" | "shutting_down" | "probe_target_error" | "probe_timeout" | "internal_error";
+            code: "invalid_json" | "validation_error" | "bad_request" | "parse_error" | "unknown_function" | "probe_target_forbidden" | "unauthorized" | "not_found" | "unsupported_media_type" | "limit_exceeded" | "unknown_input" | "missing_input" | "invalid_graph" | "shape_mismatch" | "not_scalar" | "rate_limited" | "overloaded" | "timeout" | "out_of_memory" | "shutting_down" | "probe_target_error" | "probe_timeout" | "idempotency_conflict" | "internal_error";
             errors?: {
                 /** @description Where in the request: a dotted path such as `at.X.2`; `""` is the whole body */
                 path?: string;
@@ -532,6 +611,37 @@ export interface components {
                 line: number;
                 column: number;
             };
+        };
+        /** @description A job: its state, progress, timings and, once finished, its answer */
+        Job: {
+            /** @description The job id: 128 random bits; the only way to the job */
+            id: string;
+            /** @enum {string} */
+            kind: "probe" | "grade" | "compute";
+            /** @enum {string} */
+            endpoint?: "eval" | "grad" | "jvp" | "vjp" | "jacobian" | "hessian" | "hvp" | "check";
+            /** @enum {string} */
+            state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** @description How far the job has come */
+            progress: {
+                /** @description Units done: probe queries (up to the planned ones), else 0 or 1 */
+                done: number;
+                /** @description Units planned */
+                total: number;
+                /** @description Probes: queries sent so far, retries included */
+                queries?: number;
+            };
+            /** @description When it was submitted (ISO 8601) */
+            createdAt: string;
+            /** @description When it last started running */
+            startedAt?: string;
+            finishedAt?: string;
+            /** @description When a finished job is removed (JOBS_RESULT_TTL_SECONDS after it finished); 404 after */
+            expiresAt?: string;
+            /** @description succeeded: exactly the answer the synchronous endpoint gives */
+            result?: unknown;
+            /** @description failed: exactly the problem the synchronous endpoint answers */
+            problem?: unknown;
         };
     };
     responses: never;
@@ -675,7 +785,10 @@ export interface operations {
     };
     eval: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -757,6 +870,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
@@ -824,7 +946,10 @@ export interface operations {
     };
     grad: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -897,6 +1022,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
@@ -964,7 +1098,10 @@ export interface operations {
     };
     jvp: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1056,6 +1193,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
@@ -1123,7 +1269,10 @@ export interface operations {
     };
     vjp: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1214,6 +1363,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
@@ -1281,7 +1439,10 @@ export interface operations {
     };
     jacobian: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1385,6 +1546,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
@@ -1452,7 +1622,10 @@ export interface operations {
     };
     hessian: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1537,6 +1710,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
@@ -1604,7 +1786,10 @@ export interface operations {
     };
     hvp: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1709,6 +1894,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
@@ -1776,7 +1970,10 @@ export interface operations {
     };
     check: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1908,6 +2105,15 @@ export interface operations {
                             warnings?: components["schemas"]["Warning"][];
                         }[];
                     };
+                };
+            };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
                 };
             };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
@@ -2567,7 +2773,10 @@ export interface operations {
     };
     grade: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2816,6 +3025,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
@@ -2883,7 +3101,10 @@ export interface operations {
     };
     probe: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: run the request as a job and answer 202 with it at once (as POST /jobs does; Idempotency-Key too) */
+                async?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2905,13 +3126,13 @@ export interface operations {
                  */
                 "application/json": {
                     target: components["schemas"]["ProbeHttpTargetInput"] | components["schemas"]["ProbeExprTargetInput"];
-                    /** @description The input: a Value (number or nested array), or for occlusion an array of tokens (strings or token ids) */
+                    /** @description The input: a Value (number, nested array or EncodedArray; with `image`, the pixels), or for occlusion and shapley an array of tokens (strings or token ids) */
                     at: components["schemas"]["Value"] | (string | number)[];
                     /**
-                     * @description forward/central: finite differences (n or 2n queries, +1 for the value); spsa (Rademacher) / nes (Gaussian): antithetic random directions within the budget; occlusion: each token’s score is f(tokens) − f(tokens without it)
+                     * @description forward/central: finite differences (n or 2n queries, +1 for the value); spsa (Rademacher) / nes (Gaussian): antithetic random directions within the budget; occlusion: each token’s score is f(tokens) − f(tokens without it), or with image each patch’s or segment’s drop; shapley: tokens’ Shapley values by antithetic permutation sampling
                      * @enum {string}
                      */
-                    method: "forward" | "central" | "spsa" | "nes" | "occlusion";
+                    method: "forward" | "central" | "spsa" | "nes" | "occlusion" | "shapley";
                     /** @description The index of the logit to differentiate when the target answers several (row-major) */
                     output?: number;
                     /** @description Relative step: coordinate i moves by epsilon·max(1, |x_i|) (default: forward 1e-3, central 1e-2, spsa and nes 1e-3, chosen for float32 logits; see docs/probing.md) */
@@ -2926,13 +3147,27 @@ export interface operations {
                     timeoutMs?: number;
                     /** @description Seed of the random directions (default 0): the same request gives the same answer */
                     seed?: number;
-                    /** @description occlusion: replace each token by this one instead of removing it */
+                    /** @description occlusion and shapley: replace each token by this one instead of removing it */
                     mask?: string | number;
+                    /** @description shapley: permutations to sample, in antithetic pairs (a permutation and its reverse); each costs at most m − 1 queries for m tokens, plus 2 in all (default 32, or as many as about 0.9 of budget pays for) */
+                    samples?: number;
+                    image?: components["schemas"]["ProbeImageInput"];
+                    /**
+                     * @description spsa/nes: where directions are drawn — pixel (default: every coordinate), lowres (one per cell of image.patch, default 4×4, and channel, spread over the cell) or dct (as many of the lowest 2-D DCT frequencies); lowres and dct need image and estimate the gradient’s projection on the basis
+                     * @enum {string}
+                     */
+                    basis?: "pixel" | "lowres" | "dct";
+                    /**
+                     * @description spsa/nes: none (default) averages the directions’ estimates; time takes them in turn, each correcting the running estimate only by what it does not yet explain (a bandit-style update, the randomized Kaczmarz iteration; no stderr)
+                     * @enum {string}
+                     */
+                    prior?: "none" | "time";
+                    segments?: components["schemas"]["ValueInput"];
                 };
             };
         };
         responses: {
-            /** @description The estimated gradient (or the occlusion scores) and the queries spent */
+            /** @description The estimated gradient (or the occlusion or Shapley scores) and the queries spent */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2954,15 +3189,60 @@ export interface operations {
                         exact?: components["schemas"]["Value"];
                         /** @description expr targets: cosine similarity of the estimate to the exact gradient */
                         cosine?: number | ("NaN" | "Infinity" | "-Infinity");
+                        /** @description forward/central on an image: groups perturbed (a pixel’s estimate is the mean slope of the groups covering it) */
+                        groups?: number;
+                        /** @description spsa/nes: the basis of the directions and its number of functions */
+                        basis?: {
+                            /** @enum {string} */
+                            name: "pixel" | "lowres" | "dct";
+                            size: number;
+                        };
+                        /**
+                         * @description spsa/nes: how the directions were combined
+                         * @enum {string}
+                         */
+                        prior?: "none" | "time";
                     } | {
                         /** @enum {string} */
                         method: "occlusion";
                         /** @description The logit for all tokens */
                         value: number;
-                        /** @description Per token: f(tokens) − f(tokens without it); a token that raises the logit scores high */
+                        scores: components["schemas"]["Value"];
+                        queries: number;
+                        /** @description An image: groups occluded */
+                        groups?: number;
+                    } | {
+                        /** @enum {string} */
+                        method: "shapley";
+                        /** @description The logit for all tokens */
+                        value: number;
+                        /** @description Per token: its Shapley value, the mean over sampled permutations of f(tokens before it and it) − f(tokens before it) */
                         scores: number[];
+                        /** @description Per token: standard error over the antithetic pairs of permutations ("NaN" with one pair) */
+                        stderr: (number | "NaN")[];
+                        /** @description Permutations sampled (each with its reverse) */
+                        samples: number;
+                        /** @description The logit with no token present (all removed, or all replaced by mask) */
+                        baselineValue: number;
+                        /** @description The scores add up to value − baselineValue: their sum, that difference, and sum − expected (rounding only) */
+                        efficiency: {
+                            sum: number;
+                            expected: number;
+                            gap: number;
+                        };
+                        /** @description Coalitions met again and read from the probe’s cache instead of queried */
+                        cacheHits: number;
                         queries: number;
                     };
+                };
+            };
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
                 };
             };
             /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
@@ -3048,6 +3328,318 @@ export interface operations {
             };
             /** @description The probe target timed out: `probe_timeout` */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    submitJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A retried submission with the same key and body returns the first job (another body: 422) */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "kind": "probe",
+                 *       "request": {
+                 *         "target": {
+                 *           "expr": "sum(sin(x))"
+                 *         },
+                 *         "at": [
+                 *           0.1,
+                 *           0.2,
+                 *           0.3
+                 *         ],
+                 *         "method": "central"
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {string} */
+                    kind: "probe";
+                    /** @description The body POST /probe takes, checked as POST /probe checks it */
+                    request: unknown;
+                } | {
+                    /** @enum {string} */
+                    kind: "grade";
+                    /** @description The body POST /grade takes, checked as POST /grade checks it */
+                    request: unknown;
+                } | {
+                    /** @enum {string} */
+                    kind: "compute";
+                    /**
+                     * @description The differentiation endpoint to run
+                     * @enum {string}
+                     */
+                    endpoint: "eval" | "grad" | "jvp" | "vjp" | "jacobian" | "hessian" | "hvp" | "check";
+                    /** @description The body that endpoint takes, checked as that endpoint checks it */
+                    request: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key (when the server requires one): `unauthorized`, with `WWW-Authenticate: Bearer` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large: `limit_exceeded` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but cannot be computed: `unknown_input`, `missing_input`, `invalid_graph`, `shape_mismatch`, `not_scalar`, `limit_exceeded` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not taking work now: `overloaded`, `timeout`, `out_of_memory`, `shutting_down` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id POST /jobs answered */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description No valid API key (when the server requires one): `unauthorized`, with `WWW-Authenticate: Bearer` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not taking work now: `overloaded`, `timeout`, `out_of_memory`, `shutting_down` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id POST /jobs answered */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description No valid API key (when the server requires one): `unauthorized`, with `WWW-Authenticate: Bearer` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not taking work now: `overloaded`, `timeout`, `out_of_memory`, `shutting_down` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getJobEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id POST /jobs answered */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events `queued`, `running`, `succeeded`, `failed` or `cancelled`, each with the Job as its data */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description No valid API key (when the server requires one): `unauthorized`, with `WWW-Authenticate: Bearer` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not taking work now: `overloaded`, `timeout`, `out_of_memory`, `shutting_down` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
