@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 
 export class LruCache<K extends NonNullable<unknown>, V extends NonNullable<unknown>> {
   private readonly entries: LRUCache<K, V>;
+  private readonly sizeOf: (value: V) => number;
 
   /**
    * Weights count in whole units, at least one per entry (lru-cache sizes are positive integers),
@@ -17,9 +18,8 @@ export class LruCache<K extends NonNullable<unknown>, V extends NonNullable<unkn
     readonly maxWeight = Infinity,
     weigh: (value: V) => number = () => 0,
   ) {
-    const weighed = Number.isFinite(maxWeight)
-      ? { maxSize: Math.max(1, Math.floor(maxWeight)), sizeCalculation: (value: V) => Math.max(1, Math.ceil(weigh(value))) }
-      : {};
+    this.sizeOf = (value) => Math.max(1, Math.ceil(weigh(value)));
+    const weighed = Number.isFinite(maxWeight) ? { maxSize: Math.max(1, Math.floor(maxWeight)), sizeCalculation: this.sizeOf } : {};
     this.entries = new LRUCache<K, V>({ max: capacity, ...weighed });
   }
 
@@ -34,12 +34,18 @@ export class LruCache<K extends NonNullable<unknown>, V extends NonNullable<unkn
 
   /**
    * Weighs `value` again where it is still kept under `key` (it grew or shrank), evicting the least
-   * recently used while over the budget. lru-cache re-sizes an entry only when it is set anew, which
-   * makes it the most recently used: call this in the order the entries were used (the engine
-   * re-weighs what was prepared since its last call, in order), and the order is unchanged.
+   * recently used while over the budget, and makes it the most recently used: lru-cache re-sizes an
+   * entry only when it is set anew, which moves it there. Call this in the order the entries were
+   * used (the engine re-weighs what was prepared since its last call, in order), and the order is
+   * unchanged. An unchanged weight costs a lookup, not a removal and an insertion.
    */
   reweigh(key: K, value: V): void {
-    if (this.entries.peek(key) !== value) return;
+    const entry = this.entries.info(key);
+    if (entry?.value !== value) return;
+    if (entry.size === undefined || entry.size === this.sizeOf(value)) {
+      this.entries.get(key);
+      return;
+    }
     this.entries.delete(key);
     this.entries.set(key, value);
   }
