@@ -355,6 +355,15 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
       await page.waitForSelector('body[data-probe="done"]');
       expect(await page.locator('#probe-sentence mark.word').count()).toBe(2);
       expect(Number(await page.locator('#probe-sentence mark.word').first().getAttribute('data-score'))).toBeCloseTo(WORD_WEIGHTS.not!, 12);
+      // Cancel hangs up, which stops the probe on the server: no queries after the ones in flight.
+      await useUrlTarget(slowModel.url, Array.from({ length: 30 }, (_, i) => `w${i}`));
+      await page.click('#probe-run');
+      await page.locator('#probe-cancel').click();
+      await page.waitForSelector('body[data-probe="done"]');
+      expect(await page.locator('#probe-error-title').innerText()).toBe('Cancelled');
+      const sent = slowModel.requests;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(slowModel.requests - sent).toBeLessThanOrEqual(4);
     } finally {
       await page.unroute('**/jobs');
     }

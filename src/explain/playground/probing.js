@@ -348,6 +348,8 @@ async function runProbe(request, progress) {
     signal: current.controller.signal,
   });
   if (submitted.status === 404 || submitted.status === 405) {
+    // Hanging up stops the probe on the server (no more queries), so Cancel aborts the request.
+    $('probe-cancel').hidden = false;
     const res = await fetch('/probe', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), signal: current.controller.signal });
     return { ok: res.ok, status: res.status, payload: await answerOf(res) };
   }
@@ -464,7 +466,8 @@ async function submitProbe() {
     }
   } catch (e) {
     if (mine !== current) return;
-    showProbeError('The service did not answer', e instanceof Error ? e.message : String(e));
+    if (mine.controller.signal.aborted) showProbeError('Cancelled', `The probe was stopped after ${elapsed()}.`);
+    else showProbeError('The service did not answer', e instanceof Error ? e.message : String(e));
     $('probe-status').textContent = '';
   } finally {
     clearInterval(timer);
@@ -478,9 +481,10 @@ async function submitProbe() {
 }
 
 async function cancelProbe() {
-  if (!current || !current.location) return;
+  if (!current) return;
   $('probe-status').textContent = 'cancelling…';
-  await fetch(current.location, { method: 'DELETE' }).catch(() => undefined);
+  if (current.location) await fetch(current.location, { method: 'DELETE' }).catch(() => undefined);
+  else current.controller.abort();
 }
 
 // --- problems --------------------------------------------------------------------------------
