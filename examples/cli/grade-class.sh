@@ -9,7 +9,8 @@
 # The grading step exits 1 when a student lost marks, as `adjoint grade` does.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-adjoint() { node dist/src/cli/main.js "$@"; }
+# The built command; $ADJOINT_CLI may name another way to run it (the tests: node --import tsx src/cli/main.ts).
+adjoint() { ${ADJOINT_CLI:-node dist/src/cli/main.js} "$@"; }
 
 reference='a = x; b = x; a * b'
 adjoint grad "$reference" --at x=1.5

@@ -16,7 +16,7 @@ import { buildTestApp } from '../helpers.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'adjoint-cli-'));
-/** A case starts one to three node processes that load the service through tsx: seconds each on a busy machine. */
+/** A case starts one to four node processes that load the service through tsx: seconds each on a busy machine, so cases run concurrently. */
 const SPAWN_TIMEOUT_MS = 90_000;
 
 interface Ran {
@@ -25,12 +25,12 @@ interface Ran {
   stderr: string;
 }
 
-/** Runs `adjoint <args>`; asynchronous, since the server answering it may run on this thread. */
-function adjoint(args: string[], env: Record<string, string> = {}): Promise<Ran> {
+/** Runs a program to its end; asynchronous, since the server answering it may run on this thread. */
+function runProcess(command: string, args: string[], env: Record<string, string>): Promise<Ran> {
   return new Promise((resolve) => {
     // No ADJOINT_URL from the outside: each case says where it computes.
     const { ADJOINT_URL: _, ADJOINT_API_KEY: __, ...inherited } = process.env;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot, env: { ...inherited, ...env } });
+    const child = spawn(command, args, { cwd: repoRoot, env: { ...inherited, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -38,6 +38,10 @@ function adjoint(args: string[], env: Record<string, string> = {}): Promise<Ran>
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+/** `adjoint <args>`, from the sources. */
+const CLI = [process.execPath, '--import', 'tsx', 'src/cli/main.ts'] as const;
+const adjoint = (args: string[], env: Record<string, string> = {}) => runProcess(CLI[0], [...CLI.slice(1), ...args], env);
 
 /** The number printed after `label` on its line (`value  1.45`). */
 function printed(stdout: string, label: string): number {
@@ -62,7 +66,7 @@ const W = [
 ];
 const X = [0.1, 0.2];
 
-describe('adjoint, computing in its own process', { timeout: SPAWN_TIMEOUT_MS }, () => {
+describe('adjoint, computing in its own process', { timeout: SPAWN_TIMEOUT_MS, concurrent: true }, () => {
   it("grad prints the lecture's f and f' at 0.7, as the closed form gives them", async () => {
     const { status, stdout, stderr } = await adjoint(['grad', LECTURE_F, '--at', 'x=0.7']);
     expect(status, stderr).toBe(0);
@@ -106,7 +110,7 @@ describe('adjoint, computing in its own process', { timeout: SPAWN_TIMEOUT_MS },
   });
 });
 
-describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS }, () => {
+describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurrent: true }, () => {
   let app: App;
   let url: string;
   const KEY = 'cli-test-key';
@@ -178,6 +182,16 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS }, () => {
     expect(JSON.parse(gradescope.stdout)).toMatchObject({ format: 'gradescope', results: [{ id: 'right', score: 1 }] });
   });
 
+  it('runs the example in examples/cli/: a class graded with a known mistake, exit code 1', async () => {
+    const example = fileURLToPath(new URL('../../examples/cli/grade-class.sh', import.meta.url));
+    const { status, stdout, stderr } = await runProcess('bash', [example], { ADJOINT_URL: url, ADJOINT_API_KEY: KEY, ADJOINT_CLI: CLI.join(' ') });
+    expect(status, stderr).toBe(1);
+    expect(printed(stdout, '∂f/∂x')).toBe(3);
+    expect(stdout).toMatch(/^ada: 2\/2$/m);
+    expect(stdout).toMatch(/^ben: 1\/2\n.*Only one factor was differentiated/m);
+    expect(stdout).toMatch(/^cy: 1\/1 \(not gradable/m);
+  });
+
   it('check: exit code 1 where AD and finite differences disagree; NaN printed as NaN, with a warning', async () => {
     // x·(x > 0) at 0: AD says 0 (the comparison has zero derivative), central differences 1/2.
     const failed = await remote(['check', 'x * (x > 0)', '--at', 'x=0']);
@@ -193,7 +207,7 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS }, () => {
   });
 });
 
-describe('adjoint, its usage', { timeout: SPAWN_TIMEOUT_MS }, () => {
+describe('adjoint, its usage', { timeout: SPAWN_TIMEOUT_MS, concurrent: true }, () => {
   it('--help for each command; a bad option or value is exit code 2 before anything is computed', async () => {
     const help = await adjoint(['grade', '--help']);
     expect(help.status).toBe(0);
