@@ -7,8 +7,10 @@
 
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isFinal, JOB_KINDS, type JobBackend, type JobKind, type JobProgress, type JobSettings, type JobSpec, type JobState, type JobSubmission, type JobView, type JobWork, type Submitted } from './types.js';
+import { HttpProblem } from '../service/problem.js';
 import { fingerprintOf, idempotencySlot, keyReused, newJobId, queueFull } from './submission.js';
 
 /** What a job holds in Redis besides its kind (its queue). */
@@ -41,6 +43,8 @@ const CANCELLED = 'adjoint:cancelled';
 const CANCEL_POLL_MS = 250;
 /** How many times a job may be taken back from a replica that stopped (then it fails). */
 const MAX_STALLS = 2;
+/** How long closing waits for Redis before it drops the connections. */
+const CLOSE_WAIT_MS = 3000;
 /** How long an Idempotency-Key is remembered when its job is gone (it is forgotten with its job at the latest). */
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -66,7 +70,10 @@ const stateOf: Record<string, JobState> = {
 
 export class BullMqJobs implements JobBackend {
   readonly name = 'bullmq' as const;
+  /** Submissions, reads and cancels: a command fails soon while Redis is unreachable (503), never hangs. */
   readonly #redis: RedisClient;
+  /** The workers': their commands wait for a reconnection (BullMQ's blocking reads need it). */
+  readonly #workRedis: RedisClient;
   readonly #queues: Map<JobKind, Queue>;
   readonly #workers: Worker[];
   /** Jobs this replica runs now, to stop their work when it shuts down. */
@@ -80,14 +87,15 @@ export class BullMqJobs implements JobBackend {
     log: (error: Error) => void = () => undefined,
   ) {
     const Redis = loadRedis();
-    // BullMQ's workers block on Redis: their commands must wait for a reconnection, never fail after retries.
-    this.#redis = new Redis(url, { maxRetriesPerRequest: null });
-    this.#redis.on('error', log);
+    this.#redis = new Redis(url, { maxRetriesPerRequest: 1 });
+    this.#workRedis = new Redis(url, { maxRetriesPerRequest: null });
+    for (const client of [this.#redis, this.#workRedis]) client.on('error', log);
     const connection = this.#redis;
     this.#queues = new Map(JOB_KINDS.map((kind) => [kind, new Queue(queueName(kind), { connection, prefix: PREFIX })]));
+    for (const queue of this.#queues.values()) queue.on('error', log);
     this.#workers = JOB_KINDS.map((kind) => {
       const worker = new Worker(queueName(kind), (job: Job<JobData, string>) => this.#process(kind, job), {
-        connection,
+        connection: this.#workRedis,
         prefix: PREFIX,
         concurrency: settings.concurrency[kind],
         lockDuration: settings.stallIntervalMs,
@@ -103,7 +111,23 @@ export class BullMqJobs implements JobBackend {
     this.work.check(spec);
   }
 
-  async submit(submission: JobSubmission): Promise<Submitted> {
+  submit(submission: JobSubmission): Promise<Submitted> {
+    return reach(() => this.#submit(submission));
+  }
+
+  get(id: string, owner: string | undefined): Promise<JobView | undefined> {
+    return reach(() => this.#get(id, owner));
+  }
+
+  cancel(id: string, owner: string | undefined): Promise<JobView | undefined> {
+    return reach(() => this.#cancel(id, owner));
+  }
+
+  queued(): Promise<number> {
+    return reach(() => this.#queuedNow());
+  }
+
+  async #submit(submission: JobSubmission): Promise<Submitted> {
     const { fingerprint } = fingerprintOf(submission);
     const id = newJobId();
     let slotKey: string | undefined;
@@ -113,7 +137,7 @@ export class BullMqJobs implements JobBackend {
       const taken = await this.#redis.set(slotKey, mine, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
       if (taken === null) {
         const earlier = JSON.parse((await this.#redis.get(slotKey)) ?? '{}') as { id?: string; fingerprint?: string };
-        const view = earlier.id === undefined ? undefined : await this.get(earlier.id, submission.owner);
+        const view = earlier.id === undefined ? undefined : await this.#get(earlier.id, submission.owner);
         if (view !== undefined) {
           if (earlier.fingerprint !== fingerprint) throw keyReused();
           return { view, created: false };
@@ -122,7 +146,7 @@ export class BullMqJobs implements JobBackend {
         await this.#redis.set(slotKey, mine, 'EX', IDEMPOTENCY_TTL_SECONDS);
       }
     }
-    if ((await this.queued()) >= this.settings.maxQueued) {
+    if ((await this.#queuedNow()) >= this.settings.maxQueued) {
       if (slotKey !== undefined) await this.#redis.del(slotKey);
       throw queueFull(this.settings.maxQueued);
     }
@@ -133,7 +157,7 @@ export class BullMqJobs implements JobBackend {
     return { view: await this.#view(submission.kind, job as Job<JobData, string>, 'queued'), created: true };
   }
 
-  async get(id: string, owner: string | undefined): Promise<JobView | undefined> {
+  async #get(id: string, owner: string | undefined): Promise<JobView | undefined> {
     const found = await this.#find(id, owner);
     if (found === undefined) return undefined;
     const state = await found.job.getState();
@@ -151,14 +175,14 @@ export class BullMqJobs implements JobBackend {
     return view;
   }
 
-  async cancel(id: string, owner: string | undefined): Promise<JobView | undefined> {
-    const view = await this.get(id, owner);
+  async #cancel(id: string, owner: string | undefined): Promise<JobView | undefined> {
+    const view = await this.#get(id, owner);
     if (view === undefined || isFinal(view.state)) return view;
     await this.#redis.set(cancelKey(id), String(Date.now()), 'EX', this.settings.resultTtlSeconds + IDEMPOTENCY_TTL_SECONDS);
-    return this.get(id, owner);
+    return this.#get(id, owner);
   }
 
-  async queued(): Promise<number> {
+  async #queuedNow(): Promise<number> {
     const counts = await Promise.all([...this.#queues.values()].map((queue) => queue.getJobCounts('waiting', 'prioritized', 'delayed')));
     return counts.reduce((sum, count) => sum + Object.values(count).reduce((a, b) => a + b, 0), 0);
   }
@@ -169,10 +193,15 @@ export class BullMqJobs implements JobBackend {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    await Promise.all(this.#workers.map((worker) => worker.close(true)));
     for (const controller of this.#running) controller.abort(new Error('the server is shutting down'));
-    await Promise.all([...this.#queues.values()].map((queue) => queue.close()));
-    await this.#redis.quit().catch(() => this.#redis.disconnect());
+    const graceful = (async () => {
+      await Promise.all(this.#workers.map((worker) => worker.close(true)));
+      await Promise.all([...this.#queues.values()].map((queue) => queue.close()));
+      await Promise.all([this.#redis, this.#workRedis].map((client) => client.quit()));
+    })();
+    // Redis unreachable: closing politely would wait for it forever.
+    await Promise.race([graceful.catch(() => undefined), sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
+    for (const client of [this.#redis, this.#workRedis]) client.disconnect();
   }
 
   #queue(kind: JobKind): Queue {
@@ -211,12 +240,12 @@ export class BullMqJobs implements JobBackend {
   async #process(kind: JobKind, job: Job<JobData, string>): Promise<string> {
     const id = job.id!;
     // A job cancelled while it waited fails as cancelled without running; no domain failure is retried.
-    if ((await this.#redis.get(cancelKey(id))) !== null) throw new UnrecoverableError(CANCELLED);
+    if ((await this.#workRedis.get(cancelKey(id))) !== null) throw new UnrecoverableError(CANCELLED);
     const controller = new AbortController();
     this.#running.add(controller);
     let latest: JobProgress | undefined;
     const tick = async () => {
-      if ((await this.#redis.get(cancelKey(id))) !== null) controller.abort(new Error('the job was cancelled'));
+      if ((await this.#workRedis.get(cancelKey(id))) !== null) controller.abort(new Error('the job was cancelled'));
       if (latest !== undefined) {
         const progress = latest;
         latest = undefined;
@@ -243,6 +272,16 @@ export class BullMqJobs implements JobBackend {
       clearInterval(timer);
       this.#running.delete(controller);
     }
+  }
+}
+
+/** A failure to reach Redis as the problem a client gets: 503, try again (a problem already made passes as it is). */
+async function reach<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof HttpProblem) throw error;
+    throw new HttpProblem(503, 'overloaded', 'The job store (Redis) cannot be reached; send the request again shortly', {}, { headers: { 'retry-after': '5' }, cause: error });
   }
 }
 

@@ -175,6 +175,21 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
       child.process.kill('SIGKILL');
     }
   }, 60_000);
+
+  // Last: it stops the Redis server.
+  it('with Redis unreachable, submissions and reads answer 503 at once instead of hanging', async () => {
+    const a = await replica();
+    const { job } = await submit(a, { kind: 'compute', endpoint: 'eval', request: LECTURE_F });
+    await redis.stop();
+    const started = Date.now();
+    const reading = await read(a, job.id);
+    expect(reading.status).toBe(503);
+    expect(reading.job).toMatchObject({ code: 'overloaded' });
+    const submitting = await submit(a, { kind: 'compute', endpoint: 'eval', request: LECTURE_F });
+    expect(submitting.status).toBe(503);
+    expect(submitting.headers['retry-after']).toBe('5');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
 });
 
 /** The real server (src/server.ts) as a child process of its own, on a free port. */
