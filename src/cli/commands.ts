@@ -49,7 +49,7 @@ export interface Command {
 /** Options every command takes. */
 export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', value: 'URL', help: 'a running Adjoint server (default: $ADJOINT_URL; neither: compute in this process)' },
-  'api-key': { type: 'string', value: 'KEY', help: 'its API key, sent as Authorization: Bearer (default: $ADJOINT_API_KEY)' },
+  'api-key': { type: 'string', value: 'KEY', help: 'its API key, sent as Authorization: Bearer (default: $ADJOINT_API_KEY, better: other users see arguments in ps)' },
   json: { type: 'boolean', help: "print the service's JSON answer exactly as it came" },
   digits: { type: 'string', value: 'N', help: 'round printed numbers to N significant digits' },
   help: { type: 'boolean', short: 'h', help: 'this help' },

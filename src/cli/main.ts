@@ -81,7 +81,7 @@ async function runCommand(name: string, command: Command, args: string[], env: N
       out.stderr.push(formatProblem(problem, sourceOf(problem, request)));
       return exitCodeOf(reply.status);
     }
-    const answer = JSON.parse(reply.body) as Record<string, unknown>;
+    const answer = parseAnswer(reply.body, `${service.where}${request.path}`);
     const shown = await command.show(answer, parsed);
     if (parsed.options.json !== true) {
       out.stdout.push(shown.text);
@@ -91,6 +91,15 @@ async function runCommand(name: string, command: Command, args: string[], env: N
     return shown.passed ? EXIT.ok : EXIT.failed;
   } finally {
     await service.close();
+  }
+}
+
+/** A success answer's JSON; anything else means the URL is not an Adjoint server (exit code 3). */
+function parseAnswer(body: string, from: string): Record<string, unknown> {
+  try {
+    return JSON.parse(body) as Record<string, unknown>;
+  } catch {
+    throw new NetworkError(`${from} answered with something that is not JSON (is it an Adjoint server?): ${body.slice(0, 80)}`);
   }
 }
 
