@@ -43,6 +43,9 @@ const CANCELLED = 'adjoint:cancelled';
 const CANCEL_POLL_MS = 250;
 /** How many times a job may be taken back from a replica that stopped (then it fails). */
 const MAX_STALLS = 2;
+/** How often, and how far apart, a key naming a job not found is looked at again before it is taken over. */
+const CLAIM_ATTEMPTS = 3;
+const CLAIM_WAIT_MS = 50;
 /** How long closing waits for Redis before it drops the connections. */
 const CLOSE_WAIT_MS = 3000;
 /** How long an Idempotency-Key is remembered when its job is gone (it is forgotten with its job at the latest). */
@@ -133,18 +136,8 @@ export class BullMqJobs implements JobBackend {
     let slotKey: string | undefined;
     if (submission.idempotencyKey !== undefined) {
       slotKey = `${PREFIX}:jobs:idempotency:${createHash('sha256').update(idempotencySlot(submission.owner, submission.idempotencyKey)).digest('base64url')}`;
-      const mine = JSON.stringify({ id, fingerprint });
-      const taken = await this.#redis.set(slotKey, mine, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
-      if (taken === null) {
-        const earlier = JSON.parse((await this.#redis.get(slotKey)) ?? '{}') as { id?: string; fingerprint?: string };
-        const view = earlier.id === undefined ? undefined : await this.#get(earlier.id, submission.owner);
-        if (view !== undefined) {
-          if (earlier.fingerprint !== fingerprint) throw keyReused();
-          return { view, created: false };
-        }
-        // Its job is gone (expired): the key is free again.
-        await this.#redis.set(slotKey, mine, 'EX', IDEMPOTENCY_TTL_SECONDS);
-      }
+      const earlier = await this.#claim(slotKey, { id, fingerprint }, submission.owner);
+      if (earlier !== undefined) return earlier;
     }
     if ((await this.#queuedNow()) >= this.settings.maxQueued) {
       if (slotKey !== undefined) await this.#redis.del(slotKey);
@@ -155,6 +148,28 @@ export class BullMqJobs implements JobBackend {
     if (submission.endpoint !== undefined) data.endpoint = submission.endpoint;
     const job = await this.#queue(submission.kind).add(submission.kind, data, { jobId: id, attempts: 1, removeOnComplete: ttl, removeOnFail: ttl });
     return { view: await this.#view(submission.kind, job as Job<JobData, string>, 'queued'), created: true };
+  }
+
+  /** Claims an Idempotency-Key for job `claim.id`; the job the key names already, if it names one that is still there. */
+  async #claim(slotKey: string, claim: { id: string; fingerprint: string }, owner: string | undefined): Promise<Submitted | undefined> {
+    const mine = JSON.stringify(claim);
+    for (let attempt = 1; ; attempt++) {
+      if ((await this.#redis.set(slotKey, mine, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX')) !== null) return undefined;
+      const earlier = JSON.parse((await this.#redis.get(slotKey)) ?? '{}') as { id?: string; fingerprint?: string };
+      const view = earlier.id === undefined ? undefined : await this.#get(earlier.id, owner);
+      if (view !== undefined) {
+        if (earlier.fingerprint !== claim.fingerprint) throw keyReused();
+        return { view, created: false };
+      }
+      // A submission that claimed the key a moment ago may not have added its job yet.
+      if (attempt < CLAIM_ATTEMPTS) {
+        await sleep(CLAIM_WAIT_MS);
+        continue;
+      }
+      // Its job is gone (expired): the key is free again.
+      await this.#redis.set(slotKey, mine, 'EX', IDEMPOTENCY_TTL_SECONDS);
+      return undefined;
+    }
   }
 
   async #get(id: string, owner: string | undefined): Promise<JobView | undefined> {

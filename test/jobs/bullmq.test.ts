@@ -120,6 +120,10 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
     const other = await submit(b, { ...body, endpoint: 'grad' }, { 'idempotency-key': 'once' });
     expect(other.status).toBe(422);
     expect(other.job).toMatchObject({ code: 'idempotency_conflict' });
+    // Submitted at the same moment to both replicas: still one job.
+    const racing = await Promise.all([a, b, a, b, a, b].map((app) => submit(app, body, { 'idempotency-key': 'race' })));
+    expect(new Set(racing.map((r) => r.job.id)).size).toBe(1);
+    expect(racing.filter((r) => r.headers['idempotent-replayed'] === undefined)).toHaveLength(1);
   });
 
   it('a finished job is removed JOBS_RESULT_TTL_SECONDS after it finished (404 from every replica)', async () => {
