@@ -21,7 +21,7 @@ ${[...COMMANDS].map(([name, command]) => `  ${name.padEnd(10)} ${command.summary
 
 examples:
   adjoint grad 'sqrt(x^2 + exp(x^2))' --at x=0.7
-  adjoint jacobian 'tanh(W @ x)' --at 'W=[[1,2],[3,4]]' --at x=[0.1,0.2] --mode forward
+  adjoint jacobian 'tanh(W @ x)' --at 'W=[[1,2],[3,4]]' --at 'x=[0.1,0.2]' --mode forward
   adjoint trace 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; sqrt(x3) + cos(x3)' --at x=0.7
   adjoint grade 'a = x; b = x; a * b' answers.csv
 
