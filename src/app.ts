@@ -2,6 +2,7 @@
 // plugins of routes/ registered on it. The server, the OpenAPI generator, the tests and the
 // benchmarks build the app here.
 
+import { Gauge } from 'prom-client';
 import routes from '../routes/index.js';
 import { offerAsync } from '../routes/jobs.js';
 import { createJobBackend } from './jobs/backend.js';
@@ -38,4 +39,14 @@ function installJobs(app: App, config: Config): void {
   });
   app.decorate('jobs', createJobBackend(config, work, (err) => app.log.warn({ err }, 'jobs: Redis connection error')));
   app.addHook('onClose', async () => app.jobs.close());
+  const jobs = app.jobs;
+  new Gauge({
+    name: 'adjoint_queued_jobs',
+    help: 'Jobs (POST /jobs) waiting to start, all kinds; with REDIS_URL, across every replica',
+    registers: [app.metrics],
+    async collect() {
+      // Redis unreachable: the last count stays, and the scrape still answers.
+      await jobs.queued().then((count) => this.set(count), () => undefined);
+    },
+  });
 }

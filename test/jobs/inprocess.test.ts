@@ -250,6 +250,8 @@ describe('in-process jobs: idempotency keys, expiry, bounds, API keys', () => {
       for (let i = 0; i < 4; i++) statuses.push((await submit(app, body)).status);
       // One runs, two wait, the fourth is refused.
       expect(statuses).toEqual([202, 202, 202, 503]);
+      const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+      expect(metrics.body).toMatch(/^adjoint_queued_jobs 2$/m);
       const refused = await submit(app, body);
       expect(refused.job).toMatchObject({ code: 'overloaded' });
       expect(refused.headers['retry-after']).toBeDefined();
