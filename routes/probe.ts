@@ -81,6 +81,19 @@ const ProbeRequestSchema = z.object({
       `shapley: permutations to sample, in antithetic pairs (a permutation and its reverse); each costs at most m − 1 queries for m tokens, plus 2 in all (default ${DEFAULT_SAMPLES}, or as many as about 0.9 of budget pays for)`,
     ),
   image: ImageSchema.optional(),
+  noise: z
+    .object({
+      repeats: z.int().min(2).describe('Queries of f(x), the first included (counted in the budget)'),
+      curvature: z
+        .number()
+        .positive()
+        .optional()
+        .describe('|f′′| (forward) or |f′′′| (central, spsa, nes) relative to the coordinates’ scale (default 1)'),
+    })
+    .optional()
+    .describe(
+      'forward/central/spsa/nes: ask f(x) `repeats` times, estimate the output noise σ from their spread, and take the step minimising truncation + noise error: forward 2√(σ/curvature), central, spsa and nes (3σ/curvature)^(1/3), never below the default step nor above 0.1 (an explicit epsilon is kept; see docs/probing.md)',
+    ),
   basis: z
     .enum(BASES)
     .optional()
@@ -111,6 +124,10 @@ const GradientAnswerSchema = z.object({
   groups: z.int().optional().describe('forward/central on an image: groups perturbed (a pixel’s estimate is the mean slope of the groups covering it)'),
   basis: z.object({ name: z.enum(BASES), size: z.int() }).optional().describe('spsa/nes: the basis of the directions and its number of functions'),
   prior: z.enum(PRIORS).optional().describe('spsa/nes: how the directions were combined'),
+  noise: z
+    .object({ repeats: z.int(), sigma: z.number(), curvature: z.number() })
+    .optional()
+    .describe('With noise: f(x) was asked `repeats` times (`value` is their mean), `sigma` their standard deviation; `epsilon` is the step chosen from it'),
 });
 
 const OcclusionAnswerSchema = z.object({

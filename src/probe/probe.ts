@@ -15,6 +15,7 @@ import { GuardedClient } from './client.js';
 import { centralDifferences, forwardDifferences, occlusion, type EstimateContext, type Point, type Token } from './estimators.js';
 import { dctBasis, lowresBasis, pixelBasis, randomDirections, type Basis, type BasisName, type Prior } from './directions.js';
 import { shapleySampling } from './shapley.js';
+import { estimateNoise, stepFromNoise, type NoiseSpec } from './noise.js';
 import { baselineOf, groupDifferences, groupPerturbations, ImageGroups, occludeGroups, type ImageSpec } from './image.js';
 import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
@@ -60,6 +61,8 @@ export interface ProbeRequest {
   prior?: Prior | undefined;
   /** shapley: permutations to sample (in antithetic pairs). */
   samples?: number | undefined;
+  /** Difference methods: ask f(x) this many times, estimate the noise, choose the step from it (noise.ts). */
+  noise?: NoiseSpec | undefined;
 }
 
 export interface GradientAnswer {
@@ -78,6 +81,8 @@ export interface GradientAnswer {
   /** spsa/nes: the basis the directions were drawn in, and its size. */
   basis?: { name: BasisName; size: number };
   prior?: Prior;
+  /** With `noise`: f(x) asked `repeats` times (value is their mean), their standard deviation, and the curvature assumed. */
+  noise?: { repeats: number; sigma: number; curvature: number };
 }
 
 export interface OcclusionAnswer {
@@ -258,16 +263,23 @@ function shapleyQueries(m: number, samples: number): number {
  * reserve. spsa and nes use k = max(2, ⌊0.45·(budget − 1)⌋) directions unless told `directions`,
  * so about a tenth of the budget is left for retries.
  */
-export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeRequest, 'budget' | 'directions' | 'image' | 'samples'>, maxBudget: number): QueryPlan {
+export function planQueries(
+  method: ProbeMethod,
+  n: number,
+  request: Pick<ProbeRequest, 'budget' | 'directions' | 'image' | 'samples' | 'noise'>,
+  maxBudget: number,
+): QueryPlan {
   if (request.budget !== undefined && request.budget > maxBudget) {
     throw overBudget(`budget ${request.budget} is more than this server's PROBE_MAX_BUDGET of ${maxBudget} queries`);
   }
   const random = method === 'spsa' || method === 'nes';
+  // f(x) asked again to estimate the noise (difference methods only).
+  const again = (request.noise?.repeats ?? 1) - 1;
   const needs: Record<ProbeMethod, number> = {
-    forward: n + 1,
-    central: 2 * n + 1,
-    spsa: 2 * (request.directions ?? 2) + 1,
-    nes: 2 * (request.directions ?? 2) + 1,
+    forward: n + 1 + again,
+    central: 2 * n + 1 + again,
+    spsa: 2 * (request.directions ?? 2) + 1 + again,
+    nes: 2 * (request.directions ?? 2) + 1 + again,
     occlusion: n + 1,
     shapley: shapleyQueries(n, request.samples ?? DEFAULT_SAMPLES),
   };
@@ -282,8 +294,8 @@ export function planQueries(method: ProbeMethod, n: number, request: Pick<ProbeR
     planned = shapleyQueries(n, samples);
   }
   if (random) {
-    directions = request.directions ?? Math.max(2, Math.floor(0.45 * (budget - 1)));
-    planned = 2 * directions + 1;
+    directions = request.directions ?? Math.max(2, Math.floor(0.45 * (budget - 1 - again)));
+    planned = 2 * directions + 1 + again;
   }
   if (planned > budget) {
     const units = request.image === undefined ? (method === 'occlusion' ? 'tokens' : 'coordinates') : 'groups of pixels';
@@ -504,6 +516,9 @@ export class Prober {
     const o = this.options;
     if (request.segments !== undefined && request.image === undefined) throw invalid('segments', 'needs image (its shape says which pixel each label is for)');
     const random = request.method === 'spsa' || request.method === 'nes';
+    if (request.noise !== undefined && (request.method === 'occlusion' || request.method === 'shapley')) {
+      throw invalid('noise', 'chooses the step of a difference method (forward, central, spsa, nes)');
+    }
     if (!random && (request.basis !== undefined || request.prior !== undefined)) throw invalid(request.basis === undefined ? 'prior' : 'basis', 'is for spsa and nes');
     if ((request.basis === 'lowres' || request.basis === 'dct') && request.image === undefined) throw invalid('basis', `${request.basis} needs image (its shape and patch make the coarse grid)`);
     if (request.method === 'shapley' && request.image !== undefined) throw invalid('image', 'is not for shapley, which attributes tokens: use occlusion or central on an image');
@@ -535,7 +550,7 @@ export class Prober {
     const { meter, allowance, controller } = state;
     const first = await box.logits(admitted.input);
     const reader = LogitReader.fromFirst(first, request.output, this.where(request.target), meter.spent);
-    const value = reader.read(first);
+    let value = reader.read(first);
     let exact: Value | undefined;
     if (box instanceof ExprBlackBox) {
       // What one evaluation costs is known now: the rest of the plan must fit the allowance.
@@ -555,6 +570,16 @@ export class Prober {
       f: async (x) => reader.read(await box.logits(x)),
       run: (tasks) => runBounded(tasks, admitted.concurrency, controller),
     };
+    let noise: { repeats: number; sigma: number; curvature: number } | undefined;
+    let epsilon: number | undefined;
+    if (request.noise !== undefined && request.method !== 'occlusion' && request.method !== 'shapley') {
+      const repeats = [value, ...(await askAgain(estimateContext, admitted.input, request.noise.repeats - 1))];
+      const estimate = estimateNoise(repeats, request.noise.curvature);
+      value = estimate.mean;
+      noise = { repeats: estimate.repeats, sigma: estimate.sigma, curvature: estimate.curvature };
+      // A step the request gives is kept; the noise is still measured and reported.
+      epsilon = request.epsilon ?? stepFromNoise(request.method, estimate, epsilonOf(request.method, request));
+    }
     if (request.method === 'shapley') {
       const samples = plan.samples!;
       const estimate = await shapleySampling(estimateContext, tokens!, value, { samples, seed: request.seed ?? 0, mask: request.mask });
@@ -582,8 +607,9 @@ export class Prober {
       return { method: 'occlusion', value, scores: fromTensor({ shape: point!.shape, data: scores }), groups: image!.count, queries: meter.spent };
     }
     const answer: GradientAnswer = {
-      ...(await this.estimate(request.method, estimateContext, { point: point!, image }, value, request, plan)),
+      ...(await this.estimate(request.method, estimateContext, { point: point!, image }, value, request, plan, epsilon)),
       queries: meter.spent,
+      ...(noise === undefined ? {} : { noise }),
     };
     if (exact !== undefined) {
       answer.exact = exact;
@@ -616,8 +642,10 @@ export class Prober {
     const most = this.options.maxOutboundBytes;
     const epsilon = request.method === 'occlusion' || request.method === 'shapley' ? undefined : epsilonOf(request.method, request);
     const json = JSON.stringify(input);
-    const bytes =
-      image !== undefined && isGrouped(request.method)
+    // With noise the step is chosen after the first queries: every perturbed number is bounded at its longest (as nes's are).
+    const bytes = request.noise !== undefined && request.epsilon === undefined
+      ? plannedOutboundBytes(template, 'nes', { json, numbers: point?.data }, plan.planned)
+      : image !== undefined && isGrouped(request.method)
         ? perturbedOutboundBytes(template, { json, numbers: point!.data }, groupPerturbations(image, point!.data, perturbationOf(request, image, point!)))
         : // Directions in a coarse basis move each number by an arbitrary multiple of the step, as nes's do.
           plannedOutboundBytes(template, (request.basis ?? 'pixel') === 'pixel' ? request.method : 'nes', { json, numbers: point?.data, epsilon, mask: request.mask }, plan.planned);
@@ -676,9 +704,10 @@ export class Prober {
     value: number,
     request: ProbeRequest,
     plan: QueryPlan,
+    chosenEpsilon: number | undefined,
   ): Promise<Omit<GradientAnswer, 'queries'>> {
     const { point, image } = input;
-    const epsilon = epsilonOf(method, request);
+    const epsilon = chosenEpsilon ?? epsilonOf(method, request);
     const gradientOf = (data: Float64Array) => fromTensor({ shape: point.shape, data });
     if (image !== undefined && (method === 'forward' || method === 'central')) {
       const gradient = await groupDifferences(context, point, image, { kind: method, epsilon, value });
@@ -791,6 +820,16 @@ function exprInput(expr: string): string {
     throw invalid('target.expr', `must be a function of exactly one input, which the probe varies; it ${reads}`);
   }
   return names[0]!;
+}
+
+/** f(x) asked `times` more times, for the noise. */
+async function askAgain(context: EstimateContext, input: unknown, times: number): Promise<number[]> {
+  const values = new Array<number>(times);
+  function* queries() {
+    for (let r = 0; r < times; r++) yield async () => void (values[r] = await context.f(input as Value));
+  }
+  await context.run(queries());
+  return values;
 }
 
 /** Methods that perturb an image's groups (the others treat its pixels one by one, or in a basis). */

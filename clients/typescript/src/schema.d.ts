@@ -3152,6 +3152,13 @@ export interface operations {
                     /** @description shapley: permutations to sample, in antithetic pairs (a permutation and its reverse); each costs at most m − 1 queries for m tokens, plus 2 in all (default 32, or as many as about 0.9 of budget pays for) */
                     samples?: number;
                     image?: components["schemas"]["ProbeImageInput"];
+                    /** @description forward/central/spsa/nes: ask f(x) `repeats` times, estimate the output noise σ from their spread, and take the step minimising truncation + noise error: forward 2√(σ/curvature), central, spsa and nes (3σ/curvature)^(1/3), never below the default step nor above 0.1 (an explicit epsilon is kept; see docs/probing.md) */
+                    noise?: {
+                        /** @description Queries of f(x), the first included (counted in the budget) */
+                        repeats: number;
+                        /** @description |f′′| (forward) or |f′′′| (central, spsa, nes) relative to the coordinates’ scale (default 1) */
+                        curvature?: number;
+                    };
                     /**
                      * @description spsa/nes: where directions are drawn — pixel (default: every coordinate), lowres (one per cell of image.patch, default 4×4, and channel, spread over the cell) or dct (as many of the lowest 2-D DCT frequencies); lowres and dct need image and estimate the gradient’s projection on the basis
                      * @enum {string}
@@ -3202,6 +3209,12 @@ export interface operations {
                          * @enum {string}
                          */
                         prior?: "none" | "time";
+                        /** @description With noise: f(x) was asked `repeats` times (`value` is their mean), `sigma` their standard deviation; `epsilon` is the step chosen from it */
+                        noise?: {
+                            repeats: number;
+                            sigma: number;
+                            curvature: number;
+                        };
                     } | {
                         /** @enum {string} */
                         method: "occlusion";
