@@ -257,4 +257,9 @@ describe('the TypeScript client as code', () => {
     const { status, output } = await run(`${clientDir}/node_modules/.bin/tsc`, ['--noEmit', '-p', clientDir]);
     expect(status, output).toBe(0);
   });
+
+  it('examples/typescript type-check against the client as a user imports it (@adjoint/client)', { timeout: 120_000 }, async () => {
+    const { status, output } = await run(`${clientDir}/node_modules/.bin/tsc`, ['--noEmit', '-p', `${root}examples/typescript`]);
+    expect(status, output).toBe(0);
+  });
 });
