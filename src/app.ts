@@ -36,6 +36,7 @@ function installJobs(app: App, config: Config): void {
     gradeLimits: { maxSubmissions: config.GRADE_MAX_SUBMISSIONS, maxFlops: config.GRADE_MAX_FLOPS },
     contracts: catalog.contracts,
     bodyLimit: config.BODY_LIMIT,
+    probeMaxDurationMs: config.JOBS_PROBE_MAX_DURATION_MS,
   });
   app.decorate('jobs', createJobBackend(config, work, (err) => app.log.warn({ err }, 'jobs: Redis connection error')));
   app.addHook('onClose', async () => app.jobs.close());

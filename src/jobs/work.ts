@@ -25,6 +25,8 @@ export interface WorkDependencies {
   /** The contract of each synchronous endpoint, by its path (`/probe`, `/grade`, `/grad`, ...). */
   contracts: ReadonlyMap<string, EndpointContract>;
   bodyLimit: number;
+  /** A probe job's time limit (JOBS_PROBE_MAX_DURATION_MS), from its start. */
+  probeMaxDurationMs: number;
 }
 
 /** The synchronous endpoint a job stands for. */
@@ -77,8 +79,9 @@ export class EndpointWork implements JobWork {
         const answer = await prober.probe(body as ProbeRequest, {
           signal,
           client: job.client,
-          // The probe's deadline (PROBE_MAX_DURATION_MS) counts from the job's start.
+          // A job has its own time limit, from its start: long probing is what jobs are for.
           receivedAt: Date.now(),
+          duration: { ms: this.deps.probeMaxDurationMs, setting: 'JOBS_PROBE_MAX_DURATION_MS' },
           onProgress: (spent, planned) => {
             total = planned;
             onProgress({ done: Math.min(spent, planned), total: planned, queries: spent });

@@ -179,6 +179,13 @@ export interface ProbeContext {
   receivedAt?: number | undefined;
   /** Told the queries spent and planned as the probe goes (every PROGRESS_INTERVAL_MS): a job's progress. */
   onProgress?: ((spent: number, planned: number) => void) | undefined;
+  /** The whole probe's time limit instead of PROBE_MAX_DURATION_MS, with the setting that names it (a job's own). */
+  duration?: ProbeDuration | undefined;
+}
+
+export interface ProbeDuration {
+  ms: number;
+  setting: string;
 }
 
 /** How often a probe tells `onProgress` how far it has come. */
@@ -417,11 +424,11 @@ class Stopwatch {
 
   constructor(
     deadline: number,
-    maxDurationMs: number,
+    duration: ProbeDuration,
     private readonly clientSignal: AbortSignal | undefined,
   ) {
     this.timer = setTimeout(
-      () => this.controller.abort(new ProbeFailure('timeout', `The probe took longer than PROBE_MAX_DURATION_MS = ${maxDurationMs} ms; its queries in flight were stopped`)),
+      () => this.controller.abort(new ProbeFailure('timeout', `The probe took longer than ${duration.setting} = ${duration.ms} ms; its queries in flight were stopped`)),
       Math.max(0, deadline - Date.now()),
     );
     clientSignal?.addEventListener('abort', this.onCancel, { once: true });
@@ -475,8 +482,9 @@ export class Prober {
     }
     const meter = new QueryMeter(admitted.plan.budget, admitted.plan.planned);
     const allowance = { remaining: o.maxFlops };
-    const deadline = (context.receivedAt ?? Date.now()) + o.maxDurationMs;
-    const stopwatch = new Stopwatch(deadline, o.maxDurationMs, context.signal);
+    const duration = context.duration ?? { ms: o.maxDurationMs, setting: 'PROBE_MAX_DURATION_MS' };
+    const deadline = (context.receivedAt ?? Date.now()) + duration.ms;
+    const stopwatch = new Stopwatch(deadline, duration, context.signal);
     const onProgress = context.onProgress;
     const progress = onProgress && setInterval(() => onProgress(meter.spent, admitted.plan.planned), PROGRESS_INTERVAL_MS);
 

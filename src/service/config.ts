@@ -176,6 +176,7 @@ export const configSchema = z.object({
   JOBS_CONCURRENCY_COMPUTE: integer(1, 1024, 'compute (differentiation) jobs one replica runs at once').default(2),
   JOBS_RESULT_TTL_SECONDS: integer(1, 2_592_000, 'seconds a finished job (its answer or problem) is kept; then it is removed (404)').default(3600),
   JOBS_MAX_BYTES: integer(1, 1_099_511_627_776, 'without REDIS_URL: bytes the waiting jobs’ bodies and the kept answers may hold in memory; past it POST /jobs answers 503 overloaded').default(512 * 1024 * 1024),
+  JOBS_PROBE_MAX_DURATION_MS: integer(1, 86_400_000, 'milliseconds one probe job may take, from its start (instead of PROBE_MAX_DURATION_MS)').default(3_600_000),
   JOBS_STALL_INTERVAL_MS: integer(1000, 3_600_000, 'with REDIS_URL: milliseconds after which a job whose replica stopped renewing its lock (it died) is run again by another').default(30_000),
 });
 

@@ -279,6 +279,32 @@ describe('in-process jobs: idempotency keys, expiry, bounds, API keys', () => {
     expect((done.job.result as { gradient: { x: number[] } }).gradient.x).toEqual(x.map((v) => 2 * v));
   });
 
+  it('a probe job has its own time limit (JOBS_PROBE_MAX_DURATION_MS), not the synchronous PROBE_MAX_DURATION_MS', async () => {
+    const model = await sineModel(30);
+    try {
+      app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], PROBE_MAX_DURATION_MS: 400, JOBS_PROBE_MAX_DURATION_MS: 30_000 });
+      // About 40 queries two at a time, 30 ms each: some 600 ms.
+      const request = probeRequest(model, { budget: 45, concurrency: 2, timeoutMs: 300 });
+      const sync = await app.inject({ method: 'POST', url: '/probe', payload: request });
+      expect(sync.statusCode).toBe(504);
+      expect(sync.json()).toMatchObject({ code: 'probe_timeout' });
+      expect(sync.json<{ detail: string }>().detail).toContain('PROBE_MAX_DURATION_MS = 400 ms');
+      const done = await waitFor(app, (await submit(app, { kind: 'probe', request })).job.id);
+      expect(done.job.state).toBe('succeeded');
+      expect(Date.parse(done.job.finishedAt!) - Date.parse(done.job.startedAt!)).toBeGreaterThan(400);
+      await app.close();
+      app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], PROBE_MAX_DURATION_MS: 400, JOBS_PROBE_MAX_DURATION_MS: 200 });
+      const short = await waitFor(app, (await submit(app, { kind: 'probe', request: { ...request, timeoutMs: 100 } })).job.id);
+      expect(short.job.state).toBe('failed');
+      expect(short.job.problem).toMatchObject({ code: 'probe_timeout', status: 504 });
+      expect(JSON.stringify(short.job.problem)).toContain('JOBS_PROBE_MAX_DURATION_MS = 200 ms');
+    } finally {
+      await app?.close();
+      app = undefined;
+      await model.close();
+    }
+  });
+
   it('with API keys a job is seen only with the key that submitted it', async () => {
     app = buildTestApp({ API_KEYS: [{ id: 'alice', sha256: sha256Hex('alice-key') }, { id: 'bob', sha256: sha256Hex('bob-key') }] });
     const alice = { authorization: 'Bearer alice-key' };
