@@ -25,11 +25,16 @@ function legendColour(t: number): [number, number, number] {
 const WORD_WEIGHTS: Record<string, number> = { not: -1.5, good: 2, film: 0.25, dull: -0.75, wonderful: 1.25 };
 const sentenceLogit = (tokens: string[]) => tokens.reduce((s, t) => s + (WORD_WEIGHTS[t] ?? 0), 0);
 
+const LINEAR_WEIGHTS = [1.5, -0.5, 2];
+const linearLogit = (x: number[]) => x.reduce((s, xi, i) => s + LINEAR_WEIGHTS[i]! * xi, 0);
+const NOISE = 1e-6;
+
 describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHROMIUM} is absent)`, () => {
   let app: App;
   let model: FakeModel;
   let slowModel: FakeModel;
   let mnist: DemoModel;
+  let noisyModel: FakeModel;
   let browser: Browser;
   let page: Page;
 
@@ -38,7 +43,9 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
     slowModel = await serveModel((input) => ({ json: { logits: [sentenceLogit(input as string[])] }, delayMs: 400 }));
     // The fake models are on loopback: allowed only because the list names their very address and port.
     mnist = await startDemoModel();
-    app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin, slowModel.origin, mnist.origin] });
+    // A linear model w·x whose answers carry ±NOISE in turn: sample spread known, differences exact otherwise.
+    noisyModel = await serveModel((input, { count }) => ({ json: { logits: [linearLogit(input as number[]) + (count % 2 === 0 ? NOISE : -NOISE)] } }));
+    app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin, slowModel.origin, mnist.origin, noisyModel.origin] });
     await app.listen({ port: 0, host: '127.0.0.1' });
     browser = await openBrowser({ width: 1400, height: 1000 });
     page = browser.page;
@@ -52,6 +59,7 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
     await model?.close();
     await slowModel?.close();
     await mnist?.close();
+    await noisyModel?.close();
   });
 
   async function probe(): Promise<void> {
@@ -259,6 +267,33 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
     expect(worst).toBeLessThanOrEqual(3);
     await page.locator('#probing').screenshot({ path: join(SCRATCH, 'probe-mnist.png') });
   }, 120_000);
+
+  it('chooses the step from the output noise it measured, and says which', async () => {
+    await useUrlTarget(noisyModel.url, ['unused']);
+    await page.check('input[name="probe-input"][value="vector"]');
+    await page.fill('#probe-vector', '[1, 2, 3]');
+    await page.selectOption('#probe-method', 'central');
+    expect(await page.locator('#probe-noise-row').isVisible()).toBe(true);
+    await page.fill('#probe-repeats', '10');
+    await page.fill('#probe-budget', '');
+    await probe();
+    expect(await page.locator('#probe-error').isHidden()).toBe(true);
+    const summary = await page.locator('#probe-summary').innerText();
+    // Ten answers alternating ±NOISE: a standard deviation of NOISE·√(10/9) (n − 1) or NOISE (n).
+    const sigma = Number(/output noise σ = ([\d.e+-]+) from 10 repeats/.exec(summary)![1]);
+    expect(sigma).toBeGreaterThanOrEqual(NOISE * 0.999);
+    expect(sigma).toBeLessThanOrEqual(NOISE * Math.sqrt(10 / 9) * 1.001);
+    // Central differences take the step (3σ/curvature)^(1/3), curvature 1 by default.
+    const epsilon = Number(/step ε = ([\d.e+-]+)/.exec(summary)![1]);
+    expect(epsilon).toBeCloseTo(Math.cbrt(3 * sigma), 3);
+    // The bars: the weights, up to the noise over the step.
+    const rows = page.locator('#probe-bars tbody tr');
+    for (let i = 0; i < LINEAR_WEIGHTS.length; i++) {
+      expect(Math.abs(Number(await rows.nth(i).locator('td').nth(1).innerText()) - LINEAR_WEIGHTS[i]!)).toBeLessThan(1e-3);
+    }
+    await page.fill('#probe-repeats', '');
+    await page.locator('#probing').screenshot({ path: join(SCRATCH, 'probe-noise.png') });
+  }, 60_000);
 
   it('highlights the words of a sentence by their occlusion scores on a model at an allowed URL', async () => {
     const tokens = ['this', 'film', 'is', 'not', 'good', 'but', 'never', 'dull', ',', 'wonderful'];

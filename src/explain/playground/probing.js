@@ -213,6 +213,7 @@ function showMethodFields() {
   for (const option of $('probe-basis').options) if (option.value !== 'pixel') option.disabled = input !== 'image';
   if (input !== 'image') $('probe-basis').value = 'pixel';
   $('probe-samples-row').hidden = method !== 'shapley';
+  $('probe-noise-row').hidden = !['forward', 'central', 'spsa', 'nes'].includes(method);
   $('probe-baseline-row').hidden = input !== 'image' || method !== 'occlusion';
   const notes = {
     occlusion: input === 'text' ? "A word's score is f(sentence) − f(sentence without it)." : "A pixel's score is the mean drop of f when the patches covering it are blanked.",
@@ -311,6 +312,8 @@ function probeRequest() {
   if (method === 'spsa' || method === 'nes') {
     if ($('probe-prior').value !== 'none') request.prior = $('probe-prior').value;
   }
+  const repeats = integerField('probe-repeats');
+  if (repeats !== undefined && ['forward', 'central', 'spsa', 'nes'].includes(method)) request.noise = { repeats };
   if (method === 'shapley') {
     const samples = integerField('probe-samples');
     if (samples !== undefined) request.samples = samples;
@@ -561,6 +564,8 @@ function showProbeAnswer(answer, request) {
   $('probe-result').hidden = false;
   for (const id of ['probe-bars', 'probe-words', 'probe-maps', 'probe-legend']) $(id).hidden = true;
   const parts = [`${answer.method}`, `f(x) = ${formatNumber(answer.value, 6)}`, `${answer.queries} queries spent${request.budget ? ` of a budget of ${request.budget}` : ''}`];
+  if (answer.noise !== undefined) parts.push(`output noise σ = ${formatNumber(answer.noise.sigma, 3)} from ${answer.noise.repeats} repeats`);
+  if (answer.epsilon !== undefined) parts.push(`step ε = ${formatNumber(answer.epsilon, 3)}`);
   if (answer.groups !== undefined) parts.push(`${answer.groups} groups`);
   if (answer.directions !== undefined) parts.push(`${answer.directions} directions`);
   if (answer.basis !== undefined) parts.push(`${answer.basis.name} basis of ${answer.basis.size}`);
