@@ -192,10 +192,10 @@ function createFastify(config: Config, options: BuildAppOptions, sendProblem: Re
   return app;
 }
 
-/** Response headers a web page's script may read (CORS): request id, retry hints, rate-limit state. */
-const CORS_EXPOSED_HEADERS = ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'www-authenticate'];
-/** Request headers a web page may send: JSON bodies (maybe compressed), API keys, its own request id. */
-const CORS_ALLOWED_HEADERS = ['content-type', 'content-encoding', 'authorization', REQUEST_ID_HEADER];
+/** Response headers a web page's script may read (CORS): request id, retry hints, rate-limit state, a job's place. */
+const CORS_EXPOSED_HEADERS = ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'www-authenticate', 'location', 'idempotent-replayed'];
+/** Request headers a web page may send: JSON bodies (maybe compressed), API keys, its own request id, a job's Idempotency-Key. */
+const CORS_ALLOWED_HEADERS = ['content-type', 'content-encoding', 'authorization', REQUEST_ID_HEADER, 'idempotency-key'];
 
 /**
  * The external plugins: CORS, compressed answers, the OpenAPI document and its UI, rate limiting,
@@ -210,7 +210,8 @@ function registerPlugins(app: App, config: Config): void {
     // CORS headers at all, and its preflight is answered like any unknown OPTIONS request (404).
     app.register(fastifyCors, {
       origin: any ? '*' : (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
-      methods: ['GET', 'HEAD', 'POST'],
+      // DELETE cancels a job.
+      methods: ['GET', 'HEAD', 'POST', 'DELETE'],
       allowedHeaders: CORS_ALLOWED_HEADERS,
       exposedHeaders: CORS_EXPOSED_HEADERS,
       // Keys travel in Authorization, not in cookies: no credentials mode.

@@ -305,6 +305,22 @@ describe('in-process jobs: idempotency keys, expiry, bounds, API keys', () => {
     }
   });
 
+  it('a web page of a CORS origin may submit with an Idempotency-Key, read Location, and cancel', async () => {
+    const page = 'https://course.example';
+    app = buildTestApp({ CORS_ORIGINS: [page] });
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: '/jobs/AAAAAAAAAAAAAAAAAAAAAA',
+      headers: { origin: page, 'access-control-request-method': 'DELETE', 'access-control-request-headers': 'idempotency-key, content-type' },
+    });
+    expect(preflight.statusCode).toBe(204);
+    expect(String(preflight.headers['access-control-allow-methods']).split(', ')).toContain('DELETE');
+    expect(String(preflight.headers['access-control-allow-headers']).split(', ')).toContain('idempotency-key');
+    const submitted = await submit(app, { kind: 'compute', endpoint: 'eval', request: LECTURE_F }, { origin: page, 'idempotency-key': 'page-1' });
+    expect(submitted.headers['access-control-allow-origin']).toBe(page);
+    expect(String(submitted.headers['access-control-expose-headers']).split(',').map((h) => h.trim())).toEqual(expect.arrayContaining(['location', 'idempotent-replayed']));
+  });
+
   it('with API keys a job is seen only with the key that submitted it', async () => {
     app = buildTestApp({ API_KEYS: [{ id: 'alice', sha256: sha256Hex('alice-key') }, { id: 'bob', sha256: sha256Hex('bob-key') }] });
     const alice = { authorization: 'Bearer alice-key' };
