@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exactSaliency } from '../../src/demo/model.js';
 import { startDemoModel, type DemoModel } from '../../src/demo/model-server.js';
@@ -153,6 +154,35 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
     expect(keyed).toMatch(/^row 12, column 11: estimate /);
     expect(Number(keyed.split('estimate ')[1])).toBeCloseTo(1, 6);
     await page.locator('#probing').screenshot({ path: join(SCRATCH, 'probe-heatmap.png') });
+  }, 60_000);
+
+  it("shows the service's own PNG of the map beside the one drawn in the page", async () => {
+    await useDemoTarget('sum(x[:, :14]) - 2 * sum(x[:, 14:])', 'image');
+    await page.click('#probe-sample');
+    await page.selectOption('#probe-method', 'central');
+    await page.fill('#probe-patch', '1');
+    await page.fill('#probe-budget', '');
+    await page.check('#probe-png');
+    const sent = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/jobs');
+    await probe();
+    await page.uncheck('#probe-png');
+    expect(await page.locator('#probe-error').isHidden()).toBe(true);
+    expect(((await sent).postDataJSON() as { request: Record<string, unknown> }).request).toMatchObject({ format: 'png', image: { shape: [28, 28] } });
+    // The gradient is +1 left, −2 right: a diverging bar from −2 to 2.
+    expect(await page.locator('#probe-map-png-caption').innerText()).toBe("the service's PNG (diverging, -2 to 2)");
+    const src = (await page.locator('#probe-map-png').getAttribute('src'))!;
+    expect(src.startsWith('data:image/png;base64,')).toBe(true);
+    const picture = PNG.sync.read(Buffer.from(src.slice('data:image/png;base64,'.length), 'base64'));
+    await expect.poll(() => page.evaluate("document.getElementById('probe-map-png').naturalWidth")).toBe(picture.width);
+    // The picture's map is the image enlarged by a whole factor: a left pixel reads red, a right one blue.
+    const zoom = Math.floor(picture.height / 28);
+    const rgb = (row: number, column: number) => {
+      const at = ((row * zoom + (zoom >> 1)) * picture.width + column * zoom + (zoom >> 1)) * 4;
+      return [picture.data[at]!, picture.data[at + 1]!, picture.data[at + 2]!];
+    };
+    for (const [row, column] of [[0, 0], [27, 13]] as const) expect(rgb(row, column)[0]).toBeGreaterThan(rgb(row, column)[2]!);
+    for (const [row, column] of [[0, 14], [27, 27]] as const) expect(rgb(row, column)[2]).toBeGreaterThan(rgb(row, column)[0]!);
+    await page.locator('#probing').screenshot({ path: join(SCRATCH, 'probe-png.png') });
   }, 60_000);
 
   it('shows patch occlusion of a drawn digit as the closed-form drop of each patch', async () => {

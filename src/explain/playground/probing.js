@@ -308,6 +308,11 @@ function probeRequest() {
       request.image = basis === 'lowres' ? { shape: [SIDE, SIDE], patch: [patch, patch] } : { shape: [SIDE, SIDE] };
       request.basis = basis;
     }
+    // The service draws its picture of the map only for an input declared an image.
+    if ($('probe-png').checked) {
+      request.image = request.image || { shape: [SIDE, SIDE] };
+      request.format = 'png';
+    }
   }
   if (method === 'spsa' || method === 'nes') {
     if ($('probe-prior').value !== 'none') request.prior = $('probe-prior').value;
@@ -583,7 +588,10 @@ function showProbeAnswer(answer, request) {
     );
   }
   if (checked('probe-input') === 'text') showWords(request.at, answer.scores, answer.stderr);
-  else if (checked('probe-input') === 'image') showMaps(values, answer.exact, answer.method);
+  else if (checked('probe-input') === 'image') {
+    showMaps(values, answer.exact, answer.method);
+    showPicture(answer.png, answer.colourScale);
+  }
   else showBars(flat(values), answer.stderr === undefined ? undefined : flat(answer.stderr), answer.exact === undefined ? undefined : flat(answer.exact));
 }
 
@@ -693,6 +701,15 @@ function showMaps(estimate, exact, method) {
   $('probe-maps').hidden = false;
   $('probe-maps').after($('probe-legend'));
   showLegend(scale, method === 'occlusion' ? 'how much f drops when the pixel is blanked' : '∂f/∂pixel: red raises the logit, blue lowers it');
+}
+
+/** The service's own PNG of the map (format: "png"), beside the maps drawn here, with its colour bar's ends. */
+function showPicture(png, scale) {
+  const figure = $('probe-map-png-figure');
+  figure.hidden = png === undefined;
+  if (png === undefined) return;
+  $('probe-map-png').src = `data:image/png;base64,${png}`;
+  $('probe-map-png-caption').textContent = scale ? `the service's PNG (${scale.kind}, ${formatNumber(scale.min, 3)} to ${formatNumber(scale.max, 3)})` : "the service's PNG";
 }
 
 /** The pixel the keyboard reads on the maps (arrow keys on a focused map). */
