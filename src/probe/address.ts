@@ -34,8 +34,10 @@ export function parseIp(text: string): IpAddress | undefined {
   if (!isIPv6(unzoned)) return undefined;
   // ipaddr.js reads the deprecated IPv4-compatible ::a.b.c.d as ::ffff:a.b.c.d (mapped); with
   // the first group written out it reads it as what it is.
-  return { family: 6, address: ipaddr.IPv6.parse(unzoned.startsWith('::') ? `0${unzoned}` : unzoned) };
+  return { family: 6, address: ipaddr.IPv6.parse(IPV4_COMPATIBLE.test(unzoned) ? `0${unzoned}` : unzoned) };
 }
+
+const IPV4_COMPATIBLE = /^::\d+\.\d+\.\d+\.\d+$/;
 
 /** The IPv4 form of an address when it has one (so ::ffff:127.0.0.1 is 127.0.0.1), else itself. */
 export function canonicalIp(ip: IpAddress): IpAddress {

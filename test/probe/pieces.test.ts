@@ -1,6 +1,7 @@
 // The probe's pieces one by one: address classification (every spelling parsed to its bytes first),
 // JSON pointers, body templates, Retry-After, and query planning.
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classifyIp, formatIp, canonicalIp, ipKey, parseIp } from '../../src/probe/address.js';
 import { parsePointer, resolvePointer } from '../../src/probe/json-pointer.js';
@@ -132,6 +133,37 @@ describe('classifyIp', () => {
     for (const text of ['localhost', '0x7f000001', '2130706433', '127.1', '0177.0.0.1', '010.0.0.1', '1.2.3.256', '', '::g', '::1.2.3.04', '1:2:3:4:5:6:7:8:9', '[::1', ' ::1']) {
       expect(parseIp(text), text).toBeUndefined();
     }
+  });
+
+  it('reads every spelling of an IPv6 address as its eight groups (zeros compressed anywhere, a dotted tail, any case)', () => {
+    const spelling = fc
+      .record({
+        words: fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 }),
+        dotted: fc.boolean(),
+        upper: fc.boolean(),
+        run: fc.nat(7),
+        compress: fc.boolean(),
+      })
+      .map(({ words, dotted, upper, run, compress }) => {
+        let groups = words.map((w) => w.toString(16));
+        if (upper) groups = groups.map((g) => g.toUpperCase());
+        const tail = dotted ? [words[6]! >> 8, words[6]! & 0xff, words[7]! >> 8, words[7]! & 0xff].join('.') : undefined;
+        if (tail) groups = [...groups.slice(0, 6), tail];
+        // Compress the run of zero groups starting at `run`, if there is one.
+        let end = run;
+        while (compress && end < groups.length && groups[end] === '0') end++;
+        const text = end > run ? `${groups.slice(0, run).join(':')}::${groups.slice(end).join(':')}` : groups.join(':');
+        return { text, expected: words.map((w) => w.toString(16)).join(':') };
+      });
+    fc.assert(
+      fc.property(spelling, ({ text, expected }) => {
+        expect(formatIp(parseIp(text)!), text).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(formatIp(parseIp('::1:2:3:4:5:6:7')!)).toBe('0:1:2:3:4:5:6:7');
+    expect(formatIp(parseIp('::1:2:3:4:5:1.2.3.4')!)).toBe('0:1:2:3:4:5:102:304');
+    expect(formatIp(parseIp('::1.2.3.4')!)).toBe('0:0:0:0:0:0:102:304');
   });
 
   it('keys an IPv4-mapped address as its IPv4 form', () => {
