@@ -84,6 +84,22 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
     await page.fill('#probe-text', tokens.join(' '));
   }
 
+  it('labels every control of the panel, so a screen reader names each one', async () => {
+    for (const input of ['vector', 'text', 'image']) {
+      await page.check(`input[name="probe-input"][value="${input}"]`);
+      const methods = (await page.evaluate(`[...document.querySelectorAll('#probe-method option')].map((o) => o.value)`)) as string[];
+      expect(methods.length).toBeGreaterThan(1);
+      for (const method of methods) {
+        await page.selectOption('#probe-method', method);
+        const unnamed = await page.evaluate(`[...document.querySelectorAll('#probing input, #probing select, #probing textarea, #probing canvas[tabindex]')]
+          .filter((c) => c.offsetParent !== null)
+          .filter((c) => !(c.labels && c.labels.length > 0) && !c.getAttribute('aria-label') && !c.getAttribute('aria-labelledby'))
+          .map((c) => c.id)`);
+        expect(unnamed, `${input}, ${method}`).toEqual([]);
+      }
+    }
+  }, 60_000);
+
   it('shows the gradient of sum(w * x) as bars equal to w, at 2n + 1 queries', async () => {
     const w = [0.75, -1.25, 2.5, 0.125, -2, 1];
     await useDemoTarget(`w = [${w.join(', ')}]\nsum(w * x)`, 'vector');
