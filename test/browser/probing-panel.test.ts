@@ -450,6 +450,24 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
     }
   }, 60_000);
 
+  it('says what fits when the budget is too small (422), and puts the cursor on the budget', async () => {
+    await useDemoTarget('sum(x)', 'vector');
+    await page.fill('#probe-vector', '[1, 2, 3]');
+    await page.selectOption('#probe-method', 'central');
+    await page.fill('#probe-budget', '3');
+    await probe();
+    await page.waitForSelector('#probe-error:not([hidden])');
+    expect(await page.locator('#probe-error-title').innerText()).toBe('422 Limit exceeded (limit_exceeded)');
+    // Central differences on 3 coordinates need 2·3 + 1 = 7 queries; the message says so once.
+    const message = await page.locator('#probe-error-message').innerText();
+    expect(message).toContain('need 7 queries, more than the budget of 3');
+    expect(message.split('need 7 queries').length).toBe(2);
+    expect(await page.locator('#probe-error-hint').innerText()).toContain('change what the message names');
+    expect(await page.evaluate('document.activeElement.id')).toBe('probe-budget');
+    await page.fill('#probe-budget', '');
+    await page.locator('#probing').screenshot({ path: join(SCRATCH, 'probe-422.png') });
+  }, 60_000);
+
   it('says what to do when the URL is not an allowed origin (403)', async () => {
     await useUrlTarget('http://127.0.0.1:9/predict', ['not', 'good']);
     await probe();

@@ -522,7 +522,7 @@ function problemHint(status, problem, request) {
     }
     return `This server queries only the origins its operator listed in PROBE_ALLOWED_ORIGINS${origin ? `; ask for ${origin} to be added` : ''}, or pick a demo model.`;
   }
-  if (problem.code === 'limit_exceeded') return 'Lower the budget, use a larger patch, or a smaller input: the message names what fits.';
+  if (problem.code === 'limit_exceeded') return 'The plan does not fit the budget or this server’s limits: change what the message names.';
   if (problem.code === 'rate_limited') return 'This client has sent its queries for the minute; try again shortly.';
   if (status === 401) return 'This server asks for an API key, which the playground cannot send.';
   if (problem.code === 'probe_target_error' || problem.code === 'probe_timeout') return `The model failed to answer${problem.queries !== undefined ? ` after ${problem.queries} queries` : ''}.`;
@@ -534,11 +534,24 @@ function showProbeProblem(status, problem, request) {
     showProbeError(`Error ${status}`, String(problem));
     return;
   }
-  const paths = (problem.errors || []).filter((e) => e.path).map((e) => `${e.path}: ${e.message}`);
+  const errors = (problem.errors || []).filter((e) => e.path);
   const detail = problem.detail || 'The probe failed';
-  const message = paths.length > 0 && !paths.some((p) => detail.includes(p)) ? `${detail} (${paths.join('; ')})` : detail;
+  const more = errors.filter((e) => !detail.includes(e.message)).map((e) => `${e.path}: ${e.message}`);
+  const message = more.length > 0 ? `${detail} (${more.join('; ')})` : detail;
   const title = `${status ? `${status} ` : ''}${problem.title || 'Error'}${problem.code ? ` (${problem.code})` : ''}`;
   showProbeError(title, message, problemHint(status, problem, request));
+  // The cursor goes to the field the problem is about, so it can be changed in place.
+  const field = errors.length > 0 ? fieldOf(errors[0].path) : undefined;
+  if (field && !field.closest('[hidden]')) field.focus();
+}
+
+/** The form's field for a request path such as "budget" or "target.url". */
+function fieldOf(path) {
+  const head = String(path).split(/[.[/]/)[0];
+  const ids = { budget: 'probe-budget', output: 'probe-output', samples: 'probe-samples', seed: 'probe-seed', noise: 'probe-repeats', image: 'probe-patch' };
+  if (head === 'target') return $(String(path).includes('expr') ? 'probe-expr' : String(path).includes('body') ? 'probe-body' : String(path).includes('outputPath') ? 'probe-pointer' : 'probe-url');
+  if (head === 'at') return $({ vector: 'probe-vector', text: 'probe-text', image: 'probe-canvas' }[checked('probe-input')]);
+  return ids[head] ? $(ids[head]) : undefined;
 }
 
 // --- showing the answer -------------------------------------------------------------------
