@@ -3,6 +3,7 @@
 // POST /probe whose queries travel over HTTP. Prints the tables of docs/probing.md.
 //
 //   npx tsx bench/probing.ts            (about a minute; --quick for a smaller run)
+//   npx tsx bench/probing.ts --only=mnist   (saliency maps of the MNIST demo model: bench/probing-mnist.ts)
 
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
@@ -10,9 +11,10 @@ import { Random } from '../src/engine/random.js';
 import { buildApp } from '../src/app.js';
 import { defaultConfig } from '../src/service/config.js';
 import { serveModel } from '../test/probe/fake-model.js';
+import { mnistTable } from './probing-mnist.js';
 
 const quick = process.argv.includes('--quick');
-/** `--only=sizes|steps|occlusion` runs one section. */
+/** `--only=sizes|steps|occlusion|mnist` runs one section. */
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const runs = (section: string) => only === undefined || only === section;
 const SIZES = quick ? [10, 100] : [10, 100, 1000];
@@ -261,6 +263,7 @@ async function main(): Promise<void> {
   if (runs('sizes')) await sizeTables(measure);
   if (runs('steps')) await stepTable(measure);
   if (runs('occlusion')) await occlusionTable();
+  if (runs('mnist')) measure.queries += await mnistTable(quick);
   const seconds = (performance.now() - started) / 1000;
   console.log(`\n${measure.queries} gradient queries through POST /probe in ${seconds.toFixed(1)} s (${Math.round(measure.queries / seconds)} queries/s, model and service on one machine)`);
   await measure.service.close();
