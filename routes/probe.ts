@@ -1,6 +1,6 @@
 // POST /probe (README "Black-box probing"): gradient estimates of a black-box model from queries alone.
 
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BASES, PRIORS } from '../src/probe/directions.js';
@@ -81,6 +81,12 @@ const ProbeRequestSchema = z.object({
       `shapley: permutations to sample, in antithetic pairs (a permutation and its reverse); each costs at most m − 1 queries for m tokens, plus 2 in all (default ${DEFAULT_SAMPLES}, or as many as about 0.9 of budget pays for)`,
     ),
   image: ImageSchema.optional(),
+  format: z
+    .enum(['json', 'png'])
+    .optional()
+    .describe(
+      'png (with image): the map also as a picture — a heat map over the image in grey, diverging (blue–white–red, ±max) for gradients, sequential (yellow–red, 0 to max) for occlusion, with a colour bar — answered as image/png when Accept asks for image/png (before application/json), else as base64 in the JSON answer’s `png`',
+    ),
   noise: z
     .object({
       repeats: z.int().min(2).describe('Queries of f(x), the first included (counted in the budget)'),
@@ -111,6 +117,14 @@ const ProbeRequestSchema = z.object({
   ),
 });
 
+const pictureFields = {
+  png: z.string().optional().describe('format png: the picture, base64 of the PNG bytes'),
+  colourScale: z
+    .object({ kind: z.enum(['diverging', 'sequential']), min: z.number(), max: z.number() })
+    .optional()
+    .describe('format png: the colour bar’s scale — the values at its bottom and top (a pixel’s value is the map summed over its channels)'),
+};
+
 const GradientAnswerSchema = z.object({
   method: z.enum(['forward', 'central', 'spsa', 'nes']),
   value: z.number().describe('The logit at `at`'),
@@ -124,6 +138,7 @@ const GradientAnswerSchema = z.object({
   groups: z.int().optional().describe('forward/central on an image: groups perturbed (a pixel’s estimate is the mean slope of the groups covering it)'),
   basis: z.object({ name: z.enum(BASES), size: z.int() }).optional().describe('spsa/nes: the basis of the directions and its number of functions'),
   prior: z.enum(PRIORS).optional().describe('spsa/nes: how the directions were combined'),
+  ...pictureFields,
   noise: z
     .object({ repeats: z.int(), sigma: z.number(), curvature: z.number() })
     .optional()
@@ -138,9 +153,11 @@ const OcclusionAnswerSchema = z.object({
   ),
   queries: z.int(),
   groups: z.int().optional().describe('An image: groups occluded'),
+  ...pictureFields,
 });
 
 const NumberOrNaN = z.union([z.number(), z.literal('NaN')]);
+
 
 const ShapleyAnswerSchema = z.object({
   method: z.literal('shapley'),
@@ -165,6 +182,27 @@ export function probeClientOf(request: Pick<FastifyRequest, 'apiKeyId' | 'ip'>):
   return request.apiKeyId === undefined ? `ip:${request.ip}` : `key:${request.apiKeyId}`;
 }
 
+/** Sends bytes as they are: Fastify never serialises a Buffer, whatever the route's JSON answer schema says. */
+function sendBytes(reply: FastifyReply, bytes: Buffer): FastifyReply {
+  return reply.send(bytes);
+}
+
+/** Whether an Accept header asks for image/png at least as much as for JSON (a bare wildcard does not ask for a picture). */
+export function prefersPng(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  const quality = (type: string) => {
+    for (const part of accept.split(',')) {
+      const [range, ...parameters] = part.trim().split(';');
+      if (range!.trim().toLowerCase() !== type) continue;
+      const q = parameters.map((p) => p.trim().match(/^q=([0-9.]+)$/)).find((m) => m !== null);
+      return q ? Number(q[1]) : 1;
+    }
+    return 0;
+  };
+  const png = quality('image/png');
+  return png > 0 && png >= quality('application/json');
+}
+
 const probe: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/probe',
@@ -179,7 +217,9 @@ const probe: FastifyPluginAsyncZod = async (app) => {
         response: {
           200: z
             .union([GradientAnswerSchema, OcclusionAnswerSchema, ShapleyAnswerSchema])
-            .describe('The estimated gradient (or the occlusion or Shapley scores) and the queries spent'),
+            .describe(
+              'The estimated gradient (or the occlusion or Shapley scores) and the queries spent. With format png and an Accept header preferring image/png, the answer is instead the PNG itself (image/png), with the queries spent in x-probe-queries and the colour bar’s ends in x-colour-scale ("min,max")',
+            ),
           ...problemResponses(400, 403, 413, 415, 422, 429, 502, 503, 504),
         },
       },
@@ -195,6 +235,11 @@ const probe: FastifyPluginAsyncZod = async (app) => {
       const receivedAt = Date.now() - reply.elapsedTime;
       const answer = await app.prober.probe(request.body, { signal: cancel.signal, client: probeClientOf(request), receivedAt });
       request.log.info({ method: answer.method, queries: answer.queries, ms: Math.round(performance.now() - started) }, 'probe');
+      if ('png' in answer && answer.png !== undefined && prefersPng(request.headers.accept)) {
+        const { min, max } = answer.colourScale!;
+        reply.type('image/png').headers({ 'x-probe-queries': String(answer.queries), 'x-colour-scale': `${min},${max}`, 'x-content-type-options': 'nosniff' });
+        return sendBytes(reply, Buffer.from(answer.png, 'base64'));
+      }
       return answer;
     },
   );

@@ -16,6 +16,7 @@ import { centralDifferences, forwardDifferences, occlusion, type EstimateContext
 import { dctBasis, lowresBasis, pixelBasis, randomDirections, type Basis, type BasisName, type Prior } from './directions.js';
 import { shapleySampling } from './shapley.js';
 import { estimateNoise, stepFromNoise, type NoiseSpec } from './noise.js';
+import { renderSaliency, type ColourScale } from './picture.js';
 import { baselineOf, groupDifferences, groupPerturbations, ImageGroups, occludeGroups, type ImageSpec } from './image.js';
 import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
@@ -63,9 +64,17 @@ export interface ProbeRequest {
   samples?: number | undefined;
   /** Difference methods: ask f(x) this many times, estimate the noise, choose the step from it (noise.ts). */
   noise?: NoiseSpec | undefined;
+  /** png: an image's map also as a picture (picture.ts). */
+  format?: 'json' | 'png' | undefined;
 }
 
-export interface GradientAnswer {
+/** An image's map as a PNG (base64) and the colour scale of its bar. */
+interface PictureFields {
+  png?: string;
+  colourScale?: ColourScale;
+}
+
+export interface GradientAnswer extends PictureFields {
   method: GradientMethod;
   value: number;
   gradient: Value;
@@ -85,7 +94,7 @@ export interface GradientAnswer {
   noise?: { repeats: number; sigma: number; curvature: number };
 }
 
-export interface OcclusionAnswer {
+export interface OcclusionAnswer extends PictureFields {
   method: 'occlusion';
   value: number;
   /** Per token; for an image, per element in the image's shape. */
@@ -524,6 +533,7 @@ export class Prober {
     const o = this.options;
     if (request.segments !== undefined && request.image === undefined) throw invalid('segments', 'needs image (its shape says which pixel each label is for)');
     const random = request.method === 'spsa' || request.method === 'nes';
+    if (request.format === 'png' && request.image === undefined) throw invalid('format', 'png draws an image’s map: declare the input an image (image.shape)');
     if (request.noise !== undefined && (request.method === 'occlusion' || request.method === 'shapley')) {
       throw invalid('noise', 'chooses the step of a difference method (forward, central, spsa, nes)');
     }
@@ -612,7 +622,8 @@ export class Prober {
     if (request.method === 'occlusion') {
       const baseline = baselineOf(image!, point!.data, request.image!.baseline ?? 'zero');
       const { scores } = await occludeGroups(estimateContext, point!, image!, baseline, value);
-      return { method: 'occlusion', value, scores: fromTensor({ shape: point!.shape, data: scores }), groups: image!.count, queries: meter.spent };
+      const answer: OcclusionAnswer = { method: 'occlusion', value, scores: fromTensor({ shape: point!.shape, data: scores }), groups: image!.count, queries: meter.spent };
+      return request.format === 'png' ? { ...answer, ...drawn(image!, point!, scores, 'occlusion') } : answer;
     }
     const answer: GradientAnswer = {
       ...(await this.estimate(request.method, estimateContext, { point: point!, image }, value, request, plan, epsilon)),
@@ -624,6 +635,7 @@ export class Prober {
       const estimate = toTensor(answer.gradient, ['gradient']).data;
       answer.cosine = jsonNumber(cosine(estimate, toTensor(exact, ['exact']).data)) as GradientAnswer['cosine'];
     }
+    if (request.format === 'png') Object.assign(answer, drawn(image!, point!, toTensor(answer.gradient, ['gradient']).data, 'gradient'));
     return answer;
   }
 
@@ -828,6 +840,21 @@ function exprInput(expr: string): string {
     throw invalid('target.expr', `must be a function of exactly one input, which the probe varies; it ${reads}`);
   }
   return names[0]!;
+}
+
+/** An image's map drawn over it (picture.ts). */
+function drawn(image: ImageGroups, point: Point, map: Float64Array, kind: 'gradient' | 'occlusion'): Required<PictureFields> {
+  const picture = renderSaliency({
+    height: image.height,
+    width: image.width,
+    channels: image.channels,
+    element: (p, c) => image.element(p, c),
+    pixels: point.data,
+    range: image.range,
+    map,
+    kind,
+  });
+  return { png: picture.png.toString('base64'), colourScale: picture.colourScale };
 }
 
 /** f(x) asked `times` more times, for the noise. */

@@ -3152,6 +3152,11 @@ export interface operations {
                     /** @description shapley: permutations to sample, in antithetic pairs (a permutation and its reverse); each costs at most m − 1 queries for m tokens, plus 2 in all (default 32, or as many as about 0.9 of budget pays for) */
                     samples?: number;
                     image?: components["schemas"]["ProbeImageInput"];
+                    /**
+                     * @description png (with image): the map also as a picture — a heat map over the image in grey, diverging (blue–white–red, ±max) for gradients, sequential (yellow–red, 0 to max) for occlusion, with a colour bar — answered as image/png when Accept asks for image/png (before application/json), else as base64 in the JSON answer’s `png`
+                     * @enum {string}
+                     */
+                    format?: "json" | "png";
                     /** @description forward/central/spsa/nes: ask f(x) `repeats` times, estimate the output noise σ from their spread, and take the step minimising truncation + noise error: forward 2√(σ/curvature), central, spsa and nes (3σ/curvature)^(1/3), never below the default step nor above 0.1 (an explicit epsilon is kept; see docs/probing.md) */
                     noise?: {
                         /** @description Queries of f(x), the first included (counted in the budget) */
@@ -3174,7 +3179,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The estimated gradient (or the occlusion or Shapley scores) and the queries spent */
+            /** @description The estimated gradient (or the occlusion or Shapley scores) and the queries spent. With format png and an Accept header preferring image/png, the answer is instead the PNG itself (image/png), with the queries spent in x-probe-queries and the colour bar’s ends in x-colour-scale ("min,max") */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3209,6 +3214,15 @@ export interface operations {
                          * @enum {string}
                          */
                         prior?: "none" | "time";
+                        /** @description format png: the picture, base64 of the PNG bytes */
+                        png?: string;
+                        /** @description format png: the colour bar’s scale — the values at its bottom and top (a pixel’s value is the map summed over its channels) */
+                        colourScale?: {
+                            /** @enum {string} */
+                            kind: "diverging" | "sequential";
+                            min: number;
+                            max: number;
+                        };
                         /** @description With noise: f(x) was asked `repeats` times (`value` is their mean), `sigma` their standard deviation; `epsilon` is the step chosen from it */
                         noise?: {
                             repeats: number;
@@ -3224,6 +3238,15 @@ export interface operations {
                         queries: number;
                         /** @description An image: groups occluded */
                         groups?: number;
+                        /** @description format png: the picture, base64 of the PNG bytes */
+                        png?: string;
+                        /** @description format png: the colour bar’s scale — the values at its bottom and top (a pixel’s value is the map summed over its channels) */
+                        colourScale?: {
+                            /** @enum {string} */
+                            kind: "diverging" | "sequential";
+                            min: number;
+                            max: number;
+                        };
                     } | {
                         /** @enum {string} */
                         method: "shapley";
