@@ -47,11 +47,13 @@ export function remoteService(url: string, apiKey: string | undefined): Service 
  * (schemas, request layer, engine and error handler all included), so an answer here is the same
  * bytes a default-configured server gives, errors too — where calling the engine's functions
  * directly would have to repeat the routes' validation and the problem mapping. No worker threads
- * (a command makes one request) and no log. Loaded only when needed: it is most of the start-up time.
+ * (a command makes one request), no log, and no overload check: loading the modules just blocked
+ * the event loop for longer than MAX_EVENT_LOOP_DELAY_MS allows, on a slow machine, and there is
+ * no other client to protect. Loaded only when needed: it is most of the start-up time.
  */
 export async function inProcessService(): Promise<Service> {
   const [{ buildApp }, { defaultConfig }] = await Promise.all([import('../app.js'), import('../service/config.js')]);
-  const app = buildApp(defaultConfig({ WORKERS: 0 }), { logger: false });
+  const app = buildApp(defaultConfig({ WORKERS: 0, MAX_EVENT_LOOP_DELAY_MS: 0 }), { logger: false });
   await app.ready();
   return {
     where: 'in-process',
