@@ -5,9 +5,11 @@
 // Part of bench/probing.ts (`--only=mnist`); prints the table of docs/probing.md, "The MNIST demo
 // model".
 
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { buildApp } from '../src/app.js';
-import { demoDigits, exactSaliency, PIXELS } from '../src/demo/model.js';
+import { demoDigits, exactSaliency, PIXELS, type Digit } from '../src/demo/model.js';
 import { startDemoModel } from '../src/demo/model-server.js';
+import { renderSaliency } from '../src/probe/picture.js';
 import { defaultConfig } from '../src/service/config.js';
 
 /** Pixels compared by the top-k overlap: about the size of a stroke's most salient part. */
@@ -17,6 +19,21 @@ interface Answer {
   gradient?: number[] | number[][];
   scores?: number[] | number[][];
   queries: number;
+  /** format png: the service's picture of the map, base64. */
+  png?: string;
+}
+
+type App = ReturnType<typeof buildApp>;
+
+/** One POST /probe of a digit's own logit at the demo model. */
+async function probeDigit(app: App, url: string, digit: Digit, seed: number, body: Record<string, unknown>): Promise<Answer> {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/probe',
+    payload: { target: { url, body: { image: '$input' }, outputPath: '/logits' }, at: digit.pixels, output: digit.label, concurrency: 16, seed, ...body },
+  });
+  if (response.statusCode !== 200) throw new Error(`${String(body.method)} failed: ${response.body}`);
+  return response.json() as Answer;
 }
 
 /** One row of the table: a method with its settings, as the extra fields of a POST /probe. */
@@ -151,6 +168,31 @@ function ceilings(exact: ArrayLike<number>[]): void {
   }
 }
 
+/** The pictures in docs/probing.md: the digit 3's maps at about 10³ queries, drawn by the service (format png). */
+const PICTURES: [name: string, body: Record<string, unknown>][] = [
+  ['occlusion', { method: 'occlusion', ...image(1) }],
+  ['forward', { method: 'forward', ...image(1) }],
+  ['central-2x2', { method: 'central', ...image(2) }],
+  ['nes', random('nes', 1000, image(1))],
+  ['nes-dct-time', random('nes', 1000, { basis: 'dct', prior: 'time', ...image(2) })],
+];
+const PICTURE_DIR = new URL('../docs/images/', import.meta.url);
+
+async function pictures(app: App, url: string, digit: Digit): Promise<number> {
+  mkdirSync(PICTURE_DIR, { recursive: true });
+  const exact = exactSaliency(digit.pixels, digit.label);
+  const picture = { height: 28, width: 28, channels: 1, element: (p: number) => p, pixels: Float64Array.from(digit.pixels), range: [0, 1] as [number, number] };
+  writeFileSync(new URL(`mnist-${digit.label}-exact.png`, PICTURE_DIR), renderSaliency({ ...picture, map: exact, kind: 'gradient' }).png);
+  let spent = 0;
+  for (const [name, body] of PICTURES) {
+    const answer = await probeDigit(app, url, digit, 0, { ...body, format: 'png' });
+    writeFileSync(new URL(`mnist-${digit.label}-${name}.png`, PICTURE_DIR), Buffer.from(answer.png!, 'base64'));
+    console.log(`docs/images/mnist-${digit.label}-${name}.png: ${answer.queries} queries, cosine ${cosine(flat(answer.gradient ?? answer.scores!), exact).toFixed(3)}`);
+    spent += answer.queries;
+  }
+  return spent;
+}
+
 export async function mnistTable(quick: boolean): Promise<number> {
   const model = await startDemoModel();
   const app = buildApp(
@@ -186,20 +228,7 @@ export async function mnistTable(quick: boolean): Promise<number> {
       const queries = new Set<number>();
       for (const [index, digit] of digits.entries()) {
         const exact = exactSaliency(digit.pixels, digit.label);
-        const response = await app.inject({
-          method: 'POST',
-          url: '/probe',
-          payload: {
-            target: { url: model.url, body: { image: '$input' }, outputPath: '/logits' },
-            at: digit.pixels,
-            output: digit.label,
-            concurrency: 16,
-            seed: index,
-            ...row.body,
-          },
-        });
-        const answer = response.json() as Answer;
-        if (response.statusCode !== 200) throw new Error(`${row.method} (${row.settings}) failed: ${response.body}`);
+        const answer = await probeDigit(app, model.url, digit, index, row.body);
         const map = flat(answer.gradient ?? answer.scores!);
         if (map.length !== PIXELS) throw new Error(`${row.method} answered ${map.length} numbers`);
         cos += cosine(map, exact) / digits.length;
@@ -212,8 +241,9 @@ export async function mnistTable(quick: boolean): Promise<number> {
       console.log(`| ${budget} | ${row.method} | ${row.settings} | ${[...queries].join(', ')} | ${cos.toFixed(3)} | ${shared.toFixed(2)} | ${timesInput} |`);
     }
   }
+  ceilings(digits.map((d) => exactSaliency(d.pixels, d.label)));
+  if (!quick) spent += await pictures(app, model.url, demoDigits()[3]!);
   await app.close();
   await model.close();
-  ceilings(digits.map((d) => exactSaliency(d.pixels, d.label)));
   return spent;
 }
