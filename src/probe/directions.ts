@@ -87,10 +87,17 @@ function dctRows(frequencies: number, length: number): Float64Array[] {
   });
 }
 
+/** The most DCT frequencies per axis: drawing a direction costs about (ku + ku·kv/H) operations per element. */
+export const MAX_DCT_FREQUENCIES = 64;
+
+/** Frequencies per axis of the dct basis for `cell`: as many as lowres has cells. */
+export function dctFrequencies(image: Pick<Raster, 'height' | 'width'>, cell: [number, number]): [number, number] {
+  return [Math.ceil(image.height / cell[0]), Math.ceil(image.width / cell[1])];
+}
+
 /** The lowest frequencies of the 2-D DCT: as many per axis as `cell` makes coarse cells. */
 export function dctBasis(image: Raster, cell: [number, number]): Basis {
-  const ku = Math.ceil(image.height / cell[0]);
-  const kv = Math.ceil(image.width / cell[1]);
+  const [ku, kv] = dctFrequencies(image, cell);
   const down = dctRows(ku, image.height);
   const across = dctRows(kv, image.width);
   const partial = new Float64Array(ku * image.width);

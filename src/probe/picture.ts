@@ -52,6 +52,9 @@ const SEQUENTIAL: Rgb[] = [
   [189, 0, 38],
 ];
 
+/** The largest image drawn (pixels): rendering and encoding run on the event loop. */
+export const MAX_PICTURE_PIXELS = 1 << 20;
+
 const TARGET_SIDE = 256;
 const MAX_ZOOM = 16;
 const BAR_GAP = 6;

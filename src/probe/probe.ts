@@ -13,10 +13,10 @@ import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator }
 import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
 import { GuardedClient } from './client.js';
 import { centralDifferences, forwardDifferences, occlusion, type EstimateContext, type Point, type Token } from './estimators.js';
-import { dctBasis, lowresBasis, pixelBasis, randomDirections, type Basis, type BasisName, type Prior } from './directions.js';
+import { dctBasis, dctFrequencies, lowresBasis, MAX_DCT_FREQUENCIES, pixelBasis, randomDirections, type Basis, type BasisName, type Prior } from './directions.js';
 import { shapleySampling } from './shapley.js';
 import { estimateNoise, stepFromNoise, type NoiseSpec } from './noise.js';
-import { renderSaliency, type ColourScale } from './picture.js';
+import { MAX_PICTURE_PIXELS, renderSaliency, type ColourScale } from './picture.js';
 import { baselineOf, groupDifferences, groupPerturbations, ImageGroups, occludeGroups, type ImageSpec } from './image.js';
 import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
@@ -558,7 +558,22 @@ export class Prober {
       throw new ProbeError('limit_exceeded', `timeoutMs ${timeoutMs} is more than this server's PROBE_MAX_DURATION_MS of ${o.maxDurationMs}`);
     }
     const concurrency = Math.min(request.concurrency ?? DEFAULT_CONCURRENCY, o.maxConcurrency);
+    if (image !== undefined) this.checkImageWork(request, image);
     return { tokens, point, image, plan, timeoutMs, concurrency, input: tokens ?? fromTensor(point!) };
+  }
+
+  /** Refuses (422) a picture or a dct basis too large to compute on the event loop, before anything is sent. */
+  private checkImageWork(request: ProbeRequest, image: ImageGroups): void {
+    const limit = (path: string, detail: string) => new ProbeError('limit_exceeded', detail, { errors: [{ path, message: detail }] });
+    if (request.format === 'png' && image.pixels > MAX_PICTURE_PIXELS) {
+      throw limit('format', `format png draws at most ${MAX_PICTURE_PIXELS} pixels, and the image has ${image.pixels}; ask for the JSON map`);
+    }
+    if (request.basis === 'dct') {
+      const [ku, kv] = dctFrequencies(image, request.image?.patch ?? DEFAULT_CELL);
+      if (Math.max(ku, kv) > MAX_DCT_FREQUENCIES) {
+        throw limit('image.patch', `the dct basis keeps at most ${MAX_DCT_FREQUENCIES} frequencies per axis, and image.patch makes ${ku}×${kv}; use a larger image.patch`);
+      }
+    }
   }
 
   /** The probe's work on an opened target: the first query, the exact gradient of an { expr }, the estimate. */

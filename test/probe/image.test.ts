@@ -268,9 +268,9 @@ describe('POST /probe: an image’s limits and mistakes', () => {
   const at = nested(new Array(H * W).fill(0.5), [H, W]);
 
   it('refuses before sending anything', async () => {
-    const { model, app } = await bench.serve(() => ({ json: { logits: [0] } }), { MAX_TENSOR_ELEMENTS: 100_000, PROBE_MAX_OUTBOUND_BYTES: 20_000 });
+    const { model, app } = await bench.serve(() => ({ json: { logits: [0] } }), { MAX_TENSOR_ELEMENTS: 2_000_000, PROBE_MAX_OUTBOUND_BYTES: 20_000 });
     const cases: [Record<string, unknown>, number, RegExp][] = [
-      [{ image: { shape: [100_000, 100_000] } }, 422, /image.shape has 10000000000 elements, more than this server's limit of 100000/],
+      [{ image: { shape: [100_000, 100_000] } }, 422, /image.shape has 10000000000 elements, more than this server's limit of 2000000/],
       [{ image: { shape: [H, W + 1] } }, 400, /image.shape has 132 elements but at has 120/],
       [{ image: { shape: [H, W], patch: [H + 1, 2] } }, 400, /image.patch \[13, 2\] is larger than the 12×10 image/],
       [{ segments: new Array(H * W).fill(0) }, 400, /segments needs image/],
@@ -282,6 +282,16 @@ describe('POST /probe: an image’s limits and mistakes', () => {
       // Pixel by pixel, 121 bodies of about 500 bytes pass 20,000 bytes: a larger patch fits.
       [{ image: { shape: [H, W] } }, 422, /PROBE_MAX_OUTBOUND_BYTES of 20000 .* make at most \d+ groups/],
     ];
+    // A dct basis of 65 frequencies down the image (130 rows, 2-pixel cells).
+    const tall = nested(new Array(130 * 2).fill(0.5), [130, 2]);
+    const dct = await probe(app, model, { at: tall, method: 'nes', basis: 'dct', image: { shape: [130, 2], patch: [2, 1] } });
+    expect(dct.status).toBe(422);
+    expect(dct.answer.detail).toMatch(/at most 64 frequencies per axis, and image.patch makes 65×2/);
+    // A picture of more than 2^20 pixels (sent as base64 zeros).
+    const large = { dtype: 'float64', shape: [1025, 1024], data: Buffer.alloc(1025 * 1024 * 8).toString('base64') };
+    const png = await probe(app, model, { at: large, method: 'occlusion', image: { shape: [1025, 1024], patch: [1025, 1024] }, format: 'png' });
+    expect(png.status).toBe(422);
+    expect(png.answer.detail).toMatch(/format png draws at most 1048576 pixels, and the image has 1049600/);
     for (const [fields, status, detail] of cases) {
       const { status: got, answer } = await probe(app, model, { at, method: 'occlusion', ...fields });
       expect(got, JSON.stringify(fields)).toBe(status);
