@@ -783,6 +783,8 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('probe-cancel').addEventListener('click', cancelProbe);
   $('probe-mnist').addEventListener('click', useMnistDemo);
+  // An example address only (the page itself names no other origin, so it is set here).
+  $('probe-url').placeholder = MNIST_DEMO.url;
   for (const id of ['probe-map-estimate', 'probe-map-exact']) {
     $(id).addEventListener('pointermove', readout);
     for (const type of ['keydown', 'focus', 'blur']) $(id).addEventListener(type, readoutByKey);
