@@ -673,17 +673,9 @@ export class Prober {
 
   /** Refuses a plan whose request bodies would pass PROBE_MAX_OUTBOUND_BYTES, before anything is sent. */
   private checkOutboundBytes(template: BodyTemplate, request: ProbeRequest, admitted: Admitted): void {
-    const { plan, input, point, image } = admitted;
+    const { plan } = admitted;
     const most = this.options.maxOutboundBytes;
-    const epsilon = request.method === 'occlusion' || request.method === 'shapley' ? undefined : epsilonOf(request.method, request);
-    const json = JSON.stringify(input);
-    // With noise the step is chosen after the first queries: every perturbed number is bounded at its longest (as nes's are).
-    const bytes = request.noise !== undefined && request.epsilon === undefined
-      ? plannedOutboundBytes(template, 'nes', { json, numbers: point?.data }, plan.planned)
-      : image !== undefined && isGrouped(request.method)
-        ? perturbedOutboundBytes(template, { json, numbers: point!.data }, groupPerturbations(image, point!.data, perturbationOf(request, image, point!)))
-        : // Directions in a coarse basis move each number by an arbitrary multiple of the step, as nes's do.
-          plannedOutboundBytes(template, (request.basis ?? 'pixel') === 'pixel' ? request.method : 'nes', { json, numbers: point?.data, epsilon, mask: request.mask }, plan.planned);
+    const bytes = plannedBodies(template, request, admitted);
     if (bytes.total <= most) return;
     const affordable = bytes.first > most ? 0 : 1 + Math.floor((most - bytes.first) / bytes.perturbed);
     const fewer = fewerQueries(request.method, request, affordable);
@@ -855,6 +847,22 @@ function exprInput(expr: string): string {
     throw invalid('target.expr', `must be a function of exactly one input, which the probe varies; it ${reads}`);
   }
   return names[0]!;
+}
+
+/** An upper bound on the bytes of the request bodies a plan sends (limits.ts). */
+function plannedBodies(template: BodyTemplate, request: ProbeRequest, admitted: Admitted): { first: number; perturbed: number; total: number } {
+  const { plan, input, point, image } = admitted;
+  const json = JSON.stringify(input);
+  // The step chosen from the noise is known only after the first queries; directions in a coarse
+  // basis, and steps relative to an image's range, move numbers by other multiples than spsa's
+  // bound assumes: every perturbed number is then bounded at its longest, as nes's are.
+  const longest = (request.noise !== undefined && request.epsilon === undefined) || (request.basis ?? 'pixel') !== 'pixel' || (image !== undefined && !isGrouped(request.method));
+  if (longest) return plannedOutboundBytes(template, 'nes', { json, numbers: point?.data }, plan.planned);
+  if (image !== undefined && isGrouped(request.method)) {
+    return perturbedOutboundBytes(template, { json, numbers: point!.data }, groupPerturbations(image, point!.data, perturbationOf(request, image, point!)));
+  }
+  const epsilon = request.method === 'occlusion' || request.method === 'shapley' ? undefined : epsilonOf(request.method, request);
+  return plannedOutboundBytes(template, request.method, { json, numbers: point?.data, epsilon, mask: request.mask }, plan.planned);
 }
 
 /** An image's map drawn over it (picture.ts). */

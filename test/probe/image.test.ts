@@ -262,6 +262,35 @@ describe('POST /probe: grouped finite differences on an image', () => {
   });
 });
 
+describe('POST /probe: the bytes an image probe sends are bounded before it starts', () => {
+  const bench = new Bench();
+  afterEach(() => bench.close());
+  const random = new Random(12);
+  const x = nested(Array.from({ length: H * W }, () => Math.round(255 * random.uniform())), [H, W]);
+
+  it.each([
+    ['spsa, steps relative to a [0, 255] range', { method: 'spsa', budget: 41, image: { shape: [H, W], range: [0, 255] } }],
+    ['nes in a dct basis', { method: 'nes', budget: 41, basis: 'dct', image: { shape: [H, W], patch: [3, 3] } }],
+    ['central on patches, the step chosen from the noise', { method: 'central', noise: { repeats: 3 }, image: { shape: [H, W], patch: [4, 5] } }],
+    ['occlusion with a blurred baseline', { method: 'occlusion', image: { shape: [H, W], patch: [3, 3], baseline: 'blur' } }],
+  ])('%s: a bound one byte below what it sends is refused up front', async (_name, fields) => {
+    let sent = 0;
+    const respond: Respond = (input, { request }) => {
+      sent += Number(request.headers['content-length']);
+      return { json: { logits: [flat(input).reduce((s, v) => s + Math.sin(v), 0)] } };
+    };
+    const { model, app } = await bench.serve(respond);
+    expect((await probe(app, model, { at: x, ...fields })).status).toBe(200);
+    const total = sent;
+    await bench.close();
+    const tight = await bench.serve(respond, { PROBE_MAX_OUTBOUND_BYTES: total - 1 });
+    const refused = await probe(tight.app, tight.model, { at: x, ...fields });
+    expect(refused.status).toBe(422);
+    expect(refused.answer).toMatchObject({ code: 'limit_exceeded', queries: 0 });
+    expect(tight.model.requests).toBe(0);
+  });
+});
+
 describe('POST /probe: an image’s limits and mistakes', () => {
   const bench = new Bench();
   afterEach(() => bench.close());
@@ -287,16 +316,16 @@ describe('POST /probe: an image’s limits and mistakes', () => {
     const dct = await probe(app, model, { at: tall, method: 'nes', basis: 'dct', image: { shape: [130, 2], patch: [2, 1] } });
     expect(dct.status).toBe(422);
     expect(dct.answer.detail).toMatch(/at most 64 frequencies per axis, and image.patch makes 65×2/);
-    // A picture of more than 2^20 pixels (sent as base64 zeros).
-    const large = { dtype: 'float64', shape: [1025, 1024], data: Buffer.alloc(1025 * 1024 * 8).toString('base64') };
-    const png = await probe(app, model, { at: large, method: 'occlusion', image: { shape: [1025, 1024], patch: [1025, 1024] }, format: 'png' });
-    expect(png.status).toBe(422);
-    expect(png.answer.detail).toMatch(/format png draws at most 1048576 pixels, and the image has 1049600/);
     for (const [fields, status, detail] of cases) {
       const { status: got, answer } = await probe(app, model, { at, method: 'occlusion', ...fields });
       expect(got, JSON.stringify(fields)).toBe(status);
       expect(answer.detail).toMatch(detail);
     }
+    // A picture of more than 2^20 pixels (sent as base64 zeros; last, since parsing 8 MB takes a while).
+    const large = { dtype: 'float64', shape: [1025, 1024], data: Buffer.alloc(1025 * 1024 * 8).toString('base64') };
+    const png = await probe(app, model, { at: large, method: 'occlusion', image: { shape: [1025, 1024], patch: [1025, 1024] }, format: 'png' });
+    expect(png.status).toBe(422);
+    expect(png.answer.detail).toMatch(/format png draws at most 1048576 pixels, and the image has 1049600/);
     expect(model.requests).toBe(0);
   });
 });
