@@ -20,8 +20,8 @@ const METHODS = {
   ],
   image: [
     ['occlusion', 'patch occlusion (1 query a patch)'],
-    ['central', 'central differences (2 a patch)'],
-    ['forward', 'forward differences (1 a patch)'],
+    ['central', 'central differences (2 queries a patch)'],
+    ['forward', 'forward differences (1 query a patch)'],
     ['spsa', 'SPSA (random ±1 directions)'],
     ['nes', 'NES (random Gaussian directions)'],
   ],
