@@ -165,12 +165,16 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
       killedAt = Date.now();
       const before = model.requests;
       const other = await replica();
+      const readyAt = Date.now();
       const done = await waitFor(other, id, { timeoutMs: 30_000 });
       expect(done.job.state).toBe('succeeded');
-      // Taken back within two stall intervals (the lock lapses, then the next check), plus the run itself.
-      const runMs = Date.parse(done.job.finishedAt!) - Date.parse(done.job.startedAt!);
-      expect(Date.parse(done.job.startedAt!) - killedAt).toBeLessThan(2 * STALL_MS + 1500);
-      expect(runMs).toBeGreaterThan(0);
+      // Taken back within two stall intervals of the kill (the lock lapses, then the next check) or
+      // of the other replica's start, whichever is later (BullMQ marks an active job at one check and
+      // takes it back at the next if its lock has lapsed); two seconds more for a busy machine.
+      const takenBackMs = Date.parse(done.job.startedAt!) - Math.max(killedAt, readyAt);
+      console.info(`killed replica's job taken back ${takenBackMs} ms after the kill or the other's start (stall interval ${STALL_MS} ms)`);
+      expect(takenBackMs).toBeLessThan(2 * STALL_MS + 2000);
+      expect(Date.parse(done.job.finishedAt!)).toBeGreaterThan(Date.parse(done.job.startedAt!));
       // It ran again from the start, on the other replica.
       expect(model.requests - before).toBeGreaterThanOrEqual(planned);
       const sync = await other.inject({ method: 'POST', url: '/probe', payload: request });
