@@ -69,12 +69,16 @@ export async function shapleySampling(
       const forward = permutation(random, m);
       for (const order of [forward, forward.slice().reverse()]) {
         const present = new Uint8Array(m);
+        // The coalition's key: its membership bits, 16 to a character.
+        const bits = new Uint16Array(Math.ceil(m / 16));
         const slot = new Int32Array(m + 1);
         slot[0] = EMPTY;
         slot[m] = FULL;
         for (let k = 1; k < m; k++) {
-          present[order[k - 1]!] = 1;
-          const key = present.join('');
+          const token = order[k - 1]!;
+          present[token] = 1;
+          bits[token >> 4]! |= 1 << (token & 15);
+          const key = String.fromCharCode(...bits);
           const known = cache.get(key);
           if (known !== undefined) {
             cacheHits++;
