@@ -5,10 +5,10 @@
 // back in its queue within about two JOBS_STALL_INTERVAL_MS, and it is run again from the start.
 // Cancelling sets a key every replica's running job looks at (every CANCEL_POLL_MS).
 
-import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { isFinal, JOB_KINDS, type JobBackend, type JobKind, type JobProgress, type JobSettings, type JobSpec, type JobState, type JobSubmission, type JobView, type JobWork, type Submitted } from './types.js';
 import { HttpProblem } from '../service/problem.js';
 import { fingerprintOf, idempotencySlot, keyReused, newJobId, queueFull } from './submission.js';
@@ -20,20 +20,6 @@ interface JobData {
   owner: string | null;
   client: string;
 }
-
-/** The commands used here besides BullMQ's own, as ioredis has them. */
-interface RedisClient {
-  get(key: string): Promise<string | null>;
-  set(key: string, value: string, ...options: (string | number)[]): Promise<string | null>;
-  del(key: string): Promise<number>;
-  quit(): Promise<unknown>;
-  disconnect(): void;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  connect(): Promise<void>;
-  duplicate(): RedisClient;
-}
-
-type RedisConstructor = new (url: string, options: Record<string, unknown>) => RedisClient;
 
 /** BullMQ's keys and ours start with this. */
 const PREFIX = 'adjoint';
@@ -51,16 +37,6 @@ const CLOSE_WAIT_MS = 3000;
 /** How long an Idempotency-Key is remembered when its job is gone (it is forgotten with its job at the latest). */
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 
-/** ioredis, the client BullMQ drives; loaded only when REDIS_URL is set. */
-function loadRedis(): RedisConstructor {
-  try {
-    const module = createRequire(import.meta.url)('ioredis') as { default?: RedisConstructor } & RedisConstructor;
-    return module.default ?? module;
-  } catch (error) {
-    throw new Error('REDIS_URL is set but the ioredis package (the Redis client BullMQ uses) is not installed', { cause: error });
-  }
-}
-
 const stateOf: Record<string, JobState> = {
   waiting: 'queued',
   prioritized: 'queued',
@@ -74,9 +50,9 @@ const stateOf: Record<string, JobState> = {
 export class BullMqJobs implements JobBackend {
   readonly name = 'bullmq' as const;
   /** Submissions, reads and cancels: a command fails soon while Redis is unreachable (503), never hangs. */
-  readonly #redis: RedisClient;
+  readonly #redis: Redis;
   /** The workers': their commands wait for a reconnection (BullMQ's blocking reads need it). */
-  readonly #workRedis: RedisClient;
+  readonly #workRedis: Redis;
   readonly #queues: Map<JobKind, Queue>;
   readonly #workers: Worker[];
   /** Jobs this replica runs now, to stop their work when it shuts down. */
@@ -89,7 +65,6 @@ export class BullMqJobs implements JobBackend {
     private readonly settings: JobSettings & { stallIntervalMs: number },
     log: (error: Error) => void = () => undefined,
   ) {
-    const Redis = loadRedis();
     this.#redis = new Redis(url, { maxRetriesPerRequest: 1 });
     this.#workRedis = new Redis(url, { maxRetriesPerRequest: null });
     for (const client of [this.#redis, this.#workRedis]) client.on('error', log);

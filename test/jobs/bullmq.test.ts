@@ -173,7 +173,7 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
       // takes it back at the next if its lock has lapsed); two seconds more for a busy machine.
       const takenBackMs = Date.parse(done.job.startedAt!) - Math.max(killedAt, readyAt);
       console.info(`killed replica's job taken back ${takenBackMs} ms after the kill or the other's start (stall interval ${STALL_MS} ms)`);
-      expect(takenBackMs).toBeLessThan(2 * STALL_MS + 2000);
+      expect(takenBackMs).toBeLessThan(2 * STALL_MS + 4000); // two stall checks, and room for a busy machine
       expect(Date.parse(done.job.finishedAt!)).toBeGreaterThan(Date.parse(done.job.startedAt!));
       // It ran again from the start, on the other replica.
       expect(model.requests - before).toBeGreaterThanOrEqual(planned);

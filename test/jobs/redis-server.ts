@@ -1,9 +1,8 @@
 // A real redis-server (Debian's package) for the Redis backend's tests, started on a free loopback
-// port with no persistence, and stopped by its own pid. Where redis-server (or the ioredis client
-// BullMQ drives) cannot be found, `redisUnavailable` says why, and the tests are skipped loudly.
+// port with no persistence, and stopped by its own pid. Where redis-server cannot be found,
+// `redisUnavailable` says why, and the tests are skipped loudly.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { createServer, connect } from 'node:net';
 
 /** Debian's redis-server, found on the PATH. */
@@ -13,11 +12,6 @@ const REDIS_SERVER = 'redis-server';
 export function redisUnavailable(): string | undefined {
   if (spawnSync(REDIS_SERVER, ['--version']).status !== 0) {
     return 'redis-server is not installed (apt-get install redis-server; .ci/run installs it)';
-  }
-  try {
-    createRequire(import.meta.url).resolve('ioredis');
-  } catch {
-    return 'the ioredis package (the Redis client BullMQ drives) is not installed';
   }
   return undefined;
 }
