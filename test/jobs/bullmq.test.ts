@@ -170,10 +170,10 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
       expect(done.job.state).toBe('succeeded');
       // Taken back within two stall intervals of the kill (the lock lapses, then the next check) or
       // of the other replica's start, whichever is later (BullMQ marks an active job at one check and
-      // takes it back at the next if its lock has lapsed); two seconds more for a busy machine.
+      // takes it back at the next if its lock has lapsed); four seconds more for a busy machine.
       const takenBackMs = Date.parse(done.job.startedAt!) - Math.max(killedAt, readyAt);
       console.info(`killed replica's job taken back ${takenBackMs} ms after the kill or the other's start (stall interval ${STALL_MS} ms)`);
-      expect(takenBackMs).toBeLessThan(2 * STALL_MS + 4000); // two stall checks, and room for a busy machine
+      expect(takenBackMs).toBeLessThan(2 * STALL_MS + 4000);
       expect(Date.parse(done.job.finishedAt!)).toBeGreaterThan(Date.parse(done.job.startedAt!));
       // It ran again from the start, on the other replica.
       expect(model.requests - before).toBeGreaterThanOrEqual(planned);
