@@ -3,6 +3,7 @@
 // HTTP endpoint or an expression used as a black box), asks for f(x) first (which also says how
 // many logits the target answers), runs the estimator, and says how many queries it spent.
 
+import { setMaxListeners } from 'node:events';
 import { Semaphore } from './semaphore.js';
 import { isEngineError } from '../engine/errors.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
@@ -436,6 +437,10 @@ class Stopwatch {
     duration: ProbeDuration,
     private readonly clientSignal: AbortSignal | undefined,
   ) {
+    // Every query in flight and every wait for an outgoing place listens to this signal: as many as
+    // the probe's concurrency allows (PROBE_MAX_CONCURRENCY), which is a bound, not a leak; Node's
+    // warning past ten listeners would only be noise.
+    setMaxListeners(0, this.controller.signal);
     this.timer = setTimeout(
       () => this.controller.abort(new ProbeFailure('timeout', `The probe took longer than ${duration.setting} = ${duration.ms} ms; its queries in flight were stopped`)),
       Math.max(0, deadline - Date.now()),
@@ -521,6 +526,8 @@ export class Prober {
     } finally {
       finished = true;
       clearInterval(progress);
+      // The last word on progress, also for a probe that ended before the first interval.
+      onProgress?.(meter.spent, admitted.plan.planned);
       // Whatever is still in flight (queries, evaluations) is stopped: the answer is final.
       stopwatch.dispose();
       if (reservation !== undefined) this.quotas.refund(reservation, meter.unsentPlanned);
