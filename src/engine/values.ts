@@ -113,6 +113,10 @@ function misplacedCharacter(data: string, padding: number): number {
   return equals >= 0 && equals < data.length - padding ? equals : -1;
 }
 
+function badCharacter(path: (string | number)[], data: string, at: number): EngineError {
+  return invalid(path, `has ${describe(data[at])} at character ${at}: base64 uses A–Z, a–z, 0–9, "+" and "/" (the standard alphabet, not base64url), padded with "="`);
+}
+
 function invalid(path: (string | number)[], message: string): EngineError {
   return new EngineError('validation_error', `${formatPath(path)} ${message}`, { path });
 }
@@ -153,21 +157,25 @@ function decodeTensor(value: Record<string, unknown>, path: (string | number)[],
   if (typeof data !== 'string') throw invalid(dataPath, `must be a base64 string (the float64 elements, little-endian, row-major), got ${describe(data)}`);
   if (data.length % 4 !== 0) throw invalid(dataPath, `has ${data.length} characters, not a multiple of 4: base64 must be padded with "="`);
   const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
-  const bad = misplacedCharacter(data, padding);
-  if (bad >= 0) {
-    throw invalid(dataPath, `has ${describe(data[bad])} at character ${bad}: base64 uses A–Z, a–z, 0–9, "+" and "/" (the standard alphabet, not base64url), padded with "="`);
-  }
   const bytes = (data.length / 4) * 3 - padding;
   if (bytes !== 8 * size) {
+    const bad = misplacedCharacter(data, padding);
+    if (bad >= 0) throw badCharacter(dataPath, data, bad);
     throw invalid(dataPath, `holds ${bytes} bytes, but shape [${shape.join(', ')}] needs ${8 * size} (8 bytes per float64 element): check the shape, and that the data is float64`);
   }
   const out = new Float64Array(size);
   if (LITTLE_ENDIAN) {
-    // Decoded straight into the tensor's memory: no intermediate buffer, no copy. Every character
-    // was checked above, so the decoder skips none and writes every byte.
+    // Decoded straight into the tensor's memory. Node's decoder skips what is not base64 (and reads
+    // base64url's "-" and "_"), so a text of the right length that decodes to fewer bytes, or holds
+    // "-" or "_", has a character out of place: only then is it searched for, to say where.
     const written = Buffer.from(out.buffer).write(data, 'base64');
-    if (written !== 8 * size) throw invalid(dataPath, `decodes to ${written} bytes where ${8 * size} were expected`);
+    if (written !== 8 * size || data.includes('-') || data.includes('_')) {
+      const bad = misplacedCharacter(data, padding);
+      throw bad >= 0 ? badCharacter(dataPath, data, bad) : invalid(dataPath, `decodes to ${written} bytes where ${8 * size} were expected`);
+    }
   } else {
+    const bad = misplacedCharacter(data, padding);
+    if (bad >= 0) throw badCharacter(dataPath, data, bad);
     const decoded = Buffer.from(data, 'base64');
     const view = new DataView(decoded.buffer, decoded.byteOffset, decoded.byteLength);
     for (let i = 0; i < size; i++) out[i] = view.getFloat64(8 * i, true);

@@ -30,7 +30,7 @@ import { swaggerOptions } from './openapi.js';
 import { HttpProblem, isClientAbort, PROBLEM_CONTENT_TYPE, toHttpProblem } from './problem.js';
 import { installAccess, securitySchemes, withSecurity } from './access.js';
 import { installBodyParsing } from './body.js';
-import { serializerCompiler } from './serialize.js';
+import { answerBytes, serializerCompiler } from './serialize.js';
 import { clientErrorHandler, timeoutOptions } from './connections.js';
 
 /** Whether the app still takes new requests; it stops when shutdown begins. */
@@ -185,6 +185,8 @@ function createFastify(config: Config, options: BuildAppOptions, sendProblem: Re
   app.setValidatorCompiler(validatorCompiler);
   // The provider's serializer, with a cheaper check that is the same for schemas that convert nothing.
   app.setSerializerCompiler(serializerCompiler);
+  // Large ASCII answers (base64 arrays) are written as bytes; hooks added later (compression) see those.
+  app.addHook('onSend', (_request, _reply, payload, done) => done(null, answerBytes(payload)));
   // Bodies are JSON only: a text/plain body gets 415 rather than a confusing schema error.
   app.removeContentTypeParser('text/plain');
   // JSON without __proto__ keys (400 validation_error), never compressed (415).

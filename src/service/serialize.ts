@@ -83,3 +83,18 @@ export const serializerCompiler: FastifySerializerCompiler<$ZodType | { properti
     return JSON.stringify(result.data);
   };
 };
+
+/** Answers of this many characters or more go to the socket as bytes when they are ASCII. */
+const BYTES_FROM = 1 << 16;
+const NOT_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * A large text answer as bytes, when it is ASCII (as answers with base64 arrays are): a Latin-1 copy
+ * of the string. Given the string, Node would measure its UTF-8 length (Buffer.byteLength, for
+ * Content-Length) and then encode it at the socket, each several times slower than the one search
+ * and copy made here (about 30 ms against 3 ms for a 2.9 MB answer). Other payloads pass as they are.
+ */
+export function answerBytes(payload: unknown): unknown {
+  if (typeof payload !== 'string' || payload.length < BYTES_FROM || NOT_ASCII.test(payload)) return payload;
+  return Buffer.from(payload, 'latin1');
+}

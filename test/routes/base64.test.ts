@@ -3,7 +3,9 @@
 // event loop's thread and on a worker thread (the same bits as the nested-array answers).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { EncodedArraySchema } from '../../routes/schemas.js';
+import { toTensor } from '../../src/engine/values.js';
 import type { App } from '../../src/app.js';
 import { buildTestApp } from '../helpers.js';
 
@@ -284,5 +286,27 @@ describe('the default body limits', () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+describe('the base64 reader refuses any character out of place', () => {
+  it('for every position and every character outside the standard alphabet (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double(), { minLength: 1, maxLength: 40 }),
+        fc.nat(),
+        fc.constantFrom('-', '_', ' ', '\n', '*', '=', '.', 'é', '\u0000'),
+        (values, at, character) => {
+          const { data } = encode([values.length], values);
+          const i = at % data.length;
+          if (data[i] === character) return;
+          const corrupted = data.slice(0, i) + character + data.slice(i + 1);
+          // A trailing "=" where padding may stand is padding, not a mistake, when the bytes still add up.
+          if (character === '=' && i >= data.length - 2 && /^[A-Za-z0-9+/]*=*$/.test(corrupted)) return;
+          expect(() => toTensor({ dtype: 'float64', shape: [values.length], data: corrupted }, ['x'])).toThrow(/x\.data/);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });

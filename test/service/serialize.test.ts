@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { $ZodType } from 'zod/v4/core';
 import type { App } from '../../src/app.js';
-import { convertsNothing, serializerCompiler } from '../../src/service/serialize.js';
+import { answerBytes, convertsNothing, serializerCompiler } from '../../src/service/serialize.js';
 import { buildTestApp } from '../helpers.js';
 
 interface Def {
@@ -168,5 +168,20 @@ describe('answers are serialised as fastify-type-provider-zod serialises them', 
     const codec = compile(serializerCompiler, z.object({ a: decimal }), '/x');
     expect(convertsNothing(z.object({ a: decimal }))).toBe(false);
     expect(codec({ a: 5 })).toBe('{"a":"5"}');
+  });
+});
+
+describe('answerBytes', () => {
+  it('turns a large ASCII answer into the same bytes as UTF-8, and leaves the rest alone', () => {
+    const large = JSON.stringify({ data: 'A'.repeat(70_000) });
+    const bytes = answerBytes(large);
+    expect(Buffer.isBuffer(bytes)).toBe(true);
+    expect((bytes as Buffer).equals(Buffer.from(large, 'utf8'))).toBe(true);
+    // Not ASCII (a character a Latin-1 copy would cut to one byte), small, or not text: as they came.
+    const unicode = JSON.stringify({ data: 'A'.repeat(70_000), note: 'Ł ≥ 0' });
+    expect(answerBytes(unicode)).toBe(unicode);
+    expect(answerBytes('{"value":1}')).toBe('{"value":1}');
+    const buffer = Buffer.from('x');
+    expect(answerBytes(buffer)).toBe(buffer);
   });
 });
