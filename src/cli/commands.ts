@@ -51,6 +51,7 @@ export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', value: 'URL', help: 'a running Adjoint server (default: $ADJOINT_URL; neither: compute in this process)' },
   'api-key': { type: 'string', value: 'KEY', help: 'its API key, sent as Authorization: Bearer (default: $ADJOINT_API_KEY, better: other users see arguments in ps)' },
   json: { type: 'boolean', help: "print the service's JSON answer exactly as it came" },
+  job: { type: 'boolean', help: 'run on the server as a job (POST ...?async=true), with a progress bar on a terminal: for work longer than a proxy waits (grad, jacobian, check, grade; needs --url)' },
   digits: { type: 'string', value: 'N', help: 'round printed numbers to N significant digits' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
 };

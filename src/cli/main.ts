@@ -9,7 +9,10 @@ import { packageInfo } from '../service/package-info.js';
 import { type Command, type Parsed, COMMANDS, COMMON_OPTIONS, commandHelp, EXIT, exitCodeOf, problemOf, sourceOf, warningsOf } from './commands.js';
 import { InputError } from './inputs.js';
 import { formatProblem } from './print.js';
-import { inProcessService, NetworkError, remoteService, type Service } from './service.js';
+import { inProcessService, NetworkError, progressBar, remoteService, type Service } from './service.js';
+
+/** The routes that run as jobs (`?async=true`; README "Jobs"), of those the commands call. */
+const JOB_PATHS = new Set(['/grad', '/jacobian', '/check', '/grade']);
 
 const GENERAL_HELP = `usage: adjoint <command> [arguments] [options]
 
@@ -71,7 +74,12 @@ async function runCommand(name: string, command: Command, args: string[], env: N
   const request = command.request(parsed);
   const url = (parsed.options.url as string | undefined) ?? env.ADJOINT_URL;
   if (url && !/^https?:\/\/[^/]/i.test(url)) throw new InputError(`${url}: the server's URL is http://host:port or https://host (from --url or $ADJOINT_URL)`);
-  const service: Service = url ? remoteService(url, (parsed.options['api-key'] as string | undefined) ?? env.ADJOINT_API_KEY) : await inProcessService();
+  const asJob = parsed.options.job === true;
+  if (asJob && (!url || !JOB_PATHS.has(request.path))) {
+    throw new InputError(`--job runs ${[...JOB_PATHS].map((p) => p.slice(1)).join(', ')} as a job on a server: give --url (or $ADJOINT_URL)`);
+  }
+  const apiKey = (parsed.options['api-key'] as string | undefined) ?? env.ADJOINT_API_KEY;
+  const service: Service = url ? remoteService(url, apiKey, asJob ? progressBar(process.stderr) : undefined) : await inProcessService();
   try {
     const reply = await service.post(request.path, request.body);
     const ok = reply.status >= 200 && reply.status < 300;

@@ -20,25 +20,73 @@ export class NetworkError extends Error {
   override readonly name = 'NetworkError';
 }
 
-/** A running server at `url`, with `Authorization: Bearer <apiKey>` when a key is given. */
-export function remoteService(url: string, apiKey: string | undefined): Service {
+/** How often a job's state is asked for while it runs (`--job`). */
+const POLL_MS = 500;
+
+/** What a job says of itself (GET /jobs/{id}; README "Jobs"). */
+interface JobState {
+  state: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  progress?: { done: number; total: number; queries?: number };
+  result?: unknown;
+  problem?: { status?: number };
+}
+
+/**
+ * A running server at `url`, with `Authorization: Bearer <apiKey>` when a key is given. With
+ * `onProgress`, a request runs as a job (`?async=true`, answered 202 with its Location): its state
+ * is asked for every POLL_MS, told to `onProgress`, and its answer (or problem) returned once it
+ * ends, so no proxy's time-out cuts long work short.
+ */
+export function remoteService(url: string, apiKey: string | undefined, onProgress?: (job: JobState) => void): Service {
   const base = url.replace(/\/+$/, '');
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, application/problem+json' };
   if (apiKey !== undefined && apiKey !== '') headers.authorization = `Bearer ${apiKey}`;
+  const call = async (target: string, init: RequestInit): Promise<Response> => {
+    try {
+      // Node's fetch asks for and undoes gzip/brotli compression by itself.
+      return await fetch(target, { ...init, headers });
+    } catch (error) {
+      const cause = (error as Error & { cause?: Error }).cause;
+      throw new NetworkError(`cannot reach ${target}: ${cause?.message ?? (error as Error).message}`);
+    }
+  };
   return {
     where: base,
     async post(path, body) {
-      let response: Response;
-      try {
-        // Node's fetch asks for and undoes gzip/brotli compression by itself.
-        response = await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
-        return { status: response.status, body: await response.text() };
-      } catch (error) {
-        const cause = (error as Error & { cause?: Error }).cause;
-        throw new NetworkError(`cannot reach ${base}${path}: ${cause?.message ?? (error as Error).message}`);
-      }
+      const response = await call(`${base}${path}${onProgress ? '?async=true' : ''}`, { method: 'POST', body: JSON.stringify(body) });
+      const text = await response.text();
+      const location = response.headers.get('location');
+      if (!onProgress || response.status !== 202 || location === null) return { status: response.status, body: text };
+      return followJob(new URL(location, `${base}/`).href, call, onProgress);
     },
     close: async () => {},
+  };
+}
+
+/** The answer of the job at `url`, once it has ended, its state told to `onProgress` meanwhile. */
+async function followJob(url: string, call: (target: string, init: RequestInit) => Promise<Response>, onProgress: (job: JobState) => void): Promise<Reply> {
+  for (;;) {
+    const response = await call(url, { method: 'GET' });
+    const text = await response.text();
+    if (response.status !== 200) return { status: response.status, body: text };
+    const job = JSON.parse(text) as JobState;
+    onProgress(job);
+    if (job.state === 'succeeded') return { status: 200, body: JSON.stringify(job.result) };
+    if (job.state === 'failed') return { status: job.problem?.status ?? 500, body: JSON.stringify(job.problem) };
+    if (job.state === 'cancelled') throw new NetworkError(`the job at ${url} was cancelled`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** A progress bar on a terminal (stderr), redrawn in place; nothing when stderr is not one. */
+export function progressBar(stream: NodeJS.WriteStream): (job: JobState) => void {
+  if (!stream.isTTY) return () => undefined;
+  return (job) => {
+    const { done = 0, total = 1, queries } = job.progress ?? {};
+    const width = 30;
+    const filled = Math.round((width * done) / Math.max(1, total));
+    const spent = queries === undefined ? '' : `, ${queries} queries`;
+    stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${job.state}${spent}${job.state === 'succeeded' || job.state === 'failed' ? '\n' : ''}`);
   };
 }
 

@@ -137,6 +137,21 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     expect(refused.stderr).toMatch(/^error: unauthorized \(401\)/);
   });
 
+  it('--job runs the request as a job on the server (?async=true) and prints the same answer', async () => {
+    const sync = await remote(['jacobian', 'tanh(W @ x)', '--at', `W=${JSON.stringify(W)}`, '--at', `x=${JSON.stringify(X)}`, '--json']);
+    const job = await remote(['jacobian', 'tanh(W @ x)', '--at', `W=${JSON.stringify(W)}`, '--at', `x=${JSON.stringify(X)}`, '--json', '--job']);
+    expect(job.status, job.stderr).toBe(0);
+    expect(JSON.parse(job.stdout)).toEqual(JSON.parse(sync.stdout));
+    // A problem comes back as the synchronous endpoint gives it: exit code 2.
+    const failed = await remote(['grad', 'x @ x', '--at', 'x=[[1,2]]', '--job']);
+    expect(failed.status, failed.stderr).toBe(2);
+    expect(failed.stderr).toMatch(/shape/);
+    // Without a server there is no job to run.
+    const local = await adjoint(['grad', 'x', '--at', 'x=1', '--job']);
+    expect(local.status).toBe(2);
+    expect(local.stderr).toMatch(/--job runs grad, jacobian, check, grade as a job on a server/);
+  });
+
   it("trace prints the lecture's table: each row's value, tangent and adjoint as worked by hand", async () => {
     const program = 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; x4 = sqrt(x3); x5 = cos(x3); x6 = x4 + x5; x6';
     const { status, stdout, stderr } = await remote(['trace', program, '--at', 'x=0.7', '--digits', '15']);
