@@ -2,14 +2,14 @@
 // change, and extras for the answer (queries spent, the offending field). The service maps each
 // code to its HTTP status (src/service/problem.ts), as it does the engine's errors.
 
-export type ProbeErrorCode = 'validation_error' | 'limit_exceeded' | 'rate_limited' | 'probe_target_forbidden' | 'probe_target_error' | 'probe_timeout';
+export type ProbeErrorCode = 'validation_error' | 'limit_exceeded' | 'rate_limited' | 'probe_target_forbidden' | 'probe_target_error' | 'probe_timeout' | 'overloaded';
 
 export class ProbeError extends Error {
   constructor(
     readonly code: ProbeErrorCode,
     readonly detail: string,
     readonly extra: Record<string, unknown> = {},
-    /** For `rate_limited`: when the client may try again. */
+    /** For `rate_limited` and `overloaded`: when the client may try again. */
     readonly retryAfterSeconds?: number,
   ) {
     super(detail);

@@ -117,10 +117,24 @@ interface QuotaWindow {
   used: number;
 }
 
-/** Queries a probe holds in its client's window (see ClientQuotas.admit). */
+/**
+ * Queries a probe holds in its client's window (see ClientQuotas.admit): the window itself in this
+ * process, or the key of a shared window in Redis (RedisQuotas).
+ */
 export interface Reservation {
   readonly client: string;
-  readonly window: QuotaWindow | undefined;
+  readonly window: QuotaWindow | string | undefined;
+}
+
+/** Where the clients' windows are kept: this process (ClientQuotas), or Redis, shared by replicas. */
+export interface QuotaStore {
+  /** Reserves `queries` in `client`'s window, or says how long until it has room. */
+  admit(client: string, queries: number): Admission | Promise<Admission>;
+  /** One more query beyond the reservation (a retry); false when the window has no room. */
+  take(reservation: Reservation, queries?: number): boolean;
+  /** Gives back reserved queries that were never sent, while their window is still open. */
+  refund(reservation: Reservation, queries: number): void;
+  close?(): Promise<void>;
 }
 
 export type Admission =
@@ -134,7 +148,7 @@ export type Admission =
  * opened, so expired ones are pruned from the front; it never holds more than `maxClients` (the
  * oldest window is forgotten first).
  */
-export class ClientQuotas {
+export class ClientQuotas implements QuotaStore {
   private readonly windows = new Map<string, QuotaWindow>();
 
   constructor(
@@ -174,7 +188,7 @@ export class ClientQuotas {
   /** Gives back reserved queries that were never sent, while their window is still the client's. */
   refund(reservation: Reservation, queries: number): void {
     const { window } = reservation;
-    if (window === undefined || queries <= 0) return;
+    if (typeof window !== 'object' || queries <= 0) return;
     if (this.windows.get(reservation.client) === window) window.used = Math.max(0, window.used - queries);
   }
 

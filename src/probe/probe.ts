@@ -23,7 +23,7 @@ import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
 import { parsePointer } from './json-pointer.js';
 import type { ProbeMethod } from './methods.js';
-import { ClientQuotas, OutboundBytes, perturbedOutboundBytes, plannedOutboundBytes, type Reservation } from './limits.js';
+import { ClientQuotas, OutboundBytes, perturbedOutboundBytes, plannedOutboundBytes, type QuotaStore, type Reservation } from './limits.js';
 import { runBounded } from './pool.js';
 
 export { PROBE_METHODS, type ProbeMethod } from './methods.js';
@@ -173,6 +173,8 @@ export interface ProberOptions {
   clientQueriesPerMinute: number;
   /** The window of clientQueriesPerMinute in ms (default 60,000; tests shorten it). */
   clientWindowMs?: number | undefined;
+  /** Where the clients' windows are kept when not in this process: Redis, shared by replicas (RedisQuotas). */
+  quotas?: QuotaStore | undefined;
   /** Clients whose window is tracked at once (default 100,000; the oldest window is forgotten first). */
   maxClients?: number | undefined;
   evaluator: Evaluator;
@@ -468,12 +470,12 @@ class Stopwatch {
 export class Prober {
   private readonly guard: TargetGuard;
   private readonly outgoing: Semaphore;
-  private readonly quotas: ClientQuotas;
+  private readonly quotas: QuotaStore;
 
   constructor(private readonly options: ProberOptions) {
     this.guard = new TargetGuard(options.allowedOrigins, options.resolve);
     this.outgoing = new Semaphore(options.maxOutgoing);
-    this.quotas = new ClientQuotas(options.clientQueriesPerMinute, options.clientWindowMs, options.maxClients);
+    this.quotas = options.quotas ?? new ClientQuotas(options.clientQueriesPerMinute, options.clientWindowMs, options.maxClients);
   }
 
   /**
@@ -492,7 +494,7 @@ export class Prober {
     let reservation: Reservation | undefined;
     if (http !== undefined) {
       this.checkOutboundBytes(http.template, request, admitted);
-      reservation = this.reserve(context.client ?? '', request, admitted.plan);
+      reservation = await this.reserve(context.client ?? '', request, admitted.plan);
     }
     const meter = new QueryMeter(admitted.plan.budget, admitted.plan.planned);
     const allowance = { remaining: o.maxFlops };
@@ -693,7 +695,7 @@ export class Prober {
   }
 
   /** Reserves the planned queries in the client's window: 429 when it has too few left this minute, 422 when no minute has enough. */
-  private reserve(client: string, request: ProbeRequest, plan: QueryPlan): Reservation {
+  private async reserve(client: string, request: ProbeRequest, plan: QueryPlan): Promise<Reservation> {
     const perMinute = this.options.clientQueriesPerMinute;
     if (perMinute > 0 && plan.planned > perMinute) {
       const fewer = fewerQueries(request.method, request, perMinute);
@@ -701,7 +703,13 @@ export class Prober {
         `This probe plans ${plan.planned} queries, more than this server's PROBE_CLIENT_QUERIES_PER_MINUTE of ${perMinute} for one client${fewer === undefined ? '' : `; ${fewer}`}`,
       );
     }
-    const admission = this.quotas.admit(client, plan.planned);
+    let admission;
+    try {
+      admission = await this.quotas.admit(client, plan.planned);
+    } catch {
+      // The shared windows (Redis) cannot be read: refused rather than let through unmetered.
+      throw new ProbeError('overloaded', 'The probe quotas shared by this service’s replicas cannot be read (Redis does not answer); send the probe again shortly', { queries: 0 }, 5);
+    }
     if (admission.ok) return admission.reservation;
     const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
     const fewer = fewerQueries(request.method, request, admission.left);

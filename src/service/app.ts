@@ -31,6 +31,7 @@ import { HttpProblem, isClientAbort, PROBLEM_CONTENT_TYPE, toHttpProblem } from 
 import { installAccess, securitySchemes, withSecurity } from './access.js';
 import { installBodyParsing } from './body.js';
 import { answerBytes, serializerCompiler } from './serialize.js';
+import { RedisQuotas } from '../probe/redis-quotas.js';
 import { clientErrorHandler, timeoutOptions } from './connections.js';
 
 /** Whether the app still takes new requests; it stops when shutdown begins. */
@@ -298,9 +299,16 @@ function decorateServices(app: App, config: Config, options: BuildAppOptions): v
     jobs: () => app.compute.jobs(),
     kernels: kernelBackend(),
   });
+  // With REDIS_URL, replicas share the clients' query windows (PROBE_CLIENT_QUERIES_PER_MINUTE).
+  const quotas =
+    config.REDIS_URL === '' || config.PROBE_CLIENT_QUERIES_PER_MINUTE === 0
+      ? undefined
+      : new RedisQuotas(config.REDIS_URL, config.PROBE_CLIENT_QUERIES_PER_MINUTE, 60_000, Date.now, (err) => app.log.warn({ err }, 'probe quotas: Redis connection error'));
+  if (quotas !== undefined) app.addHook('onClose', () => quotas.close());
   app.decorate(
     'prober',
     new Prober({
+      quotas,
       allowedOrigins: config.PROBE_ALLOWED_ORIGINS,
       maxConcurrency: config.PROBE_MAX_CONCURRENCY,
       maxOutgoing: config.PROBE_MAX_OUTGOING,

@@ -49,6 +49,7 @@ const probeStatus: Record<ProbeErrorCode, number> = {
   rate_limited: 429,
   probe_target_error: 502,
   probe_timeout: 504,
+  overloaded: 503,
 };
 
 function probeProblem(error: ProbeError): HttpProblem {
