@@ -3,6 +3,9 @@
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { App } from '../../src/service/app.js';
+import type { Config } from '../../src/service/config.js';
+import { buildTestApp } from '../helpers.js';
 
 export interface FakeAnswer {
   status?: number;
@@ -74,4 +77,32 @@ export async function serveModel(respond: Respond): Promise<FakeModel> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Fake models for one test, and an app allowed to query them; `close` after each test. */
+export class Bench {
+  private readonly models: FakeModel[] = [];
+  app: App | undefined;
+
+  async serve(respond: Respond, overrides: Partial<Config> = {}): Promise<{ model: FakeModel; app: App }> {
+    const model = await serveModel(respond);
+    this.models.push(model);
+    this.app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], ...overrides });
+    return { model, app: this.app };
+  }
+
+  async close(): Promise<void> {
+    await this.app?.close();
+    for (const m of this.models.splice(0)) await m.close();
+  }
+}
+
+/** POST /probe of `model` (its body `{"input": ...}`, the first logit of `/logits`), with `request`'s fields. */
+export async function probeModel<Answer>(app: App, model: FakeModel, request: Record<string, unknown>): Promise<{ status: number; answer: Answer }> {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/probe',
+    payload: { target: { url: model.url, body: { input: '$input' }, outputPath: '/logits/0' }, ...request },
+  });
+  return { status: response.statusCode, answer: response.json() as Answer };
 }

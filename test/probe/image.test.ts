@@ -6,9 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Random } from '../../src/engine/random.js';
 import type { App } from '../../src/service/app.js';
-import type { Config } from '../../src/service/config.js';
-import { buildTestApp } from '../helpers.js';
-import { serveModel, type FakeModel, type Respond } from './fake-model.js';
+import { Bench, probeModel, type FakeModel, type Respond } from './fake-model.js';
 
 interface Answer {
   method: string;
@@ -71,31 +69,7 @@ function windowMean(patch: [number, number], stride: [number, number], perWindow
   return sum.map((s, p) => s / count[p]!);
 }
 
-class Bench {
-  private models: FakeModel[] = [];
-  app: App | undefined;
-
-  async serve(respond: Respond, overrides: Partial<Config> = {}) {
-    const model = await serveModel(respond);
-    this.models.push(model);
-    this.app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], ...overrides });
-    return { model, app: this.app };
-  }
-
-  async close() {
-    await this.app?.close();
-    for (const m of this.models.splice(0)) await m.close();
-  }
-}
-
-async function probe(app: App, model: FakeModel, request: Record<string, unknown>) {
-  const response = await app.inject({
-    method: 'POST',
-    url: '/probe',
-    payload: { target: { url: model.url, body: { input: '$input' }, outputPath: '/logits/0' }, ...request },
-  });
-  return { status: response.statusCode, answer: response.json() as Answer };
-}
+const probe = (app: App, model: FakeModel, request: Record<string, unknown>) => probeModel<Answer>(app, model, request);
 
 const linearImage =
   (w: Float64Array): Respond =>

@@ -6,9 +6,8 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Random } from '../../src/engine/random.js';
 import type { App } from '../../src/service/app.js';
-import type { Config } from '../../src/service/config.js';
 import { buildTestApp } from '../helpers.js';
-import { serveModel, type FakeModel, type Respond } from './fake-model.js';
+import { Bench, probeModel, type FakeModel, type Respond } from './fake-model.js';
 
 const W = [0.5, -1.25, 2, 3.5, -0.75, 1e-3, 0, 7];
 const B = 0.3;
@@ -29,32 +28,7 @@ interface Answer {
   detail?: string;
 }
 
-/** Fake models for one test, and an app allowed to query them. */
-class Bench {
-  private readonly models: FakeModel[] = [];
-  app: App | undefined;
-
-  async serve(respond: Respond, overrides: Partial<Config> = {}): Promise<{ model: FakeModel; app: App }> {
-    const model = await serveModel(respond);
-    this.models.push(model);
-    this.app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], ...overrides });
-    return { model, app: this.app };
-  }
-
-  async close(): Promise<void> {
-    await this.app?.close();
-    for (const m of this.models.splice(0)) await m.close();
-  }
-}
-
-async function probe(app: App, model: FakeModel, request: Record<string, unknown>) {
-  const response = await app.inject({
-    method: 'POST',
-    url: '/probe',
-    payload: { target: { url: model.url, body: { input: '$input' }, outputPath: '/logits/0' }, ...request },
-  });
-  return { status: response.statusCode, answer: response.json() as Answer };
-}
+const probe = (app: App, model: FakeModel, request: Record<string, unknown>) => probeModel<Answer>(app, model, request);
 
 const linearModel: Respond = (input) => ({ json: { logits: [linear(input as number[]), -1] } });
 
