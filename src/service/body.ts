@@ -252,7 +252,8 @@ function isKey(body: Buffer, close: number): boolean {
 export function parseJsonBuffer(body: Buffer, maxItems = Infinity, lifting: Lifting = LIFTING): unknown {
   const start = UTF8_BYTE_ORDER_MARK.every((byte, i) => body[i] === byte) ? 3 : 0;
   if (body.length < lifting.minBodyBytes) return parseJsonBody(bodyText(body.subarray(start)), maxItems);
-  const tag = randomBytes(8).toString('hex');
+  // No escape in the stand-in: an escape would send the rest to the forbidden-key walk.
+  const tag = `lifted-${randomBytes(8).toString('hex')}:`;
   const pieces: string[] = [];
   const lifted: string[] = [];
   let copied = start;
@@ -262,7 +263,7 @@ export function parseJsonBuffer(body: Buffer, maxItems = Infinity, lifting: Lift
     if (close - open - 1 >= lifting.minStringBytes && !isKey(body, close)) {
       const text = body.toString('latin1', open + 1, close);
       if (text.search(NOT_BASE64) < 0) {
-        pieces.push(bodyText(body.subarray(copied, open)), `"\\u0000${tag}:${lifted.length}"`);
+        pieces.push(bodyText(body.subarray(copied, open)), `"${tag}${lifted.length}"`);
         lifted.push(text);
         copied = close + 1;
       }
@@ -272,7 +273,7 @@ export function parseJsonBuffer(body: Buffer, maxItems = Infinity, lifting: Lift
   if (lifted.length === 0) return parseJsonBody(bodyText(body.subarray(start)), maxItems);
   pieces.push(bodyText(body.subarray(copied)));
   const value = parseJsonBody(pieces.join(''), maxItems);
-  return restoreLifted(value, `\u0000${tag}:`, lifted);
+  return restoreLifted(value, tag, lifted);
 }
 
 /** `value` with every stand-in (`prefix` and an index) replaced by the lifted string it stands for. */
