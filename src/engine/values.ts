@@ -93,6 +93,27 @@ export function toTensor(value: unknown, path: (string | number)[], maxElements 
   return { shape, data };
 }
 
+/**
+ * A tensor already read, in the form of an encoded array: what the service hands to a worker thread,
+ * the elements' memory moved rather than copied. JSON has no Float64Array, so no request holds one.
+ */
+export interface ReadArray {
+  dtype: 'float64';
+  shape: number[];
+  data: Float64Array;
+}
+
+/** `t` as a ReadArray (sharing its elements). */
+export function readArrayOf(t: Tensor): ReadArray {
+  return { dtype: 'float64', shape: [...t.shape], data: t.data };
+}
+
+/** The tensor a ReadArray holds, its element count checked against its shape. */
+function readArray(data: Float64Array, shape: number[], size: number, path: (string | number)[]): Tensor {
+  if (data.length !== size) throw invalid(path, `holds ${data.length} elements, but shape [${shape.join(', ')}] needs ${size}`);
+  return { shape, data };
+}
+
 /** The keys of an encoded array. */
 const ENCODED_KEYS = ['dtype', 'shape', 'data'];
 /** Whether this machine stores a float64's bytes little-endian (then decoding needs no copy). */
@@ -154,6 +175,7 @@ function decodeTensor(value: Record<string, unknown>, path: (string | number)[],
     });
   }
   const dataPath = [...path, 'data'];
+  if (data instanceof Float64Array) return readArray(data, shape, size, dataPath);
   if (typeof data !== 'string') throw invalid(dataPath, `must be a base64 string (the float64 elements, little-endian, row-major), got ${describe(data)}`);
   if (data.length % 4 !== 0) throw invalid(dataPath, `has ${data.length} characters, not a multiple of 4: base64 must be padded with "="`);
   const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;

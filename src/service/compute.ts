@@ -19,7 +19,8 @@ import { grade } from '../grade/grade.js';
 import type { GradeLimits, GradeRequest } from '../grade/types.js';
 import type { Limits } from '../engine/prepare.js';
 import { HttpProblem } from './problem.js';
-import { planRequest, withAlternative, type FunctionRequest, type Job, type OperationName, type RequestTable } from './request.js';
+import { jsonBytes } from './json-bytes.js';
+import { planRequest, readInputsOnce, withAlternative, type FunctionRequest, type Job, type OperationName, type RequestTable } from './request.js';
 
 export interface ComputeOptions {
   limits: Limits;
@@ -246,19 +247,21 @@ export class Compute {
     options.signal?.throwIfAborted();
     this.checkInputCounts(request);
     if (this.planElsewhere(request)) return this.offloadWithin({ op, request, serialize }, options);
-    const job = this.planHere(() => planRequest(this.engine, op, request));
-    if (job === undefined) return this.offloadWithin({ op, request, serialize }, options);
+    // Inputs read once, here: planning reads them, and a worker gets their memory moved.
+    const read = this.pool === undefined ? { request, transfer: [] } : readInputsOnce(this.engine, request);
+    const job = this.planHere(() => planRequest(this.engine, op, read.request));
+    if (job === undefined) return this.offloadWithin({ op, request: read.request, serialize }, options, read.transfer);
     debit(options.allowance, job.flops);
     if (this.cheap(job)) return this.inline(job);
-    return this.offload({ op, request, serialize }, options);
+    return this.offload({ op, request: read.request, serialize }, options, read.transfer);
   }
 
   /** Offload a task planned on the worker: its work is checked against the allowance there and debited here. */
-  private async offloadWithin(task: Extract<WorkerTask, { op: OperationName }>, options: RunOptions): Promise<Answer> {
+  private async offloadWithin(task: Extract<WorkerTask, { op: OperationName }>, options: RunOptions, transfer: ArrayBuffer[] = []): Promise<Answer> {
     const allowance = options.allowance;
-    if (allowance === undefined) return this.offload(task, options);
+    if (allowance === undefined) return this.offload(task, options, transfer);
     debit(allowance, 0);
-    return this.offload({ ...task, maxFlops: Math.min(this.options.limits.maxFlops, allowance.remaining) }, options);
+    return this.offload({ ...task, maxFlops: Math.min(this.options.limits.maxFlops, allowance.remaining) }, options, transfer);
   }
 
   /** The lecture's tables: planned here, run here or on a worker like the differentiation operations. */
@@ -345,7 +348,7 @@ export class Compute {
    * Run `task` on a worker. Its result crosses the thread boundary as structured-clone data that
    * `answerTask` made for this very task, so it is typed here as the task's result `T`.
    */
-  private async offload<T extends object = object>(task: WorkerTask, options: RunOptions = {}): Promise<T | SerializedAnswer> {
+  private async offload<T extends object = object>(task: WorkerTask, options: RunOptions = {}, transfer: ArrayBuffer[] = []): Promise<T | SerializedAnswer> {
     const pool = this.pool!;
     this.counts.offloaded++;
     if (pool.queueSize >= this.options.maxQueue) {
@@ -357,7 +360,8 @@ export class Compute {
     try {
       const timeout = AbortSignal.timeout(this.options.timeoutMs);
       const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-      answer = (await pool.run(task, { signal })) as WorkerAnswer | Uint8Array;
+      // The inputs' memory moves to the worker (the task's tensors are not used here again).
+      answer = (await pool.run(task, { signal, transferList: transfer })) as WorkerAnswer | Uint8Array;
     } catch (e) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (e instanceof Error && e.name === 'AbortError') {
@@ -442,11 +446,9 @@ export async function answerTask(engine: Engine, task: WorkerTask, reports?: Bro
   return answer;
 }
 
-const encoder = new TextEncoder();
-
 function finish(result: object, serialize: boolean | undefined, flops?: number): WorkerAnswer {
   if (!serialize) return { ok: true, result, flops };
-  return { ok: true, json: encoder.encode(JSON.stringify(result)) };
+  return { ok: true, json: jsonBytes(result) };
 }
 
 async function answerTaskOnly(engine: Engine, task: WorkerTask): Promise<WorkerAnswer> {

@@ -13,7 +13,7 @@ import type { GraphJson } from '../engine/ir/from-json.js';
 import type { Warning } from '../engine/ad/run.js';
 import { inputNameMessage, isInputName, type FunctionSource, type Prepared } from '../engine/prepare.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../engine/tensor/tensor.js';
-import { MAX_RANK, toTensor } from '../engine/values.js';
+import { MAX_RANK, readArrayOf, toTensor } from '../engine/values.js';
 import { fromTensor, jsonNumber, tensorWriter, type Encoding, type Value } from './values.js';
 
 export interface FunctionRequest {
@@ -148,6 +148,46 @@ export function readPoint(engine: Engine, request: FunctionRequest, at: Record<s
   const prepared = prepareInputs(engine, request, shapes);
   const wrt = readWrt(request.wrt, names, () => `the keys of \`at\` (${names.join(', ')})`);
   return { prepared, inputs, wrt };
+}
+
+/** A request whose points' inputs are already read into tensors, and the memory those hold. */
+export interface InputsRead<R extends FunctionRequest> {
+  request: R;
+  /** The tensors' own buffers: moved, not copied, when the request goes to a worker thread. */
+  transfer: ArrayBuffer[];
+}
+
+/**
+ * `request` with every input of `at` (or of each of `points`) read into a tensor once, here, in the
+ * form of an encoded array holding a Float64Array: planning reads them without a copy, and a worker
+ * thread receives their memory moved (a structured clone would copy megabytes of base64 text, and
+ * the worker would decode it again). Errors are the ones `readPoint` would raise, at the same paths.
+ * A request that gives both `at` and `points`, or too many points, is left as it is: planning says
+ * what is wrong with it.
+ */
+export function readInputsOnce<R extends FunctionRequest>(engine: Engine, request: R): InputsRead<R> {
+  if (request.at !== undefined && request.points !== undefined) return { request, transfer: [] };
+  if (request.points !== undefined && request.points.length > engine.limits.maxPoints) return { request, transfer: [] };
+  const transfer = new Set<ArrayBuffer>();
+  const readAll = (at: Record<string, unknown>, path: (string | number)[]): Record<string, unknown> => {
+    engine.checkInputCount(Object.keys(at).length, path);
+    const out: Record<string, unknown> = {};
+    for (const name of Object.keys(at)) {
+      const raw = at[name];
+      const t = toTensor(raw, [...path, name], engine.limits.maxTensorElements);
+      const { buffer } = t.data;
+      // Only memory read here, and which the tensor has to itself, moves: a caller's own
+      // Float64Array stays theirs, and a view into a larger buffer is copied.
+      const callers = typeof raw === 'object' && raw !== null && (raw as { data?: unknown }).data === t.data;
+      if (!callers && t.data.byteOffset === 0 && t.data.byteLength === buffer.byteLength && buffer instanceof ArrayBuffer) transfer.add(buffer);
+      Object.defineProperty(out, name, { value: readArrayOf(t), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  };
+  const read = { ...request };
+  if (request.at !== undefined) read.at = readAll(request.at, ['at']);
+  else if (request.points !== undefined) read.points = request.points.map((at, i) => readAll(at, ['points', i]));
+  return { request: read, transfer: [...transfer] };
 }
 
 /**
