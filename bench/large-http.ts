@@ -6,9 +6,11 @@
 // arrays, so a slow spell of the shared machine slows all three alike; the figures are medians.
 //
 // The server is a child process (`dist/src/server.js`, default configuration: heavy work on its
-// worker threads), the client undici on the same two cores. Answers are asked uncompressed
+// worker threads), the client undici on the same two cores. A third figure, in the same rounds, is
+// the floor HTTP sets: the same bytes in and out through a bare node:http server doing no work. Answers are asked uncompressed
 // (`accept-encoding: identity`): compression trades CPU for bytes, which loopback does not need.
 
+import { spawn } from 'node:child_process';
 import { request } from 'undici';
 import { grad as gradOf } from '../src/engine/ad/differentiate.js';
 import { Engine } from '../src/engine/engine.js';
@@ -26,8 +28,42 @@ export interface LargeHttpFigure {
   engineMs: number;
   base64Ms: number;
   jsonMs: number;
+  /** The same bytes both ways (the base64 request, an answer of the base64 answer's size) through a bare node:http server. */
+  bareMs: number;
+  /** Likewise for the nested JSON request and answer. */
+  bareJsonMs: number;
   base64Bytes: number;
   jsonBytes: number;
+  answerBytes: number;
+  jsonAnswerBytes: number;
+}
+
+// A server that does nothing but read a body and answer as many bytes as the request's
+// `x-answer-bytes` asks: what moving the bytes alone costs, between two Node processes on this
+// machine. A fixed script of ours (nothing of a request is ever evaluated).
+const BARE_SERVER = `
+const http = require('node:http');
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    Buffer.concat(chunks);
+    const size = Math.min(Number(req.headers['x-answer-bytes']) || 0, 64 * 2 ** 20);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': size });
+    res.end(Buffer.alloc(size, 0x41));
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
+`;
+
+/** The bare server in a child process: its URL, and how to stop it. */
+async function startBareServer(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, ['-e', BARE_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`the bare server exited (${code})`)));
+  });
+  return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill() };
 }
 
 function encoded(random: Random, shape: number[], scale = 1): Encoded {
@@ -72,18 +108,28 @@ function largeCases(): { name: string; expr: string; at: Record<string, Encoded>
   ];
 }
 
-async function post(url: string, body: string): Promise<number> {
+/** The time of one POST, answer read; and the answer's length. */
+async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<{ ms: number; bytes: number }> {
   const start = performance.now();
-  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'accept-encoding': 'identity' }, body });
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'accept-encoding': 'identity', ...headers }, body });
   const answer = await res.body.arrayBuffer();
   if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${Buffer.from(answer).toString().slice(0, 300)}`);
-  return performance.now() - start;
+  return { ms: performance.now() - start, bytes: answer.byteLength };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** The figures for each workload against the server at `base`, over at least `rounds` rounds. */
 export async function measureLargeHttp(base: string, rounds = 15): Promise<LargeHttpFigure[]> {
+  const bare = await startBareServer();
+  try {
+    return await measureEach(base, bare.url, rounds);
+  } finally {
+    bare.stop();
+  }
+}
+
+async function measureEach(base: string, bareUrl: string, rounds: number): Promise<LargeHttpFigure[]> {
   const engine = new Engine();
   const figures: LargeHttpFigure[] = [];
   for (const c of largeCases()) {
@@ -93,28 +139,42 @@ export async function measureLargeHttp(base: string, rounds = 15): Promise<Large
     const jsonBody = JSON.stringify({ expr: c.expr, at: Object.fromEntries(Object.entries(c.at).map(([k, v]) => [k, nested(v)])), wrt: c.wrt });
     const url = `${base}/grad`;
     // Warm-up: the JIT, the server's prepared-function cache, its workers' too.
+    let answerBytes = 0;
+    let jsonAnswerBytes = 0;
     for (let i = 0; i < 3; i++) {
       gradient.run();
-      await post(url, base64Body);
-      await post(url, jsonBody);
+      answerBytes = (await post(url, base64Body)).bytes;
+      jsonAnswerBytes = (await post(url, jsonBody)).bytes;
     }
+    const asBig = { 'x-answer-bytes': String(answerBytes) };
+    const asBigJson = { 'x-answer-bytes': String(jsonAnswerBytes) };
+    await post(bareUrl, base64Body, asBig);
+    await post(bareUrl, jsonBody, asBigJson);
     const engineMs: number[] = [];
     const base64Ms: number[] = [];
     const jsonMs: number[] = [];
+    const bareMs: number[] = [];
+    const bareJsonMs: number[] = [];
     for (let i = 0; i < rounds; i++) {
       const start = performance.now();
       gradient.run();
       engineMs.push(performance.now() - start);
-      base64Ms.push(await post(url, base64Body));
-      jsonMs.push(await post(url, jsonBody));
+      base64Ms.push((await post(url, base64Body)).ms);
+      jsonMs.push((await post(url, jsonBody)).ms);
+      bareMs.push((await post(bareUrl, base64Body, asBig)).ms);
+      bareJsonMs.push((await post(bareUrl, jsonBody, asBigJson)).ms);
     }
     figures.push({
       name: c.name,
       engineMs: median(engineMs),
       base64Ms: median(base64Ms),
       jsonMs: median(jsonMs),
+      bareMs: median(bareMs),
+      bareJsonMs: median(bareJsonMs),
       base64Bytes: base64Body.length,
       jsonBytes: jsonBody.length,
+      answerBytes,
+      jsonAnswerBytes,
     });
   }
   return figures;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Trace } from '../src/explain/trace.js';
 import { problemResponses, SourcePositionSchema } from '../src/service/problem.js';
 import { sendAnswer } from './answer.js';
-import { FunctionRequestSchema, ValueSchema, ValuesSchema, WarningSchema } from './schemas.js';
+import { EncodingSchema, FunctionRequestSchema, ValueSchema, ValuesSchema, WarningSchema } from './schemas.js';
 
 export const TEACHING_TAG = 'teaching';
 const errors = problemResponses(400, 413, 415, 422, 429, 503);
@@ -23,6 +23,7 @@ const TraceRequest = OneFunctionSchema.extend({
   mode: z.enum(['forward', 'reverse', 'both']).default('both').describe('Which table: tangents (forward), adjoints (reverse) or both (default)'),
   tangents: ValuesSchema.optional().describe('Forward mode: a tangent per input (others zero). Default: ones on the first wrt input, zeros elsewhere'),
   cotangent: ValueSchema.optional().describe('Reverse mode: the cotangent of the output. Default: ones'),
+  encoding: EncodingSchema,
 });
 
 const TraceResponse = z.object({

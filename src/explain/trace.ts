@@ -8,7 +8,7 @@ import { EngineError } from '../engine/errors.js';
 import type { Node } from '../engine/ir/graph.js';
 import type { Warning } from '../engine/ad/run.js';
 import type { Prepared } from '../engine/prepare.js';
-import { fromTensor, jsonNumber, type Value } from '../service/values.js';
+import { jsonNumber, tensorWriter, type Value } from '../service/values.js';
 import { byName, readPoint, readTraceSeeds, type FunctionRequest, type Job } from '../service/request.js';
 
 export { rowArgs, rowOp, traceRows, type TraceMode };
@@ -53,17 +53,21 @@ export function trace(engine: Engine, request: TraceRequest): Trace {
 }
 
 /** Read a trace request (its point and seeds) and plan the tables over tensors. */
-function planTraceTensors(engine: Engine, request: TraceRequest): { prepared: Prepared; seeds: TraceSeeds; run: () => TraceResult; flops: number; answer: number } {
+function planTraceTensors(
+  engine: Engine,
+  request: TraceRequest,
+): { prepared: Prepared; seeds: TraceSeeds; run: () => TraceResult; flops: number; answer: number; encoding: TraceRequest['encoding'] } {
   if (request.at === undefined) throw new EngineError('validation_error', 'a trace needs the point `at`', { path: ['at'] });
   const point = readPoint(engine, request, request.at, ['at']);
   const seeds = readTraceSeeds(point, request.mode, request.tangents, request.cotangent);
   const planned = traceTensors(point.prepared, point.inputs, point.wrt, request.mode, seeds);
-  return { prepared: point.prepared, seeds, run: () => planned.run(), flops: planned.flops, answer: planned.answer };
+  return { prepared: point.prepared, seeds, run: () => planned.run(), flops: planned.flops, answer: planned.answer, encoding: request.encoding };
 }
 
-/** The tables as the /trace answer. */
+/** The tables as the /trace answer, tensors written as the request's `encoding` says. */
 function traceAnswer(planned: ReturnType<typeof planTraceTensors>): Trace {
   const { prepared, seeds } = planned;
+  const fromTensor = tensorWriter(planned.encoding);
   const result = planned.run();
   const steps = result.rows.map((node, i): TraceStep => {
     const step: TraceStep = { id: node.label!, op: rowOp(node), args: stepArgs(prepared, node), shape: [...node.shape], value: fromTensor(result.values[i]!) };

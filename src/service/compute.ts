@@ -267,10 +267,10 @@ export class Compute {
   /** The lecture's tables: planned here, run here or on a worker like the differentiation operations. */
   async trace(request: TraceRequest): Promise<Answer> {
     this.checkInputCounts(request);
-    const task = { op: 'trace' as const, request, serialize: true };
-    if (this.planElsewhere(request)) return this.offload(task);
-    const job = this.planHere(() => planTrace(this.engine, request));
-    if (job === undefined || !this.cheap(job)) return this.offload(task);
+    if (this.planElsewhere(request)) return this.offload({ op: 'trace', request, serialize: true });
+    const read = this.pool === undefined ? { request, transfer: [] } : readInputsOnce(this.engine, request);
+    const job = this.planHere(() => planTrace(this.engine, read.request));
+    if (job === undefined || !this.cheap(job)) return this.offload({ op: 'trace', request: read.request, serialize: true }, {}, read.transfer);
     return this.inline(job);
   }
 

@@ -101,6 +101,7 @@ const CASES: [string, string, Record<string, unknown>][] = [
   ['/hessian', 'hessian', { expr: 'x @ M @ x', at: { x: [1, 2], M: [[1, 2], [3, 4]] } }],
   ['/hvp', 'hvp', { expr: 'x @ M @ x', at: { x: [1, 2], M: [[1, 2], [3, 4]] }, wrt: ['x'], vector: { x: [1, 0] } }],
   ['/check', 'check', { expr: 'sum(sin(x) * x)', at: { x: [0.5, 1.5] } }],
+  ['/trace', 'trace (the lecture\'s tables)', { expr: 'sum(log(x) * x)', at: NON_FINITE, tangents: { x: [1, 0, 2, 1] } }],
 ];
 
 const CONFIGS = [

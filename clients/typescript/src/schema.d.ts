@@ -2294,6 +2294,11 @@ export interface operations {
                         [key: string]: components["schemas"]["Value"];
                     };
                     cotangent?: components["schemas"]["ValueInput"];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
                 } & ({
                     expr: unknown;
                     graph?: never;
