@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { BASES, PRIORS } from '../src/probe/directions.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_SAMPLES, PROBE_METHODS } from '../src/probe/probe.js';
 import { problemResponses } from '../src/service/problem.js';
-import { ValueSchema } from './schemas.js';
+import { EncodingSchema, ValueSchema } from './schemas.js';
 
 export const PROBING_TAG = 'probing';
 
@@ -81,6 +81,9 @@ const ProbeRequestSchema = z.object({
       `shapley: permutations to sample, in antithetic pairs (a permutation and its reverse); each costs at most m − 1 queries for m tokens, plus 2 in all (default ${DEFAULT_SAMPLES}, or as many as about 0.9 of budget pays for)`,
     ),
   image: ImageSchema.optional(),
+  encoding: EncodingSchema.describe(
+    'How the answer writes its maps — gradient, stderr (spsa/nes), exact, and an image’s occlusion scores: json (default) nested arrays, or base64 EncodedArrays {dtype, shape, data} with their exact float64 bits. Token scores and Shapley values stay lists of numbers',
+  ),
   format: z
     .enum(['json', 'png'])
     .optional()

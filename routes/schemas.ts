@@ -113,7 +113,7 @@ export function choicesOf(body: unknown): (readonly [string, string])[] {
   return CHOICES.filter((pair) => pair.every((name) => shape[name] === functionFields[name]));
 }
 
-/** How an answer writes its tensors: the differentiation endpoints and /trace take it. */
+/** How an answer writes its tensors: the differentiation endpoints, /trace and /probe take it. */
 export const EncodingSchema = z
   .enum(['json', 'base64'])
   .optional()

@@ -8,7 +8,7 @@ import { Semaphore } from './semaphore.js';
 import { isEngineError } from '../engine/errors.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
 import { toTensor } from '../engine/values.js';
-import { fromTensor, jsonNumber, type Value } from '../service/values.js';
+import { fromTensor, jsonNumber, tensorWriter, type Encoding, type Value } from '../service/values.js';
 import { ProbeError } from './errors.js';
 import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator } from './black-box.js';
 import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
@@ -67,6 +67,8 @@ export interface ProbeRequest {
   noise?: NoiseSpec | undefined;
   /** png: an image's map also as a picture (picture.ts). */
   format?: 'json' | 'png' | undefined;
+  /** How the answer writes its maps (gradient, stderr, exact, an image's scores): nested arrays or base64. */
+  encoding?: Encoding | undefined;
 }
 
 /** An image's map as a PNG (base64) and the colour scale of its bar. */
@@ -646,7 +648,8 @@ export class Prober {
     if (request.method === 'occlusion') {
       const baseline = baselineOf(image!, point!.data, request.image!.baseline ?? 'zero');
       const { scores } = await occludeGroups(estimateContext, point!, image!, baseline, value);
-      const answer: OcclusionAnswer = { method: 'occlusion', value, scores: fromTensor({ shape: point!.shape, data: scores }), groups: image!.count, queries: meter.spent };
+      const write = tensorWriter(request.encoding);
+      const answer: OcclusionAnswer = { method: 'occlusion', value, scores: write({ shape: point!.shape, data: scores }), groups: image!.count, queries: meter.spent };
       return request.format === 'png' ? { ...answer, ...drawn(image!, point!, scores, 'occlusion') } : answer;
     }
     const answer: GradientAnswer = {
@@ -655,9 +658,10 @@ export class Prober {
       ...(noise === undefined ? {} : { noise }),
     };
     if (exact !== undefined) {
-      answer.exact = exact;
+      const exactTensor = toTensor(exact, ['exact']);
+      answer.exact = tensorWriter(request.encoding)(exactTensor);
       const estimate = toTensor(answer.gradient, ['gradient']).data;
-      answer.cosine = jsonNumber(cosine(estimate, toTensor(exact, ['exact']).data)) as GradientAnswer['cosine'];
+      answer.cosine = jsonNumber(cosine(estimate, exactTensor.data)) as GradientAnswer['cosine'];
     }
     if (request.format === 'png') Object.assign(answer, drawn(image!, point!, toTensor(answer.gradient, ['gradient']).data, 'gradient'));
     return answer;
@@ -750,7 +754,8 @@ export class Prober {
   ): Promise<Omit<GradientAnswer, 'queries'>> {
     const { point, image } = input;
     const epsilon = chosenEpsilon ?? epsilonOf(method, request);
-    const gradientOf = (data: Float64Array) => fromTensor({ shape: point.shape, data });
+    const write = tensorWriter(request.encoding);
+    const gradientOf = (data: Float64Array) => write({ shape: point.shape, data });
     if (image !== undefined && (method === 'forward' || method === 'central')) {
       const gradient = await groupDifferences(context, point, image, { kind: method, epsilon, value });
       return { method, value, gradient: gradientOf(gradient), epsilon, groups: image.count };

@@ -408,6 +408,33 @@ describe('POST /probe: an expression as the black box', () => {
     expect(answer.queries).toBe(181);
   });
 
+  it('writes its maps as base64 arrays with "encoding": "base64", the same bits as the nested ones', async () => {
+    const decode = (v: { dtype: string; shape: number[]; data: string }) => {
+      expect(v.dtype).toBe('float64');
+      const bytes = Buffer.from(v.data, 'base64');
+      return { shape: v.shape, values: [...new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8)] };
+    };
+    const image = { shape: [2, 3], patch: [1, 2], stride: [1, 1] };
+    for (const request of [
+      { target: { expr: 'W = [[1, 2, 0], [3, -1, 2]]; tanh(W @ x)' }, at: [0.1, 0.2, -0.3], method: 'nes', output: 1, budget: 101, seed: 4 },
+      { target: { expr: 'sum(x * x)' }, at: [[1, 2, 3], [4, 5, 6]], method: 'occlusion', image },
+      { target: { expr: 'sum(x * x * x)' }, at: [[1, 2, 3], [4, 5, 6]], method: 'central', image },
+    ]) {
+      const json = (await post(request)).json() as Record<string, unknown>;
+      const base64 = (await post({ ...request, encoding: 'base64' })).json() as Record<string, unknown>;
+      const maps = ['gradient', 'stderr', 'exact', 'scores'].filter((key) => key in json);
+      expect(maps.length, JSON.stringify(json)).toBeGreaterThan(0);
+      for (const key of maps) {
+        const { shape, values } = decode(base64[key] as never);
+        const nested = json[key] as number[] | number[][];
+        expect(shape, key).toEqual(Array.isArray(nested[0]) ? [nested.length, (nested[0] as number[]).length] : [nested.length]);
+        expect(values, key).toEqual(nested.flat());
+      }
+      const rest = (answer: Record<string, unknown>) => Object.fromEntries(Object.entries(answer).filter(([key]) => !maps.includes(key)));
+      expect(rest(base64)).toEqual(rest(json));
+    }
+  });
+
   it('needs a function of exactly one input', async () => {
     const response = await post({ target: { expr: 'x * y' }, at: [1], method: 'central' });
     expect(response.statusCode).toBe(400);

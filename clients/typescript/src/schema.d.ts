@@ -3158,6 +3158,11 @@ export interface operations {
                     samples?: number;
                     image?: components["schemas"]["ProbeImageInput"];
                     /**
+                     * @description How the answer writes its maps — gradient, stderr (spsa/nes), exact, and an image’s occlusion scores: json (default) nested arrays, or base64 EncodedArrays {dtype, shape, data} with their exact float64 bits. Token scores and Shapley values stay lists of numbers
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                    /**
                      * @description png (with image): the map also as a picture — a heat map over the image in grey, diverging (blue–white–red, ±max) for gradients, sequential (yellow–red, 0 to max) for occlusion, with a colour bar — answered as image/png when Accept asks for image/png (before application/json), else as base64 in the JSON answer’s `png`
                      * @enum {string}
                      */
