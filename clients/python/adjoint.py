@@ -181,8 +181,8 @@ def _reshape(flat: list, shape: list) -> Any:
 
 
 # Answer fields that hold tensors, or maps of names to tensors.
-_TENSOR_FIELDS = {"value", "jvp", "hvp", "numeric_value"}
-_PER_INPUT_FIELDS = {"gradient", "vjp", "jacobian", "numeric", "exact"}
+_TENSOR_FIELDS = {"value", "tangent", "adjoint", "cotangent", "numeric_value"}
+_PER_INPUT_FIELDS = {"gradient", "vjp", "jacobian", "hvp", "numeric", "exact", "tangents"}
 
 
 def _decode_answer(obj: Any) -> Any:
@@ -198,8 +198,10 @@ def _decode_answer(obj: Any) -> Any:
             out[key] = {name: decode_value(t) for name, t in v.items()}
         elif key == "hessian" and isinstance(v, dict):
             out[key] = {a: {b: decode_value(t) for b, t in row.items()} for a, row in v.items()}
-        elif key == "results" and isinstance(v, list):
+        elif key in ("results", "steps") and isinstance(v, list):
             out[key] = [_decode_answer(r) for r in v]
+        elif key == "seeds" and isinstance(v, dict):
+            out[key] = _decode_answer(v)
         else:
             out[key] = v
     return out
@@ -243,7 +245,7 @@ class Adjoint:
         return self.call("/hessian", expr, **kw)
 
     def hvp(self, expr: Optional[str] = None, **kw: Any) -> Answer:
-        """Hessian-vector product: give ``tangents={...}``."""
+        """Hessian-vector product: give ``vector={...}`` (a direction per ``wrt`` input)."""
         return self.call("/hvp", expr, **kw)
 
     def check(self, expr: Optional[str] = None, **kw: Any) -> Answer:
@@ -269,7 +271,7 @@ class Adjoint:
         if point:
             body["at"] = {name: encode_value(v, self.base64_threshold) for name, v in point.items()}
         for key, v in fields.items():
-            if key in ("tangents",) and isinstance(v, Mapping):
+            if key in ("tangents", "vector") and isinstance(v, Mapping):
                 body[key] = {name: encode_value(t, self.base64_threshold) for name, t in v.items()}
             elif key in ("cotangent",):
                 body[key] = encode_value(v, self.base64_threshold)
@@ -298,5 +300,5 @@ class Adjoint:
             raise AdjointError(e.code, problem) from None
 
 
-_REQUEST_FIELDS = {"wrt", "tangents", "cotangent", "mode", "points", "eps", "rtol", "atol", "directions", "seed", "encoding", "method"}
+_REQUEST_FIELDS = {"wrt", "tangents", "vector", "cotangent", "mode", "points", "eps", "rtol", "atol", "directions", "seed", "encoding", "method"}
 

@@ -79,6 +79,21 @@ class AgainstTheService(unittest.TestCase):
         answer = self.ad.trace("x1 = x^2; x2 = exp(x1); x1 + x2", x=0.5)
         ids = [row["id"] for row in answer.steps]
         self.assertEqual(ids[:3], ["x", "x1", "x2"])
+        # Columns decoded as the other answers' tensors are, base64 or not: x1 = x^2 at 0.5.
+        for encoding in ("json", "base64"):
+            rows = {row["id"]: row for row in self.ad.trace("x1 = x^2; sum(x1)", x=[0.5, -1.0], encoding=encoding).steps}
+            self.assertEqual(list(rows["x1"]["value"]), [0.25, 1.0])
+            self.assertEqual(list(rows["x1"]["tangent"]), [1.0, -2.0])  # 2x times the default tangent, ones
+            self.assertEqual(list(rows["x1"]["adjoint"]), [1.0, 1.0])
+
+    def test_jvp_and_hvp_decoded(self):
+        # log at -1 is NaN; J·t of log(x) * x is (log(x) + 1)·t; the Hessian of sum(x^3) is diag(6x).
+        for encoding in ("json", "base64"):
+            jvp = self.ad.jvp("log(x) * x", x=[1.0, -1.0], tangents={"x": [2.0, 1.0]}, encoding=encoding)
+            self.assertEqual(float(jvp.tangent[0]), 2.0)
+            self.assertTrue(math.isnan(float(jvp.tangent[1])))
+            hvp = self.ad.hvp("sum(x^3)", x=[1.0, 2.0], vector={"x": [1.0, 1.0]}, encoding=encoding)
+            self.assertEqual(list(hvp.hvp["x"]), [6.0, 12.0])
 
     def test_docstring_examples(self):
         failures, _ = doctest.testmod(adjoint, optionflags=doctest.ELLIPSIS)

@@ -53,13 +53,13 @@ describe.skipIf(python === undefined)('the Python client against a running serve
   it.skipIf(!hasNumpy)('passes its tests with numpy (float64 arrays in and out)', async () => {
     const { status, output } = await run(['-m', 'unittest', '-v', 'test_adjoint']);
     expect(status, output).toBe(0);
-    expect(output).toMatch(/Ran 7 tests/);
+    expect(output).toMatch(/Ran 8 tests/);
   });
 
   it('passes its tests without numpy (the standard library only)', async () => {
     const { status, output } = await run(['-c', "import sys; sys.modules['numpy'] = None\nimport unittest, test_adjoint\nunittest.main(module=test_adjoint, argv=['test_adjoint', '-v'])"]);
     expect(status, output).toBe(0);
-    expect(output).toMatch(/Ran 7 tests/);
+    expect(output).toMatch(/Ran 8 tests/);
   });
 
   it('runs the example in examples/python/', async () => {
