@@ -51,7 +51,7 @@ export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', value: 'URL', help: 'a running Adjoint server (default: $ADJOINT_URL; neither: compute in this process)' },
   'api-key': { type: 'string', value: 'KEY', help: 'its API key, sent as Authorization: Bearer (default: $ADJOINT_API_KEY, better: other users see arguments in ps)' },
   json: { type: 'boolean', help: "print the service's JSON answer exactly as it came" },
-  job: { type: 'boolean', help: 'run on the server as a job (POST ...?async=true), with a progress bar on a terminal: for work longer than a proxy waits (grad, jacobian, check, grade; needs --url)' },
+  job: { type: 'boolean', help: 'run on the server as a job (POST ...?async=true), with a progress bar on a terminal: for work longer than a proxy waits (every command but trace; needs --url)' },
   digits: { type: 'string', value: 'N', help: 'round printed numbers to N significant digits' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
 };
@@ -123,6 +123,50 @@ const grad: Command = {
     const digits = digitsOf(parsed);
     const lines = labelled([['value', value], ...Object.entries(gradient).map(([name, g]): [string, AnswerValue] => [`∂f/∂${name}`, g])], digits);
     return { text: lines.join('\n'), passed: true };
+  },
+};
+
+const evaluate: Command = {
+  summary: 'the value of a function',
+  usage: 'adjoint eval <expr | @file> --at NAME=VALUE ...',
+  options: { at: AT },
+  request: (parsed) => functionRequest(parsed, '/eval'),
+  show(answer, parsed) {
+    const { value } = answer as { value: AnswerValue };
+    return { text: labelled([['value', value]], digitsOf(parsed)).join('\n'), passed: true };
+  },
+};
+
+const jvp: Command = {
+  summary: 'the value and a Jacobian-vector product J·t (forward mode, one pass)',
+  usage: 'adjoint jvp <expr | @file> --at NAME=VALUE ... --tangent NAME=VALUE ...',
+  notes: 'Inputs without a --tangent get a zero tangent; J·t has the output\'s shape.',
+  options: {
+    at: AT,
+    tangent: { type: 'string', multiple: true, value: 'NAME=VALUE', help: "an input's tangent, of its shape (repeat per input; or a JSON object, or @file.json)" },
+  },
+  request(parsed) {
+    const tangents = parseValues(list(parsed, 'tangent'), '--tangent');
+    if (tangents === undefined) throw new InputError('--tangent is required: the direction, e.g. --tangent x=1');
+    return functionRequest(parsed, '/jvp', { tangents });
+  },
+  show(answer, parsed) {
+    const { value, tangent } = answer as { value: AnswerValue; tangent: AnswerValue };
+    return { text: labelled([['value', value], ['J·t', tangent]], digitsOf(parsed)).join('\n'), passed: true };
+  },
+};
+
+const hessian: Command = {
+  summary: 'the value, gradient and Hessian of a scalar function (forward over reverse mode)',
+  usage: 'adjoint hessian <expr | @file> --at NAME=VALUE ... [--wrt NAME ...]',
+  notes: "∂²f/∂x∂y has x's shape followed by y's shape.",
+  options: { at: AT, wrt: WRT },
+  request: (parsed) => functionRequest(parsed, '/hessian'),
+  show(answer, parsed) {
+    const { value, gradient, hessian: blocks } = answer as { value: AnswerValue; gradient: Values; hessian: Record<string, Values> };
+    const rows: [string, AnswerValue][] = [['value', value], ...Object.entries(gradient).map(([name, g]): [string, AnswerValue] => [`∂f/∂${name}`, g])];
+    for (const [a, row] of Object.entries(blocks)) for (const [b, h] of Object.entries(row)) rows.push([`∂²f/∂${a}∂${b}`, h]);
+    return { text: labelled(rows, digitsOf(parsed)).join('\n'), passed: true };
   },
 };
 
@@ -351,8 +395,11 @@ const grade: Command = {
 };
 
 export const COMMANDS: ReadonlyMap<string, Command> = new Map([
+  ['eval', evaluate],
   ['grad', grad],
+  ['jvp', jvp],
   ['jacobian', jacobian],
+  ['hessian', hessian],
   ['check', check],
   ['trace', trace],
   ['grade', grade],

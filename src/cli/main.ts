@@ -12,7 +12,7 @@ import { formatProblem } from './print.js';
 import { inProcessService, NetworkError, progressBar, remoteService, type Service } from './service.js';
 
 /** The routes that run as jobs (`?async=true`; README "Jobs"), of those the commands call. */
-const JOB_PATHS = new Set(['/grad', '/jacobian', '/check', '/grade']);
+const JOB_PATHS = new Set(['/eval', '/grad', '/jvp', '/jacobian', '/hessian', '/check', '/grade']);
 
 const GENERAL_HELP = `usage: adjoint <command> [arguments] [options]
 
@@ -75,9 +75,10 @@ async function runCommand(name: string, command: Command, args: string[], env: N
   const url = (parsed.options.url as string | undefined) ?? env.ADJOINT_URL;
   if (url && !/^https?:\/\/[^/]/i.test(url)) throw new InputError(`${url}: the server's URL is http://host:port or https://host (from --url or $ADJOINT_URL)`);
   const asJob = parsed.options.job === true;
-  if (asJob && (!url || !JOB_PATHS.has(request.path))) {
-    throw new InputError(`--job runs ${[...JOB_PATHS].map((p) => p.slice(1)).join(', ')} as a job on a server: give --url (or $ADJOINT_URL)`);
+  if (asJob && !JOB_PATHS.has(request.path)) {
+    throw new InputError(`--job: ${name} does not run as a job (${[...JOB_PATHS].map((p) => p.slice(1)).join(', ')} do)`);
   }
+  if (asJob && !url) throw new InputError('--job runs the request as a job on a server: give --url (or $ADJOINT_URL)');
   const apiKey = (parsed.options['api-key'] as string | undefined) ?? env.ADJOINT_API_KEY;
   const service: Service = url ? remoteService(url, apiKey, asJob ? progressBar(process.stderr) : undefined) : await inProcessService();
   try {

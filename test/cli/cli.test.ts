@@ -77,6 +77,28 @@ describe('adjoint, computing in its own process', { timeout: SPAWN_TIMEOUT_MS, c
     closeTo(printed(stdout, '∂f/∂x'), lecture(0.7).derivative);
   });
 
+  it('eval, jvp and hessian print closed forms: sin(x)·y, its directional derivative and its Hessian', async () => {
+    const [x, y] = [0.3, -1.7];
+    const at = ['--at', `x=${x}`, '--at', `y=${y}`];
+    const [evaluated, directional, second] = await Promise.all([
+      adjoint(['eval', 'sin(x) * y', ...at]),
+      adjoint(['jvp', 'sin(x) * y', ...at, '--tangent', 'x=2', '--tangent', 'y=0.5']),
+      adjoint(['hessian', 'sin(x) * y', ...at, '--digits', '17']),
+    ]);
+    for (const ran of [evaluated, directional, second]) expect(ran.status, ran.stderr).toBe(0);
+    closeTo(printed(evaluated.stdout, 'value'), Math.sin(x) * y);
+    // J·t = cos(x)·y·2 + sin(x)·0.5
+    closeTo(printed(directional.stdout, 'J·t'), 2 * Math.cos(x) * y + 0.5 * Math.sin(x));
+    closeTo(printed(second.stdout, '∂f/∂x'), Math.cos(x) * y);
+    closeTo(printed(second.stdout, '∂²f/∂x∂x'), -Math.sin(x) * y);
+    closeTo(printed(second.stdout, '∂²f/∂x∂y'), Math.cos(x));
+    closeTo(printed(second.stdout, '∂²f/∂y∂x'), Math.cos(x));
+    expect(printed(second.stdout, '∂²f/∂y∂y')).toBe(0);
+    const noTangent = await adjoint(['jvp', 'sin(x) * y', ...at]);
+    expect(noTangent.status).toBe(2);
+    expect(noTangent.stderr).toMatch(/--tangent is required/);
+  });
+
   it('jacobian --json is the HTTP answer byte for byte, and (1 − tanh²(Wx))·W by forward mode', async () => {
     const server = buildTestApp(CALM);
     const body = { expr: 'tanh(W @ x)', at: { W, x: X }, mode: 'forward' };
@@ -149,7 +171,10 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     // Without a server there is no job to run.
     const local = await adjoint(['grad', 'x', '--at', 'x=1', '--job']);
     expect(local.status).toBe(2);
-    expect(local.stderr).toMatch(/--job runs grad, jacobian, check, grade as a job on a server/);
+    expect(local.stderr).toMatch(/--job runs the request as a job on a server: give --url/);
+    const traced = await remote(['trace', 'x^2', '--at', 'x=1', '--job']);
+    expect(traced.status).toBe(2);
+    expect(traced.stderr).toMatch(/--job: trace does not run as a job \(eval, grad, jvp, jacobian, hessian, check, grade do\)/);
   });
 
   it("trace prints the lecture's table: each row's value, tangent and adjoint as worked by hand", async () => {
