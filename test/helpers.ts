@@ -25,3 +25,18 @@ export function captureLog(): LogCapture {
     entries: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
   };
 }
+
+/**
+ * A running server for tests that talk HTTP like a user (the clients' tests): the one at
+ * ADJOINT_TEST_URL when set (`.ci/run` starts the compiled service in its own process), else an
+ * app built here with `overrides`, listening on a free loopback port.
+ */
+export async function runningServer(overrides: Partial<Config> = {}): Promise<{ url: string; external: boolean; close: () => Promise<void> }> {
+  const given = process.env.ADJOINT_TEST_URL;
+  if (given) return { url: given.replace(/\/+$/, ''), external: true, close: async () => undefined };
+  const app = buildTestApp(overrides);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return { url: `http://127.0.0.1:${port}`, external: false, close: () => app.close() };
+}

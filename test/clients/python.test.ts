@@ -5,11 +5,9 @@
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/service/app.js';
-import { buildTestApp } from '../helpers.js';
+import { runningServer } from '../helpers.js';
 
 const clientDir = fileURLToPath(new URL('../../clients/python/', import.meta.url));
 
@@ -31,14 +29,14 @@ if (python === undefined) console.warn('WARNING: no python3 here: the Python cli
 else if (!hasNumpy) console.warn('WARNING: numpy is not installed: the Python client is tested without it only');
 
 describe.skipIf(python === undefined)('the Python client against a running server', () => {
-  let app: App;
+  // The compiled service that .ci/run starts (ADJOINT_TEST_URL), else one built here.
+  let server: { url: string; close: () => Promise<void> };
   let url: string;
   beforeAll(async () => {
-    app = buildTestApp();
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    server = await runningServer();
+    url = server.url;
   });
-  afterAll(() => app.close());
+  afterAll(() => server.close());
 
   // Asynchronous: the server answering the client runs on this thread.
   const run = (args: string[]) =>

@@ -12,6 +12,7 @@ import { AdjointError, createAdjoint, encodeValue, type Adjoint, Tensor, toNeste
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/service/config.js';
+import { runningServer } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const clientDir = `${root}clients/typescript`;
@@ -56,11 +57,12 @@ const Wx = W.map((row) => row[0]! * x0[0]! + row[1]! * x0[1]!);
 const J = W.map((row, i) => row.map((w) => (1 - Math.tanh(Wx[i]!) ** 2) * w));
 
 describe('the TypeScript client against a running server', () => {
-  let server: { app: App; url: string };
+  // The compiled service that .ci/run starts (ADJOINT_TEST_URL), else one built here.
+  let server: { url: string; close: () => Promise<void> };
   let adjoint: Adjoint;
   const sent: string[] = [];
   beforeAll(async () => {
-    server = await listen();
+    server = await runningServer({ MAX_EVENT_LOOP_DELAY_MS: 0 });
     // The client's `fetch` option: here it also keeps each request's body, to see its wire form.
     adjoint = createAdjoint({
       baseUrl: server.url,
@@ -70,7 +72,7 @@ describe('the TypeScript client against a running server', () => {
       },
     });
   });
-  afterAll(() => server.app.close());
+  afterAll(() => server.close());
 
   it("grad: the lecture's f and its derivative at 0.7, as the closed form gives them", async () => {
     const { value, gradient } = await adjoint.grad({ expr: LECTURE, at: { x: 0.7 } });
