@@ -114,7 +114,7 @@ describe('a large answer serialised by a worker, over a real connection', () => 
     expect(plain.status).toBe(200);
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(Number(plain.headers['content-length'])).toBe(plain.body.length);
-    // More than one 256 KB slice: sent as a stream.
+    // A large answer: sent as one buffer plain, compressed as a stream (off the event loop).
     expect(plain.body.length).toBeGreaterThan(600_000);
     const gradient = (JSON.parse(plain.body.toString('utf8')) as { gradient: { x: number[] } }).gradient.x;
     expect(gradient).toHaveLength(N);
