@@ -9,9 +9,7 @@
 //     server in a child process (`npm run bench` builds it first), and the same bytes through a bare
 //     node:http server: the floor moving them sets.
 
-import autocannon from 'autocannon';
-import { buildApp } from '../src/app.js';
-import { defaultConfig } from '../src/service/config.js';
+import type autocannon from 'autocannon';
 import { measureEngine } from './engine.js';
 import { measureLargeHttp } from './large-http.js';
 import { startServer } from './server-process.js';
@@ -23,12 +21,25 @@ function fmt(ms: number): string {
 }
 
 async function load(url: string, options: Partial<autocannon.Options>): Promise<number> {
+  const { default: autocannon } = await import('autocannon');
   const result = await autocannon({ url, connections: 50, duration: seconds, ...options });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   return result.requests.average;
 }
 
 async function main(): Promise<void> {
+  // Measured first, printed last: this process is the client there, and it should be one, not
+  // also a server. Loaded (the app's modules) and run (autocannon's rounds), the server part makes
+  // this client's own work about 1.5 times slower and its engine baseline noisier, so the app and
+  // autocannon are imported only after this.
+  const server = await startServer();
+  let figures: Awaited<ReturnType<typeof measureLargeHttp>>;
+  try {
+    figures = await measureLargeHttp(server.base);
+  } finally {
+    await server.stop();
+  }
+
   console.log(`# Adjoint benchmarks (${new Date().toISOString()}, Node ${process.version})\n`);
   console.log('## Cheap gradient: value+gradient time / value time (median of repeats)\n');
   console.log('| function | value | value+gradient | ratio |');
@@ -38,6 +49,8 @@ async function main(): Promise<void> {
   }
 
   // No rate limit: the load generator is one client.
+  const { buildApp } = await import('../src/app.js');
+  const { defaultConfig } = await import('../src/service/config.js');
   const app = buildApp(defaultConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_MAX: 0 }), { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
@@ -58,25 +71,19 @@ async function main(): Promise<void> {
     await app.close();
   }
 
-  const server = await startServer();
-  try {
-    const figures = await measureLargeHttp(server.base);
-    console.log('\n## Large tensors over HTTP: POST /grad as a client sees it, over the engine alone (medians, same rounds)\n');
-    console.log('Bare HTTP: the same bytes in and out (request, and an answer of the same size) through a node:http server doing nothing.\n');
-    console.log('| workload | encoding | in / out | engine | bare HTTP | bare / engine | HTTP | HTTP / engine |');
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-    for (const f of figures) {
-      const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-      const over = (ms: number) => (ms / f.engineMs).toFixed(2);
-      for (const [encoding, inBytes, outBytes, bare, http] of [
-        ['base64', f.base64Bytes, f.answerBytes, f.bareMs, f.base64Ms],
-        ['nested JSON', f.jsonBytes, f.jsonAnswerBytes, f.bareJsonMs, f.jsonMs],
-      ] as const) {
-        console.log(`| ${f.name} | ${encoding} | ${mb(inBytes)} / ${mb(outBytes)} | ${fmt(f.engineMs)} | ${fmt(bare)} | ${over(bare)} | ${fmt(http)} | ${over(http)} |`);
-      }
+  console.log('\n## Large tensors over HTTP: POST /grad as a client sees it, over the engine alone (medians, same rounds)\n');
+  console.log('Bare HTTP: the same bytes in and out (request, and an answer of the same size) through a node:http server doing nothing.\n');
+  console.log('| workload | encoding | in / out | engine | bare HTTP | bare / engine | HTTP | HTTP / engine |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const f of figures) {
+    const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+    const over = (ms: number) => (ms / f.engineMs).toFixed(2);
+    for (const [encoding, inBytes, outBytes, bare, http] of [
+      ['base64', f.base64Bytes, f.answerBytes, f.bareMs, f.base64Ms],
+      ['nested JSON', f.jsonBytes, f.jsonAnswerBytes, f.bareJsonMs, f.jsonMs],
+    ] as const) {
+      console.log(`| ${f.name} | ${encoding} | ${mb(inBytes)} / ${mb(outBytes)} | ${fmt(f.engineMs)} | ${fmt(bare)} | ${over(bare)} | ${fmt(http)} | ${over(http)} |`);
     }
-  } finally {
-    await server.stop();
   }
 }
 
