@@ -4,7 +4,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BASES, PRIORS } from '../src/probe/directions.js';
-import { DEFAULT_CONCURRENCY, DEFAULT_SAMPLES, PROBE_METHODS } from '../src/probe/probe.js';
+import { DEFAULT_CONCURRENCY, PROBE_METHODS } from '../src/probe/probe.js';
+import { DEFAULT_SAMPLES } from '../src/probe/plan.js';
 import { problemResponses } from '../src/service/problem.js';
 import { EncodingSchema, ValueSchema } from './schemas.js';
 

@@ -16,3 +16,13 @@ export class ProbeError extends Error {
     this.name = 'ProbeError';
   }
 }
+
+/** A request field that is wrong: 400 validation_error naming the field. */
+export function invalidField(path: string, message: string, extra: Record<string, unknown> = {}): ProbeError {
+  return new ProbeError('validation_error', `${path} ${message}`, { errors: [{ path, message }], ...extra });
+}
+
+/** A planned query count over the budget (or a budget over the server's maximum). */
+export function overBudget(detail: string): ProbeError {
+  return new ProbeError('limit_exceeded', detail, { errors: [{ path: 'budget', message: detail }] });
+}

@@ -9,7 +9,9 @@ import { isEngineError } from '../engine/errors.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
 import { toTensor } from '../engine/values.js';
 import { fromTensor, jsonNumber, tensorWriter, type Encoding, type Value } from '../service/values.js';
-import { ProbeError } from './errors.js';
+import { invalidField, overBudget, ProbeError } from './errors.js';
+import { LogitReader } from './logits.js';
+import { fewerQueries, planQueries, type QueryPlan } from './plan.js';
 import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator } from './black-box.js';
 import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
 import { GuardedClient } from './client.js';
@@ -221,175 +223,9 @@ const RESERVED_HEADERS = new Set([
 ]);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function invalid(path: string, message: string, extra: Record<string, unknown> = {}): ProbeError {
-  return new ProbeError('validation_error', `${path} ${message}`, { errors: [{ path, message }], ...extra });
-}
-
-/** A planned query count over the budget (or a budget over the server's maximum). */
-function overBudget(detail: string): ProbeError {
-  return new ProbeError('limit_exceeded', detail, { errors: [{ path: 'budget', message: detail }] });
-}
-
 /** Floating-point operations and byte counts in messages: 1.60e+10. */
 function approx(x: number): string {
   return x.toExponential(2);
-}
-
-/**
- * How a request could plan at most `most` queries (or evaluations), or undefined when no change
- * of budget, directions or method gets it there.
- */
-function fewerQueries(method: ProbeMethod, request: Pick<ProbeRequest, 'directions' | 'image' | 'segments'>, most: number): string | undefined {
-  const grouped = (request.image !== undefined || request.segments !== undefined) && method !== 'spsa' && method !== 'nes';
-  if (grouped) return most >= 2 ? `make at most ${method === 'central' ? Math.floor((most - 1) / 2) : most - 1} groups (a larger image.patch or image.stride, or fewer segments)` : undefined;
-  switch (method) {
-    case 'forward':
-    case 'central':
-      return most >= 5 ? `use spsa or nes with a budget of at most ${most}` : undefined;
-    case 'spsa':
-    case 'nes':
-      if (most < 5) return undefined;
-      return request.directions !== undefined ? `lower directions to at most ${Math.floor((most - 1) / 2)}` : `lower budget to at most ${most}`;
-    case 'occlusion':
-      return most >= 2 ? `occlude at most ${most - 1} tokens` : undefined;
-    case 'shapley':
-      return most >= 3 ? `lower samples (each permutation costs up to one query per token but one)` : undefined;
-  }
-}
-
-/** Adds a reserve for retries to the queries a method needs: a tenth, at least 4. */
-export function withRetryReserve(queries: number): number {
-  return queries + Math.max(4, Math.ceil(queries / 10));
-}
-
-export interface QueryPlan {
-  budget: number;
-  /** Queries the estimator sends when no retry is needed (f(x) included); shapley's cache may send fewer. */
-  planned: number;
-  directions?: number;
-  samples?: number;
-}
-
-/** Permutations shapley samples unless told `samples` or a budget (16 antithetic pairs). */
-export const DEFAULT_SAMPLES = 32;
-
-/** Most queries of `samples` permutations of m tokens: f(all), f(baseline), and m − 1 coalitions each. */
-function shapleyQueries(m: number, samples: number): number {
-  return 2 + samples * Math.max(0, m - 1);
-}
-
-/**
- * How many queries a probe sends. The default budget is what central differences need (2n + 1)
- * plus a retry reserve (see withRetryReserve), at most `maxBudget`; occlusion's is m + 1 plus the
- * reserve. spsa and nes use k = max(2, ⌊0.45·(budget − 1)⌋) directions unless told `directions`,
- * so about a tenth of the budget is left for retries.
- */
-export function planQueries(
-  method: ProbeMethod,
-  n: number,
-  request: Pick<ProbeRequest, 'budget' | 'directions' | 'image' | 'samples' | 'noise'>,
-  maxBudget: number,
-): QueryPlan {
-  if (request.budget !== undefined && request.budget > maxBudget) {
-    throw overBudget(`budget ${request.budget} is more than this server's PROBE_MAX_BUDGET of ${maxBudget} queries`);
-  }
-  const random = method === 'spsa' || method === 'nes';
-  // f(x) asked again to estimate the noise (difference methods only).
-  const again = (request.noise?.repeats ?? 1) - 1;
-  const needs: Record<ProbeMethod, number> = {
-    forward: n + 1 + again,
-    central: 2 * n + 1 + again,
-    spsa: 2 * (request.directions ?? 2) + 1 + again,
-    nes: 2 * (request.directions ?? 2) + 1 + again,
-    occlusion: n + 1,
-    shapley: shapleyQueries(n, request.samples ?? DEFAULT_SAMPLES),
-  };
-  const basis = method === 'occlusion' || method === 'shapley' ? needs[method] : Math.max(needs.central, needs[method]);
-  const budget = request.budget ?? Math.min(maxBudget, withRetryReserve(basis));
-  let planned = needs[method];
-  let directions: number | undefined;
-  let samples: number | undefined;
-  if (method === 'shapley') {
-    // Without samples, as many antithetic pairs as about nine tenths of the budget pays for.
-    samples = request.samples ?? (request.budget === undefined ? DEFAULT_SAMPLES : Math.max(2, 2 * Math.floor((0.9 * (budget - 2)) / Math.max(1, n - 1) / 2)));
-    planned = shapleyQueries(n, samples);
-  }
-  if (random) {
-    directions = request.directions ?? Math.max(2, Math.floor(0.45 * (budget - 1 - again)));
-    planned = 2 * directions + 1 + again;
-  }
-  if (planned > budget) {
-    const units = request.image === undefined ? (method === 'occlusion' ? 'tokens' : 'coordinates') : 'groups of pixels';
-    const what = random
-      ? `${directions} random directions`
-      : method === 'shapley'
-        ? `${samples} permutations of ${n} tokens`
-        : method === 'occlusion' ? `occluding ${n} ${units}` : `${method} differences on ${n} ${units}`;
-    const alternative = method === 'forward' || method === 'central' ? 'use spsa or nes, which work within any budget of at least 5' : undefined;
-    const fix =
-      planned <= maxBudget
-        ? `raise budget (at most ${maxBudget})${alternative ? `, or ${alternative}` : ''}`
-        : `this server allows at most ${maxBudget} (PROBE_MAX_BUDGET)${alternative ? `: ${alternative}` : ''}`;
-    throw overBudget(`${what} need ${planned} queries, more than the budget of ${budget}; ${fix}`);
-  }
-  return { budget, planned, ...(directions === undefined ? {} : { directions }), ...(samples === undefined ? {} : { samples }) };
-}
-
-/** The logits of an answer, flattened in row-major order; undefined when they are not all numbers. */
-function flattenLogits(answer: unknown): number[] | undefined {
-  if (typeof answer === 'number') return [answer];
-  if (!Array.isArray(answer)) return undefined;
-  const flat: number[] = [];
-  const stack: unknown[] = [answer];
-  while (stack.length > 0) {
-    const item = stack.pop();
-    if (Array.isArray(item)) {
-      for (let i = item.length - 1; i >= 0; i--) stack.push(item[i]);
-    } else if (typeof item === 'number' && Number.isFinite(item)) {
-      flat.push(item);
-    } else {
-      return undefined;
-    }
-  }
-  return flat;
-}
-
-/** Picks the `output` logit, having checked against the first answer that there is one. */
-class LogitReader {
-  private constructor(
-    private readonly count: number,
-    private readonly index: number,
-    private readonly where: string,
-  ) {}
-
-  static fromFirst(answer: unknown, output: number | undefined, where: string, queries: number): LogitReader {
-    const logits = flattenLogits(answer);
-    if (logits === undefined || logits.length === 0) {
-      throw new ProbeFailure('target_error', `The target's answer ${where} is not a finite number or an array of finite numbers`);
-    }
-    if (output === undefined && logits.length > 1) {
-      throw invalid('output', `must say which logit to differentiate: the target answers ${logits.length} of them (output from 0 to ${logits.length - 1})`, {
-        queries,
-      });
-    }
-    if (output !== undefined && output >= logits.length) {
-      throw invalid('output', `must be from 0 to ${logits.length - 1}: the target answers ${logits.length} logit${logits.length === 1 ? '' : 's'}`, {
-        queries,
-      });
-    }
-    return new LogitReader(logits.length, output ?? 0, where);
-  }
-
-  read(answer: unknown): number {
-    const logits = flattenLogits(answer);
-    if (logits === undefined) {
-      throw new ProbeFailure('target_error', `The target's answer ${this.where} is not a finite number or an array of finite numbers`);
-    }
-    if (logits.length !== this.count) {
-      throw new ProbeFailure('target_error', `The target answered ${this.count} logits, then ${logits.length}`);
-    }
-    return logits[this.index]!;
-  }
 }
 
 function cosine(a: Float64Array, b: Float64Array): number {
@@ -542,15 +378,15 @@ export class Prober {
   /** The request read and planned, and refused if its plan exceeds this server's limits. */
   private admit(request: ProbeRequest): Admitted {
     const o = this.options;
-    if (request.segments !== undefined && request.image === undefined) throw invalid('segments', 'needs image (its shape says which pixel each label is for)');
+    if (request.segments !== undefined && request.image === undefined) throw invalidField('segments', 'needs image (its shape says which pixel each label is for)');
     const random = request.method === 'spsa' || request.method === 'nes';
-    if (request.format === 'png' && request.image === undefined) throw invalid('format', 'png draws an image’s map: declare the input an image (image.shape)');
+    if (request.format === 'png' && request.image === undefined) throw invalidField('format', 'png draws an image’s map: declare the input an image (image.shape)');
     if (request.noise !== undefined && (request.method === 'occlusion' || request.method === 'shapley')) {
-      throw invalid('noise', 'chooses the step of a difference method (forward, central, spsa, nes)');
+      throw invalidField('noise', 'chooses the step of a difference method (forward, central, spsa, nes)');
     }
-    if (!random && (request.basis !== undefined || request.prior !== undefined)) throw invalid(request.basis === undefined ? 'prior' : 'basis', 'is for spsa and nes');
-    if ((request.basis === 'lowres' || request.basis === 'dct') && request.image === undefined) throw invalid('basis', `${request.basis} needs image (its shape and patch make the coarse grid)`);
-    if (request.method === 'shapley' && request.image !== undefined) throw invalid('image', 'is not for shapley, which attributes tokens: use occlusion or central on an image');
+    if (!random && (request.basis !== undefined || request.prior !== undefined)) throw invalidField(request.basis === undefined ? 'prior' : 'basis', 'is for spsa and nes');
+    if ((request.basis === 'lowres' || request.basis === 'dct') && request.image === undefined) throw invalidField('basis', `${request.basis} needs image (its shape and patch make the coarse grid)`);
+    if (request.method === 'shapley' && request.image !== undefined) throw invalidField('image', 'is not for shapley, which attributes tokens: use occlusion or central on an image');
     const tokens = (request.method === 'occlusion' && request.image === undefined) || request.method === 'shapley' ? tokensOf(request.at) : undefined;
     const point = tokens === undefined ? this.pointOf(request.at) : undefined;
     const image = request.image === undefined ? undefined : ImageGroups.declare(request.image, request.segments, point!, o.maxTensorElements);
@@ -807,8 +643,8 @@ export class Prober {
 
   private pointOf(at: unknown): Point {
     const point = toTensor(at, ['at'], this.options.maxTensorElements);
-    if (point.data.length === 0) throw invalid('at', 'has no elements: there is nothing to differentiate');
-    if (!point.data.every(Number.isFinite)) throw invalid('at', 'must be finite to be probed');
+    if (point.data.length === 0) throw invalidField('at', 'has no elements: there is nothing to differentiate');
+    if (!point.data.every(Number.isFinite)) throw invalidField('at', 'must be finite to be probed');
     return point;
   }
 
@@ -816,16 +652,16 @@ export class Prober {
   private prepareHttp(target: HttpTargetSpec): PreparedHttpTarget {
     const template = BodyTemplate.compile(target.body);
     if (template === undefined) {
-      throw invalid('target.body', `must contain the string "${INPUT_PLACEHOLDER}" as a value, where the input goes`);
+      throw invalidField('target.body', `must contain the string "${INPUT_PLACEHOLDER}" as a value, where the input goes`);
     }
     const tokens = parsePointer(target.outputPath);
-    if (tokens === undefined) throw invalid('target.outputPath', 'must be a JSON pointer (RFC 6901): "" or a path such as "/logits"');
+    if (tokens === undefined) throw invalidField('target.outputPath', 'must be a JSON pointer (RFC 6901): "" or a path such as "/logits"');
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(target.headers ?? {})) {
       const lower = name.toLowerCase();
-      if (!HEADER_NAME.test(name)) throw invalid(`target.headers.${name}`, 'is not a valid header name');
-      if (RESERVED_HEADERS.has(lower)) throw invalid(`target.headers.${name}`, 'is set by the server and may not be given');
-      if (/[\r\n\0]/.test(value)) throw invalid(`target.headers.${name}`, 'may not contain line breaks');
+      if (!HEADER_NAME.test(name)) throw invalidField(`target.headers.${name}`, 'is not a valid header name');
+      if (RESERVED_HEADERS.has(lower)) throw invalidField(`target.headers.${name}`, 'is set by the server and may not be given');
+      if (/[\r\n\0]/.test(value)) throw invalidField(`target.headers.${name}`, 'may not contain line breaks');
       headers[lower] = value;
     }
     return { target, template, pointer: { text: target.outputPath, tokens }, headers };
@@ -864,7 +700,7 @@ function exprInput(expr: string): string {
   const names = freeNames(parseProgram(expr));
   if (names.length !== 1) {
     const reads = names.length === 0 ? 'reads no input' : `reads ${names.length} inputs (${names.join(', ')})`;
-    throw invalid('target.expr', `must be a function of exactly one input, which the probe varies; it ${reads}`);
+    throw invalidField('target.expr', `must be a function of exactly one input, which the probe varies; it ${reads}`);
   }
   return names[0]!;
 }
@@ -938,6 +774,6 @@ function scaleOf(x: number): number {
 
 function tokensOf(at: unknown): Token[] {
   const ok = Array.isArray(at) && at.length > 0 && at.every((t) => typeof t === 'string' || (typeof t === 'number' && Number.isFinite(t)));
-  if (!ok) throw invalid('at', 'must be a non-empty array of tokens (strings or token ids) for occlusion and shapley');
+  if (!ok) throw invalidField('at', 'must be a non-empty array of tokens (strings or token ids) for occlusion and shapley');
   return at as Token[];
 }

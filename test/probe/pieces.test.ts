@@ -7,7 +7,7 @@ import { classifyIp, formatIp, canonicalIp, ipKey, parseIp } from '../../src/pro
 import { parsePointer, resolvePointer } from '../../src/probe/json-pointer.js';
 import { BodyTemplate } from '../../src/probe/body-template.js';
 import { parseRetryAfter } from '../../src/probe/client.js';
-import { planQueries, withRetryReserve } from '../../src/probe/probe.js';
+import { planQueries, withRetryReserve } from '../../src/probe/plan.js';
 
 const kind = (text: string) => classifyIp(parseIp(text)!);
 
