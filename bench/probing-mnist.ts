@@ -88,7 +88,8 @@ function flat(map: number[] | number[][]): number[] {
   return map.flat();
 }
 
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+/** The cosine of the angle between two maps (also bench/probing.ts's). */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let ab = 0;
   let aa = 0;
   let bb = 0;

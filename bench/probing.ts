@@ -11,7 +11,7 @@ import { Random } from '../src/engine/random.js';
 import { buildApp } from '../src/app.js';
 import { defaultConfig } from '../src/service/config.js';
 import { serveModel } from '../test/probe/fake-model.js';
-import { mnistTable } from './probing-mnist.js';
+import { cosine, mnistTable } from './probing-mnist.js';
 
 const quick = process.argv.includes('--quick');
 /** `--only=sizes|steps|occlusion|mnist` runs one section. */
@@ -136,18 +136,6 @@ async function start() {
     await server.close();
   };
   return { models, server, probe, close };
-}
-
-function cosine(a: number[], b: number[]): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  a.forEach((ai, i) => {
-    dot += ai * b[i]!;
-    na += ai * ai;
-    nb += b[i]! * b[i]!;
-  });
-  return dot / Math.sqrt(na * nb);
 }
 
 /** A cosine: three decimals, or how far below 1 it is once that is too close to see. */
