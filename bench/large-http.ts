@@ -179,3 +179,22 @@ async function measureEach(base: string, bareUrl: string, rounds: number): Promi
   }
   return figures;
 }
+
+/** The figures as BENCHMARKS.md's table (`npm run bench`'s third, `npm run bench:large`'s only one). */
+export function printLargeHttp(figures: readonly LargeHttpFigure[]): void {
+  const ms = (x: number) => `${x.toFixed(3)} ms`;
+  console.log('\n## Large tensors over HTTP: POST /grad as a client sees it, over the engine alone (medians, same rounds)\n');
+  console.log('Bare HTTP: the same bytes in and out (request, and an answer of the same size) through a node:http server doing nothing.\n');
+  console.log('| workload | encoding | in / out | engine | bare HTTP | bare / engine | HTTP | HTTP / engine |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const f of figures) {
+    const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+    const over = (x: number) => (x / f.engineMs).toFixed(2);
+    for (const [encoding, inBytes, outBytes, bare, http] of [
+      ['base64', f.base64Bytes, f.answerBytes, f.bareMs, f.base64Ms],
+      ['nested JSON', f.jsonBytes, f.jsonAnswerBytes, f.bareJsonMs, f.jsonMs],
+    ] as const) {
+      console.log(`| ${f.name} | ${encoding} | ${mb(inBytes)} / ${mb(outBytes)} | ${ms(f.engineMs)} | ${ms(bare)} | ${over(bare)} | ${ms(http)} | ${over(http)} |`);
+    }
+  }
+}

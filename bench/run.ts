@@ -11,7 +11,7 @@
 
 import type autocannon from 'autocannon';
 import { measureEngine } from './engine.js';
-import { measureLargeHttp } from './large-http.js';
+import { measureLargeHttp, printLargeHttp } from './large-http.js';
 import { startServer } from './server-process.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -71,20 +71,7 @@ async function main(): Promise<void> {
     await app.close();
   }
 
-  console.log('\n## Large tensors over HTTP: POST /grad as a client sees it, over the engine alone (medians, same rounds)\n');
-  console.log('Bare HTTP: the same bytes in and out (request, and an answer of the same size) through a node:http server doing nothing.\n');
-  console.log('| workload | encoding | in / out | engine | bare HTTP | bare / engine | HTTP | HTTP / engine |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const f of figures) {
-    const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-    const over = (ms: number) => (ms / f.engineMs).toFixed(2);
-    for (const [encoding, inBytes, outBytes, bare, http] of [
-      ['base64', f.base64Bytes, f.answerBytes, f.bareMs, f.base64Ms],
-      ['nested JSON', f.jsonBytes, f.jsonAnswerBytes, f.bareJsonMs, f.jsonMs],
-    ] as const) {
-      console.log(`| ${f.name} | ${encoding} | ${mb(inBytes)} / ${mb(outBytes)} | ${fmt(f.engineMs)} | ${fmt(bare)} | ${over(bare)} | ${fmt(http)} | ${over(http)} |`);
-    }
-  }
+  printLargeHttp(figures);
 }
 
 main().catch((e: unknown) => {
