@@ -10,7 +10,8 @@ import { buildApp } from '../src/app.js';
 import { demoDigits, exactSaliency, PIXELS, type Digit } from '../src/demo/model.js';
 import { startDemoModel } from '../src/demo/model-server.js';
 import { renderSaliency } from '../src/probe/picture.js';
-import { defaultConfig } from '../src/service/config.js';
+import { defaultConfig, type Config } from '../src/service/config.js';
+import { cosine } from '../src/probe/estimators.js';
 
 /** Pixels compared by the top-k overlap: about the size of a stroke's most salient part. */
 const TOP_K = 50;
@@ -24,6 +25,26 @@ interface Answer {
 }
 
 type App = ReturnType<typeof buildApp>;
+
+/**
+ * The app both probing benches query through: one client sends every probe of a study, so no
+ * per-client quota and no outbound-bytes bound; large budgets and concurrency.
+ */
+export function probingApp(origin: string, overrides: Partial<Config> = {}): App {
+  return buildApp(
+    defaultConfig({
+      PROBE_ALLOWED_ORIGINS: [origin],
+      PROBE_MAX_BUDGET: 100_000,
+      PROBE_MAX_CONCURRENCY: 16,
+      WORKERS: 0,
+      RATE_LIMIT_MAX: 0,
+      PROBE_CLIENT_QUERIES_PER_MINUTE: 0,
+      PROBE_MAX_OUTBOUND_BYTES: 2 ** 40,
+      ...overrides,
+    }),
+    { logger: false },
+  );
+}
 
 /** One POST /probe of a digit's own logit at the demo model. */
 async function probeDigit(app: App, url: string, digit: Digit, seed: number, body: Record<string, unknown>): Promise<Answer> {
@@ -86,19 +107,6 @@ function rows(budget: number): Row[] {
 
 function flat(map: number[] | number[][]): number[] {
   return map.flat();
-}
-
-/** The cosine of the angle between two maps (also bench/probing.ts's). */
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 function topK(map: ArrayLike<number>, k: number): Set<number> {
@@ -196,18 +204,7 @@ async function pictures(app: App, url: string, digit: Digit): Promise<number> {
 
 export async function mnistTable(quick: boolean): Promise<number> {
   const model = await startDemoModel();
-  const app = buildApp(
-    defaultConfig({
-      PROBE_ALLOWED_ORIGINS: [model.origin],
-      PROBE_MAX_BUDGET: 100_000,
-      PROBE_MAX_CONCURRENCY: 16,
-      WORKERS: 0,
-      RATE_LIMIT_MAX: 0,
-      PROBE_CLIENT_QUERIES_PER_MINUTE: 0,
-      PROBE_MAX_OUTBOUND_BYTES: 2 ** 40,
-    }),
-    { logger: false },
-  );
+  const app = probingApp(model.origin);
   await app.ready();
   const digits = quick ? demoDigits().slice(0, 3) : demoDigits();
   const budgets = quick ? [100, 1000] : [100, 1000, 10_000];

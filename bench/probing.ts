@@ -11,7 +11,8 @@ import { Random } from '../src/engine/random.js';
 import { buildApp } from '../src/app.js';
 import { defaultConfig } from '../src/service/config.js';
 import { serveModel } from '../test/probe/fake-model.js';
-import { cosine, mnistTable } from './probing-mnist.js';
+import { cosine } from '../src/probe/estimators.js';
+import { mnistTable, probingApp } from './probing-mnist.js';
 
 const quick = process.argv.includes('--quick');
 /** `--only=sizes|steps|occlusion|mnist` runs one section. */
@@ -103,21 +104,7 @@ async function start() {
     const { model, precision } = body as { model: string; precision: Precision };
     return { json: { logits: [models.get(model)!.logit(input as number[], precision, noise)] } };
   });
-  const app = buildApp(
-    defaultConfig({
-      PROBE_ALLOWED_ORIGINS: [server.origin],
-      PROBE_MAX_BUDGET: 100_000,
-      PROBE_MAX_CONCURRENCY: 16,
-      WORKERS: 0,
-      RATE_LIMIT_MAX: 0,
-      // One client sends every probe of the study: no per-client quota, no outbound-bytes bound.
-      PROBE_CLIENT_QUERIES_PER_MINUTE: 0,
-      PROBE_MAX_OUTBOUND_BYTES: 2 ** 40,
-      PROBE_MAX_FLOPS: 1e15,
-      BODY_LIMIT: 16 * 1_048_576,
-    }),
-    { logger: false },
-  );
+  const app = probingApp(server.origin, { PROBE_MAX_FLOPS: 1e15, BODY_LIMIT: 16 * 1_048_576 });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 

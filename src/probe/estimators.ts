@@ -93,3 +93,18 @@ export async function occlusion(ctx: EstimateContext, tokens: readonly Token[], 
   await ctx.run(queries());
   return scores;
 }
+
+/** The cosine of the angle between an estimate and a reference: 1 when both are zero, 0 when one is. */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  if (na === 0 && nb === 0) return 1;
+  if (na === 0 || nb === 0) return 0;
+  return dot / Math.sqrt(na * nb);
+}

@@ -15,7 +15,7 @@ import { fewerQueries, planQueries, type QueryPlan } from './plan.js';
 import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator } from './black-box.js';
 import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
 import { GuardedClient } from './client.js';
-import { centralDifferences, forwardDifferences, occlusion, type EstimateContext, type Point, type Token } from './estimators.js';
+import { centralDifferences, cosine, forwardDifferences, occlusion, type EstimateContext, type Point, type Token } from './estimators.js';
 import { dctBasis, dctFrequencies, lowresBasis, MAX_DCT_FREQUENCIES, pixelBasis, randomDirections, type Basis, type BasisName, type Prior } from './directions.js';
 import { shapleySampling } from './shapley.js';
 import { estimateNoise, stepFromNoise, type NoiseSpec } from './noise.js';
@@ -226,20 +226,6 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Floating-point operations and byte counts in messages: 1.60e+10. */
 function approx(x: number): string {
   return x.toExponential(2);
-}
-
-function cosine(a: Float64Array, b: Float64Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  if (na === 0 && nb === 0) return 1;
-  if (na === 0 || nb === 0) return 0;
-  return dot / Math.sqrt(na * nb);
 }
 
 /** A probe request read and planned (src/probe/probe.ts `admit`). */

@@ -169,8 +169,8 @@ export function readInputsOnce<R extends FunctionRequest>(engine: Engine, reques
   if (request.at !== undefined && request.points !== undefined) return { request, transfer: [] };
   if (request.points !== undefined && request.points.length > engine.limits.maxPoints) return { request, transfer: [] };
   const transfer = new Set<ArrayBuffer>();
+  // Input counts (MAX_INPUTS) are checked by the caller first (Compute.checkInputCounts).
   const readAll = (at: Record<string, unknown>, path: (string | number)[]): Record<string, unknown> => {
-    engine.checkInputCount(Object.keys(at).length, path);
     const out: Record<string, unknown> = {};
     for (const name of Object.keys(at)) {
       const raw = at[name];
