@@ -224,9 +224,9 @@ describe('errors (README "Errors")', () => {
   });
 });
 
-describe("the lecture's cases (shared/examples/lecture-cases.json)", () => {
+describe("the lecture's cases (test/fixtures/lecture/cases.json, the course's worked cases)", () => {
   const cases = (
-    JSON.parse(readFileSync(new URL('../../../shared/examples/lecture-cases.json', import.meta.url), 'utf8')) as {
+    JSON.parse(readFileSync(new URL('../fixtures/lecture/cases.json', import.meta.url), 'utf8')) as {
       cases: { name: string; endpoint: string; request: unknown; expect: Record<string, unknown> }[];
     }
   ).cases.filter((c) => ['/eval', '/grad', '/jvp', '/vjp', '/jacobian', '/hessian', '/hvp', '/check'].includes(c.endpoint));

@@ -57,9 +57,9 @@ const LECTURE_STEPS = 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; x4 = sqrt(x3); x5 =
 const QUESTION_2 =
   'D1 = (X[:, None, 0] - X[None, :, 0])^2\nD2 = (X[:, None, 1] - X[None, :, 1])^2\nK1 = exp(-D1 / (2 * l[0]^2))\nK2 = exp(-D2 / (2 * l[1]^2))\ny.T @ inv(K1 + K2) @ y';
 
-describe("the lecture's /trace and /analyze cases (shared/examples/lecture-cases.json)", () => {
+describe("the lecture's /trace and /analyze cases (test/fixtures/lecture/cases.json, the course's worked cases)", () => {
   const cases = (
-    JSON.parse(readFileSync(new URL('../../../shared/examples/lecture-cases.json', import.meta.url), 'utf8')) as {
+    JSON.parse(readFileSync(new URL('../fixtures/lecture/cases.json', import.meta.url), 'utf8')) as {
       cases: { name: string; endpoint: string; request: unknown; expect: Json }[];
     }
   ).cases.filter((c) => c.endpoint === '/trace' || c.endpoint === '/analyze');
