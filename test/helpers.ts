@@ -3,9 +3,13 @@
 import { buildApp, type App, type BuildAppOptions } from '../src/app.js';
 import { defaultConfig, type Config } from '../src/service/config.js';
 
-/** An app with the default configuration (but no worker threads) plus `overrides`, silent unless `options` says otherwise. */
+/**
+ * An app with the default configuration (but no worker threads, and no shedding of load when the
+ * event loop lags: a busy test machine must not turn answers into 503s) plus `overrides`, silent
+ * unless `options` says otherwise. Tests of load shedding set MAX_EVENT_LOOP_DELAY_MS themselves.
+ */
 export function buildTestApp(overrides: Partial<Config> = {}, options: BuildAppOptions = {}): App {
-  return buildApp(defaultConfig({ WORKERS: 0, ...overrides }), { logger: false, ...options });
+  return buildApp(defaultConfig({ WORKERS: 0, MAX_EVENT_LOOP_DELAY_MS: 0, ...overrides }), { logger: false, ...options });
 }
 
 export interface LogCapture {
