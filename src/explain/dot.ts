@@ -74,7 +74,8 @@ function labelOf(prepared: Prepared, node: Node, options: DotOptions): string[] 
   const window = node.call?.fn === 'index' ? prepared.primal.nodes.find((n) => n.within === node.id && n.op === 'slice') : undefined;
   const attrs = attrText(window ?? node, options);
   if (attrs !== '') lines.push(attrs);
-  if (options.shapes) lines.push(formatShape(node.shape));
+  // A scalar says so: NumPy's shape () or our [] reads as "nothing" to a student.
+  if (options.shapes) lines.push(node.shape.length === 0 ? 'scalar' : formatShape(node.shape));
   return lines;
 }
 

@@ -54,7 +54,7 @@ describe('POST /graph', () => {
     const svg = await renderSvg(r.body);
     const nodes = svgNodes(svg);
     expect(nodes.map((n) => n.lines[0]).sort()).toEqual(['v1', 'v2', 'v3', 'x', 'x1', 'x2', 'x3']);
-    expect(nodes.find((n) => n.lines[0] === 'x1')!.lines).toEqual(['x1', 'pow(x, 2)', '[]']);
+    expect(nodes.find((n) => n.lines[0] === 'x1')!.lines).toEqual(['x1', 'pow(x, 2)', 'scalar']);
     // x→x1, x1→x2, x1→x3, x2→x3, x3→v1 (sqrt), x3→v2 (cos), v1→v3, v2→v3.
     expect(edgeCount(svg)).toBe(8);
   });
