@@ -119,10 +119,10 @@ describe('adjoint, computing in its own process', { timeout: SPAWN_TIMEOUT_MS, c
     );
   });
 
-  it('a parse error: exit code 2, its code and message, a caret under the column', async () => {
+  it('a parse error: exit code 4 (a problem answered), its code and message, a caret under the column', async () => {
     const expr = 'x1 = x^2\nx2 = exp(x1 +\nx2';
     const { status, stdout, stderr } = await adjoint(['grad', expr, '--at', 'x=1']);
-    expect(status).toBe(2);
+    expect(status).toBe(4);
     expect(stdout).toBe('');
     const problem = /error: parse_error \(400\): .*line (\d+), column (\d+)/.exec(stderr);
     expect(problem, stderr).not.toBeNull();
@@ -153,9 +153,9 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     expect(status, stderr).toBe(0);
     expect(stdout).toBe(`${await http.text()}\n`);
     closeTo((JSON.parse(stdout) as { gradient: { x: number } }).gradient.x, lecture(0.7).derivative);
-    // Without the key the server refuses: the problem's code, exit code 2.
+    // Without the key the server refuses: the problem's code, exit code 4.
     const refused = await adjoint(['grad', 'x', '--at', 'x=1', '--url', url]);
-    expect(refused.status).toBe(2);
+    expect(refused.status).toBe(4);
     expect(refused.stderr).toMatch(/^error: unauthorized \(401\)/);
   });
 
@@ -164,9 +164,9 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     const job = await remote(['jacobian', 'tanh(W @ x)', '--at', `W=${JSON.stringify(W)}`, '--at', `x=${JSON.stringify(X)}`, '--json', '--job']);
     expect(job.status, job.stderr).toBe(0);
     expect(JSON.parse(job.stdout)).toEqual(JSON.parse(sync.stdout));
-    // A problem comes back as the synchronous endpoint gives it: exit code 2.
+    // A problem comes back as the synchronous endpoint gives it: exit code 4.
     const failed = await remote(['grad', 'x @ x', '--at', 'x=[[1,2]]', '--job']);
-    expect(failed.status, failed.stderr).toBe(2);
+    expect(failed.status, failed.stderr).toBe(4);
     expect(failed.stderr).toMatch(/shape/);
     // Without a server there is no job to run.
     const local = await adjoint(['grad', 'x', '--at', 'x=1', '--job']);
@@ -174,7 +174,7 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     expect(local.stderr).toMatch(/--job runs the request as a job on a server: give --url/);
     const traced = await remote(['trace', 'x^2', '--at', 'x=1', '--job']);
     expect(traced.status).toBe(2);
-    expect(traced.stderr).toMatch(/--job: trace does not run as a job \(eval, grad, jvp, jacobian, hessian, check, grade do\)/);
+    expect(traced.stderr).toMatch(/--job: trace does not run as a job \(eval, grad, jvp, vjp, jacobian, hessian, hvp, check, grade, probe do\)/);
   });
 
   it("trace prints the lecture's table: each row's value, tangent and adjoint as worked by hand", async () => {
