@@ -138,13 +138,23 @@ export async function runAsJob(service: Service, path: string, body: unknown, on
   const job = parseJob(submitted.body, service.where);
   if (job.id === undefined || !/^[A-Za-z0-9_-]{1,128}$/.test(job.id)) throw new NetworkError(`${service.where}${path} answered 202 without a job id`);
   const at = `/jobs/${job.id}`;
-  onProgress(job);
-  const cancel = () => void service.send('DELETE', at).catch(() => undefined);
-  signal?.addEventListener('abort', cancel, { once: true });
+  // An interrupt wakes the wait at once; the cancellation is sent (and awaited) by the loop.
+  let wake: () => void = () => undefined;
+  const onAbort = () => wake();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    onProgress(job);
     for (let poll = 0; ; poll++) {
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS[Math.min(poll, POLL_MS.length - 1)]));
-      if (signal?.aborted) throw new NetworkError(`the job ${at} was cancelled (interrupted)`);
+      if (!signal?.aborted) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, POLL_MS[Math.min(poll, POLL_MS.length - 1)]);
+        });
+      }
+      if (signal?.aborted) {
+        await service.send('DELETE', at).catch(() => undefined);
+        throw new NetworkError(`the job ${at} was cancelled (interrupted)`);
+      }
       const reply = await service.send('GET', at);
       if (reply.status !== 200) return reply;
       const view = parseJob(reply.body, service.where);
@@ -154,7 +164,7 @@ export async function runAsJob(service: Service, path: string, body: unknown, on
       if (view.state === 'cancelled') throw new NetworkError(`the job ${at} was cancelled`);
     }
   } finally {
-    signal?.removeEventListener('abort', cancel);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
