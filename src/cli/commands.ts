@@ -448,7 +448,9 @@ const ops: Command = {
     const { ops: functions, conventions } = answer as OpsAnswer;
     const name = parsed.positionals[0];
     if (name === undefined) {
-      const rows = functions.map((op) => [op.name, op.operator ?? '', String(op.arity), op.value]);
+      // One line per function: a long rule is cut (adjoint ops NAME shows it whole).
+      const cut = (text: string) => (text.length <= 60 ? text : `${text.slice(0, 59)}…`);
+      const rows = functions.map((op) => [op.name, op.operator ?? '', String(op.arity), cut(op.value)]);
       return { text: [formatTable(['name', 'operator', 'arity', 'value'], rows), '', ...conventions].join('\n'), passed: true };
     }
     const op = functions.find((f) => f.name === name || f.operator === name);

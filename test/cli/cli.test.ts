@@ -3,7 +3,7 @@
 // started here. Printed numbers are checked against closed forms computed in this file, `--json`
 // against the HTTP answer byte for byte, errors by exit code and caret column.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeFifo } from './fifo.js';
 import type { App } from '../../src/service/app.js';
 import { sha256Hex } from '../../src/service/access.js';
 import { buildTestApp } from '../helpers.js';
@@ -438,7 +439,7 @@ describe('adjoint, what it refuses to read and how it ends', { timeout: SPAWN_TI
 
   it('@file: a device, a FIFO or a file above --max-file-bytes is refused at once (exit 2); standard input is bounded too', async () => {
     const fifo = join(scratch, 'cli-fifo');
-    execFileSync('mkfifo', [fifo]);
+    makeFifo(fifo);
     const big = join(scratch, 'long.txt');
     writeFileSync(big, 'x + '.repeat(100) + 'x');
     const [device, pipe, large, stdin] = await Promise.all([

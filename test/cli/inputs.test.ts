@@ -3,12 +3,12 @@
 // at once, by name); a job's progress told as the service reports it; and the import graph of
 // the command itself, which must not reach the engine or the app (they load only in-process).
 
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { makeFifo } from './fifo.js';
 import { DEFAULT_MAX_FILE_BYTES, InputError, readArgument, readText, setMaxFileBytes } from '../../src/cli/inputs.js';
 import { type JobState, progressBar, type Reply, runAsJob, type Service } from '../../src/cli/service.js';
 
@@ -38,7 +38,7 @@ describe('@file', () => {
     expect(() => readText('/dev/zero')).toThrow(/\/dev\/zero: it is a device, not a regular file/);
     expect(() => readText(scratch)).toThrow(/it is a directory, not a regular file/);
     const fifo = join(scratch, 'fifo');
-    execFileSync('mkfifo', [fifo]);
+    makeFifo(fifo);
     // Without a writer, opening it blockingly would hang this test (and vitest's timeout would fail it).
     expect(() => readText(fifo)).toThrow(/it is a FIFO \(named pipe\), not a regular file/);
     expect(() => readText(join(scratch, 'missing'))).toThrow(/cannot read .*missing: ENOENT/);
