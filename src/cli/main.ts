@@ -8,6 +8,7 @@
 
 import { writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { components } from '../../clients/typescript/src/schema.js';
 import { packageInfo } from '../service/package-info.js';
 import { COMMANDS, COMMON_OPTIONS, commandHelp, exitCodeOf, problemOf, sourceOf, warningsOf } from './commands.js';
 import { DEFAULT_MAX_FILE_BYTES, InputError, setMaxFileBytes } from './inputs.js';
@@ -17,8 +18,13 @@ import { inProcessService, NetworkError, progressBar, type Reply, remoteService,
 import { visible } from './terminal.js';
 import { encodeRequest } from './wire.js';
 
-/** The routes that run as jobs (`?async=true`; docs "Jobs"), of those the commands call: COMPUTE_ENDPOINTS, grade and probe. */
-const JOB_PATHS = new Set(['/eval', '/grad', '/jvp', '/vjp', '/jacobian', '/hessian', '/hvp', '/check', '/grade', '/probe']);
+type JobEndpoint = NonNullable<components['schemas']['Job']['endpoint']>;
+/** The differentiation endpoints jobs run: exactly the generated types' list (a missing or extra one is a compile error). */
+const COMPUTE_JOBS = ['eval', 'grad', 'jvp', 'vjp', 'jacobian', 'hessian', 'hvp', 'check'] as const satisfies readonly JobEndpoint[];
+const everyComputeJob: Exclude<JobEndpoint, (typeof COMPUTE_JOBS)[number]> extends never ? true : never = true;
+/** The routes that run as jobs (`?async=true`; docs/cli.md "Jobs and progress"): the differentiation endpoints, grade and probe. */
+const JOB_PATHS = new Set([...COMPUTE_JOBS, 'grade', 'probe'].map((name) => `/${name}`));
+void everyComputeJob;
 
 const GENERAL_HELP = `usage: adjoint <command> [arguments] [options]
 

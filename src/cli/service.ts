@@ -3,6 +3,7 @@
 // its exact text, so `--json` prints the same bytes from both.
 
 import type { IncomingMessage } from 'node:http';
+import type { components } from '../../clients/typescript/src/schema.js';
 import { visible } from './terminal.js';
 
 /** An answer as the service gave it: the status, the body's text and its media type. */
@@ -23,6 +24,8 @@ export interface Service {
 export class NetworkError extends Error {
   override readonly name = 'NetworkError';
 }
+
+type Job = components['schemas']['Job'];
 
 /** The most an answer may hold: about the longest string a JavaScript engine makes (V8: 2^29 − 24 characters). */
 const MAX_ANSWER_BYTES = 512 * 1024 * 1024 - 64;
@@ -114,14 +117,11 @@ export async function inProcessService(): Promise<Service> {
   };
 }
 
-/** What a job says of itself (GET /jobs/{id}; docs "Jobs"). */
-export interface JobState {
-  id?: string;
-  state: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-  progress?: { done: number; total: number; queries?: number };
-  result?: unknown;
-  problem?: { status?: number };
-}
+/**
+ * What a job says of itself (GET /jobs/{id}), as the generated client types describe it; read
+ * defensively (any field but `state` may be missing from what a server sends).
+ */
+export type JobState = Partial<Omit<Job, 'problem'>> & Pick<Job, 'state'> & { problem?: { status?: number } };
 
 /** How often a running job's state is asked for: soon at first (most jobs are short), then every half second. */
 const POLL_MS = [50, 100, 200, 350, 500] as const;
