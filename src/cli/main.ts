@@ -39,7 +39,6 @@ examples:
   adjoint jacobian 'tanh(W @ x)' --at 'W=[[1,2],[3,4]]' --at 'x=[0.1,0.2]' --mode forward
   adjoint trace 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; sqrt(x3) + cos(x3)' --at x=0.7
   adjoint grade 'a = x; b = x; a * b' answers.csv
-
   adjoint probe 'sum(sin(x))' --at '[0.1, 0.2, 0.3]' --method spsa --budget 200
 
 An expression that starts with '-' goes after '--': adjoint grad --at x=1 -- '-x^2'.
