@@ -155,8 +155,9 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     app = buildTestApp({ ...CALM, API_KEYS: [{ id: 'cli', sha256: sha256Hex(KEY) }] });
     await app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  });
-  afterAll(() => app.close());
+    // Building the app on a machine busy with other suites can take more than vitest's 10 s.
+  }, SPAWN_TIMEOUT_MS);
+  afterAll(() => app.close(), SPAWN_TIMEOUT_MS);
   const remote = (args: string[]) => adjoint(args, { ADJOINT_URL: url, ADJOINT_API_KEY: KEY });
 
   it('grad --json is the HTTP answer byte for byte; the key goes as a bearer token', async () => {
@@ -302,8 +303,9 @@ describe('adjoint, every endpoint, against a live server', { timeout: SPAWN_TIME
     app = buildTestApp(CALM);
     await app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  });
-  afterAll(() => app.close());
+    // Building the app on a machine busy with other suites can take more than vitest's 10 s.
+  }, SPAWN_TIMEOUT_MS);
+  afterAll(() => app.close(), SPAWN_TIMEOUT_MS);
   const remote = (args: string[], input?: string) => adjoint([...args, '--url', url], {}, input);
   const post = async (path: string, body: unknown) => (await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).text();
 
