@@ -3,98 +3,32 @@
 
 import { readSubmissions } from './answers.js';
 import { functionSource, InputError, parseJson, parseValue, parseValues, readArgument } from './inputs.js';
+import { type AnswerOf, type Command, defined, EXIT, digitsOf, list, numberOption, oneOf, type OptionSpec, type Parsed, type Request, str, writeAnswerFile } from './options.js';
 import { type AnswerValue, formatInline, formatNumber, formatTable, formatWarning, labelled, type Problem } from './print.js';
-
-/** Exit codes (README "Command line"). */
-export const EXIT = { ok: 0, failed: 1, input: 2, server: 3 } as const;
-
-export interface OptionSpec {
-  type: 'string' | 'boolean';
-  multiple?: boolean;
-  short?: string;
-  /** The value's placeholder in the help, for string options. */
-  value?: string;
-  help: string;
-}
-
-/** What parseArgs gives a command: its options by name, and its positional arguments. */
-export interface Parsed {
-  options: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  positionals: string[];
-}
-
-/** A request to send: the route, the body, and the expression (for carets under errors). */
-export interface Request {
-  path: string;
-  body: Record<string, unknown>;
-  source?: string;
-}
-
-/** What a command prints for an answer, and whether it passed (exit code 0 or 1). */
-export interface Shown {
-  text: string;
-  passed: boolean;
-}
-
-export interface Command {
-  summary: string;
-  usage: string;
-  /** More lines of help after the options. */
-  notes?: string;
-  options: Record<string, OptionSpec>;
-  request(parsed: Parsed): Request;
-  show(answer: unknown, parsed: Parsed): Shown | Promise<Shown>;
-}
+import { probe } from './probe.js';
 
 /** Options every command takes. */
 export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', value: 'URL', help: 'a running Adjoint server (default: $ADJOINT_URL; neither: compute in this process)' },
   'api-key': { type: 'string', value: 'KEY', help: 'its API key, sent as Authorization: Bearer (default: $ADJOINT_API_KEY, better: other users see arguments in ps)' },
-  json: { type: 'boolean', help: "print the service's JSON answer exactly as it came" },
-  job: { type: 'boolean', help: 'run on the server as a job (POST ...?async=true), with a progress bar on a terminal: for work longer than a proxy waits (every command but trace; needs --url)' },
+  json: { type: 'boolean', help: "print the service's whole answer exactly as it came (JSON), instead of the summary" },
+  out: { type: 'string', value: 'FILE', help: "also write the service's whole answer, as it came, to FILE" },
+  job: { type: 'boolean', help: 'run on the server as a job (POST ...?async=true), with a progress bar on a terminal: for work longer than a proxy waits (needs --url; probe always runs as one)' },
   digits: { type: 'string', value: 'N', help: 'round printed numbers to N significant digits' },
+  'max-file-bytes': { type: 'string', value: 'N', help: 'the most bytes an @file or standard input may hold (default: $ADJOINT_MAX_FILE_BYTES, else 50331648, the server\'s BODY_LIMIT)' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
 };
 
 const AT: OptionSpec = { type: 'string', multiple: true, value: 'NAME=VALUE', help: "an input's value, a number or JSON array: x=0.7, 'W=[[1,2],[3,4]]' (repeat per input; or a JSON object, or @file.json)" };
 const WRT: OptionSpec = { type: 'string', multiple: true, value: 'NAME', help: 'differentiate with respect to this input only (repeatable; default: all)' };
 
-const str = (parsed: Parsed, name: string): string | undefined => parsed.options[name] as string | undefined;
-const list = (parsed: Parsed, name: string): string[] | undefined => parsed.options[name] as string[] | undefined;
-
-function numberOption(parsed: Parsed, name: string): number | undefined {
-  const text = str(parsed, name);
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || Number.isNaN(value)) throw new InputError(`--${name} ${text}: must be a number`);
-  return value;
-}
-
-/** The printing precision: --digits, else `fallback` (undefined: every digit of the float64). */
-export function digitsOf(parsed: Parsed, fallback?: number): number | undefined {
-  const digits = numberOption(parsed, 'digits');
-  if (digits === undefined) return fallback;
-  if (!Number.isInteger(digits) || digits < 1 || digits > 17) throw new InputError('--digits: must be an integer from 1 to 17');
-  return digits;
-}
-
-function oneOf<T extends string>(parsed: Parsed, name: string, choices: readonly T[]): T | undefined {
-  const value = str(parsed, name);
-  if (value !== undefined && !(choices as readonly string[]).includes(value)) throw new InputError(`--${name} ${value}: must be one of ${choices.join(', ')}`);
-  return value as T | undefined;
-}
-
-/** Fields with a value only: the service's defaults apply to the rest. */
-function defined(fields: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
-}
-
 /** The request of a command on one function at one point: `<expr> --at ... [--wrt ...]`. */
-function functionRequest(parsed: Parsed, path: string, extra: Record<string, unknown> = {}): Request {
+function functionRequest(parsed: Parsed, path: string, extra: Record<string, unknown> = {}, options: { inputs: 'required' | 'optional' } = { inputs: 'required' }): Request {
   if (parsed.positionals.length === 0) throw new InputError("the function is missing: an expression in quotes, e.g. 'sin(x) * x', or @file");
   if (parsed.positionals.length > 1) throw new InputError(`expected one expression, got ${parsed.positionals.length} arguments: put the expression in quotes`);
   const source = functionSource(parsed.positionals[0]!);
-  const at = parseValues(list(parsed, 'at'), '--at');
+  // A constant (adjoint eval 'eye(3)') has no inputs; a derivative needs a point.
+  const at = parseValues(list(parsed, 'at'), '--at') ?? (options.inputs === 'optional' ? {} : undefined);
   if (at === undefined) throw new InputError('--at is required: the point, e.g. --at x=0.7');
   const body = defined({ ...source, at, wrt: list(parsed, 'wrt'), ...extra });
   return { path, body, ...('expr' in source ? { source: source.expr } : {}) };
@@ -128,9 +62,9 @@ const grad: Command = {
 
 const evaluate: Command = {
   summary: 'the value of a function',
-  usage: 'adjoint eval <expr | @file> --at NAME=VALUE ...',
+  usage: 'adjoint eval <expr | @file> [--at NAME=VALUE ...]',
   options: { at: AT },
-  request: (parsed) => functionRequest(parsed, '/eval'),
+  request: (parsed) => functionRequest(parsed, '/eval', {}, { inputs: 'optional' }),
   show(answer, parsed) {
     const { value } = answer as { value: AnswerValue };
     return { text: labelled([['value', value]], digitsOf(parsed)).join('\n'), passed: true };
@@ -185,19 +119,8 @@ const jacobian: Command = {
   },
 };
 
-interface CheckAnswer {
-  value: AnswerValue;
-  ok: boolean;
-  gradient: Values;
-  numeric: Values;
-  errors: Record<string, { maxAbsError: number | string; maxRelError: number | string }>;
-  maxAbsError: number | string;
-  maxRelError: number | string;
-  evaluations: number;
-  rtol: number;
-  atol: number;
-  method: string;
-}
+/** One point's answer (the commands send `at`, never a `points` batch). */
+type CheckAnswer = Exclude<AnswerOf<'/check'>, { results: unknown }>;
 
 const check: Command = {
   summary: 'the AD gradient against finite differences (exit code 1 when they disagree)',
@@ -223,37 +146,50 @@ const check: Command = {
   show(answer, parsed) {
     const a = answer as CheckAnswer;
     const digits = digitsOf(parsed);
-    const entries: [string, AnswerValue][] = [['value', a.value]];
-    for (const [name, g] of Object.entries(a.gradient)) entries.push([`AD ∂f/∂${name}`, g], [`FD ∂f/∂${name}`, a.numeric[name]!]);
+    const entries: [string, AnswerValue][] = [['value', a.value as AnswerValue]];
+    // With --directions, `numeric` is a number per random direction, compared with `directions[k].ad`.
+    const numeric = a.numeric as Record<string, AnswerValue> | AnswerValue[];
+    for (const [name, g] of Object.entries(a.gradient)) {
+      entries.push([`AD ∂f/∂${name}`, g as AnswerValue]);
+      if (!Array.isArray(numeric) && numeric[name] !== undefined) entries.push([`FD ∂f/∂${name}`, numeric[name]]);
+    }
+    for (const [k, d] of (a.directions ?? []).entries()) entries.push([`direction ${k + 1}: AD, FD`, [d.ad, d.numeric] as AnswerValue]);
     const lines = labelled(entries, digits);
-    for (const [name, e] of Object.entries(a.errors)) lines.push(`error in ∂f/∂${name}: max abs ${formatNumber(e.maxAbsError, 4)}, max rel ${formatNumber(e.maxRelError, 4)}`);
+    for (const [name, e] of Object.entries(a.errors ?? {})) lines.push(`error in ∂f/∂${name}: max abs ${formatNumber(e.maxAbsError, 4)}, max rel ${formatNumber(e.maxRelError, 4)}`);
     const rule = `|AD − FD| ≤ ${a.atol} + ${a.rtol}·|FD|, ${a.method} differences, ${a.evaluations} evaluations`;
     lines.push(a.ok ? `ok: AD and finite differences agree (${rule})` : `FAILED: AD and finite differences disagree (${rule}): max abs error ${formatNumber(a.maxAbsError, 4)}, max rel error ${formatNumber(a.maxRelError, 4)}`);
     return { text: lines.join('\n'), passed: a.ok };
   },
 };
 
-interface TraceStep {
-  id: string;
-  op: string;
-  args: (string | number)[];
-  shape: number[];
-  value: AnswerValue;
-  tangent?: AnswerValue;
-  adjoint?: AnswerValue;
-}
+type TraceAnswer = AnswerOf<'/trace'>;
+type TraceStep = TraceAnswer['steps'][number];
 
-/** The symbol of each operator primitive (`add` → `+`), from the expression language's own table. */
-async function operatorSymbols(): Promise<Map<string, string>> {
-  // Imported when a table is shown: the engine's function table is not needed for anything else.
-  const { OPERATOR_FUNCTIONS } = await import('../engine/ops/functions.js');
-  return new Map([...OPERATOR_FUNCTIONS].map(([symbol, name]) => [name, symbol]));
-}
+/**
+ * The symbol of each operator primitive (`add` → `+`): the expression language's own table
+ * (OPERATOR_FUNCTIONS in src/engine/ops/functions.ts) written out here, because importing the
+ * engine costs a second of start-up that a command answered by a server must not pay; a test
+ * (test/cli/print.test.ts) fails when the two differ.
+ */
+export const OPERATOR_SYMBOLS: ReadonlyMap<string, string> = new Map([
+  ['add', '+'],
+  ['sub', '-'],
+  ['mul', '*'],
+  ['div', '/'],
+  ['pow', '^'],
+  ['matmul', '@'],
+  ['lt', '<'],
+  ['le', '<='],
+  ['gt', '>'],
+  ['ge', '>='],
+  ['eq', '=='],
+  ['ne', '!='],
+]);
 
 /** A step as the lecture writes it: `x1 + x2`, `exp(x1)`, `-x`; an input is `input`. */
-function operation(step: TraceStep, symbols: Map<string, string>, digits: number | undefined): string {
+function operation(step: Pick<TraceStep, 'op' | 'args'>, digits: number | undefined): string {
   const args = step.args.map((a) => (typeof a === 'number' ? formatNumber(a, digits) : a));
-  const symbol = symbols.get(step.op);
+  const symbol = OPERATOR_SYMBOLS.get(step.op);
   if (symbol !== undefined && args.length === 2) return `${args[0]} ${symbol} ${args[1]}`;
   if (step.op === 'neg' && args.length === 1) return `-${args[0]}`;
   if (step.op === 'input') return 'input';
@@ -279,9 +215,8 @@ const trace: Command = {
       cotangent: cotangent === undefined ? undefined : parseValue(cotangent, '--cotangent'),
     });
   },
-  async show(answer, parsed) {
-    const symbols = await operatorSymbols();
-    const { steps, output, seeds } = answer as { steps: TraceStep[]; output: string; seeds: { tangents?: Values; cotangent?: AnswerValue } };
+  show(answer, parsed) {
+    const { steps, output, seeds } = answer as TraceAnswer;
     const digits = digitsOf(parsed, 6);
     const tensors = steps.some((s) => s.shape.length > 0);
     const header = ['step', 'operation', ...(tensors ? ['shape'] : []), 'value'];
@@ -289,29 +224,23 @@ const trace: Command = {
     const reverse = steps.some((s) => s.adjoint !== undefined);
     if (forward) header.push('tangent');
     if (reverse) header.push('adjoint');
-    const cell = (v: AnswerValue | undefined) => (v === undefined ? '' : formatInline(v, digits));
+    const cell = (v: unknown) => (v === undefined ? '' : formatInline(v as AnswerValue, digits));
     const rows = steps.map((s) => [
       s.id,
-      operation(s, symbols, digits),
+      operation(s, digits),
       ...(tensors ? [`[${s.shape.join(', ')}]`] : []),
       cell(s.value),
       ...(forward ? [cell(s.tangent)] : []),
       ...(reverse ? [cell(s.adjoint)] : []),
     ]);
     const notes = [`output: ${output}`];
-    if (seeds.tangents !== undefined) notes.push(`tangent seeds: ${Object.entries(seeds.tangents).map(([n, v]) => `${n} = ${formatInline(v, digits)}`).join(', ')}`);
-    if (seeds.cotangent !== undefined) notes.push(`cotangent seed: ${formatInline(seeds.cotangent, digits)}`);
+    if (seeds.tangents !== undefined) notes.push(`tangent seeds: ${Object.entries(seeds.tangents).map(([n, v]) => `${n} = ${cell(v)}`).join(', ')}`);
+    if (seeds.cotangent !== undefined) notes.push(`cotangent seed: ${cell(seeds.cotangent)}`);
     return { text: `${formatTable(header, rows)}\n\n${notes.join('; ')}`, passed: true };
   },
 };
 
-interface NativeResult {
-  id: string | number;
-  score: number;
-  max_score: number;
-  gradable: boolean;
-  output: string;
-}
+type NativeResult = Extract<AnswerOf<'/grade'>, { format: 'native' }>['results'][number];
 
 /** Whether a submission has full marks and could be read whole, in each result format. */
 function fullMarks(format: string, result: Record<string, unknown>): boolean {
@@ -394,15 +323,163 @@ const grade: Command = {
   },
 };
 
+const vjp: Command = {
+  summary: 'the value and a vector-Jacobian product cᵀ·J (reverse mode, one pass)',
+  usage: 'adjoint vjp <expr | @file> --at NAME=VALUE ... --cotangent VALUE [--wrt NAME ...]',
+  notes: "The cotangent has the output's shape; cᵀ·∂f/∂x has x's shape.",
+  options: { at: AT, wrt: WRT, cotangent: { type: 'string', value: 'VALUE', help: "the output's cotangent, of its shape: 1, '[1,0]' (or @file.json)" } },
+  request(parsed) {
+    const cotangent = str(parsed, 'cotangent');
+    if (cotangent === undefined) throw new InputError("--cotangent is required: a value of the output's shape, e.g. --cotangent 1 or --cotangent '[1,0]'");
+    return functionRequest(parsed, '/vjp', { cotangent: parseValue(readArgument(cotangent), '--cotangent') });
+  },
+  show(answer, parsed) {
+    const { value, vjp: pulled } = answer as Exclude<AnswerOf<'/vjp'>, { results: unknown }>;
+    const rows: [string, AnswerValue][] = [['value', value as AnswerValue], ...Object.entries(pulled).map(([name, v]): [string, AnswerValue] => [`cᵀ·∂f/∂${name}`, v as AnswerValue])];
+    return { text: labelled(rows, digitsOf(parsed)).join('\n'), passed: true };
+  },
+};
+
+const hvp: Command = {
+  summary: 'the value, gradient and a Hessian-vector product H·v, without forming the Hessian',
+  usage: 'adjoint hvp <expr | @file> --at NAME=VALUE ... --vector NAME=VALUE ... [--wrt NAME ...]',
+  notes: "Inputs without a --vector get zero; (H·v) for x has x's shape.",
+  options: {
+    at: AT,
+    wrt: WRT,
+    vector: { type: 'string', multiple: true, value: 'NAME=VALUE', help: "the vector's part for an input, of its shape (repeat per input; or a JSON object, or @file.json)" },
+  },
+  request(parsed) {
+    const vector = parseValues(list(parsed, 'vector'), '--vector');
+    if (vector === undefined) throw new InputError('--vector is required: the direction, e.g. --vector x=1');
+    return functionRequest(parsed, '/hvp', { vector });
+  },
+  show(answer, parsed) {
+    const { value, gradient, hvp: product } = answer as Exclude<AnswerOf<'/hvp'>, { results: unknown }>;
+    const rows: [string, AnswerValue][] = [
+      ['value', value as AnswerValue],
+      ...Object.entries(gradient).map(([name, g]): [string, AnswerValue] => [`∂f/∂${name}`, g as AnswerValue]),
+      ...Object.entries(product).map(([name, h]): [string, AnswerValue] => [`(H·v) for ${name}`, h as AnswerValue]),
+    ];
+    return { text: labelled(rows, digitsOf(parsed)).join('\n'), passed: true };
+  },
+};
+
+const SHAPE: OptionSpec = { type: 'string', multiple: true, value: 'NAME=DIMS', help: "an input's shape instead of its value: 'X=[4,2]', x=[] for a scalar (repeat per input)" };
+
+/** `--shape X=[4,2]` as the `shapes` field: a list of non-negative integers per input. */
+function shapesOf(parsed: Parsed): Record<string, number[]> | undefined {
+  const shapes = parseValues(list(parsed, 'shape'), '--shape');
+  if (shapes === undefined) return undefined;
+  for (const [name, dims] of Object.entries(shapes)) {
+    if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(d) && (d as number) >= 0)) throw new InputError(`--shape ${name}: a shape is a list of sizes, e.g. ${name}=[4,2] (or ${name}=[] for a scalar)`);
+  }
+  return shapes as Record<string, number[]>;
+}
+
+/** The request of a command that needs only shapes: `<expr> [--at ... | --shape ...]`. */
+function shapeRequest(parsed: Parsed, path: string, extra: Record<string, unknown> = {}): Request {
+  if (parsed.positionals.length !== 1) throw new InputError(parsed.positionals.length === 0 ? "the function is missing: an expression in quotes, e.g. 'sin(x) * x', or @file" : `expected one expression, got ${parsed.positionals.length} arguments: put the expression in quotes`);
+  const source = functionSource(parsed.positionals[0]!);
+  const body = defined({ ...source, at: parseValues(list(parsed, 'at'), '--at'), shapes: shapesOf(parsed), ...extra });
+  return { path, body, ...('expr' in source ? { source: source.expr } : {}) };
+}
+
+const analyze: Command = {
+  summary: "every step's shape and cost, each mode's cost, the Jacobian's, and which mode to use",
+  usage: 'adjoint analyze <expr | @file> [--at NAME=VALUE ... | --shape NAME=DIMS ...] [--wrt NAME ...]',
+  notes: 'Only shapes matter: give values (--at) or shapes (--shape); with neither every input is a scalar.',
+  options: { at: { ...AT, help: "an input's value (only its shape is used)" }, shape: SHAPE, wrt: WRT },
+  request: (parsed) => shapeRequest(parsed, '/analyze', { wrt: list(parsed, 'wrt') }),
+  show(answer) {
+    const a = answer as AnswerOf<'/analyze'>;
+    const count = (n: number) => n.toLocaleString('en-US');
+    const rows = a.steps.map((step) => [
+      step.id,
+      operation(step, undefined),
+      `[${step.shape.join(', ')}]`,
+      count(step.flops),
+      count(step.bytes),
+      count(step.jvp.flops),
+      count(step.vjp.flops),
+      step.sharedWith !== undefined ? `= ${step.sharedWith}` : step.kept ? 'kept' : '',
+    ]);
+    const { cost } = a;
+    const lines = [
+      formatTable(['step', 'operation', 'shape', 'flops', 'bytes', 'jvp flops', 'vjp flops', 'reverse'], rows),
+      '',
+      `inputs: ${a.inputs.map((i) => `${i.name} [${i.shape.join(', ')}]${i.wrt ? '' : ' (not wrt)'}`).join(', ')}; output ${a.output} [${a.outputShape.join(', ')}]`,
+      `one evaluation: ${count(cost.eval.flops)} flops; forward pass (jvp): +${count(cost.jvp.flops)}; reverse pass (vjp): +${count(cost.vjp.flops)}, keeping ${count(cost.reverseMemory)} bytes`,
+      `the ${cost.jacobian.m} × ${cost.jacobian.n} Jacobian: forward ${cost.jacobian.forward.passes} passes, ${count(cost.jacobian.forward.flops)} flops; reverse ${cost.jacobian.reverse.passes} passes, ${count(cost.jacobian.reverse.flops)} flops`,
+      `use ${a.recommendation.mode} mode: ${a.recommendation.reason}`,
+    ];
+    return { text: lines.join('\n'), passed: true };
+  },
+};
+
+const graph: Command = {
+  summary: 'the computational graph: Graphviz DOT on standard output, or an SVG file (--svg)',
+  usage: 'adjoint graph <expr | @file> [--at NAME=VALUE ... | --shape NAME=DIMS ...] [--svg FILE]',
+  notes: "With shapes (--at or --shape) every node shows its shape. The DOT renders with Graphviz: adjoint graph 'sin(x) * y' | dot -Tpng > graph.png",
+  exactText: true,
+  options: { at: { ...AT, help: "an input's value (only its shape is used)" }, shape: SHAPE, svg: { type: 'string', value: 'FILE', help: 'write the graph as SVG, laid out by the server, to FILE' } },
+  request: (parsed) => shapeRequest(parsed, '/graph', { format: str(parsed, 'svg') === undefined ? 'dot' : 'svg' }),
+  async show(answer, parsed) {
+    const text = answer as string;
+    const svg = str(parsed, 'svg');
+    if (svg === undefined) return { text: text.replace(/\n$/, ''), passed: true };
+    await writeAnswerFile(svg, text);
+    return { text: `wrote ${svg} (${Buffer.byteLength(text)} bytes of SVG)`, passed: true };
+  },
+};
+
+type OpsAnswer = AnswerOf<'/ops', 'get'>;
+
+const ops: Command = {
+  summary: 'the functions and operators expressions may use, with their value and derivative rules',
+  usage: 'adjoint ops [NAME]',
+  notes: 'With a NAME (sin, matmul, +), that function in full: its arguments, attributes and rules.',
+  options: {},
+  request(parsed) {
+    if (parsed.positionals.length > 1) throw new InputError(`expected at most one function name, got ${parsed.positionals.length} arguments`);
+    return { method: 'GET', path: '/ops' };
+  },
+  show(answer, parsed) {
+    const { ops: functions, conventions } = answer as OpsAnswer;
+    const name = parsed.positionals[0];
+    if (name === undefined) {
+      // One line per function: a long rule is cut (adjoint ops NAME shows it whole).
+      const cut = (text: string) => (text.length <= 60 ? text : `${text.slice(0, 59)}…`);
+      const rows = functions.map((op) => [op.name, op.operator ?? '', String(op.arity), cut(op.value)]);
+      return { text: [formatTable(['name', 'operator', 'arity', 'value'], rows), '', ...conventions].join('\n'), passed: true };
+    }
+    const op = functions.find((f) => f.name === name || f.operator === name);
+    if (op === undefined) throw new InputError(`no function or operator ${name}: adjoint ops lists them all`);
+    const lines = [
+      `${op.name}${op.operator === undefined ? '' : ` (the operator ${op.operator})`}: ${op.arity === 'list' ? 'one list of tensors' : `${op.arity} tensor argument${op.arity === 1 ? '' : 's'}`}${op.composite ? '; lowered to several primitives' : ''}`,
+      `value:      ${op.value}`,
+      `derivative: ${op.derivative}`,
+      ...op.attrs.map((attr) => `attribute ${attr.name} (${attr.kind}${attr.optional ? ', optional' : ''}): ${attr.about}`),
+    ];
+    return { text: lines.join('\n'), passed: true };
+  },
+};
+
 export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['eval', evaluate],
   ['grad', grad],
   ['jvp', jvp],
+  ['vjp', vjp],
   ['jacobian', jacobian],
   ['hessian', hessian],
+  ['hvp', hvp],
   ['check', check],
   ['trace', trace],
+  ['analyze', analyze],
+  ['graph', graph],
+  ['ops', ops],
   ['grade', grade],
+  ['probe', probe],
 ]);
 
 /** A command's help: usage, summary, its options and the common ones. */
@@ -447,8 +524,8 @@ export function sourceOf(problem: Problem, request: Request): string | undefined
   return typeof field === 'string' ? field : request.source;
 }
 
-/** 2 for a request the service refused as wrong (4xx), 3 for one it could not take now or at all. */
+/** 4 for a request the service refused as wrong (4xx), 3 for one it could not take now or at all (5xx, 429, 408). */
 export function exitCodeOf(status: number): number {
-  return status >= 500 || status === 429 || status === 408 ? EXIT.server : EXIT.input;
+  return status >= 500 || status === 429 || status === 408 ? EXIT.unreachable : EXIT.problem;
 }
 

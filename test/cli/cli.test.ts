@@ -5,19 +5,25 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeFifo } from './fifo.js';
 import type { App } from '../../src/service/app.js';
 import { sha256Hex } from '../../src/service/access.js';
 import { buildTestApp } from '../helpers.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'adjoint-cli-'));
-/** A case starts one to four node processes that load the service through tsx: seconds each on a busy machine, so cases run concurrently. */
-const SPAWN_TIMEOUT_MS = 90_000;
+/**
+ * A case starts one to four node processes that load the service through tsx: seconds each, and
+ * on a machine busy with other suites a minute or more, so cases run concurrently and the bound
+ * only means "it did not hang".
+ */
+const SPAWN_TIMEOUT_MS = 240_000;
 
 interface Ran {
   status: number | null;
@@ -26,7 +32,7 @@ interface Ran {
 }
 
 /** Runs a program to its end; asynchronous, since the server answering it may run on this thread. */
-function runProcess(command: string, args: string[], env: Record<string, string>): Promise<Ran> {
+function runProcess(command: string, args: string[], env: Record<string, string>, input?: string): Promise<Ran> {
   return new Promise((resolve) => {
     // No ADJOINT_URL from the outside: each case says where it computes.
     const { ADJOINT_URL: _, ADJOINT_API_KEY: __, ...inherited } = process.env;
@@ -36,12 +42,15 @@ function runProcess(command: string, args: string[], env: Record<string, string>
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('close', (status) => resolve({ status, stdout, stderr }));
+    // The child may refuse its input before reading it all (EPIPE): that is what some cases test.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
   });
 }
 
 /** `adjoint <args>`, from the sources. */
 const CLI = [process.execPath, '--import', 'tsx', 'src/cli/main.ts'] as const;
-const adjoint = (args: string[], env: Record<string, string> = {}) => runProcess(CLI[0], [...CLI.slice(1), ...args], env);
+const adjoint = (args: string[], env: Record<string, string> = {}, input?: string) => runProcess(CLI[0], [...CLI.slice(1), ...args], env, input);
 
 /** The number printed after `label` on its line (`value  1.45`). */
 function printed(stdout: string, label: string): number {
@@ -51,6 +60,9 @@ function printed(stdout: string, label: string): number {
 }
 
 const closeTo = (actual: number, expected: number, rtol = 1e-13) => expect(Math.abs(actual - expected)).toBeLessThanOrEqual(rtol * Math.abs(expected));
+
+/** The numbers of a printed row of a summarised matrix (`[[1, 0, 0, ..., 0, 0, 0],`), `...` left out. */
+const rowNumbers = (line: string) => line.replace(/[[\],]/g, ' ').trim().split(/\s+/).filter((t) => t !== '...').map(Number);
 
 // The lecture's f (section 5.3) and its derivative by hand: u = x² + exp(x²), f = √u + cos u,
 // f' = u'·(1/(2√u) − sin u) with u' = 2x·(1 + exp(x²)).
@@ -119,10 +131,10 @@ describe('adjoint, computing in its own process', { timeout: SPAWN_TIMEOUT_MS, c
     );
   });
 
-  it('a parse error: exit code 2, its code and message, a caret under the column', async () => {
+  it('a parse error: exit code 4 (a problem answered), its code and message, a caret under the column', async () => {
     const expr = 'x1 = x^2\nx2 = exp(x1 +\nx2';
     const { status, stdout, stderr } = await adjoint(['grad', expr, '--at', 'x=1']);
-    expect(status).toBe(2);
+    expect(status).toBe(4);
     expect(stdout).toBe('');
     const problem = /error: parse_error \(400\): .*line (\d+), column (\d+)/.exec(stderr);
     expect(problem, stderr).not.toBeNull();
@@ -143,8 +155,9 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     app = buildTestApp({ ...CALM, API_KEYS: [{ id: 'cli', sha256: sha256Hex(KEY) }] });
     await app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  });
-  afterAll(() => app.close());
+    // Building the app on a machine busy with other suites can take more than vitest's 10 s.
+  }, SPAWN_TIMEOUT_MS);
+  afterAll(() => app.close(), SPAWN_TIMEOUT_MS);
   const remote = (args: string[]) => adjoint(args, { ADJOINT_URL: url, ADJOINT_API_KEY: KEY });
 
   it('grad --json is the HTTP answer byte for byte; the key goes as a bearer token', async () => {
@@ -153,9 +166,9 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     expect(status, stderr).toBe(0);
     expect(stdout).toBe(`${await http.text()}\n`);
     closeTo((JSON.parse(stdout) as { gradient: { x: number } }).gradient.x, lecture(0.7).derivative);
-    // Without the key the server refuses: the problem's code, exit code 2.
+    // Without the key the server refuses: the problem's code, exit code 4.
     const refused = await adjoint(['grad', 'x', '--at', 'x=1', '--url', url]);
-    expect(refused.status).toBe(2);
+    expect(refused.status).toBe(4);
     expect(refused.stderr).toMatch(/^error: unauthorized \(401\)/);
   });
 
@@ -164,9 +177,9 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     const job = await remote(['jacobian', 'tanh(W @ x)', '--at', `W=${JSON.stringify(W)}`, '--at', `x=${JSON.stringify(X)}`, '--json', '--job']);
     expect(job.status, job.stderr).toBe(0);
     expect(JSON.parse(job.stdout)).toEqual(JSON.parse(sync.stdout));
-    // A problem comes back as the synchronous endpoint gives it: exit code 2.
+    // A problem comes back as the synchronous endpoint gives it: exit code 4.
     const failed = await remote(['grad', 'x @ x', '--at', 'x=[[1,2]]', '--job']);
-    expect(failed.status, failed.stderr).toBe(2);
+    expect(failed.status, failed.stderr).toBe(4);
     expect(failed.stderr).toMatch(/shape/);
     // Without a server there is no job to run.
     const local = await adjoint(['grad', 'x', '--at', 'x=1', '--job']);
@@ -174,7 +187,7 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     expect(local.stderr).toMatch(/--job runs the request as a job on a server: give --url/);
     const traced = await remote(['trace', 'x^2', '--at', 'x=1', '--job']);
     expect(traced.status).toBe(2);
-    expect(traced.stderr).toMatch(/--job: trace does not run as a job \(eval, grad, jvp, jacobian, hessian, check, grade do\)/);
+    expect(traced.stderr).toMatch(/--job: trace does not run as a job \(eval, grad, jvp, vjp, jacobian, hessian, hvp, check, grade, probe do\)/);
   });
 
   it("trace prints the lecture's table: each row's value, tangent and adjoint as worked by hand", async () => {
@@ -280,5 +293,194 @@ describe('adjoint, its usage', { timeout: SPAWN_TIMEOUT_MS, concurrent: true }, 
     expect(pkg.bin.adjoint).toBe(`${build.compilerOptions.outDir}/src/cli/main.js`);
     expect(build.include).toContain('src');
     expect(readFileSync(join(repoRoot, 'src/cli/main.ts'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
+  });
+});
+
+describe('adjoint, every endpoint, against a live server', { timeout: SPAWN_TIMEOUT_MS, concurrent: true }, () => {
+  let app: App;
+  let url: string;
+  beforeAll(async () => {
+    app = buildTestApp(CALM);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    // Building the app on a machine busy with other suites can take more than vitest's 10 s.
+  }, SPAWN_TIMEOUT_MS);
+  afterAll(() => app.close(), SPAWN_TIMEOUT_MS);
+  const remote = (args: string[], input?: string) => adjoint([...args, '--url', url], {}, input);
+  const post = async (path: string, body: unknown) => (await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).text();
+
+  it('vjp and hvp print closed forms of sin(x)·y: cᵀ·J and H·v', async () => {
+    const [x, y] = [0.3, -1.7];
+    const at = ['--at', `x=${x}`, '--at', `y=${y}`];
+    const [pulled, product] = await Promise.all([remote(['vjp', 'sin(x) * y', ...at, '--cotangent', '2']), remote(['hvp', 'sin(x) * y', ...at, '--vector', 'x=1', '--vector', 'y=0.5'])]);
+    for (const ran of [pulled, product]) expect(ran.status, ran.stderr).toBe(0);
+    closeTo(printed(pulled.stdout, 'cᵀ·∂f/∂x'), 2 * Math.cos(x) * y);
+    closeTo(printed(pulled.stdout, 'cᵀ·∂f/∂y'), 2 * Math.sin(x));
+    // H = [[-sin(x)·y, cos(x)], [cos(x), 0]]
+    closeTo(printed(product.stdout, '(H·v) for x'), -Math.sin(x) * y + 0.5 * Math.cos(x));
+    closeTo(printed(product.stdout, '(H·v) for y'), Math.cos(x));
+    const missing = await remote(['vjp', 'sin(x)', '--at', 'x=1']);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('--cotangent is required');
+  });
+
+  it("analyze prints every step's shape and the service's recommendation; graph prints the DOT as served and writes the SVG", async () => {
+    const expr = 'tanh(W @ x)';
+    const analysis = JSON.parse(await post('/analyze', { expr, shapes: { W: [3, 2], x: [2] } })) as { recommendation: { mode: string; reason: string }; cost: { jacobian: { m: number; n: number } } };
+    const analyzed = await remote(['analyze', expr, '--shape', 'W=[3,2]', '--shape', 'x=[2]']);
+    expect(analyzed.status, analyzed.stderr).toBe(0);
+    expect(analyzed.stdout).toMatch(/^step +operation +shape +flops/m);
+    expect(analyzed.stdout).toMatch(/^v\d+ +W @ x +\[3\] /m);
+    expect(analyzed.stdout).toContain(`the ${analysis.cost.jacobian.m} × ${analysis.cost.jacobian.n} Jacobian`);
+    expect(analyzed.stdout).toContain(`use ${analysis.recommendation.mode} mode: ${analysis.recommendation.reason}`);
+
+    const dot = await post('/graph', { expr, format: 'dot', shapes: { W: [3, 2], x: [2] } });
+    const drawn = await remote(['graph', expr, '--shape', 'W=[3,2]', '--shape', 'x=[2]']);
+    expect(drawn.status, drawn.stderr).toBe(0);
+    expect(drawn.stdout).toBe(dot.endsWith('\n') ? dot : `${dot}\n`);
+    expect(drawn.stdout).toMatch(/^digraph/);
+    const svg = join(scratch, 'graph.svg');
+    const pictured = await remote(['graph', 'sin(x) * y', '--svg', svg]);
+    expect(pictured.status, pictured.stderr).toBe(0);
+    expect(pictured.stdout).toMatch(new RegExp(`^wrote ${svg} \\(\\d+ bytes of SVG\\)`));
+    expect(readFileSync(svg, 'utf8')).toMatch(/<svg[\s\S]*<\/svg>\s*$/);
+  });
+
+  it('ops lists every function the service describes; ops NAME shows its rules as served', async () => {
+    const served = JSON.parse(await (await fetch(`${url}/ops`)).text()) as { ops: { name: string; value: string; derivative: string }[] };
+    const [all, one] = await Promise.all([remote(['ops']), remote(['ops', 'sin'])]);
+    expect(all.status, all.stderr).toBe(0);
+    const names = all.stdout.split('\n').slice(2).map((line) => line.split(/\s+/)[0]);
+    for (const op of served.ops) expect(names).toContain(op.name);
+    const sin = served.ops.find((op) => op.name === 'sin')!;
+    expect(one.stdout).toContain(`value:      ${sin.value}`);
+    expect(one.stdout).toContain(`derivative: ${sin.derivative}`);
+  });
+
+  it('probe runs as a job and prints the estimate: central differences of sum(sin(x)) are cos(x)', async () => {
+    const x = [0.1, 0.2, 0.3];
+    const [human, machine] = await Promise.all([
+      remote(['probe', 'sum(sin(x))', '--at', JSON.stringify(x), '--method', 'central']),
+      remote(['probe', 'sum(sin(x))', '--at', JSON.stringify(x), '--method', 'central', '--json']),
+    ]);
+    expect(machine.status, machine.stderr).toBe(0);
+    const answer = JSON.parse(machine.stdout) as { gradient: number[]; queries: number };
+    answer.gradient.forEach((g, i) => expect(Math.abs(g - Math.cos(x[i]!))).toBeLessThan(1e-4));
+    expect(human.status, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(new RegExp(`^\\(central, ${answer.queries} queries, epsilon .*cosine to the exact gradient 1\\)$`, 'm'));
+    // The job went through the jobs API: the server's in-process backend has it.
+    const refused = await remote(['probe', 'sum(sin(x))']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('--at is required');
+  });
+
+  it('an 800×800 Hessian prints summarised (exit 0), its corners as the closed form 8·x·xᵀ + 4·|x|²·I gives them; --out keeps it whole', async () => {
+    const n = 800;
+    const x = Array.from({ length: n }, (_, i) => (i + 1) / n);
+    const point = join(scratch, 'x800.json');
+    writeFileSync(point, JSON.stringify(x));
+    const whole = join(scratch, 'hessian.json');
+    const { status, stdout, stderr } = await remote(['hessian', 'sum(x^2)^2', '--at', `x=@${point}`, '--out', whole]);
+    expect(status, stderr).toBe(0);
+    const s = x.reduce((a, v) => a + v * v, 0);
+    const h = (i: number, j: number) => 8 * x[i]! * x[j]! + (i === j ? 4 * s : 0);
+    const lines = stdout.split('\n');
+    const head = lines.findIndex((l) => l.startsWith('∂²f/∂x∂x'));
+    expect(lines[head]).toBe('∂²f/∂x∂x  shape [800, 800], 640000 elements (summarised: --json or --out FILE for all of them)');
+    const shown = [0, 1, 2, n - 3, n - 2, n - 1];
+    const rows = [1, 2, 3, 5, 6, 7].map((k) => rowNumbers(lines[head + k]!));
+    expect(lines[head + 4]!.trim()).toBe('...,');
+    rows.forEach((row, r) => row.forEach((v, c) => closeTo(v, h(shown[r]!, shown[c]!), 1e-12)));
+    const kept = JSON.parse(readFileSync(whole, 'utf8')) as { hessian: { x: { x: number[][] } } };
+    closeTo(kept.hessian.x.x[400]![401]!, h(400, 401), 1e-12);
+  });
+
+  it('a large input travels as base64: under a BODY_LIMIT its nested JSON exceeds, the command is answered', async () => {
+    const small = buildTestApp({ ...CALM, BODY_LIMIT: 300_000 });
+    await small.listen({ port: 0, host: '127.0.0.1' });
+    const smallUrl = `http://127.0.0.1:${(small.server.address() as AddressInfo).port}`;
+    try {
+      const x = Array.from({ length: 20_000 }, (_, i) => i / 7);
+      const nested = JSON.stringify({ expr: 'sum(x)', at: { x } });
+      expect(nested.length).toBeGreaterThan(300_000);
+      const refused = await fetch(`${smallUrl}/eval`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: nested });
+      expect(refused.status).toBe(413);
+      const file = join(scratch, 'x20000.json');
+      writeFileSync(file, JSON.stringify({ x }));
+      const { status, stdout, stderr } = await adjoint(['eval', 'sum(x)', '--at', `@${file}`, '--url', smallUrl]);
+      expect(status, stderr).toBe(0);
+      closeTo(printed(stdout, 'value'), x.reduce((a, v) => a + v, 0), 1e-12);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('what came from input or the service reaches the terminal with its escape sequences escaped', async () => {
+    const [parsed, graded] = await Promise.all([
+      remote(['grad', '\u001b[2Jx +', '--at', 'x=1']),
+      (async () => {
+        const csv = join(scratch, 'escapes.csv');
+        writeFileSync(csv, 'id,derivative.x\n"\u001b]52;c;aGk=\u0007eve","\u001b[31mx"\n');
+        return remote(['grade', 'x^2', csv]);
+      })(),
+    ]);
+    expect(parsed.status).toBe(4);
+    expect(parsed.stderr).toContain('\\u001b[2Jx +');
+    expect(graded.stdout).toContain('\\u001b]52;c;aGk=\\u0007eve');
+    for (const text of [parsed.stdout, parsed.stderr, graded.stdout, graded.stderr]) expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  });
+});
+
+describe('adjoint, what it refuses to read and how it ends', { timeout: SPAWN_TIMEOUT_MS, concurrent: true }, () => {
+  it("eval 'eye(1000)' in its own process: summarised, exit 0", async () => {
+    const { status, stdout, stderr } = await adjoint(['eval', 'eye(1000)']);
+    expect(status, stderr).toBe(0);
+    expect(stdout.split('\n')[0]).toBe('value  shape [1000, 1000], 1000000 elements (summarised: --json or --out FILE for all of them)');
+    expect(rowNumbers(stdout.split('\n')[1]!)).toEqual([1, 0, 0, 0, 0, 0]);
+  });
+
+  it('@file: a device, a FIFO or a file above --max-file-bytes is refused at once (exit 2); standard input is bounded too', async () => {
+    const fifo = join(scratch, 'cli-fifo');
+    makeFifo(fifo);
+    const big = join(scratch, 'long.txt');
+    writeFileSync(big, 'x + '.repeat(100) + 'x');
+    const [device, pipe, large, stdin] = await Promise.all([
+      adjoint(['grad', '@/dev/zero', '--at', 'x=1']),
+      adjoint(['grad', `@${fifo}`, '--at', 'x=1']),
+      adjoint(['grad', `@${big}`, '--at', 'x=1', '--max-file-bytes', '100']),
+      adjoint(['grad', '@-', '--at', 'x=1'], { ADJOINT_MAX_FILE_BYTES: '100' }, 'x + '.repeat(1000) + 'x'),
+    ]);
+    expect([device.status, pipe.status, large.status, stdin.status]).toEqual([2, 2, 2, 2]);
+    expect(device.stderr).toContain('cannot read /dev/zero: it is a device, not a regular file');
+    expect(pipe.stderr).toContain('it is a FIFO (named pipe), not a regular file');
+    expect(large.stderr).toContain(`${big} holds 401 bytes, above the limit of 100 bytes`);
+    expect(stdin.stderr).toContain('standard input holds more than 100 bytes, above the limit of 100 bytes');
+  });
+
+  it('exit codes: 3 when the service fails (503), 5 when an answer came but cannot be shown — never "the service failed"', async () => {
+    // A server that answers /grad with something no Adjoint server sends, and 503 elsewhere.
+    const odd = createServer((request, response) => {
+      request.resume();
+      if (request.url === '/grad') response.writeHead(200, { 'content-type': 'application/json' }).end('{"value": 1}');
+      else response.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' }).end('{"status":503,"code":"overloaded","detail":"busy"}');
+    });
+    await new Promise<void>((resolve) => odd.listen(0, '127.0.0.1', resolve));
+    const oddUrl = `http://127.0.0.1:${(odd.address() as AddressInfo).port}`;
+    try {
+      const [shown, busy, asJson] = await Promise.all([
+        adjoint(['grad', 'x', '--at', 'x=1', '--url', oddUrl]),
+        adjoint(['eval', 'x', '--at', 'x=1', '--url', oddUrl]),
+        adjoint(['grad', 'x', '--at', 'x=1', '--url', oddUrl, '--json']),
+      ]);
+      expect(shown.status).toBe(5);
+      expect(shown.stderr).toContain('the answer came but could not be shown');
+      expect(shown.stderr).not.toContain('the service failed');
+      expect(busy.status).toBe(3);
+      expect(busy.stderr).toMatch(/^error: overloaded \(503\): busy/);
+      expect(asJson.status, asJson.stderr).toBe(0);
+      expect(asJson.stdout).toBe('{"value": 1}\n');
+    } finally {
+      await new Promise((resolve) => odd.close(resolve));
+    }
   });
 });
