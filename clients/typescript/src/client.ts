@@ -207,6 +207,11 @@ export function decodeProbeAnswer(answer: unknown): unknown {
   );
 }
 
+/** 128 random bits as hex (crypto.randomUUID is missing from browsers' pages served over plain http). */
+function randomKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
 function mapValues(object: object, f: (value: unknown) => unknown): Record<string, unknown> {
   return Object.fromEntries(Object.entries(object).map(([key, value]) => [key, f(value)]));
 }
@@ -256,7 +261,7 @@ export function createAdjoint(options: AdjointOptions): Adjoint {
     const { data, error, response } = await raw.POST('/jobs', {
       body: job,
       // A retry of this very submission (by a proxy, say) is the same job, never a second one.
-      params: { header: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() } },
+      params: { header: { 'idempotency-key': options.idempotencyKey ?? randomKey() } },
       ...(options.signal && { signal: options.signal }),
     });
     if (!response.ok || data === undefined) throw new AdjointError(response.status, error, response.headers);
