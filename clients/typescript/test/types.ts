@@ -67,3 +67,26 @@ export async function answers(): Promise<number> {
   const passes: number = jacobian.passes;
   return gradient.item() + value.item() + first.item() + error + (ok ? 1 : 0) + (mode === 'forward' ? passes : 0);
 }
+
+export async function helpers(): Promise<number> {
+  const job = await adjoint.submit('hessian', { expr: 'x @ x', at: { x: [1, 2] } });
+  const hessian: Tensor = (await adjoint.wait(job)).hessian.x!.x!;
+  const batch = await adjoint.wait(await adjoint.submit('grad', { expr: 'x^2', points: [{ x: 1 }, { x: 2 }] }));
+  const first: Tensor = batch.results[0]!.value;
+  // @ts-expect-error a one-point job's answer has no `results`
+  (await adjoint.wait(job)).results;
+  // @ts-expect-error a typo in a job's request, as in the method's
+  await adjoint.submit('grad', { exp: 'x', at: { x: 1 } });
+  // @ts-expect-error no job runs /trace
+  await adjoint.submit('trace', { expr: 'x', at: { x: 1 } });
+  const probed = await adjoint.run('probe', { target: { expr: 'sum(sin(x))' }, at: new Float64Array([0.1, 0.2]), method: 'spsa', budget: 50 }, { onProgress: (view) => view.progress.done });
+  const tokens = await adjoint.probe({ target: { url: 'http://127.0.0.1:8081/sentiment', body: { tokens: '$input' }, outputPath: '/logit' }, at: ['not', 'good'], method: 'shapley' });
+  // @ts-expect-error a method /probe does not know
+  await adjoint.probe({ target: { expr: 'x' }, at: [1], method: 'newton' });
+  const graded = await adjoint.grade({ reference: { expr: 'x^2' }, submissions: [{ id: 's', answers: { derivative: { x: '2*x' } } }] });
+  // @ts-expect-error grading needs submissions
+  await adjoint.grade({ reference: { expr: 'x^2' } });
+  const unknown: unknown = await adjoint.wait('an-id');
+  for await (const view of adjoint.events(job)) if (view.state === 'succeeded') break;
+  return hessian.item() + first.item() + probed.queries + (tokens.method === 'shapley' ? tokens.scores[0]! : 0) + (graded.format === 'native' ? graded.results.length : 0) + (unknown === undefined ? 0 : 1);
+}
