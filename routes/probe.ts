@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BASES, PRIORS } from '../src/probe/directions.js';
+import { HEADER_NAME, HEADER_VALUE } from '../src/probe/headers.js';
 import { DEFAULT_CONCURRENCY, PROBE_METHODS } from '../src/probe/probe.js';
 import { DEFAULT_SAMPLES } from '../src/probe/plan.js';
 import { problemResponses } from '../src/service/problem.js';
@@ -17,7 +18,15 @@ const HttpTargetSchema = z
   .object({
     url: z.string().min(1).max(4096).describe('An http(s) URL whose origin is in the server’s PROBE_ALLOWED_ORIGINS'),
     method: z.enum(['POST', 'PUT', 'PATCH']).optional().describe('The HTTP method (default POST)'),
-    headers: z.record(z.string(), z.string()).optional().describe('Extra request headers (not the framing ones: host, content-length, ...)'),
+    headers: z
+      .record(
+        z.string().regex(HEADER_NAME, { error: 'is not a valid header name (RFC 9110 token: letters, digits and !#$%&\'*+-.^_`|~)' }),
+        z.string().regex(HEADER_VALUE, { error: 'is not a valid header value: visible ASCII characters, with spaces and tabs only between them (RFC 9110 field value)' }),
+      )
+      .optional()
+      .describe(
+        'Extra request headers (not the framing ones: host, content-length, ...). Names are RFC 9110 tokens; values are visible ASCII, with spaces and tabs only between visible characters (no control characters, no bytes ≥ 0x80)',
+      ),
     body: z.unknown().describe('A JSON template: every string value "$input" is replaced by the (perturbed) input'),
     outputPath: z.string().describe('An RFC 6901 JSON pointer to the logits in the JSON answer ("/logits"; "" is the whole answer)'),
   })

@@ -8,7 +8,7 @@ import { Semaphore } from './semaphore.js';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { RequestTable } from '../service/request.js';
 import type { BodyTemplate } from './body-template.js';
-import type { GuardedClient } from './client.js';
+import { untilAborted, type TargetClient } from './client.js';
 import { SLICE_MS } from './estimators.js';
 import type { OutboundBytes } from './limits.js';
 import { ProbeFailure } from './failure.js';
@@ -82,7 +82,7 @@ export interface SendLimits {
 
 export class HttpBlackBox implements BlackBox {
   constructor(
-    private readonly client: GuardedClient,
+    private readonly client: TargetClient,
     private readonly template: BodyTemplate,
     private readonly pointer: { text: string; tokens: readonly string[] },
     private readonly meter: QueryMeter,
@@ -106,7 +106,9 @@ export class HttpBlackBox implements BlackBox {
       await this.outgoing.acquire(this.signal);
       let attempt;
       try {
-        attempt = await this.client.send(body, this.signal);
+        // The place is given back however the client ends: an answer, a throw (even a synchronous
+        // one), or the probe stopped while a client never settles.
+        attempt = await untilAborted(Promise.resolve().then(() => this.client.send(body, this.signal)), this.signal);
       } finally {
         this.outgoing.release();
       }

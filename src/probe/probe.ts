@@ -15,6 +15,7 @@ import { fewerQueries, planQueries, type QueryPlan } from './plan.js';
 import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator } from './black-box.js';
 import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
 import { GuardedClient } from './client.js';
+import { headerNameProblem, headerValueProblem } from './headers.js';
 import { centralDifferences, cosine, forwardDifferences, occlusion, type EstimateContext, type Point, type Token } from './estimators.js';
 import { dctBasis, dctFrequencies, lowresBasis, MAX_DCT_FREQUENCIES, pixelBasis, randomDirections, type Basis, type BasisName, type Prior } from './directions.js';
 import { shapleySampling } from './shapley.js';
@@ -206,22 +207,6 @@ export interface ProbeDuration {
 
 /** How often a probe tells `onProgress` how far it has come. */
 const PROGRESS_INTERVAL_MS = 200;
-
-/** Headers the client may not set: the client sets framing and the connection itself. */
-const RESERVED_HEADERS = new Set([
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-  'expect',
-  'proxy-authorization',
-  'proxy-connection',
-]);
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Floating-point operations and byte counts in messages: 1.60e+10. */
 function approx(x: number): string {
@@ -644,11 +629,10 @@ export class Prober {
     if (tokens === undefined) throw invalidField('target.outputPath', 'must be a JSON pointer (RFC 6901): "" or a path such as "/logits"');
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(target.headers ?? {})) {
-      const lower = name.toLowerCase();
-      if (!HEADER_NAME.test(name)) throw invalidField(`target.headers.${name}`, 'is not a valid header name');
-      if (RESERVED_HEADERS.has(lower)) throw invalidField(`target.headers.${name}`, 'is set by the server and may not be given');
-      if (/[\r\n\0]/.test(value)) throw invalidField(`target.headers.${name}`, 'may not contain line breaks');
-      headers[lower] = value;
+      // Checked here as well as by the route's schema: a job's stored request reaches the prober directly.
+      const problem = headerNameProblem(name) ?? headerValueProblem(value);
+      if (problem !== undefined) throw invalidField(`target.headers.${name}`, problem, { header: name });
+      headers[name.toLowerCase()] = value;
     }
     return { target, template, pointer: { text: target.outputPath, tokens }, headers };
   }
