@@ -13,6 +13,8 @@ import { SLICE_MS } from './estimators.js';
 import type { OutboundBytes } from './limits.js';
 import { ProbeFailure } from './failure.js';
 import { resolvePointer } from './json-pointer.js';
+import type { DrawnPicture } from './answer.js';
+import type { Picture } from './picture.js';
 
 /** Counts queries against the budget. The planned queries are always affordable; retries take what is left. */
 export class QueryMeter {
@@ -171,6 +173,8 @@ export interface EvaluationOptions {
 /** Runs the engine's operations (the service's Compute: small jobs inline, large ones on workers). */
 export interface Evaluator {
   run<K extends 'eval' | 'vjp'>(op: K, request: RequestTable[K], options?: EvaluationOptions): Promise<Record<string, unknown>>;
+  /** Draws a picture off the event loop (the service's worker threads); without it the prober draws it itself. */
+  drawPicture?(picture: Picture): Promise<DrawnPicture>;
 }
 
 export class ExprBlackBox implements BlackBox {

@@ -295,11 +295,12 @@ describe('POST /probe: an image’s limits and mistakes', () => {
       expect(got, JSON.stringify(fields)).toBe(status);
       expect(answer.detail).toMatch(detail);
     }
-    // A picture of more than 2^20 pixels (sent as base64 zeros; last, since parsing 8 MB takes a while).
-    const large = { dtype: 'float64', shape: [1025, 1024], data: Buffer.alloc(1025 * 1024 * 8).toString('base64') };
-    const png = await probe(app, model, { at: large, method: 'occlusion', image: { shape: [1025, 1024], patch: [1025, 1024] }, format: 'png' });
+    // An image of fewer than 2^20 pixels whose picture, colour bar included, has more (sent as base64
+    // zeros; last, since parsing 8 MB takes a while).
+    const large = { dtype: 'float64', shape: [2500, 400], data: Buffer.alloc(2500 * 400 * 8).toString('base64') };
+    const png = await probe(app, model, { at: large, method: 'occlusion', image: { shape: [2500, 400], patch: [2500, 400] }, format: 'png' });
     expect(png.status).toBe(422);
-    expect(png.answer.detail).toMatch(/format png draws at most 1048576 pixels, and the image has 1049600/);
+    expect(png.answer.detail).toMatch(/format png does not draw this 2500×400 image: it would have 1050000 pixels \(420×2500, colour bar included\)/);
     expect(model.requests).toBe(0);
   });
 });
