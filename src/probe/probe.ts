@@ -31,7 +31,7 @@ import { ClientQuotas, OutboundBytes, perturbedOutboundBytes, plannedOutboundByt
 import { runBounded } from './pool.js';
 
 export { PROBE_METHODS, type ProbeMethod } from './methods.js';
-export type { GradientAnswer, OcclusionAnswer, ProbeAnswer, ProbeDraft, ShapleyAnswer } from './answer.js';
+export type { ProbeAnswer, ProbeDraft } from './answer.js';
 
 export interface HttpTargetSpec {
   url: string;
