@@ -665,7 +665,9 @@ function plannedBodies(template: BodyTemplate, request: ProbeRequest, admitted: 
 
 /** An image's map to draw over it (picture.ts). */
 function pictureOf(image: ImageGroups, point: Point, map: Float64Array, kind: 'gradient' | 'occlusion'): Picture {
-  return { height: image.height, width: image.width, channels: image.channels, layout: image.layout, pixels: point.data, range: image.range, map, kind };
+  // A worker is sent the pixels: a view on a larger buffer (a decoded body) would send all of it.
+  const whole = (a: Float64Array) => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice());
+  return { height: image.height, width: image.width, channels: image.channels, layout: image.layout, pixels: whole(point.data), range: image.range, map: whole(map), kind };
 }
 
 /** f(x) asked `times` more times, for the noise. */

@@ -12,6 +12,12 @@ import type { App } from '../../src/service/app.js';
 import { buildTestApp } from '../helpers.js';
 import { Bench, type FakeModel } from './fake-model.js';
 
+/**
+ * No 503 for a delayed event loop: these tests parse megabytes of base64 on machines shared with
+ * other work, and what they check is the limits and where the work runs, not the pressure guard.
+ */
+const CALM = { MAX_EVENT_LOOP_DELAY_MS: 0 };
+
 /** A base64 float64 array of `shape` (cheap to send and parse, whatever its size). */
 function encoded(shape: number[], fill: (i: number) => number = () => 0): { dtype: 'float64'; shape: number[]; data: string } {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -71,7 +77,7 @@ describe('POST /probe: pictures and maps counted before anything is sent', () =>
 
   it('refuses format png for the issue’s 1,048,576 × 1 image (422 naming format), and for a strip past the side bound', async () => {
     // MAX_ANSWER_ELEMENTS raised so the picture's own bound is what refuses.
-    const { model, app } = await bench.serve(summing, { MAX_ANSWER_ELEMENTS: 2_000_000 });
+    const { model, app } = await bench.serve(summing, { MAX_ANSWER_ELEMENTS: 2_000_000, ...CALM });
     const strip = await probe(app, model, { at: encoded([1_048_576, 1]), method: 'occlusion', image: { shape: [1_048_576, 1], patch: [1_048_576, 1] }, format: 'png' });
     expect(strip.statusCode).toBe(422);
     expect(strip.json()).toMatchObject({ code: 'limit_exceeded', errors: [{ path: 'format' }] });
@@ -86,7 +92,7 @@ describe('POST /probe: pictures and maps counted before anything is sent', () =>
   });
 
   it('counts every map of the answer against MAX_ANSWER_ELEMENTS from the plan: 422 naming it, nothing sent', async () => {
-    const { model, app } = await bench.serve(summing, { MAX_ANSWER_ELEMENTS: 100 });
+    const { model, app } = await bench.serve(summing, { MAX_ANSWER_ELEMENTS: 100, ...CALM });
     const ones = (n: number) => new Array<number>(n).fill(1);
     const tokens = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
     const expr = (fields: Record<string, unknown>) => app.inject({ method: 'POST', url: '/probe', payload: { target: { expr: 'sum(x * x)' }, ...fields } });
@@ -121,7 +127,7 @@ describe('POST /probe: pictures and large answers off the event loop', () => {
   afterEach(() => bench.close());
 
   it('draws the picture on a worker: /healthz is answered while it is drawn', async () => {
-    const { model, app } = await bench.serve(summing, { WORKERS: 1 });
+    const { model, app } = await bench.serve(summing, { WORKERS: 1, ...CALM });
     // A warm worker (its first task loads the engine through tsx).
     const tiny = { height: 1, width: 1, channels: 1, layout: 'hwc' as const, pixels: new Float64Array(1), range: [0, 1] as [number, number], map: new Float64Array(1), kind: 'gradient' as const };
     await app.compute.drawPicture(tiny);
@@ -165,8 +171,8 @@ describe('POST /probe: pictures and large answers off the event loop', () => {
   });
 
   it('writes and serialises a large answer on a worker (and a picture in JSON), the same answer as the event loop’s', async () => {
-    const { model, app } = await bench.serve(summing, { WORKERS: 1, INLINE_ANSWER_ELEMENTS: 1000 });
-    const inline = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin] });
+    const { model, app } = await bench.serve(summing, { WORKERS: 1, INLINE_ANSWER_ELEMENTS: 1000, ...CALM });
+    const inline = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], ...CALM });
     try {
       const random = new Random(5);
       const image = encoded([60, 50], () => random.uniform());

@@ -65,7 +65,7 @@ describe('POST /probe target.headers', () => {
       received.push(request.headers['x-test']);
       return { json: { logits: [3 * (input as number[])[0]!] } };
     });
-    app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin] });
+    app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], MAX_EVENT_LOOP_DELAY_MS: 0 });
   });
   afterAll(async () => {
     await app.close();
@@ -238,6 +238,7 @@ describe('GuardedClient: every query ends by its timeoutMs, whatever undici does
   it('a target that never answers: every probe ends with 504 by its timeoutMs, and the server’s places come back', async () => {
     const { model, app } = await bench.serve((input) => ((input as unknown[])[0] === 'slow' ? { json: { y: 0 }, delayMs: 60_000 } : { json: { logits: [2 * (input as number[])[0]!] } }), {
       PROBE_MAX_OUTGOING: 2,
+      MAX_EVENT_LOOP_DELAY_MS: 0,
     });
     const probe = (at: unknown, method: string) =>
       app.inject({ method: 'POST', url: '/probe', payload: { target: { url: model.url, body: { input: '$input' }, outputPath: '/logits/0' }, at, method, timeoutMs: 200 } });
