@@ -103,6 +103,16 @@ describe('POST /probe target.headers', () => {
     }
   });
 
+  it('is refused when submitted as a job too, before the job exists', async () => {
+    const target = { url: model.url, headers: { 'X-Test': 'a\u0001b' }, body: { input: '$input' }, outputPath: '/logits/0' };
+    const job = await app.inject({ method: 'POST', url: '/jobs', payload: { kind: 'probe', request: { target, at: [1], method: 'forward' } } });
+    expect(job.statusCode).toBe(400);
+    expect(job.json()).toMatchObject({ code: 'validation_error', errors: [{ path: 'request.target.headers.X-Test' }] });
+    const async = await app.inject({ method: 'POST', url: '/probe?async=true', payload: { target, at: [1], method: 'forward' } });
+    expect(async.statusCode).toBe(400);
+    expect(async.json()).toMatchObject({ code: 'validation_error', errors: [{ path: expect.stringMatching(/target\.headers\.X-Test$/) }] });
+  });
+
   it('is checked by the prober too (a job’s stored request does not pass the route’s schema)', async () => {
     const refused = app.prober.probe({
       target: { url: model.url, headers: { 'X-Test': 'a\u2028b' }, body: { input: '$input' }, outputPath: '/logits/0' },
