@@ -22,7 +22,7 @@ import { shapleySampling } from './shapley.js';
 import { estimateNoise, stepFromNoise, type NoiseSpec } from './noise.js';
 import { pictureLayout, pictureTooLarge, type Picture } from './picture.js';
 import { drawPicture, writeAnswer, type AnswerMap, type DrawnPicture, type GradientMethod, type ProbeAnswer, type ProbeDraft } from './answer.js';
-import { baselineOf, groupDifferences, groupPerturbations, ImageGroups, occludeGroups, type ImageSpec } from './image.js';
+import { baselineOf, groupDifferences, groupGrowths, ImageGroups, occludeGroups, type ImageSpec } from './image.js';
 import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
 import { parsePointer } from './json-pointer.js';
@@ -657,7 +657,7 @@ function plannedBodies(template: BodyTemplate, request: ProbeRequest, admitted: 
   const longest = (request.noise !== undefined && request.epsilon === undefined) || (request.basis ?? 'pixel') !== 'pixel' || (image !== undefined && !isGrouped(request.method));
   if (longest) return plannedOutboundBytes(template, 'nes', { json, numbers: point?.data }, plan.planned);
   if (image !== undefined && isGrouped(request.method)) {
-    return perturbedOutboundBytes(template, { json, numbers: point!.data }, groupPerturbations(image, point!.data, perturbationOf(request, image, point!)));
+    return perturbedOutboundBytes(template, json, groupGrowths(image, point!.data, perturbationOf(request, image, point!)));
   }
   const epsilon = request.method === 'occlusion' || request.method === 'shapley' ? undefined : epsilonOf(request.method, request);
   return plannedOutboundBytes(template, request.method, { json, numbers: point?.data, epsilon, mask: request.mask }, plan.planned);
