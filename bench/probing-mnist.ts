@@ -190,7 +190,7 @@ const PICTURE_DIR = new URL('../docs/images/', import.meta.url);
 async function pictures(app: App, url: string, digit: Digit): Promise<number> {
   mkdirSync(PICTURE_DIR, { recursive: true });
   const exact = exactSaliency(digit.pixels, digit.label);
-  const picture = { height: 28, width: 28, channels: 1, element: (p: number) => p, pixels: Float64Array.from(digit.pixels), range: [0, 1] as [number, number] };
+  const picture = { height: 28, width: 28, channels: 1, layout: 'hwc' as const, pixels: Float64Array.from(digit.pixels), range: [0, 1] as [number, number] };
   writeFileSync(new URL(`mnist-${digit.label}-exact.png`, PICTURE_DIR), renderSaliency({ ...picture, map: exact, kind: 'gradient' }).png);
   let spent = 0;
   for (const [name, body] of PICTURES) {

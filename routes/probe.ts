@@ -4,9 +4,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BASES, PRIORS } from '../src/probe/directions.js';
-import { DEFAULT_CONCURRENCY, PROBE_METHODS } from '../src/probe/probe.js';
+import { HEADER_NAME, HEADER_VALUE } from '../src/probe/headers.js';
+import { DEFAULT_CONCURRENCY, PROBE_METHODS, type ProbeAnswer } from '../src/probe/probe.js';
 import { DEFAULT_SAMPLES } from '../src/probe/plan.js';
 import { problemResponses } from '../src/service/problem.js';
+import { sendAnswer } from './answer.js';
 import { EncodingSchema, ValueSchema } from './schemas.js';
 
 export const PROBING_TAG = 'probing';
@@ -17,7 +19,15 @@ const HttpTargetSchema = z
   .object({
     url: z.string().min(1).max(4096).describe('An http(s) URL whose origin is in the server’s PROBE_ALLOWED_ORIGINS'),
     method: z.enum(['POST', 'PUT', 'PATCH']).optional().describe('The HTTP method (default POST)'),
-    headers: z.record(z.string(), z.string()).optional().describe('Extra request headers (not the framing ones: host, content-length, ...)'),
+    headers: z
+      .record(
+        z.string().regex(HEADER_NAME, { error: 'is not a valid header name (RFC 9110 token: letters, digits and !#$%&\'*+-.^_`|~)' }),
+        z.string().regex(HEADER_VALUE, { error: 'is not a valid header value: visible ASCII characters, with spaces and tabs only between them (RFC 9110 field value)' }),
+      )
+      .optional()
+      .describe(
+        'Extra request headers (not the framing ones: host, content-length, ...). Names are RFC 9110 tokens; values are visible ASCII, with spaces and tabs only between visible characters (no control characters, no bytes ≥ 0x80)',
+      ),
     body: z.unknown().describe('A JSON template: every string value "$input" is replaced by the (perturbed) input'),
     outputPath: z.string().describe('An RFC 6901 JSON pointer to the logits in the JSON answer ("/logits"; "" is the whole answer)'),
   })
@@ -237,14 +247,17 @@ const probe: FastifyPluginAsyncZod = async (app) => {
       const started = performance.now();
       // The probe's deadline counts from the request's arrival, body upload and parsing included.
       const receivedAt = Date.now() - reply.elapsedTime;
-      const answer = await app.prober.probe(request.body, { signal: cancel.signal, client: probeClientOf(request), receivedAt });
-      request.log.info({ method: answer.method, queries: answer.queries, ms: Math.round(performance.now() - started) }, 'probe');
-      if ('png' in answer && answer.png !== undefined && prefersPng(request.headers.accept)) {
-        const { min, max } = answer.colourScale!;
-        reply.type('image/png').headers({ 'x-probe-queries': String(answer.queries), 'x-colour-scale': `${min},${max}`, 'x-content-type-options': 'nosniff' });
-        return sendBytes(reply, Buffer.from(answer.png, 'base64'));
+      const draft = await app.prober.draft(request.body, { signal: cancel.signal, client: probeClientOf(request), receivedAt });
+      const { method, queries } = draft.fields;
+      request.log.info({ method, queries, ms: Math.round(performance.now() - started) }, 'probe');
+      // The picture is drawn, and a large answer written and serialised, on a worker thread.
+      if (draft.picture !== undefined && prefersPng(request.headers.accept)) {
+        const { png, colourScale } = await app.prober.draw(draft.picture);
+        reply.type('image/png').headers({ 'x-probe-queries': String(queries), 'x-colour-scale': `${colourScale.min},${colourScale.max}`, 'x-content-type-options': 'nosniff' });
+        return sendBytes(reply, Buffer.from(png.buffer, png.byteOffset, png.byteLength));
       }
-      return answer;
+      // An answer object goes through the response schema; JSON a worker serialised is sent as its bytes.
+      return sendAnswer(reply, await app.compute.probeAnswer(draft)) as ProbeAnswer;
     },
   );
 };

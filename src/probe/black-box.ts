@@ -8,11 +8,13 @@ import { Semaphore } from './semaphore.js';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { RequestTable } from '../service/request.js';
 import type { BodyTemplate } from './body-template.js';
-import type { GuardedClient } from './client.js';
+import { untilAborted, type TargetClient } from './client.js';
 import { SLICE_MS } from './estimators.js';
 import type { OutboundBytes } from './limits.js';
 import { ProbeFailure } from './failure.js';
 import { resolvePointer } from './json-pointer.js';
+import type { DrawnPicture } from './answer.js';
+import type { Picture } from './picture.js';
 
 /** Counts queries against the budget. The planned queries are always affordable; retries take what is left. */
 export class QueryMeter {
@@ -82,7 +84,7 @@ export interface SendLimits {
 
 export class HttpBlackBox implements BlackBox {
   constructor(
-    private readonly client: GuardedClient,
+    private readonly client: TargetClient,
     private readonly template: BodyTemplate,
     private readonly pointer: { text: string; tokens: readonly string[] },
     private readonly meter: QueryMeter,
@@ -106,7 +108,9 @@ export class HttpBlackBox implements BlackBox {
       await this.outgoing.acquire(this.signal);
       let attempt;
       try {
-        attempt = await this.client.send(body, this.signal);
+        // The place is given back however the client ends: an answer, a throw (even a synchronous
+        // one), or the probe stopped while a client never settles.
+        attempt = await untilAborted(Promise.resolve().then(() => this.client.send(body, this.signal)), this.signal);
       } finally {
         this.outgoing.release();
       }
@@ -169,6 +173,8 @@ export interface EvaluationOptions {
 /** Runs the engine's operations (the service's Compute: small jobs inline, large ones on workers). */
 export interface Evaluator {
   run<K extends 'eval' | 'vjp'>(op: K, request: RequestTable[K], options?: EvaluationOptions): Promise<Record<string, unknown>>;
+  /** Draws a picture off the event loop (the service's worker threads); without it the prober draws it itself. */
+  drawPicture?(picture: Picture): Promise<DrawnPicture>;
 }
 
 export class ExprBlackBox implements BlackBox {

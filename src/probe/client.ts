@@ -1,9 +1,13 @@
 // The guarded HTTP client: one undici Agent per probe whose every connection goes to the address
 // the guard checked (its `lookup` answers that address whatever the host name), that follows no
 // redirect, gives each request `timeoutMs`, reads at most `maxResponseBytes`, and reads only JSON.
+// Every query ends by `timeoutMs` whatever undici does: its answer is raced against the timer, so a
+// request undici never settles (as after it refuses a header, when its connection slot stays
+// taken) still frees the probe's place for the next query. A request undici refuses to send is a
+// failure of the probe, not a reason to send it again.
 
 import type { LookupFunction } from 'node:net';
-import { Agent, errors, request } from 'undici';
+import { Agent, errors, request, type Dispatcher } from 'undici';
 import { ProbeFailure } from './failure.js';
 import type { PinnedTarget } from './guard.js';
 
@@ -15,6 +19,15 @@ export interface ClientOptions {
   maxResponseBytes: number;
   /** Connections kept open at once (the probe's concurrency). */
   connections: number;
+  /** Sends the requests instead of an Agent of the client's own (tests give a fake one); not closed by `close`. */
+  dispatcher?: Dispatcher | undefined;
+}
+
+/** What the prober sends its queries with: the guarded client, or a test's fake. */
+export interface TargetClient {
+  /** Sends one request with `body`; throws ProbeFailure when the answer is unusable, and settles by the client's time limit. */
+  send(body: string, signal: AbortSignal): Promise<Attempt>;
+  close(): Promise<void>;
 }
 
 /** What one request came back with, when it is not a failure. */
@@ -44,15 +57,42 @@ export function parseRetryAfter(header: string | string[] | undefined, now = Dat
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
-export class GuardedClient {
-  private readonly agent: Agent;
+/** How long closing waits for the agent's connections to close before it lets them go. */
+const CLOSE_WAIT_MS = 1000;
+
+/** `work`, or the signal's reason as soon as it aborts (`work` is then left to settle on its own). */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/** An error raised by the HTTP client before anything was sent: the request itself is refused (not a network failure). */
+function isRefusal(error: unknown): error is Error {
+  return error instanceof errors.InvalidArgumentError || error instanceof errors.NotSupportedError || error instanceof TypeError;
+}
+
+export class GuardedClient implements TargetClient {
+  private readonly agent: Dispatcher;
+  /** The agent this client made (and destroys on close); undefined when it was given one. */
+  private readonly ownAgent: Agent | undefined;
   private readonly headers: Record<string, string>;
 
   constructor(
     private readonly target: PinnedTarget,
     private readonly options: ClientOptions,
   ) {
-    this.agent = new Agent({
+    this.ownAgent = options.dispatcher === undefined ? this.makeAgent() : undefined;
+    this.agent = options.dispatcher ?? this.ownAgent!;
+    this.headers = { 'content-type': 'application/json', accept: 'application/json', ...options.headers };
+  }
+
+  private makeAgent(): Agent {
+    const { options, target } = this;
+    return new Agent({
       connections: options.connections,
       pipelining: 1,
       headersTimeout: options.timeoutMs,
@@ -60,57 +100,17 @@ export class GuardedClient {
       maxResponseSize: options.maxResponseBytes,
       connect: { lookup: pinnedLookup(target.address, target.family), timeout: options.timeoutMs, autoSelectFamily: false },
     });
-    this.headers = { 'content-type': 'application/json', accept: 'application/json', ...options.headers };
   }
 
-  /** Sends one request with `body`; throws ProbeFailure when the answer is unusable. */
+  /** Sends one request with `body`; throws ProbeFailure when the answer is unusable. Settles by `timeoutMs` (or when `outer` aborts). */
   async send(body: string, outer: AbortSignal): Promise<Attempt> {
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     const signal = AbortSignal.any([timeout, outer]);
+    const exchange = this.exchange(body, signal);
+    // Lost to the timer, the exchange still settles (or never does) on its own: nobody waits for it.
+    exchange.catch(() => undefined);
     try {
-      const response = await request(this.target.url, {
-        dispatcher: this.agent,
-        method: this.options.method,
-        headers: this.headers,
-        body,
-        signal,
-      });
-      const { statusCode, headers } = response;
-      if (statusCode < 200 || statusCode >= 300) {
-        await response.body.dump();
-        if (statusCode === 429 || statusCode === 503) {
-          return { kind: 'busy', status: statusCode, retryAfterMs: parseRetryAfter(headers['retry-after']) };
-        }
-        if (statusCode >= 300 && statusCode < 400) {
-          throw new ProbeFailure('target_error', `The target answered ${statusCode}, a redirect; redirects are not followed`);
-        }
-        throw new ProbeFailure('target_error', `The target answered HTTP ${statusCode}`);
-      }
-      const type = headers['content-type'];
-      if (typeof type !== 'string' || !JSON_TYPE.test(type)) {
-        await response.body.dump();
-        throw new ProbeFailure('target_error', `The target answered ${typeof type === 'string' ? type.split(';')[0] : 'no content type'}, not JSON`);
-      }
-      const declared = Number(headers['content-length']);
-      if (declared > this.options.maxResponseBytes) {
-        response.body.destroy();
-        throw this.tooLarge();
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of response.body) {
-        size += (chunk as Buffer).length;
-        if (size > this.options.maxResponseBytes) {
-          response.body.destroy();
-          throw this.tooLarge();
-        }
-        chunks.push(chunk as Buffer);
-      }
-      try {
-        return { kind: 'answer', json: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
-      } catch {
-        throw new ProbeFailure('target_error', 'The target answered a body that is not valid JSON');
-      }
+      return await untilAborted(exchange, signal);
     } catch (error) {
       if (error instanceof ProbeFailure) throw error;
       if (outer.aborted) throw outer.reason;
@@ -123,8 +123,63 @@ export class GuardedClient {
         throw new ProbeFailure('timeout', `The target did not answer within timeoutMs = ${this.options.timeoutMs} ms`);
       }
       if (error instanceof errors.ResponseExceededMaxSizeError) throw this.tooLarge();
+      if (isRefusal(error)) {
+        throw new ProbeFailure('target_error', `The HTTP client refused to send the query (${error.message}); nothing was sent, and it is not sent again`);
+      }
       const code = (error as { code?: unknown }).code;
       return { kind: 'unreachable', reason: typeof code === 'string' ? code : 'connection failed' };
+    }
+  }
+
+  /** One request and its answer read, bounded by `signal` as far as undici honours it. */
+  private async exchange(body: string, signal: AbortSignal): Promise<Attempt> {
+    const response = await request(this.target.url, {
+      dispatcher: this.agent,
+      method: this.options.method,
+      headers: this.headers,
+      body,
+      signal,
+    });
+    if (signal.aborted) {
+      // The answer came after the query was given up: its connection is freed, not read.
+      response.body.destroy();
+      throw signal.reason;
+    }
+    const { statusCode, headers } = response;
+    if (statusCode < 200 || statusCode >= 300) {
+      await response.body.dump();
+      if (statusCode === 429 || statusCode === 503) {
+        return { kind: 'busy', status: statusCode, retryAfterMs: parseRetryAfter(headers['retry-after']) };
+      }
+      if (statusCode >= 300 && statusCode < 400) {
+        throw new ProbeFailure('target_error', `The target answered ${statusCode}, a redirect; redirects are not followed`);
+      }
+      throw new ProbeFailure('target_error', `The target answered HTTP ${statusCode}`);
+    }
+    const type = headers['content-type'];
+    if (typeof type !== 'string' || !JSON_TYPE.test(type)) {
+      await response.body.dump();
+      throw new ProbeFailure('target_error', `The target answered ${typeof type === 'string' ? type.split(';')[0] : 'no content type'}, not JSON`);
+    }
+    const declared = Number(headers['content-length']);
+    if (declared > this.options.maxResponseBytes) {
+      response.body.destroy();
+      throw this.tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length;
+      if (size > this.options.maxResponseBytes) {
+        response.body.destroy();
+        throw this.tooLarge();
+      }
+      chunks.push(chunk as Buffer);
+    }
+    try {
+      return { kind: 'answer', json: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+    } catch {
+      throw new ProbeFailure('target_error', 'The target answered a body that is not valid JSON');
     }
   }
 
@@ -132,7 +187,15 @@ export class GuardedClient {
     return new ProbeFailure('target_error', `The target's answer is larger than PROBE_MAX_RESPONSE_BYTES = ${this.options.maxResponseBytes} bytes`);
   }
 
+  /** Closes the client's own agent, waiting at most CLOSE_WAIT_MS for it (a stuck request must not hold the probe's answer). */
   async close(): Promise<void> {
-    await this.agent.destroy();
+    if (this.ownAgent === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
+    try {
+      await Promise.race([this.ownAgent.destroy().catch(() => undefined), waited]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

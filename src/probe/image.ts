@@ -16,6 +16,7 @@ import { fromTensor as toValue } from '../service/values.js';
 import { ProbeError } from './errors.js';
 import type { EstimateContext, Point } from './estimators.js';
 import type { Task } from './pool.js';
+import { numberCharacters } from './limits.js';
 
 export type Layout = 'hwc' | 'chw';
 export type Baseline = 'zero' | 'mean' | 'blur' | number;
@@ -287,25 +288,33 @@ export async function groupDifferences(
   return image.spread(slopes);
 }
 
-/** Each group's perturbed inputs, as lists of (element, new value): for bounding the bytes they take before sending them. */
-export function* groupPerturbations(
+/**
+ * How many characters each perturbed input's JSON text has more than the input's, for bounding
+ * the bytes the groups' queries send before sending them (limits.ts). A group moves each of its
+ * elements the same way whatever the group (to the baseline, or by ±h), so each element's growth
+ * is counted once, with no list of changes per group: overlapping windows cost a sum per group,
+ * not a number written as text per element and window.
+ */
+export function* groupGrowths(
   image: ImageGroups,
   data: Float64Array,
   how: { kind: 'occlusion'; baseline: Float64Array } | { kind: 'forward' | 'central'; epsilon: number },
-): Generator<[number, number][]> {
+): Generator<number> {
   const h = how.kind === 'occlusion' ? 0 : how.epsilon * (image.range[1] - image.range[0]);
-  const signs = how.kind === 'central' ? [1, -1] : [1];
+  const moves: ((i: number) => number)[] =
+    how.kind === 'occlusion' ? [(i) => how.baseline[i]!] : (how.kind === 'central' ? [1, -1] : [1]).map((sign) => (i: number) => data[i]! + sign * h);
+  const own = new Int32Array(data.length);
+  for (let i = 0; i < data.length; i++) own[i] = numberCharacters(data[i]!);
+  const growths = moves.map((move) => {
+    const growth = new Int32Array(data.length);
+    for (let i = 0; i < data.length; i++) growth[i] = numberCharacters(move(i)) - own[i]!;
+    return growth;
+  });
   for (let g = 0; g < image.count; g++) {
-    if (how.kind === 'occlusion') {
-      const changes: [number, number][] = [];
-      image.forEachElement(g, (i) => void changes.push([i, how.baseline[i]!]));
-      yield changes;
-      continue;
-    }
-    for (const sign of signs) {
-      const changes: [number, number][] = [];
-      image.forEachElement(g, (i) => void changes.push([i, data[i]! + sign * h]));
-      yield changes;
+    for (const growth of growths) {
+      let sum = 0;
+      image.forEachElement(g, (i) => void (sum += growth[i]!));
+      yield sum;
     }
   }
 }

@@ -21,7 +21,7 @@ export function jsonBytes(value: unknown): number {
 }
 
 /** Characters of a number's JSON text (JavaScript writes a finite number as `String` does; −0 as 0). */
-function numberCharacters(x: number): number {
+export function numberCharacters(x: number): number {
   return String(x).length;
 }
 
@@ -216,21 +216,16 @@ export class ClientQuotas implements QuotaStore {
 }
 
 /**
- * The bytes of request bodies for perturbed inputs known in advance, each given as the elements it
- * changes and their new values: exact, since each number is written as JavaScript writes it.
+ * The bytes of request bodies for perturbed inputs known in advance, each given as how many
+ * characters its JSON text has more (or fewer) than the input's: exact, since each number is
+ * written as JavaScript writes it (image.ts `groupGrowths`).
  */
-export function perturbedOutboundBytes(
-  template: BodyTemplate,
-  input: { json: string; numbers: Float64Array },
-  perturbations: Iterable<[number, number][]>,
-): { first: number; perturbed: number; total: number } {
-  const inputBytes = Buffer.byteLength(input.json, 'utf8');
+export function perturbedOutboundBytes(template: BodyTemplate, inputJson: string, growths: Iterable<number>): { first: number; perturbed: number; total: number } {
+  const inputBytes = Buffer.byteLength(inputJson, 'utf8');
   const first = template.bytes(inputBytes);
   let total = first;
   let largest = first;
-  for (const changes of perturbations) {
-    let growth = 0;
-    for (const [i, moved] of changes) growth += numberCharacters(moved) - numberCharacters(input.numbers[i]!);
+  for (const growth of growths) {
     const bytes = template.bytes(inputBytes + growth);
     total += bytes;
     largest = Math.max(largest, bytes);

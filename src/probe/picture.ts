@@ -12,6 +12,11 @@
 // - Small images are enlarged by a whole factor (nearest neighbour) to about 256 pixels across.
 // - The bar on the right runs from the scale's top (the highest value) to its bottom; its ends are
 //   the answer's `colourScale` (pictures carry no text).
+//
+// What a picture costs is the PNG's pixels, colour bar and gap included (a 1×N strip is drawn
+// N rows of 21 pixels): `pictureLayout` says how large it will be before anything is built, and
+// the prober refuses one past MAX_PICTURE_PIXELS or MAX_PICTURE_SIDE. The input is plain data (no
+// functions), so the service can draw it on a worker thread.
 
 import { PNG } from 'pngjs';
 
@@ -19,8 +24,8 @@ export interface Picture {
   height: number;
   width: number;
   channels: number;
-  /** The element of pixel p's channel c in `pixels` and `map`. */
-  element(p: number, c: number): number;
+  /** Where a pixel's channels are in `pixels` and `map`: channels last (hwc) or first (chw). */
+  layout: 'hwc' | 'chw';
   /** The image, for the grey underlay. */
   pixels: Float64Array;
   range: [number, number];
@@ -52,14 +57,44 @@ const SEQUENTIAL: Rgb[] = [
   [189, 0, 38],
 ];
 
-/** The largest image drawn (pixels): rendering and encoding run on the event loop. */
+/** The largest picture drawn, in the PNG's pixels (colour bar and gap included). */
 export const MAX_PICTURE_PIXELS = 1 << 20;
+/** The longest side of a picture drawn, in the PNG's pixels: a thin strip is refused, not drawn a million rows tall. */
+export const MAX_PICTURE_SIDE = 4096;
 
 const TARGET_SIDE = 256;
 const MAX_ZOOM = 16;
 const BAR_GAP = 6;
 const BAR_WIDTH = 14;
 const OPACITY = 0.85;
+
+/** The PNG an image of height × width pixels is drawn as: its enlargement, its size, and its pixels (colour bar included). */
+export interface PictureLayout {
+  zoom: number;
+  /** The map's columns (width × zoom); the bar's gap and the bar follow. */
+  mapWidth: number;
+  width: number;
+  height: number;
+  pixels: number;
+}
+
+export function pictureLayout(height: number, width: number): PictureLayout {
+  const zoom = Math.max(1, Math.min(MAX_ZOOM, Math.floor(TARGET_SIDE / Math.max(height, width))));
+  const mapWidth = width * zoom;
+  const pngWidth = mapWidth + BAR_GAP + BAR_WIDTH;
+  return { zoom, mapWidth, width: pngWidth, height: height * zoom, pixels: pngWidth * height * zoom };
+}
+
+/** Why a picture of this layout is not drawn (the bound it passes), or undefined when it may be. */
+export function pictureTooLarge(layout: PictureLayout): string | undefined {
+  if (layout.width > MAX_PICTURE_SIDE || layout.height > MAX_PICTURE_SIDE) {
+    return `its sides would be ${layout.width}×${layout.height} pixels (colour bar included), and a picture's side is at most ${MAX_PICTURE_SIDE}`;
+  }
+  if (layout.pixels > MAX_PICTURE_PIXELS) {
+    return `it would have ${layout.pixels} pixels (${layout.width}×${layout.height}, colour bar included), more than the ${MAX_PICTURE_PIXELS} a picture may have`;
+  }
+  return undefined;
+}
 
 /** Linear interpolation along a three-stop ramp, t in [0, 1]. */
 function ramp(stops: Rgb[], t: number): Rgb {
@@ -98,23 +133,27 @@ function scaleOf(values: Float64Array, kind: Picture['kind']): ColourScale {
 /** The heat map over the image, with its colour bar, as PNG bytes; and the scale it used. */
 export function renderSaliency(picture: Picture): { png: Buffer; colourScale: ColourScale } {
   const { height, width, channels, range } = picture;
+  const layout = pictureLayout(height, width);
+  const refused = pictureTooLarge(layout);
+  // The prober refuses such a picture before probing; this is the builder counting before it builds.
+  if (refused !== undefined) throw new RangeError(`picture not drawn: ${refused}`);
   const pixels = height * width;
+  const element = (p: number, c: number) => (picture.layout === 'hwc' ? p * channels + c : c * pixels + p);
   const values = new Float64Array(pixels);
   const grey = new Float64Array(pixels);
   for (let p = 0; p < pixels; p++) {
     let sum = 0;
     let brightness = 0;
     for (let c = 0; c < channels; c++) {
-      sum += picture.map[picture.element(p, c)]!;
-      brightness += picture.pixels[picture.element(p, c)]!;
+      sum += picture.map[element(p, c)]!;
+      brightness += picture.pixels[element(p, c)]!;
     }
     values[p] = sum;
     grey[p] = Math.min(1, Math.max(0, (brightness / channels - range[0]) / (range[1] - range[0])));
   }
   const colourScale = scaleOf(values, picture.kind);
-  const zoom = Math.max(1, Math.min(MAX_ZOOM, Math.floor(TARGET_SIDE / Math.max(height, width))));
-  const mapWidth = width * zoom;
-  const png = new PNG({ width: mapWidth + BAR_GAP + BAR_WIDTH, height: height * zoom });
+  const { zoom, mapWidth } = layout;
+  const png = new PNG({ width: layout.width, height: layout.height });
   png.data.fill(255);
   const put = (x: number, y: number, rgb: Rgb) => {
     const at = (y * png.width + x) * 4;

@@ -8,19 +8,21 @@ import { Semaphore } from './semaphore.js';
 import { isEngineError } from '../engine/errors.js';
 import { freeNames, parseProgram } from '../engine/lang/index.js';
 import { toTensor } from '../engine/values.js';
-import { fromTensor, jsonNumber, tensorWriter, type Encoding, type Value } from '../service/values.js';
+import { fromTensor, jsonNumber, type Encoding, type Value } from '../service/values.js';
 import { invalidField, overBudget, ProbeError } from './errors.js';
 import { LogitReader } from './logits.js';
 import { fewerQueries, planQueries, type QueryPlan } from './plan.js';
 import { ExprBlackBox, HttpBlackBox, QueryMeter, type BlackBox, type Evaluator } from './black-box.js';
 import { BodyTemplate, INPUT_PLACEHOLDER } from './body-template.js';
 import { GuardedClient } from './client.js';
+import { headerNameProblem, headerValueProblem } from './headers.js';
 import { centralDifferences, cosine, forwardDifferences, occlusion, type EstimateContext, type Point, type Token } from './estimators.js';
 import { dctBasis, dctFrequencies, lowresBasis, MAX_DCT_FREQUENCIES, pixelBasis, randomDirections, type Basis, type BasisName, type Prior } from './directions.js';
 import { shapleySampling } from './shapley.js';
 import { estimateNoise, stepFromNoise, type NoiseSpec } from './noise.js';
-import { MAX_PICTURE_PIXELS, renderSaliency, type ColourScale } from './picture.js';
-import { baselineOf, groupDifferences, groupPerturbations, ImageGroups, occludeGroups, type ImageSpec } from './image.js';
+import { pictureLayout, pictureTooLarge, type Picture } from './picture.js';
+import { drawPicture, writeAnswer, type AnswerMap, type DrawnPicture, type GradientMethod, type ProbeAnswer, type ProbeDraft } from './answer.js';
+import { baselineOf, groupDifferences, groupGrowths, ImageGroups, occludeGroups, type ImageSpec } from './image.js';
 import { ProbeFailure } from './failure.js';
 import { TargetGuard, type HostResolver } from './guard.js';
 import { parsePointer } from './json-pointer.js';
@@ -29,7 +31,7 @@ import { ClientQuotas, OutboundBytes, perturbedOutboundBytes, plannedOutboundByt
 import { runBounded } from './pool.js';
 
 export { PROBE_METHODS, type ProbeMethod } from './methods.js';
-type GradientMethod = Exclude<ProbeMethod, 'occlusion' | 'shapley'>;
+export type { ProbeAnswer, ProbeDraft } from './answer.js';
 
 export interface HttpTargetSpec {
   url: string;
@@ -73,59 +75,6 @@ export interface ProbeRequest {
   encoding?: Encoding | undefined;
 }
 
-/** An image's map as a PNG (base64) and the colour scale of its bar. */
-interface PictureFields {
-  png?: string;
-  colourScale?: ColourScale;
-}
-
-export interface GradientAnswer extends PictureFields {
-  method: GradientMethod;
-  value: number;
-  gradient: Value;
-  queries: number;
-  epsilon: number;
-  stderr?: Value;
-  directions?: number;
-  exact?: Value;
-  /** A number, or "NaN" where it is undefined (a zero or infinite gradient). */
-  cosine?: number | 'NaN' | 'Infinity' | '-Infinity';
-  /** Grouped differences on an image: how many groups were perturbed. */
-  groups?: number;
-  /** spsa/nes: the basis the directions were drawn in, and its size. */
-  basis?: { name: BasisName; size: number };
-  prior?: Prior;
-  /** With `noise`: f(x) asked `repeats` times (value is their mean), their standard deviation, and the curvature assumed. */
-  noise?: { repeats: number; sigma: number; curvature: number };
-}
-
-export interface OcclusionAnswer extends PictureFields {
-  method: 'occlusion';
-  value: number;
-  /** Per token; for an image, per element in the image's shape. */
-  scores: number[] | Value;
-  queries: number;
-  /** An image: how many groups were occluded. */
-  groups?: number;
-}
-
-export interface ShapleyAnswer {
-  method: 'shapley';
-  value: number;
-  scores: number[];
-  /** Per token; "NaN" with a single antithetic pair. */
-  stderr: (number | 'NaN')[];
-  samples: number;
-  /** f with no token present (all removed, or all masked). */
-  baselineValue: number;
-  /** The scores add up to f(all) − f(baseline): their sum, that difference, and the gap. */
-  efficiency: { sum: number; expected: number; gap: number };
-  cacheHits: number;
-  queries: number;
-}
-
-export type ProbeAnswer = GradientAnswer | OcclusionAnswer | ShapleyAnswer;
-
 /**
  * Default steps, relative: coordinate i moves by ε·max(1, |x_i|). Chosen for models that answer
  * float32 logits (relative rounding u ≈ 6e-8, more after many layers). A forward difference errs
@@ -167,6 +116,8 @@ export interface ProberOptions {
   /** A whole probe's wall-clock limit, from the request's arrival: past it the probe answers 504 and its work in flight is cancelled. */
   maxDurationMs: number;
   maxTensorElements: number;
+  /** Numbers one answer may hold (MAX_ANSWER_ELEMENTS): its maps are counted before anything is sent. */
+  maxAnswerElements?: number | undefined;
   /** Input elements one probe may send (n × budget): bounds its work on the event loop. */
   maxElements: number;
   /** Estimated floating-point operations all the evaluations of one probe's { expr } target may take. */
@@ -206,22 +157,6 @@ export interface ProbeDuration {
 
 /** How often a probe tells `onProgress` how far it has come. */
 const PROGRESS_INTERVAL_MS = 200;
-
-/** Headers the client may not set: the client sets framing and the connection itself. */
-const RESERVED_HEADERS = new Set([
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-  'expect',
-  'proxy-authorization',
-  'proxy-connection',
-]);
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Floating-point operations and byte counts in messages: 1.60e+10. */
 function approx(x: number): string {
@@ -309,6 +244,21 @@ export class Prober {
    * every evaluation cancelled.
    */
   async probe(request: ProbeRequest, context: ProbeContext = {}): Promise<ProbeAnswer> {
+    const draft = await this.draft(request, context);
+    return writeAnswer(draft, draft.picture === undefined ? undefined : await this.draw(draft.picture));
+  }
+
+  /** The picture drawn: on a worker thread when the evaluator has them (the service's Compute), else here. */
+  async draw(picture: Picture): Promise<DrawnPicture> {
+    const { evaluator } = this.options;
+    return evaluator.drawPicture === undefined ? drawPicture(picture) : evaluator.drawPicture(picture);
+  }
+
+  /**
+   * Runs one probe, as `probe` does, and answers its draft: the maps not yet written, the picture
+   * not yet drawn (the route has them written and serialised off the event loop when large).
+   */
+  async draft(request: ProbeRequest, context: ProbeContext = {}): Promise<ProbeDraft> {
     const o = this.options;
     const admitted = this.admit(request);
     const expr = 'expr' in request.target ? { expr: request.target.expr, input: exprInput(request.target.expr) } : undefined;
@@ -380,6 +330,7 @@ export class Prober {
     // Groups of pixels are what grouped differences and occlusion perturb: one or two queries each.
     const units = image !== undefined && isGrouped(request.method) ? image.count : n;
     const plan = planQueries(request.method, units, request, o.maxBudget);
+    this.checkAnswerSize(request, n);
     if (n * plan.budget > o.maxElements) {
       throw overBudget(
         `${n} input elements × a budget of ${plan.budget} queries is more than this server's PROBE_MAX_ELEMENTS of ${o.maxElements}; probe a smaller input or with a smaller budget`,
@@ -395,11 +346,25 @@ export class Prober {
     return { tokens, point, image, plan, timeoutMs, concurrency, input: tokens ?? fromTensor(point!) };
   }
 
+  /** Refuses (422) a probe whose answer would hold more numbers than MAX_ANSWER_ELEMENTS, before anything is sent. */
+  private checkAnswerSize(request: ProbeRequest, n: number): void {
+    const most = this.options.maxAnswerElements;
+    if (most === undefined) return;
+    const maps = answerMaps(request);
+    if (n * maps.length <= most) return;
+    const detail =
+      `The answer would hold ${n * maps.length} numbers (${maps.join(', ')}: ${n} each), more than this server's MAX_ANSWER_ELEMENTS of ${most}; ` +
+      `probe a smaller input${request.image === undefined ? '' : ' (a smaller image)'}`;
+    throw new ProbeError('limit_exceeded', detail, { errors: [{ path: 'at', message: detail }], queries: 0 });
+  }
+
   /** Refuses (422) a picture or a dct basis too large to compute on the event loop, before anything is sent. */
   private checkImageWork(request: ProbeRequest, image: ImageGroups): void {
     const limit = (path: string, detail: string) => new ProbeError('limit_exceeded', detail, { errors: [{ path, message: detail }] });
-    if (request.format === 'png' && image.pixels > MAX_PICTURE_PIXELS) {
-      throw limit('format', `format png draws at most ${MAX_PICTURE_PIXELS} pixels, and the image has ${image.pixels}; ask for the JSON map`);
+    // The PNG's own pixels are counted (enlargement and colour bar included), not the image's.
+    const refused = request.format === 'png' ? pictureTooLarge(pictureLayout(image.height, image.width)) : undefined;
+    if (refused !== undefined) {
+      throw limit('format', `format png does not draw this ${image.height}×${image.width} image: ${refused}; ask for the JSON map`);
     }
     if (request.basis === 'dct') {
       const [ku, kv] = dctFrequencies(image, request.image?.patch ?? DEFAULT_CELL);
@@ -410,7 +375,7 @@ export class Prober {
   }
 
   /** The probe's work on an opened target: the first query, the exact gradient of an { expr }, the estimate. */
-  private async run(request: ProbeRequest, admitted: Admitted, box: BlackBox, state: RunState): Promise<ProbeAnswer> {
+  private async run(request: ProbeRequest, admitted: Admitted, box: BlackBox, state: RunState): Promise<ProbeDraft> {
     const o = this.options;
     const { tokens, point, plan, image } = admitted;
     const { meter, allowance, controller } = state;
@@ -446,13 +411,14 @@ export class Prober {
       // A step the request gives is kept; the noise is still measured and reported.
       epsilon = request.epsilon ?? stepFromNoise(request.method, estimate, epsilonOf(request.method, request));
     }
+    const encoding = request.encoding;
     if (request.method === 'shapley') {
       const samples = plan.samples!;
       const estimate = await shapleySampling(estimateContext, tokens!, value, { samples, seed: request.seed ?? 0, mask: request.mask });
       const sum = estimate.scores.reduce((a, b) => a + b, 0);
       const expected = value - estimate.baseline;
-      return {
-        method: 'shapley',
+      const fields = {
+        method: 'shapley' as const,
         value,
         scores: [...estimate.scores],
         stderr: [...estimate.stderr].map((s) => (Number.isNaN(s) ? 'NaN' : s)),
@@ -462,31 +428,29 @@ export class Prober {
         cacheHits: estimate.cacheHits,
         queries: meter.spent,
       };
+      return { fields, maps: {}, encoding, picture: undefined };
     }
     if (tokens !== undefined) {
       const scores = await occlusion(estimateContext, tokens, value, request.mask);
-      return { method: 'occlusion', value, scores: [...scores], queries: meter.spent };
+      return { fields: { method: 'occlusion', value, scores: [...scores], queries: meter.spent }, maps: {}, encoding, picture: undefined };
     }
     if (request.method === 'occlusion') {
       const baseline = baselineOf(image!, point!.data, request.image!.baseline ?? 'zero');
       const { scores } = await occludeGroups(estimateContext, point!, image!, baseline, value);
-      const write = tensorWriter(request.encoding);
-      const answer: OcclusionAnswer = { method: 'occlusion', value, scores: write({ shape: point!.shape, data: scores }), groups: image!.count, queries: meter.spent };
-      return request.format === 'png' ? { ...answer, ...drawn(image!, point!, scores, 'occlusion') } : answer;
+      const fields = { method: 'occlusion' as const, value, groups: image!.count, queries: meter.spent };
+      const picture = request.format === 'png' ? pictureOf(image!, point!, scores, 'occlusion') : undefined;
+      return { fields, maps: { scores: { shape: point!.shape, data: scores } }, encoding, picture };
     }
-    const answer: GradientAnswer = {
-      ...(await this.estimate(request.method, estimateContext, { point: point!, image }, value, request, plan, epsilon)),
-      queries: meter.spent,
-      ...(noise === undefined ? {} : { noise }),
-    };
+    const estimate = await this.estimate(request.method, estimateContext, { point: point!, image }, value, request, plan, epsilon);
+    const fields: ProbeDraft['fields'] = { ...estimate.fields, queries: meter.spent, ...(noise === undefined ? {} : { noise }) };
+    const maps: ProbeDraft['maps'] = { ...estimate.maps };
     if (exact !== undefined) {
       const exactTensor = toTensor(exact, ['exact']);
-      answer.exact = tensorWriter(request.encoding)(exactTensor);
-      const estimate = toTensor(answer.gradient, ['gradient']).data;
-      answer.cosine = jsonNumber(cosine(estimate, exactTensor.data)) as GradientAnswer['cosine'];
+      maps.exact = exactTensor;
+      fields.cosine = jsonNumber(cosine(estimate.maps.gradient.data, exactTensor.data));
     }
-    if (request.format === 'png') Object.assign(answer, drawn(image!, point!, toTensor(answer.gradient, ['gradient']).data, 'gradient'));
-    return answer;
+    const picture = request.format === 'png' ? pictureOf(image!, point!, estimate.maps.gradient.data, 'gradient') : undefined;
+    return { fields, maps, encoding, picture };
   }
 
   /** A failure of the probe's work as the domain error the client gets (with the queries spent). */
@@ -573,20 +537,19 @@ export class Prober {
     request: ProbeRequest,
     plan: QueryPlan,
     chosenEpsilon: number | undefined,
-  ): Promise<Omit<GradientAnswer, 'queries'>> {
+  ): Promise<{ fields: { method: GradientMethod; value: number } & Record<string, unknown>; maps: { gradient: AnswerMap; stderr?: AnswerMap } }> {
     const { point, image } = input;
     const epsilon = chosenEpsilon ?? epsilonOf(method, request);
-    const write = tensorWriter(request.encoding);
-    const gradientOf = (data: Float64Array) => write({ shape: point.shape, data });
+    const gradientOf = (data: Float64Array): AnswerMap => ({ shape: point.shape, data });
     if (image !== undefined && (method === 'forward' || method === 'central')) {
       const gradient = await groupDifferences(context, point, image, { kind: method, epsilon, value });
-      return { method, value, gradient: gradientOf(gradient), epsilon, groups: image.count };
+      return { fields: { method, value, epsilon, groups: image.count }, maps: { gradient: gradientOf(gradient) } };
     }
     switch (method) {
       case 'forward':
-        return { method, value, gradient: gradientOf(await forwardDifferences(context, point, value, epsilon)), epsilon };
+        return { fields: { method, value, epsilon }, maps: { gradient: gradientOf(await forwardDifferences(context, point, value, epsilon)) } };
       case 'central':
-        return { method, value, gradient: gradientOf(await centralDifferences(context, point, epsilon)), epsilon };
+        return { fields: { method, value, epsilon }, maps: { gradient: gradientOf(await centralDifferences(context, point, epsilon)) } };
       case 'spsa':
       case 'nes': {
         const directions = plan.directions!;
@@ -597,14 +560,8 @@ export class Prober {
         const basis = basisOf(name, point, image, request.image?.patch);
         const estimate = await randomDirections(context, point, { epsilon, directions, seed: request.seed ?? 0, kind, basis, prior, scale });
         return {
-          method,
-          value,
-          gradient: gradientOf(estimate.gradient),
-          ...(estimate.stderr === undefined ? {} : { stderr: gradientOf(estimate.stderr) }),
-          epsilon,
-          directions,
-          basis: { name, size: basis.size },
-          prior,
+          fields: { method, value, epsilon, directions, basis: { name, size: basis.size }, prior },
+          maps: { gradient: gradientOf(estimate.gradient), ...(estimate.stderr === undefined ? {} : { stderr: gradientOf(estimate.stderr) }) },
         };
       }
     }
@@ -644,11 +601,10 @@ export class Prober {
     if (tokens === undefined) throw invalidField('target.outputPath', 'must be a JSON pointer (RFC 6901): "" or a path such as "/logits"');
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(target.headers ?? {})) {
-      const lower = name.toLowerCase();
-      if (!HEADER_NAME.test(name)) throw invalidField(`target.headers.${name}`, 'is not a valid header name');
-      if (RESERVED_HEADERS.has(lower)) throw invalidField(`target.headers.${name}`, 'is set by the server and may not be given');
-      if (/[\r\n\0]/.test(value)) throw invalidField(`target.headers.${name}`, 'may not contain line breaks');
-      headers[lower] = value;
+      // Checked here as well as by the route's schema: a job's stored request reaches the prober directly.
+      const problem = headerNameProblem(name) ?? headerValueProblem(value);
+      if (problem !== undefined) throw invalidField(`target.headers.${name}`, problem, { header: name });
+      headers[name.toLowerCase()] = value;
     }
     return { target, template, pointer: { text: target.outputPath, tokens }, headers };
   }
@@ -701,25 +657,17 @@ function plannedBodies(template: BodyTemplate, request: ProbeRequest, admitted: 
   const longest = (request.noise !== undefined && request.epsilon === undefined) || (request.basis ?? 'pixel') !== 'pixel' || (image !== undefined && !isGrouped(request.method));
   if (longest) return plannedOutboundBytes(template, 'nes', { json, numbers: point?.data }, plan.planned);
   if (image !== undefined && isGrouped(request.method)) {
-    return perturbedOutboundBytes(template, { json, numbers: point!.data }, groupPerturbations(image, point!.data, perturbationOf(request, image, point!)));
+    return perturbedOutboundBytes(template, json, groupGrowths(image, point!.data, perturbationOf(request, image, point!)));
   }
   const epsilon = request.method === 'occlusion' || request.method === 'shapley' ? undefined : epsilonOf(request.method, request);
   return plannedOutboundBytes(template, request.method, { json, numbers: point?.data, epsilon, mask: request.mask }, plan.planned);
 }
 
-/** An image's map drawn over it (picture.ts). */
-function drawn(image: ImageGroups, point: Point, map: Float64Array, kind: 'gradient' | 'occlusion'): Required<PictureFields> {
-  const picture = renderSaliency({
-    height: image.height,
-    width: image.width,
-    channels: image.channels,
-    element: (p, c) => image.element(p, c),
-    pixels: point.data,
-    range: image.range,
-    map,
-    kind,
-  });
-  return { png: picture.png.toString('base64'), colourScale: picture.colourScale };
+/** An image's map to draw over it (picture.ts). */
+function pictureOf(image: ImageGroups, point: Point, map: Float64Array, kind: 'gradient' | 'occlusion'): Picture {
+  // A worker is sent the pixels: a view on a larger buffer (a decoded body) would send all of it.
+  const whole = (a: Float64Array) => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice());
+  return { height: image.height, width: image.width, channels: image.channels, layout: image.layout, pixels: whole(point.data), range: image.range, map: whole(map), kind };
 }
 
 /** f(x) asked `times` more times, for the noise. */
@@ -730,6 +678,24 @@ async function askAgain(context: EstimateContext, input: unknown, times: number)
   }
   await context.run(queries());
   return values;
+}
+
+/** The answer's fields with one number per input element (or token), as `run` writes them. */
+function answerMaps(request: ProbeRequest): string[] {
+  const exact = 'expr' in request.target ? ['exact'] : [];
+  switch (request.method) {
+    case 'shapley':
+      return ['scores', 'stderr'];
+    case 'occlusion':
+      return ['scores'];
+    case 'forward':
+    case 'central':
+      return ['gradient', ...exact];
+    case 'spsa':
+    case 'nes':
+      // The time prior answers no stderr.
+      return ['gradient', ...((request.prior ?? 'none') === 'time' ? [] : ['stderr']), ...exact];
+  }
 }
 
 /** Methods that perturb an image's groups (the others treat its pixels one by one, or in a basis). */

@@ -317,6 +317,7 @@ function decorateServices(app: App, config: Config, options: BuildAppOptions): v
       defaultTimeoutMs: config.PROBE_DEFAULT_TIMEOUT_MS,
       maxDurationMs: config.PROBE_MAX_DURATION_MS,
       maxTensorElements: config.MAX_TENSOR_ELEMENTS,
+      maxAnswerElements: config.MAX_ANSWER_ELEMENTS,
       maxElements: config.PROBE_MAX_ELEMENTS,
       maxFlops: config.PROBE_MAX_FLOPS,
       maxOutboundBytes: config.PROBE_MAX_OUTBOUND_BYTES,

@@ -16,6 +16,8 @@ import { analyze, type Analysis, type AnalyzeRequest } from '../explain/analyze.
 import { graphPicture, renderSvg, type GraphRequest, type Picture } from '../explain/render.js';
 import { planTrace, type TraceRequest } from '../explain/trace.js';
 import { grade } from '../grade/grade.js';
+import { completeAnswer, drawPicture, mapElements, writeAnswer, type DrawnPicture, type ProbeDraft } from '../probe/answer.js';
+import type { Picture as SaliencyPicture } from '../probe/picture.js';
 import type { GradeLimits, GradeRequest } from '../grade/types.js';
 import type { Limits } from '../engine/prepare.js';
 import { HttpProblem } from './problem.js';
@@ -83,7 +85,11 @@ export type WorkerTask =
   | { op: 'svg'; dot: string }
   | { op: 'analyze'; request: AnalyzeRequest }
   | { op: 'graph'; request: GraphRequest; maxSvgNodes: number }
-  | { op: 'grade'; request: GradeRequest; limits: GradeLimits; serialize?: boolean };
+  | { op: 'grade'; request: GradeRequest; limits: GradeLimits; serialize?: boolean }
+  /** A probe's saliency picture, drawn as PNG. */
+  | { op: 'picture'; picture: SaliencyPicture }
+  /** A probe's answer from its draft: the picture drawn, the maps written, the JSON serialised. */
+  | { op: 'probe-answer'; draft: ProbeDraft };
 
 const inTypeScript = import.meta.url.endsWith('.ts');
 
@@ -316,6 +322,28 @@ export class Compute {
     return this.offload({ op: 'grade', request, limits, serialize: true });
   }
 
+  /** A probe's picture: drawn (deflated) on a worker when there is a pool, it takes no time of the event loop. */
+  async drawPicture(picture: SaliencyPicture): Promise<DrawnPicture> {
+    if (this.pool === undefined) {
+      this.counts.inline++;
+      return drawPicture(picture);
+    }
+    return this.offloadValue<DrawnPicture>({ op: 'picture', picture });
+  }
+
+  /**
+   * A probe's answer from its draft: written here when it is small and has no picture; otherwise
+   * the picture drawn, the maps written and the JSON serialised on a worker (the draft's arrays are
+   * copied there, which is cheap; writing a million numbers as JSON text takes about a second).
+   */
+  async probeAnswer(draft: ProbeDraft): Promise<Answer> {
+    if (this.pool === undefined || (draft.picture === undefined && mapElements(draft) <= this.inlineAnswerElements)) {
+      this.counts.inline++;
+      return draft.picture === undefined ? writeAnswer(draft, undefined) : completeAnswer(draft);
+    }
+    return this.offload({ op: 'probe-answer', draft });
+  }
+
   private inline(job: Job): Record<string, unknown> {
     this.counts.inline++;
     return job.run();
@@ -458,6 +486,8 @@ async function answerTaskOnly(engine: Engine, task: WorkerTask): Promise<WorkerA
     if (task.op === 'analyze') return { ok: true, result: analyze(engine, task.request) };
     if (task.op === 'grade') return finish(grade(engine, task.request, task.limits), task.serialize);
     if (task.op === 'trace') return finish(planTrace(engine, task.request).run(), task.serialize);
+    if (task.op === 'picture') return { ok: true, result: drawPicture(task.picture) };
+    if (task.op === 'probe-answer') return finish(completeAnswer(task.draft), true);
     const job = planRequest(engine, task.op, task.request as never, task.maxFlops);
     return finish(job.run(), task.serialize, job.flops);
   } catch (e) {

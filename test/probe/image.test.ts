@@ -5,6 +5,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { Random } from '../../src/engine/random.js';
+import { baselineOf, groupGrowths, ImageGroups } from '../../src/probe/image.js';
 import type { App } from '../../src/service/app.js';
 import { Bench, probeModel, type FakeModel, type Respond } from './fake-model.js';
 
@@ -295,11 +296,38 @@ describe('POST /probe: an image’s limits and mistakes', () => {
       expect(got, JSON.stringify(fields)).toBe(status);
       expect(answer.detail).toMatch(detail);
     }
-    // A picture of more than 2^20 pixels (sent as base64 zeros; last, since parsing 8 MB takes a while).
-    const large = { dtype: 'float64', shape: [1025, 1024], data: Buffer.alloc(1025 * 1024 * 8).toString('base64') };
-    const png = await probe(app, model, { at: large, method: 'occlusion', image: { shape: [1025, 1024], patch: [1025, 1024] }, format: 'png' });
+    // An image of fewer than 2^20 pixels whose picture, colour bar included, has more (sent as base64
+    // zeros; last, since parsing 8 MB takes a while).
+    const large = { dtype: 'float64', shape: [2500, 400], data: Buffer.alloc(2500 * 400 * 8).toString('base64') };
+    const png = await probe(app, model, { at: large, method: 'occlusion', image: { shape: [2500, 400], patch: [2500, 400] }, format: 'png' });
     expect(png.status).toBe(422);
-    expect(png.answer.detail).toMatch(/format png draws at most 1048576 pixels, and the image has 1049600/);
+    expect(png.answer.detail).toMatch(/format png does not draw this 2500×400 image: it would have 1050000 pixels \(420×2500, colour bar included\)/);
     expect(model.requests).toBe(0);
+  });
+});
+
+describe('groupGrowths', () => {
+  it('is, group by group, what writing each perturbed input element by element adds: overlapping windows, every kind', () => {
+    const random = new Random(9);
+    const [H, W, C] = [9, 7, 2];
+    // Numbers of every length: integers, short and long decimals, tiny and large magnitudes.
+    const data = Float64Array.from({ length: H * W * C }, (_, i) => [0, 1, 0.5, random.uniform(), 1e-7 * random.uniform(), 123.25, 255 * random.uniform()][i % 7]!);
+    const point = { shape: [H, W, C], data };
+    const image = ImageGroups.declare({ shape: [H, W, C], patch: [3, 4], stride: [1, 2] }, undefined, point, 1e6);
+    const chars = (x: number) => String(x).length;
+    const written = (moved: (i: number) => number) =>
+      Array.from({ length: image.count }, (_, g) => {
+        let growth = 0;
+        image.forEachElement(g, (i) => void (growth += chars(moved(i)) - chars(data[i]!)));
+        return growth;
+      });
+    const baseline = baselineOf(image, data, 'blur');
+    expect([...groupGrowths(image, data, { kind: 'occlusion', baseline })]).toEqual(written((i) => baseline[i]!));
+    const h = 0.01 * (image.range[1] - image.range[0]);
+    expect([...groupGrowths(image, data, { kind: 'forward', epsilon: 0.01 })]).toEqual(written((i) => data[i]! + h));
+    const up = written((i) => data[i]! + h);
+    const down = written((i) => data[i]! - h);
+    expect([...groupGrowths(image, data, { kind: 'central', epsilon: 0.01 })]).toEqual(up.flatMap((u, g) => [u, down[g]!]));
+    expect(up.some((u) => u !== 0)).toBe(true);
   });
 });

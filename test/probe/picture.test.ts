@@ -37,7 +37,7 @@ function reddest(png: PNG, zoom: number): [number, number] {
 }
 
 describe('renderSaliency', () => {
-  const base = { height: H, width: W, channels: 1, element: (p: number) => p, pixels: Float64Array.from(pixels), range: [0, 1] as [number, number] };
+  const base = { height: H, width: W, channels: 1, layout: 'hwc' as const, pixels: Float64Array.from(pixels), range: [0, 1] as [number, number] };
 
   it('draws a gradient on a diverging scale: red where it is largest, blue at the bar’s bottom, grey where it is 0', () => {
     const { png, colourScale } = renderSaliency({ ...base, map: weights, kind: 'gradient' });
@@ -59,7 +59,7 @@ describe('renderSaliency', () => {
 
   it('draws occlusion drops on a sequential scale from 0, and reads channels where the layout says', () => {
     // Three channels first (chw): the map counts the sum over a pixel's channels.
-    const chw = { ...base, channels: 3, element: (p: number, c: number) => c * H * W + p, pixels: Float64Array.from([...pixels, ...pixels, ...pixels]) };
+    const chw = { ...base, channels: 3, layout: 'chw' as const, pixels: Float64Array.from([...pixels, ...pixels, ...pixels]) };
     const map = Float64Array.from([...weights, ...weights, ...weights].map((v) => Math.max(0, v)));
     const { png, colourScale } = renderSaliency({ ...chw, map, kind: 'occlusion' });
     expect(colourScale.kind).toBe('sequential');

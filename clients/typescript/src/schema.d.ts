@@ -472,7 +472,7 @@ export interface components {
              * @enum {string}
              */
             method?: "POST" | "PUT" | "PATCH";
-            /** @description Extra request headers (not the framing ones: host, content-length, ...) */
+            /** @description Extra request headers (not the framing ones: host, content-length, ...). Names are RFC 9110 tokens; values are visible ASCII, with spaces and tabs only between visible characters (no control characters, no bytes ≥ 0x80) */
             headers?: {
                 [key: string]: string;
             };
