@@ -9,7 +9,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,7 +63,7 @@ async function freePort(): Promise<number> {
 /** Prism's CLI script, from its package (undefined when it is not installed). */
 function prismBin(): string | undefined {
   try {
-    const manifest = createRequire(import.meta.url).resolve('@stoplight/prism-cli/package.json');
+    const manifest = fileURLToPath(import.meta.resolve('@stoplight/prism-cli/package.json'));
     const { bin } = JSON.parse(readFileSync(manifest, 'utf8')) as { bin: string | Record<string, string> };
     return join(dirname(manifest), typeof bin === 'string' ? bin : bin.prism!);
   } catch {
