@@ -268,6 +268,8 @@ describe('openapi.yaml through Prism’s validating proxy', () => {
   let prism: Prism | undefined;
   let keyedPrism: Prism | undefined;
   const covered = new Map<string, Set<number>>();
+  /** The batteries that ran to their end (the coverage check needs all three). */
+  let batteries = 0;
   const cover = (c: Case, status: number) => covered.set(operationOf(c), (covered.get(operationOf(c)) ?? new Set()).add(status));
 
   beforeAll(async () => {
@@ -312,8 +314,9 @@ describe('openapi.yaml through Prism’s validating proxy', () => {
       cover(c, sent.status);
       problems.push(...problemsOf(c, sent));
     }
+    batteries += 1;
     expect(problems).toEqual([]);
-  }, 90_000);
+  }, 180_000);
 
   it('follows a job: submitted, watched as events, read, cancelled', async ({ skip }) => {
     if (!prism) return skip();
@@ -331,6 +334,7 @@ describe('openapi.yaml through Prism’s validating proxy', () => {
     const read = await run({ name: 'GET /jobs/{id}', method: 'GET', path: `/jobs/${id}`, operation: '/jobs/{id}', status: 200 });
     expect((JSON.parse(read.text) as { state: string }).state).toBe('succeeded');
     await run({ name: 'DELETE /jobs/{id}', method: 'DELETE', path: `/jobs/${id}`, operation: '/jobs/{id}', status: 200 });
+    batteries += 1;
     expect(problems).toEqual([]);
   }, 60_000);
 
@@ -364,11 +368,12 @@ describe('openapi.yaml through Prism’s validating proxy', () => {
     problems.push(...problemsOf({ name: 'GET /openapi.yaml past the limit', method: 'GET', path: '/openapi.yaml', status: 429 }, limited!));
     cover({ name: '', method: 'GET', path: '/openapi.yaml', status: 429 }, 429);
     await run({ name: 'GET / past the limit', method: 'GET', path: '/', status: 429 });
+    batteries += 1;
     expect(problems).toEqual([]);
   }, 60_000);
 
   it('covered every operation with a success and, where it documents one, a 4xx', ({ skip }) => {
-    if (!prism || !keyedPrism) return skip();
+    if (!prism || !keyedPrism || batteries < 3) return skip();
     const missing: string[] = [];
     for (const [path, item] of Object.entries(spec.paths)) {
       for (const [method, operation] of Object.entries(item)) {
