@@ -325,16 +325,26 @@ function resultOf(id: string | number, sheet: Sheet, parts: ReadonlySet<string> 
     if (counts) counted.add(test.part);
     tests.push(counts ? test : { ...test, score: 0, max_score: 0, output: `${test.output} (Not asked for: no points.)` });
   }
-  const about = (part: string, e: FormatError) => e.part === 'answers' || e.part === part || part.startsWith(`${e.part}.`) || e.part.startsWith(`${part}.`);
+  // An error is about a part when either names the other or a part of it (`forwardTrace` and
+  // `forwardTrace.x2.value`); `answers` is about every part. Looked up by the parts' prefixes:
+  // a submission may bring thousands of errors.
+  const errorAbout = new Map<string, FormatError>();
+  for (const e of sheet.errors) if (!errorAbout.has(e.part)) errorAbout.set(e.part, e);
+  const errorFor = (part: string): FormatError | undefined => errorAbout.get('answers') ?? prefixesOf(part).map((p) => errorAbout.get(p)).find((e) => e !== undefined);
   for (const part of parts ?? []) {
     if (counted.has(part)) continue;
-    const error = sheet.errors.find((e) => about(part, e));
+    const error = errorFor(part);
     const output = error === undefined ? `${part} is required but was not given.` : `Not graded: ${error.message}.`;
     tests.push({ name: `${part}: ${error === undefined ? 'not given' : 'not graded'}`, part, score: 0, max_score: 1, status: 'failed', output });
   }
+  const tested = new Set(tests.map((t) => t.part));
+  const testedWithin = new Set(tests.flatMap((t) => prefixesOf(t.part)));
   for (const e of sheet.errors) {
-    if (tests.some((t) => about(t.part, e))) continue;
+    // Already a test (the part's, or one within it), or a test of a whole it is part of.
+    if (testedWithin.has(e.part) || (e.part === 'answers' && tests.length > 0) || prefixesOf(e.part).some((p) => tested.has(p))) continue;
     tests.push({ name: `${e.part}: not graded`, part: e.part, score: 0, max_score: parts === undefined ? 1 : 0, status: 'failed', output: `Not graded: ${e.message}.` });
+    tested.add(e.part);
+    for (const p of prefixesOf(e.part)) testedWithin.add(p);
   }
   const score = tests.reduce((s, t) => s + t.score, 0);
   const maxScore = tests.reduce((s, t) => s + t.max_score, 0);
@@ -350,4 +360,10 @@ function resultOf(id: string | number, sheet: Sheet, parts: ReadonlySet<string> 
     else lines.push(n === 0 ? 'Nothing to grade: the submission gives no answers.' : n === 1 ? 'The answer is right.' : `All ${n} answers are right.`);
   }
   return { id, score, max_score: maxScore, gradable: sheet.errors.length === 0, output: lines.join('\n'), tests, format_errors: sheet.errors };
+}
+
+/** `a`, `a.b`, `a.b.c` for the part `a.b.c`. */
+function prefixesOf(part: string): string[] {
+  const names = part.split('.');
+  return names.map((_, i) => names.slice(0, i + 1).join('.'));
 }
