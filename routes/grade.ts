@@ -3,8 +3,8 @@
 import type { FastifyTypeProviderDefault } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AnswersSchema } from '../src/grade/answers.js';
-import { GRADE_DEFAULTS, type GradeRequest } from '../src/grade/types.js';
+import { AnswersDocSchema } from '../src/grade/answers.js';
+import { GRADE_DEFAULTS, GRADESCOPE_OUTPUT_FORMATS, GRADESCOPE_VISIBILITIES, type GradeRequest } from '../src/grade/types.js';
 import { problemResponses, SourcePositionSchema } from '../src/service/problem.js';
 import { sendAnswer } from './answer.js';
 import { GraphSchema, ValueSchema, ValuesSchema } from './schemas.js';
@@ -14,9 +14,17 @@ const errors = problemResponses(400, 413, 415, 422, 429, 503);
 const D = GRADE_DEFAULTS;
 
 // Each submission's answers are read by the grader, so one malformed submission is reported as
-// not gradable instead of failing the batch here; the schema below only documents them.
-const { $schema: _, ...answersJsonSchema } = z.toJSONSchema(AnswersSchema, { io: 'input', unrepresentable: 'any' });
-const AnswersDoc = z.unknown().meta({ ...answersJsonSchema, id: 'GradeAnswers', description: 'Any of the kinds of answer; only what is given is graded (and what `required` names)' });
+// not gradable instead of failing the batch here: the schema below documents the answers it reads,
+// and says that anything else is taken too (and answered as a format error, not refused).
+const { $schema: _, ...answersJsonSchema } = z.toJSONSchema(AnswersDocSchema, { io: 'input', unrepresentable: 'any' });
+const AnswersDoc = z.unknown().meta({
+  description:
+    'Any of the kinds of answer; only what is given is graded (and what `required` names). Answers that cannot be read are not refused: the submission is answered not gradable, with a format error for each',
+  anyOf: [
+    { ...answersJsonSchema, title: 'GradeAnswers' },
+    { title: 'Unreadable', description: 'Anything else: graded as not gradable, with its format errors' },
+  ],
+});
 
 const tolerance = (what: string, dflt: number) => z.number().nonnegative().optional().describe(`${what} (default ${dflt})`);
 
@@ -61,14 +69,24 @@ export const GradeRequestSchema = z.object({
   formulaRtol: tolerance('Relative tolerance for formulas', D.formulaRtol),
   formulaAtol: tolerance('Absolute tolerance for formulas', D.formulaAtol),
   format: z.enum(['native', 'gradescope', 'prairielearn']).optional().describe("The results' shape (default native)"),
+  gradescope: z
+    .object({
+      visibility: z.enum(GRADESCOPE_VISIBILITIES).optional().describe('Who sees the result and its tests, and when (default visible)'),
+      outputFormat: z.enum(GRADESCOPE_OUTPUT_FORMATS).optional().describe('How Gradescope shows `output` and the tests\' output: text (default) or md (Markdown)'),
+    })
+    .optional()
+    .describe('With format gradescope: its results\' settings'),
   submissions: z
     .array(
       z.object({
         id: z.union([z.string(), z.number()]).optional().describe('Echoed in the result (default: the index in `submissions`)'),
-        answers: AnswersDoc,
+        answers: AnswersDoc.optional(),
       }),
     )
     .describe('One result each, in order (at most GRADE_MAX_SUBMISSIONS)'),
+}).refine((request) => request.gradescope === undefined || request.format === 'gradescope', {
+  error: '`gradescope` settings need "format": "gradescope"',
+  path: ['gradescope'],
 });
 
 const id = z.union([z.string(), z.number()]);
@@ -90,21 +108,27 @@ const NativeResult = z.object({
   format_errors: z.array(FormatErrorSchema),
 });
 
+const visibility = z.enum(GRADESCOPE_VISIBILITIES);
+const outputFormat = z.enum(GRADESCOPE_OUTPUT_FORMATS);
+
 const GradescopeResult = z.object({
-  id,
   score: z.number(),
   output: z.string(),
-  visibility: z.literal('visible'),
-  tests: z.array(z.object({ name: z.string(), score: z.number(), max_score: z.number(), status, output: z.string(), visibility: z.literal('visible') })),
-  extra_data: z.object({ max_score: z.number(), gradable: z.boolean(), format_errors: z.array(FormatErrorSchema) }),
+  output_format: outputFormat,
+  test_output_format: outputFormat,
+  visibility,
+  tests: z.array(z.object({ name: z.string(), score: z.number(), max_score: z.number(), status, output: z.string(), visibility })),
+  extra_data: z
+    .object({ id, max_score: z.number(), gradable: z.boolean(), format_errors: z.array(FormatErrorSchema) })
+    .describe('Stored by Gradescope, shown to no one: the submission, the maximum, and why it was not gradable'),
 });
 
 const PrairieLearnResult = z.object({
   id,
-  gradable: z.boolean(),
+  gradable: z.boolean().describe('False: nothing to grade, or an answer that cannot be read; PrairieLearn then keeps the attempt'),
   score: z.number().min(0).max(1),
   message: z.string(),
-  format_errors: z.record(z.string(), z.string()),
+  format_errors: z.array(z.string()).describe('What could not be read, a line each'),
   tests: z.array(z.object({ name: z.string(), points: z.number(), max_points: z.number(), message: z.string() })),
 });
 

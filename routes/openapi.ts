@@ -7,6 +7,9 @@ import { OPERATIONS_TAG } from '../src/service/openapi.js';
 const YAML_CONTENT_TYPE = 'application/yaml; charset=utf-8';
 
 const openapi: FastifyPluginAsyncZod = async (app) => {
+  // Written once, at the first request: the document does not change while the app runs, and
+  // writing it holds the event loop for a second or more.
+  let document: string | undefined;
   app.get(
     '/openapi.yaml',
     {
@@ -22,7 +25,7 @@ const openapi: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (_request, reply) => reply.type(YAML_CONTENT_TYPE).send(app.swagger({ yaml: true })),
+    async (_request, reply) => reply.type(YAML_CONTENT_TYPE).send((document ??= app.swagger({ yaml: true }))),
   );
 };
 

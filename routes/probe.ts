@@ -157,6 +157,9 @@ const GradientAnswerSchema = z.object({
     .object({ repeats: z.int(), sigma: z.number(), curvature: z.number() })
     .optional()
     .describe('With noise: f(x) was asked `repeats` times (`value` is their mean), `sigma` their standard deviation; `epsilon` is the step chosen from it'),
+}).meta({
+  // The answer to the request's example (rounded): what Swagger UI (/docs) shows.
+  examples: [{ method: 'central', value: 0.0996679946, gradient: [2.9701988722, -0.9900662908], queries: 5, epsilon: 0.0000060555, exact: [2.9701988725, -0.9900662908], cosine: 1 }],
 });
 
 const OcclusionAnswerSchema = z.object({
@@ -229,11 +232,14 @@ const probe: FastifyPluginAsyncZod = async (app) => {
           examples: [{ target: { expr: 'W = [[1, 2], [3, -1]]; tanh(W @ x)' }, at: [0.1, 0.2], method: 'central', output: 1 }],
         }),
         response: {
-          200: z
-            .union([GradientAnswerSchema, OcclusionAnswerSchema, ShapleyAnswerSchema])
-            .describe(
+          200: {
+            description:
               'The estimated gradient (or the occlusion or Shapley scores) and the queries spent. With format png and an Accept header preferring image/png, the answer is instead the PNG itself (image/png), with the queries spent in x-probe-queries and the colour bar’s ends in x-colour-scale ("min,max")',
-            ),
+            content: {
+              'application/json': { schema: z.union([GradientAnswerSchema, OcclusionAnswerSchema, ShapleyAnswerSchema]) },
+              'image/png': { schema: z.string().meta({ format: 'binary', description: 'The picture of `format: "png"`, when the Accept header prefers image/png' }) },
+            },
+          },
           ...problemResponses(400, 403, 413, 415, 422, 429, 502, 503, 504),
         },
       },

@@ -55,6 +55,16 @@ export const AnswersSchema = z.object({
   shapes: ANSWER_KINDS.shapes.optional(),
 });
 
+/**
+ * What a submission may send, for the documentation: the kinds above, and with a one-input
+ * reference the shorthands `derivative: "2*x"` and `gradient: 0.5`, that input's answer alone
+ * (grade.ts reads them so).
+ */
+export const AnswersDocSchema = AnswersSchema.extend({
+  gradient: z.union([ANSWER_KINDS.gradient, z.union([z.number(), z.array(z.unknown())]).describe("With one input: that input's gradient alone")]).optional(),
+  derivative: z.union([ANSWER_KINDS.derivative, z.string().describe("With one input: that input's derivative alone")]).optional(),
+});
+
 export type Answers = z.output<typeof AnswersSchema>;
 export type AnswerKind = keyof typeof ANSWER_KINDS;
 export const ANSWER_KIND_NAMES = Object.keys(ANSWER_KINDS) as AnswerKind[];
@@ -94,10 +104,17 @@ export function readAnswers(raw: unknown): { answers: Answers; errors: FormatErr
   const answers: Answers = {};
   const errors: FormatError[] = [];
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    errors.push({ part: 'answers', message: `answers must be an object holding any of ${ANSWER_KIND_NAMES.join(', ')}` });
+    const none = raw === undefined || raw === null ? 'no answer was given: ' : '';
+    errors.push({ part: 'answers', message: `${none}answers must be an object holding any of ${ANSWER_KIND_NAMES.join(', ')}` });
     return { answers, errors };
   }
-  for (const [kind, given] of Object.entries(raw)) {
+  const entries = Object.entries(raw);
+  // Nothing to grade is not a wrong answer: the submission is not gradable (PrairieLearn then keeps the attempt).
+  if (entries.every(([, given]) => isEmpty(given))) {
+    errors.push({ part: 'answers', message: `no answer was given: answers must hold any of ${ANSWER_KIND_NAMES.join(', ')}` });
+    return { answers, errors };
+  }
+  for (const [kind, given] of entries) {
     const reader = READERS.get(kind);
     if (reader === undefined) {
       errors.push({ part: kind, message: `'${kind}' is not a kind of answer: the kinds are ${ANSWER_KIND_NAMES.join(', ')}` });
@@ -113,6 +130,13 @@ export function readAnswers(raw: unknown): { answers: Answers; errors: FormatErr
     }
   }
   return { answers, errors };
+}
+
+/** An answer left blank: absent, null, an empty string, or an empty table or object. */
+function isEmpty(given: unknown): boolean {
+  if (given === undefined || given === null || given === '') return true;
+  if (Array.isArray(given)) return given.length === 0;
+  return typeof given === 'object' && Object.keys(given).length === 0;
 }
 
 /** A student's number (or array of numbers) at `part`; one that cannot be read is a format error of the sheet. */

@@ -14,7 +14,7 @@ import { isUnavailable, Reference } from './reference.js';
 import { StepRules } from './rules.js';
 import { Sheet } from './sheet.js';
 import { gradeForwardTable, gradeReverseTable, gradeShapes, type ForwardCell, type TableContext } from './tables.js';
-import { GRADE_DEFAULTS, type GradeAnswer, type GradeLimits, type GradeRequest, type GradeResult } from './types.js';
+import { GRADE_DEFAULTS, type FormatError, type GradeAnswer, type GradeLimits, type GradeRequest, type GradeResult, type GradeTest } from './types.js';
 
 /** What `required` asks of every submission. */
 interface Requirements {
@@ -32,6 +32,8 @@ interface Context extends TableContext {
   formulas: Formulas;
   formulaTol: Tolerance;
   required: Requirements;
+  /** The question's parts, a point each (undefined: every answer given is one). */
+  requiredParts: ReadonlySet<string> | undefined;
   budget: Budget;
 }
 
@@ -47,13 +49,15 @@ export function grade(engine: Engine, request: GradeRequest, limits: GradeLimits
   const ref = new Reference(engine, request, budget);
   const tol = { rtol: request.rtol ?? GRADE_DEFAULTS.rtol, atol: request.atol ?? GRADE_DEFAULTS.atol };
   const formulaTol = { rtol: request.formulaRtol ?? GRADE_DEFAULTS.formulaRtol, atol: request.formulaAtol ?? GRADE_DEFAULTS.formulaAtol };
+  const required = readRequired(request.required ?? [], ref);
   const ctx: Context = {
     ref,
     tol,
     formulaTol,
     budget,
     rules: new StepRules(ref.rows, budget),
-    required: readRequired(request.required ?? [], ref),
+    required,
+    requiredParts: requiredPartsOf(required, ref),
     formulas: new Formulas({
       inputs: ref.inputs,
       limits: ref.prepared.limits,
@@ -66,7 +70,7 @@ export function grade(engine: Engine, request: GradeRequest, limits: GradeLimits
   const format = request.format ?? 'native';
   return {
     format,
-    results: results.map((r) => toFormat(r, format)),
+    results: results.map((r) => toFormat(r, format, request.gradescope)),
     points: ref.echoPoints(),
     settings: { points: ref.pointCount, seed: request.seed ?? GRADE_DEFAULTS.seed, ranges: ref.ranges, ...tol, formulaRtol: formulaTol.rtol, formulaAtol: formulaTol.atol },
   };
@@ -162,8 +166,36 @@ function gradeSubmission(ctx: Context, submission: GradeRequest['submissions'][n
   if (answers.forwardTrace !== undefined || forwardRequired.size > 0) gradeForwardTable(ctx, answers.forwardTrace ?? [], forwardRequired, sheet);
   if (answers.reverseTrace !== undefined || reverseRequired.size > 0) gradeReverseTable(ctx, answers.reverseTrace ?? [], reverseRequired, sheet);
   if (answers.shapes !== undefined || shapesRequired.size > 0) gradeShapes(ctx, answers.shapes ?? {}, shapesRequired, sheet);
+  // A row required by id alone is one part: right when it is right in every table given.
+  if (tablesGiven) {
+    for (const index of required.rows) {
+      const id = ref.rows[index]!.id;
+      const cells = sheet.tests.filter((t) => t.part === `shapes.${id}` || t.part.startsWith(`forwardTrace.${id}.`) || t.part.startsWith(`reverseTrace.${id}.`));
+      const wrong = cells.filter((t) => t.status === 'failed').length;
+      if (cells.length > 0 && wrong === 0) sheet.pass(id, `row ${id}`, `Row ${id}: right in every table given.`);
+      else sheet.fail(id, `row ${id}`, `Row ${id}: ${wrong} of ${cells.length} cells wrong or not given.`);
+    }
+  }
 
-  return resultOf(submission.id ?? index, sheet);
+  return resultOf(submission.id ?? index, sheet, ctx.requiredParts);
+}
+
+/**
+ * The parts `required` asks of every submission, as tests name them (`derivative.x`,
+ * `forwardTrace.x2.value`, a step id alone for its row): the question's maximum, one point each.
+ * Undefined when the request requires nothing: then every answer given is a part.
+ */
+function requiredPartsOf(required: Requirements, ref: Reference): ReadonlySet<string> | undefined {
+  const parts = new Set<string>();
+  const id = (index: number) => ref.rows[index]!.id;
+  if (required.value) parts.add('value');
+  for (const name of required.gradient) parts.add(`gradient.${name}`);
+  for (const name of required.derivative) parts.add(`derivative.${name}`);
+  for (const [index, cells] of required.forwardTrace) for (const cell of cells) parts.add(`forwardTrace.${id(index)}.${cell}`);
+  for (const index of required.reverseTrace) parts.add(`reverseTrace.${id(index)}.adjoint`);
+  for (const index of required.shapes) parts.add(`shapes.${id(index)}`);
+  for (const index of required.rows) parts.add(id(index));
+  return parts.size === 0 ? undefined : parts;
 }
 
 /** With one input, `derivative: "2*x"` and `gradient: 0.5` mean that input's answer. */
@@ -279,20 +311,59 @@ function formatPoint(point: ReadonlyMap<string, Tensor>): string {
   return [...point].map(([name, t]) => `${name} = ${formatValue(t)}`).join(', ');
 }
 
-function resultOf(id: string | number, sheet: Sheet): GradeResult {
-  const score = sheet.tests.reduce((s, t) => s + t.score, 0);
-  const maxScore = sheet.tests.reduce((s, t) => s + t.max_score, 0);
+/**
+ * The submission's result. With `required`, the maximum is its parts, a point each whatever was
+ * answered: a required part not graded (missing, or unreadable) is a failed test, and an answer
+ * not required is graded for feedback at no points. Without it, every answer given is a point,
+ * and one that cannot be read a failed test saying why. So the maximum is the same in every format.
+ */
+function resultOf(id: string | number, sheet: Sheet, parts: ReadonlySet<string> | undefined): GradeResult {
+  const tests: GradeTest[] = [];
+  const counted = new Set<string>();
+  for (const test of sheet.tests) {
+    const counts = parts === undefined || (parts.has(test.part) && !counted.has(test.part));
+    if (counts) counted.add(test.part);
+    tests.push(counts ? test : { ...test, score: 0, max_score: 0, output: `${test.output} (Not asked for: no points.)` });
+  }
+  // An error is about a part when either names the other or a part of it (`forwardTrace` and
+  // `forwardTrace.x2.value`); `answers` is about every part. Looked up by the parts' prefixes:
+  // a submission may bring thousands of errors.
+  const errorAbout = new Map<string, FormatError>();
+  for (const e of sheet.errors) if (!errorAbout.has(e.part)) errorAbout.set(e.part, e);
+  const errorFor = (part: string): FormatError | undefined => errorAbout.get('answers') ?? prefixesOf(part).map((p) => errorAbout.get(p)).find((e) => e !== undefined);
+  for (const part of parts ?? []) {
+    if (counted.has(part)) continue;
+    const error = errorFor(part);
+    const output = error === undefined ? `${part} is required but was not given.` : `Not graded: ${error.message}.`;
+    tests.push({ name: `${part}: ${error === undefined ? 'not given' : 'not graded'}`, part, score: 0, max_score: 1, status: 'failed', output });
+  }
+  const tested = new Set(tests.map((t) => t.part));
+  const testedWithin = new Set(tests.flatMap((t) => prefixesOf(t.part)));
+  for (const e of sheet.errors) {
+    // Already a test (the part's, or one within it), or a test of a whole it is part of.
+    if (testedWithin.has(e.part) || (e.part === 'answers' && tests.length > 0) || prefixesOf(e.part).some((p) => tested.has(p))) continue;
+    tests.push({ name: `${e.part}: not graded`, part: e.part, score: 0, max_score: parts === undefined ? 1 : 0, status: 'failed', output: `Not graded: ${e.message}.` });
+    tested.add(e.part);
+    for (const p of prefixesOf(e.part)) testedWithin.add(p);
+  }
+  const score = tests.reduce((s, t) => s + t.score, 0);
+  const maxScore = tests.reduce((s, t) => s + t.max_score, 0);
   const lines: string[] = [];
   // An engine error's message already says where (line and column).
   for (const e of sheet.errors) lines.push(`Not graded: ${e.part}: ${e.message}.`);
   lines.push(...sheet.notes);
   if (lines.length === 0) {
-    const n = sheet.tests.length;
+    const n = tests.length;
     // Failed tests without a note (required answers not given) are said as they are, never "all right".
-    const failed = sheet.tests.filter((t) => t.status === 'failed');
+    const failed = tests.filter((t) => t.status === 'failed');
     if (failed.length > 0) lines.push(`${n - failed.length} of ${n} answers are right.`, ...failed.map((t) => t.output));
     else lines.push(n === 0 ? 'Nothing to grade: the submission gives no answers.' : n === 1 ? 'The answer is right.' : `All ${n} answers are right.`);
   }
-  return { id, score, max_score: maxScore, gradable: sheet.errors.length === 0, output: lines.join('\n'), tests: sheet.tests, format_errors: sheet.errors };
+  return { id, score, max_score: maxScore, gradable: sheet.errors.length === 0, output: lines.join('\n'), tests, format_errors: sheet.errors };
 }
 
+/** `a`, `a.b`, `a.b.c` for the part `a.b.c`. */
+function prefixesOf(part: string): string[] {
+  const names = part.split('.');
+  return names.map((_, i) => names.slice(0, i + 1).join('.'));
+}

@@ -31,8 +31,22 @@ export interface GradeRequest {
   formulaAtol?: number | undefined;
   ranges?: Record<string, readonly [number, number]> | undefined;
   format?: GradeFormat | undefined;
+  /** Gradescope's own settings of its results (format gradescope only). */
+  gradescope?: GradescopeOptions | undefined;
   /** A submission without an id is known by its index. */
   submissions: { id?: string | number | undefined; answers?: unknown }[];
+}
+
+/** Who sees a Gradescope result, and when (Gradescope's own values). */
+export const GRADESCOPE_VISIBILITIES = ['visible', 'hidden', 'after_due_date', 'after_published'] as const;
+/** How Gradescope shows the texts: plain, or Markdown. */
+export const GRADESCOPE_OUTPUT_FORMATS = ['text', 'md'] as const;
+
+export interface GradescopeOptions {
+  /** Of the result and of each test (default visible). */
+  visibility?: (typeof GRADESCOPE_VISIBILITIES)[number] | undefined;
+  /** Of `output` and of each test's output (default text). */
+  outputFormat?: (typeof GRADESCOPE_OUTPUT_FORMATS)[number] | undefined;
 }
 
 /** What one request may cost; from the service configuration. */

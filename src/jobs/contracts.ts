@@ -21,7 +21,7 @@ export class ContractCatalog {
   /** For Fastify's onRoute hook. */
   readonly record = (route: RouteSeen): void => {
     const body = route.schema?.body;
-    const answer = answersOf(route.schema?.response)['200'];
+    const answer = jsonSchemaOf(answersOf(route.schema?.response)['200']);
     if (route.method !== 'POST' || jobSpecFor(route.url, undefined) === undefined || !isZod(body) || !isZod(answer)) return;
     let serialize: ((data: unknown) => string) | undefined;
     this.contracts.set(route.url, {
@@ -40,6 +40,13 @@ export class ContractCatalog {
 
 function answersOf(response: unknown): Record<string, unknown> {
   return typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
+}
+
+/** A response's schema, or its JSON one when it is given per media type (/probe's also answers image/png). */
+function jsonSchemaOf(response: unknown): unknown {
+  if (typeof response !== 'object' || response === null || !('content' in response)) return response;
+  const content = (response as { content: Record<string, { schema?: unknown } | undefined> }).content;
+  return content['application/json']?.schema;
 }
 
 function isZod(schema: unknown): schema is $ZodType {

@@ -129,10 +129,14 @@ export const securitySchemes = {
   },
 } as const;
 
+/**
+ * `[]` for an open route; else the key's scheme or nothing (`{}`): keys are asked for only when a
+ * deployment configures them, so a call without one is as valid as a call with one.
+ */
 export function securityOf(url: string): Record<string, string[]>[] {
   const rule = accessRule(url);
   if (rule === 'open') return [];
-  return [{ [rule === 'metrics' ? METRICS_KEY_SCHEME : API_KEY_SCHEME]: [] }];
+  return [{ [rule === 'metrics' ? METRICS_KEY_SCHEME : API_KEY_SCHEME]: [] }, {}];
 }
 
 /**

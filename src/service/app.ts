@@ -1,7 +1,7 @@
 // The app factory, used by the server and by the tests. Like fastify/demo it registers the
 // external plugins, then the app's own (request ids, shutdown, metrics, errors); src/app.ts adds routes/.
 
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastifyCompress from '@fastify/compress';
 import fastifyCors from '@fastify/cors';
@@ -92,16 +92,20 @@ export interface BuildAppOptions {
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
+/** The one inline style Swagger UI's page has: the logo's SVG in its top bar. */
+const SWAGGER_UI_LOGO_STYLE = '.logo_small_svg__cls-2{fill:#fff}.logo_small_svg__cls-3{fill:#85ea2d}';
+
 /**
- * The Content-Security-Policy of Swagger UI (/docs): its own scripts and styles (its page has no
- * inline ones), requests to this server only, no framing. The plugin's own default (`staticCSP:
- * true`) adds `upgrade-insecure-requests`: the page's own requests would go to https, which fails
- * where the service is served over plain HTTP.
+ * The Content-Security-Policy of Swagger UI (/docs): its own scripts and style sheets plus, by its
+ * hash, the logo's inline style (test/browser/docs.test.ts fails on any other violation), requests
+ * to this server only, no framing. The plugin's own default (`staticCSP: true`) adds
+ * `upgrade-insecure-requests`: the page's own requests would go to https, which fails where the
+ * service is served over plain HTTP.
  */
 export const SWAGGER_UI_CSP =
   "default-src 'self'; base-uri 'self'; connect-src 'self'; font-src 'self' data:; form-action 'self'; " +
   "frame-ancestors 'none'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; " +
-  "style-src 'self'";
+  `style-src 'self' 'sha256-${createHash('sha256').update(SWAGGER_UI_LOGO_STYLE).digest('base64')}'`;
 
 function trustHops(hops: number): (address: string, hop: number) => boolean {
   return (_address, hop) => hop < hops;

@@ -1,6 +1,7 @@
 // The OpenAPI 3.1 document's frame. Its paths come from the route schemas (Zod, converted by
 // fastify-type-provider-zod); `npm run openapi` writes it to openapi.yaml, GET /openapi.yaml serves it.
 
+import { isDeepStrictEqual } from 'node:util';
 import type { FastifyDynamicSwaggerOptions, SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { choicesOf } from '../../routes/schemas.js';
@@ -32,14 +33,49 @@ function schemaRefs(value: unknown, found: Set<string> = new Set()): Set<string>
  * every registered Zod schema with an `id` is emitted twice (`X` for responses, `XInput` for
  * requests), and most are used only one way.
  */
-const withUsedSchemasOnly: SwaggerTransformObject = (document) => {
-  const spec = jsonSchemaTransformObject(document);
+function withUsedSchemasOnly(spec: ReturnType<typeof jsonSchemaTransformObject>): void {
   const schemas = 'components' in spec ? spec.components?.schemas : undefined;
-  if (!schemas) return spec;
+  if (!schemas) return;
   const used = schemaRefs(spec.paths);
   // A Set's iteration also visits the names added while iterating: the references' references.
   for (const name of used) schemaRefs(schemas[name], used);
   for (const name of Object.keys(schemas)) if (!used.has(name)) delete schemas[name];
+}
+
+/**
+ * Rewrites, in place, what common tools misread in the schemas Zod writes:
+ * - a tuple (`prefixItems` with `items: false`, JSON Schema 2020-12) becomes an array of its
+ *   items' type with `minItems`/`maxItems`: draft-07 validators (Prism's, Swagger UI's) read
+ *   `items: false` as "no items allowed" and refused every tuple the server sends or takes;
+ * - an integer's safe-integer bounds (±2^53 − 1, what `z.int()` states) are dropped: they hold
+ *   for every JSON integer the server reads, and Swagger UI made its examples from them
+ *   (`"queries": -9007199254740991`).
+ */
+function readableByEveryValidator(document: unknown): void {
+  const pending = [document];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    if (typeof item !== 'object' || item === null) continue;
+    const schema = item as Record<string, unknown>;
+    if (Array.isArray(schema.prefixItems)) {
+      const tuple = schema.prefixItems as unknown[];
+      const kinds = tuple.filter((a, i) => tuple.findIndex((b) => isDeepStrictEqual(a, b)) === i);
+      delete schema.prefixItems;
+      schema.items = kinds.length === 1 ? kinds[0] : { anyOf: kinds };
+      schema.minItems = tuple.length;
+      schema.maxItems = tuple.length;
+    }
+    if (schema.type === 'integer') {
+      if (schema.minimum === -Number.MAX_SAFE_INTEGER) delete schema.minimum;
+      if (schema.maximum === Number.MAX_SAFE_INTEGER) delete schema.maximum;
+    }
+    pending.push(...Object.values(schema));
+  }
+}
+
+const transformObject: SwaggerTransformObject = (document) => {
+  const spec = jsonSchemaTransformObject(document);
+  withUsedSchemasOnly(spec);
+  readableByEveryValidator(spec);
   return spec;
 };
 
@@ -113,5 +149,5 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
     tags: [{ name: OPERATIONS_TAG, description: 'Liveness, readiness, metrics and this description' }],
   },
   transform,
-  transformObject: withUsedSchemasOnly,
+  transformObject,
 };

@@ -44,16 +44,18 @@ describe('POST /grade', () => {
         format_errors: [],
       });
       expect(half).toMatchObject({ score: 1, max_score: 2, gradable: true, output: 'Value: expected 0.932835, given 2.' });
-      expect(unreadable).toMatchObject({ score: 1, max_score: 1, gradable: false, format_errors: [{ part: 'derivative.x', position: { line: 1, column: 4 } }] });
+      // The part that cannot be read is a failed test here too: the maximum is the formats' one.
+      expect(unreadable).toMatchObject({ score: 1, max_score: 2, gradable: false, format_errors: [{ part: 'derivative.x', position: { line: 1, column: 4 } }] });
+      expect(unreadable!.tests.at(-1)).toMatchObject({ name: 'derivative.x: not graded', part: 'derivative.x', score: 0, max_score: 1, status: 'failed' });
       expect(answer.settings).toEqual({ points: 8, seed: 0, ranges: { x: [-2, 2] }, rtol: 0.01, atol: 1e-8, formulaRtol: 1e-6, formulaAtol: 1e-9 });
     });
 
-    it("gradescope: results.json per submission, a part that cannot be read being a failed test", async () => {
+    it('gradescope: only the fields results.json defines, a part that cannot be read being a failed test', async () => {
       const answer = await postGrade(app, { ...body, format: 'gradescope' });
       expect(answer.format).toBe('gradescope');
       const [right, half, unreadable] = answer.results as unknown as Record<string, unknown>[];
-      expect(Object.keys(right!).sort()).toEqual(['extra_data', 'id', 'output', 'score', 'tests', 'visibility']);
-      expect(right).toMatchObject({ id: 'right', score: 2, visibility: 'visible', extra_data: { max_score: 2, gradable: true, format_errors: [] } });
+      expect(Object.keys(right!).sort()).toEqual(['extra_data', 'output', 'output_format', 'score', 'test_output_format', 'tests', 'visibility']);
+      expect(right).toMatchObject({ score: 2, output_format: 'text', test_output_format: 'text', visibility: 'visible', extra_data: { id: 'right', max_score: 2, gradable: true, format_errors: [] } });
       expect(right!.tests).toEqual([
         { name: 'value', score: 1, max_score: 1, status: 'passed', output: 'Right: 0.932835.', visibility: 'visible' },
         { name: 'derivative with respect to x', score: 1, max_score: 1, status: 'passed', output: 'Right: equal to ∂f/∂x at all 8 points checked.', visibility: 'visible' },
@@ -65,12 +67,12 @@ describe('POST /grade', () => {
         score: 0,
         max_score: 1,
         status: 'failed',
-        output: expect.stringMatching(/^Could not be graded: the formula for ∂f\/∂x cannot be read: .*line 1, column 4/),
+        output: expect.stringMatching(/^Not graded: the formula for ∂f\/∂x cannot be read: .*line 1, column 4/),
         visibility: 'visible',
       });
     });
 
-    it('prairielearn: a score in [0, 1], gradable, format_errors by part, tests with points', async () => {
+    it('prairielearn: a score in [0, 1], gradable, format_errors as strings, tests with points', async () => {
       const answer = await postGrade(app, { ...body, format: 'prairielearn' });
       expect(answer.format).toBe('prairielearn');
       const [right, half, unreadable] = answer.results as unknown as Record<string, unknown>[];
@@ -79,14 +81,15 @@ describe('POST /grade', () => {
         gradable: true,
         score: 1,
         message: 'All 2 answers are right.',
-        format_errors: {},
+        format_errors: [],
         tests: [
           { name: 'value', points: 1, max_points: 1, message: 'Right: 0.932835.' },
           { name: 'derivative with respect to x', points: 1, max_points: 1, message: 'Right: equal to ∂f/∂x at all 8 points checked.' },
         ],
       });
       expect(half).toMatchObject({ gradable: true, score: 0.5 });
-      expect(unreadable).toMatchObject({ gradable: false, format_errors: { 'derivative.x': expect.stringContaining('cannot be read') } });
+      // PrairieLearn shows a string or an array of strings: one line per part, naming it.
+      expect(unreadable).toMatchObject({ gradable: false, score: 0.5, format_errors: [expect.stringMatching(/^derivative\.x: the formula for ∂f\/∂x cannot be read/)] });
     });
   });
 
@@ -112,12 +115,18 @@ describe('POST /grade', () => {
         ['forwardTrace.x5.value', 'failed'],
         ['forwardTrace.x5.tangent', 'failed'],
         ['reverseTrace.x.adjoint', 'failed'],
+        ['x4', 'failed'],
       ]);
       expect(test(partial!, 'forwardTrace.x5.value').output).toBe('Row x5: the value is required but was not given.');
-      expect(partial).toMatchObject({ score: 2, max_score: 9 });
-      // A row named alone is required in each table given; with no table at all it is missing once.
+      // The maximum is what `required` names, a point each: the row named alone is one part (x4,
+      // right only when right in every table given), and a cell given but not required
+      // (forwardTrace.x2.value) is graded for feedback at no points.
+      expect(partial).toMatchObject({ score: 0, max_score: 7 });
+      expect(test(partial!, 'forwardTrace.x2.value')).toMatchObject({ status: 'passed', score: 0, max_score: 0, output: expect.stringContaining('Not asked for: no points') });
+      expect(test(partial!, 'x4')).toMatchObject({ status: 'failed', max_score: 1, output: 'Row x4: 1 of 2 cells wrong or not given.' });
+      // With no table at all the row is missing once; and nothing given is not gradable.
       expect(nothing!.tests.map((t) => t.part)).toEqual(['value', 'gradient.W1', 'x4', 'forwardTrace.x2.tangent', 'forwardTrace.x5.value', 'forwardTrace.x5.tangent', 'reverseTrace.x.adjoint']);
-      expect(nothing).toMatchObject({ score: 0, max_score: 7 });
+      expect(nothing).toMatchObject({ score: 0, max_score: 7, gradable: false, format_errors: [{ part: 'answers', message: expect.stringMatching(/^no answer was given/) }] });
     });
 
     it('a kind named alone requires every part of it', async () => {
@@ -159,8 +168,8 @@ describe('POST /grade', () => {
         ],
       });
       const [notObject, wrongTypes, typo, rows, noId, fine] = answer.results;
-      expect(notObject).toMatchObject({ gradable: false, tests: [], format_errors: [{ part: 'answers' }] });
-      expect(wrongTypes).toMatchObject({ gradable: false, score: 7, max_score: 7 });
+      expect(notObject).toMatchObject({ gradable: false, score: 0, max_score: 1, tests: [{ part: 'answers', status: 'failed' }], format_errors: [{ part: 'answers' }] });
+      expect(wrongTypes).toMatchObject({ gradable: false, score: 7, max_score: 9 });
       expect(wrongTypes!.format_errors.map((e) => e.part)).toEqual(['gradient', 'derivative.x']);
       expect(wrongTypes!.format_errors[0]!.message).toBe('the gradient must be an object with a Value per input');
       expect(typo).toMatchObject({ gradable: false, format_errors: [{ part: 'derivatives', message: expect.stringContaining("'derivatives' is not a kind of answer") }] });
@@ -168,6 +177,10 @@ describe('POST /grade', () => {
       expect(rows!.tests.map((t) => [t.part, t.status])).toEqual([
         ['reverseTrace.x6.adjoint', 'passed'],
         ['reverseTrace.x3.adjoint', 'failed'],
+        // Rows that cannot be read are failed tests saying why (x6, given twice, is graded once).
+        ['reverseTrace.x9', 'failed'],
+        ['reverseTrace.x5.adjoint', 'failed'],
+        ['reverseTrace.x4.adjoint', 'failed'],
       ]);
       expect(test(rows!, 'reverseTrace.x3.adjoint').output).toBe('Row x3: expected an adjoint of shape [], given shape [2].');
       expect(noId).toMatchObject({ id: 4, gradable: false });
@@ -341,7 +354,8 @@ describe('POST /grade', () => {
         reference: { expr: 'x^2' },
         submissions: [{ id: 's', answers: { value: 1, forwardTrace: [{ id: 'v1', value: 1 }], derivative: { x: '2*x' } } }],
       });
-      expect(answer.results[0]).toMatchObject({ gradable: false, score: 1, max_score: 1 });
+      // The answers it cannot grade are failed tests saying why: the maximum counts every answer given.
+      expect(answer.results[0]).toMatchObject({ gradable: false, score: 1, max_score: 3 });
       expect(answer.results[0]!.format_errors.map((e) => e.part)).toEqual(['value', 'forwardTrace']);
       expect(answer.results[0]!.format_errors[0]!.message).toContain('no point `at`');
     });

@@ -148,7 +148,8 @@ describe('POST /grade: the lecture exercises', () => {
       ],
     });
     const [syntax, unknown, right] = answer.results;
-    expect(syntax).toMatchObject({ gradable: false, tests: [] });
+    // Not gradable, and out of the same maximum as the right answer: the part is a failed test saying why.
+    expect(syntax).toMatchObject({ gradable: false, score: 0, max_score: 1, tests: [{ part: 'derivative.x', status: 'failed', output: expect.stringMatching(/^Not graded: /) }] });
     expect(syntax!.format_errors).toEqual([{ part: 'derivative.x', message: expect.stringContaining('cannot be read'), position: { line: 1, column: expect.any(Number) } }]);
     expect(syntax!.output).toMatch(/^Not graded: derivative\.x: the formula for ∂f\/∂x cannot be read: .*line 1, column \d+/);
     expect(unknown).toMatchObject({ gradable: false, format_errors: [{ part: 'derivative.x', position: { line: 1, column: 10 } }] });
@@ -185,7 +186,7 @@ describe('POST /grade: the lecture exercises', () => {
       submissions: [{ id: 's', answers: { derivative: { x: '1/(x - 1.99)' } } }],
     });
     const [s] = answer.results;
-    expect(s).toMatchObject({ gradable: false, score: 0, max_score: 0, tests: [] });
+    expect(s).toMatchObject({ gradable: false, score: 0, max_score: 1, tests: [{ part: 'derivative.x', status: 'failed' }] });
     expect(s!.format_errors[0]!.message).toMatch(/defined at only \d+ of 160 points drawn from x in \[-2, 2\].*set `ranges`/);
     // With a range where it is defined, the same answer is right.
     const ranged = await postGrade(app, {

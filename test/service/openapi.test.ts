@@ -106,6 +106,25 @@ describe('openapi.yaml: what generated clients rely on', () => {
     expect(open).not.toContain('/grad');
   });
 
+  it('states a key optional where it is asked ({} beside its scheme): keys are asked for only when configured', () => {
+    for (const { url, method, operation } of operations()) {
+      const security = operation.security as Record<string, unknown>[];
+      if (security.length === 0) continue;
+      expect(security, `${method} ${url}`).toHaveLength(2);
+      expect(security, `${method} ${url}`).toContainEqual({});
+      expect(Object.keys(security.find((s) => Object.keys(s).length > 0) ?? {}), `${method} ${url}`).toEqual([url === '/metrics' ? 'metricsKeyBearer' : 'apiKeyBearer']);
+    }
+  });
+
+  it('writes tuples as draft-07 tools read them, and no safe-integer bounds (Swagger UI made examples of them)', () => {
+    const text = committed;
+    expect(text).not.toContain('prefixItems');
+    expect(text).not.toContain('items: false');
+    expect(text).not.toContain(String(Number.MAX_SAFE_INTEGER));
+    const patch = (parse(committed) as { components: { schemas: Record<string, { properties: Record<string, unknown> }> } }).components.schemas.ProbeImageInput?.properties.patch;
+    expect(patch).toMatchObject({ type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 2, maxItems: 2 });
+  });
+
   it('documents a 4xx answer on every operation but the liveness and readiness probes', () => {
     for (const { url, method, operation } of operations()) {
       if (url === '/healthz' || url === '/readyz') continue;

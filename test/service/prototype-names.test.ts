@@ -279,16 +279,17 @@ describe.each(NAMES)('the name %s', (name) => {
           const [odd, fine] = ok(res).results as Json[];
           const message = `'${name}' is not a kind of answer`;
           if (format === 'native') {
-            expect(odd).toMatchObject({ gradable: false, score: 1, max_score: 1 });
+            // The unknown kind is a failed test: out of the same maximum as in Gradescope.
+            expect(odd).toMatchObject({ gradable: false, score: 1, max_score: 2 });
             expect(odd!.format_errors).toEqual([{ part: name, message: expect.stringContaining(message) }]);
             expect(fine).toMatchObject({ id: 'right', gradable: true, score: 2, max_score: 2 });
           } else if (format === 'gradescope') {
             expect(odd).toMatchObject({ score: 1, extra_data: { gradable: false, max_score: 2 } });
             expect(odd!.extra_data.format_errors).toEqual([{ part: name, message: expect.stringContaining(message) }]);
-            expect(fine).toMatchObject({ id: 'right', score: 2, extra_data: { gradable: true } });
+            expect(fine).toMatchObject({ score: 2, extra_data: { id: 'right', gradable: true } });
           } else {
-            expect(odd).toMatchObject({ gradable: false, score: 1 });
-            expect(odd!.format_errors).toEqual(keyed([name, expect.stringContaining(message)]));
+            expect(odd).toMatchObject({ gradable: false, score: 0.5 });
+            expect(odd!.format_errors).toEqual([expect.stringContaining(`${name}: ${message}`)]);
             expect(fine).toMatchObject({ id: 'right', gradable: true, score: 1 });
           }
         });
@@ -313,7 +314,7 @@ describe.each(NAMES)('the name %s', (name) => {
     it('as a per-input answer, is not an input of the reference', async () => {
       await withKey(name, '/grade', { reference, at: { x: 3 }, submissions: [{ answers: { gradient: keyed(['x', 6], [name, 1]), derivative: keyed(['x', '2*x'], [name, '1']) } }] }, (res) => {
         const [result] = ok(res).results as Json[];
-        expect(result).toMatchObject({ score: 2, max_score: 2, gradable: false });
+        expect(result).toMatchObject({ score: 2, max_score: 4, gradable: false });
         expect(result!.format_errors).toEqual([
           { part: `gradient.${name}`, message: expect.stringContaining(`'${name}' is not an input`) },
           { part: `derivative.${name}`, message: expect.stringContaining(`'${name}' is not an input`) },
@@ -353,7 +354,7 @@ describe.each(NAMES)('the name %s', (name) => {
       expect(result!.gradable).toBe(true);
       const tests = Object.fromEntries((result!.tests as Json[]).map((t) => [t.part, t.status]));
       expect(tests).toEqual(
-        keyed(['forwardTrace.x.value', 'passed'], ['forwardTrace.x.tangent', 'passed'], [`forwardTrace.${name}.value`, 'passed'], [`forwardTrace.${name}.tangent`, 'failed'], [`reverseTrace.${name}.adjoint`, 'passed']),
+        keyed(['forwardTrace.x.value', 'passed'], ['forwardTrace.x.tangent', 'passed'], [`forwardTrace.${name}.value`, 'passed'], [`forwardTrace.${name}.tangent`, 'failed'], [`reverseTrace.${name}.adjoint`, 'passed'], [name, 'failed']),
       );
       await withKey(name, '/grade', { reference: named, at: { x: 3 }, submissions: [{ answers: { shapes: keyed([name, []]) } }] }, (r) =>
         expect((ok(r).results as Json[])[0]).toMatchObject({ gradable: true, score: 1, max_score: 1 }),
@@ -372,7 +373,8 @@ describe.each(NAMES)('the name %s', (name) => {
       const submission = { answers: { derivative: keyed([name, `2*${name}*x`], ['x', `${name}^2`]), gradient: keyed([name, 12], ['x', 9]) } };
       await withKey(name, '/grade', { reference: ref, at, ranges: keyed([name, [1, 2]]), required: ['gradient', `derivative.${name}`], submissions: [submission] }, (res) => {
         const body = ok(res);
-        expect((body.results as Json[])[0]).toMatchObject({ gradable: true, score: 4, max_score: 4 });
+        // What `required` names: gradient (both inputs) and one derivative; derivative.x is not asked for.
+        expect((body.results as Json[])[0]).toMatchObject({ gradable: true, score: 3, max_score: 3 });
         expect(body.settings.ranges).toEqual(keyed([name, [1, 2]], ['x', [-2, 2]]));
         expect(Object.keys(body.points as object).sort()).toEqual([name, 'x'].sort());
       });

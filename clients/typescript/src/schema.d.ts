@@ -432,37 +432,6 @@ export interface components {
             /** @description The id of the output node (or an input name) */
             output: string;
         };
-        /** @description Any of the kinds of answer; only what is given is graded (and what `required` names) */
-        GradeAnswersInput: {
-            /** @description The function's value at `at` */
-            value?: unknown;
-            /** @description The gradient at `at`: a Value per input */
-            gradient?: {
-                [key: string]: unknown;
-            };
-            /** @description A formula per input for the partial derivative, in the expression language, over the inputs */
-            derivative?: {
-                [key: string]: string | number;
-            };
-            /** @description Rows of the forward-mode table (ids as /trace gives them) */
-            forwardTrace?: {
-                id: string;
-                /** @description A Value: a number, or a rectangular nested array of numbers */
-                value?: unknown;
-                /** @description A Value: a number, or a rectangular nested array of numbers */
-                tangent?: unknown;
-            }[];
-            /** @description Rows of the reverse-mode table */
-            reverseTrace?: {
-                id: string;
-                /** @description A Value: a number, or a rectangular nested array of numbers */
-                adjoint: unknown;
-            }[];
-            /** @description The shape of each named step */
-            shapes?: {
-                [key: string]: number[];
-            };
-        };
         /** @description A model behind an HTTP endpoint */
         ProbeHttpTargetInput: {
             /** @description An http(s) URL whose origin is in the server’s PROBE_ALLOWED_ORIGINS */
@@ -496,22 +465,13 @@ export interface components {
              */
             layout?: "hwc" | "chw";
             /** @description [height, width] of the groups: occlusion and grouped forward/central differences perturb one patch (every channel) at a time (default [1, 1]: pixel by pixel) */
-            patch?: [
-                number,
-                number
-            ];
+            patch?: number[];
             /** @description How far the patch window moves (default: the patch, so patches tile the image); a last window flush with the far edge is added so every pixel is covered */
-            stride?: [
-                number,
-                number
-            ];
+            stride?: number[];
             /** @description occlusion: what replaces a group — zero (default), a number, the image’s mean per channel, or a blurred copy (box blur with the patch as window) */
             baseline?: ("zero" | "mean" | "blur") | number;
             /** @description The pixels’ value range [lo, hi]; steps are epsilon·(hi − lo) (default [0, 1] when the pixels lie in it, else [0, 255] when they do, else their min and max) */
-            range?: [
-                number,
-                number
-            ];
+            range?: number[];
         };
         /** @description An RFC 9457 problem details object */
         Problem: {
@@ -2862,10 +2822,7 @@ export interface operations {
                     seed?: number;
                     /** @description The range [lo, hi] of each input's random elements (default [-2, 2]) */
                     ranges?: {
-                        [key: string]: [
-                            number,
-                            number
-                        ];
+                        [key: string]: number[];
                     };
                     /** @description Relative tolerance for numbers and table cells (default 0.01) */
                     rtol?: number;
@@ -2880,11 +2837,52 @@ export interface operations {
                      * @enum {string}
                      */
                     format?: "native" | "gradescope" | "prairielearn";
+                    /** @description With format gradescope: its results' settings */
+                    gradescope?: {
+                        /**
+                         * @description Who sees the result and its tests, and when (default visible)
+                         * @enum {string}
+                         */
+                        visibility?: "visible" | "hidden" | "after_due_date" | "after_published";
+                        /**
+                         * @description How Gradescope shows `output` and the tests' output: text (default) or md (Markdown)
+                         * @enum {string}
+                         */
+                        outputFormat?: "text" | "md";
+                    };
                     /** @description One result each, in order (at most GRADE_MAX_SUBMISSIONS) */
                     submissions: {
                         /** @description Echoed in the result (default: the index in `submissions`) */
                         id?: string | number;
-                        answers: components["schemas"]["GradeAnswersInput"];
+                        /** @description Any of the kinds of answer; only what is given is graded (and what `required` names). Answers that cannot be read are not refused: the submission is answered not gradable, with a format error for each */
+                        answers?: {
+                            /** @description The function's value at `at` */
+                            value?: unknown;
+                            gradient?: {
+                                [key: string]: unknown;
+                            } | (number | unknown[]);
+                            derivative?: {
+                                [key: string]: string | number;
+                            } | string;
+                            /** @description Rows of the forward-mode table (ids as /trace gives them) */
+                            forwardTrace?: {
+                                id: string;
+                                /** @description A Value: a number, or a rectangular nested array of numbers */
+                                value?: unknown;
+                                /** @description A Value: a number, or a rectangular nested array of numbers */
+                                tangent?: unknown;
+                            }[];
+                            /** @description Rows of the reverse-mode table */
+                            reverseTrace?: {
+                                id: string;
+                                /** @description A Value: a number, or a rectangular nested array of numbers */
+                                adjoint: unknown;
+                            }[];
+                            /** @description The shape of each named step */
+                            shapes?: {
+                                [key: string]: number[];
+                            };
+                        } | unknown;
                     }[];
                 };
             };
@@ -2930,10 +2928,7 @@ export interface operations {
                             points: number;
                             seed: number;
                             ranges: {
-                                [key: string]: [
-                                    number,
-                                    number
-                                ];
+                                [key: string]: number[];
                             };
                             rtol: number;
                             atol: number;
@@ -2945,11 +2940,14 @@ export interface operations {
                         format: "gradescope";
                         /** @description Gradescope's results.json per submission */
                         results: {
-                            id: string | number;
                             score: number;
                             output: string;
                             /** @enum {string} */
-                            visibility: "visible";
+                            output_format: "text" | "md";
+                            /** @enum {string} */
+                            test_output_format: "text" | "md";
+                            /** @enum {string} */
+                            visibility: "visible" | "hidden" | "after_due_date" | "after_published";
                             tests: {
                                 name: string;
                                 score: number;
@@ -2958,9 +2956,11 @@ export interface operations {
                                 status: "passed" | "failed";
                                 output: string;
                                 /** @enum {string} */
-                                visibility: "visible";
+                                visibility: "visible" | "hidden" | "after_due_date" | "after_published";
                             }[];
+                            /** @description Stored by Gradescope, shown to no one: the submission, the maximum, and why it was not gradable */
                             extra_data: {
+                                id: string | number;
                                 max_score: number;
                                 gradable: boolean;
                                 format_errors: components["schemas"]["GradeFormatError"][];
@@ -2977,10 +2977,7 @@ export interface operations {
                             points: number;
                             seed: number;
                             ranges: {
-                                [key: string]: [
-                                    number,
-                                    number
-                                ];
+                                [key: string]: number[];
                             };
                             rtol: number;
                             atol: number;
@@ -2993,12 +2990,12 @@ export interface operations {
                         /** @description PrairieLearn's external-grader results per submission */
                         results: {
                             id: string | number;
+                            /** @description False: nothing to grade, or an answer that cannot be read; PrairieLearn then keeps the attempt */
                             gradable: boolean;
                             score: number;
                             message: string;
-                            format_errors: {
-                                [key: string]: string;
-                            };
+                            /** @description What could not be read, a line each */
+                            format_errors: string[];
                             tests: {
                                 name: string;
                                 points: number;
@@ -3017,10 +3014,7 @@ export interface operations {
                             points: number;
                             seed: number;
                             ranges: {
-                                [key: string]: [
-                                    number,
-                                    number
-                                ];
+                                [key: string]: number[];
                             };
                             rtol: number;
                             atol: number;
@@ -3280,6 +3274,7 @@ export interface operations {
                         cacheHits: number;
                         queries: number;
                     };
+                    "image/png": string;
                 };
             };
             /** @description The job */
