@@ -37,7 +37,10 @@ function leavesOf(value: AnswerValue): (number | string)[] {
  */
 export function formatTensor(value: AnswerValue, digits?: number): string {
   if (!Array.isArray(value) || !value.some(Array.isArray)) return formatInline(value, digits);
-  const width = Math.max(...leavesOf(value).map((x) => formatNumber(x, digits).length));
+  // A loop, not Math.max(...leaves): a spread of a million leaves overflows the stack. An empty
+  // tensor has no leaves (width 0) and prints as its nested empty rows, as many as the answer holds.
+  let width = 0;
+  for (const x of leavesOf(value)) width = Math.max(width, formatNumber(x, digits).length);
   const render = (v: AnswerValue, depth: number): string => {
     if (!Array.isArray(v)) return formatNumber(v, digits).padStart(width);
     if (!v.some(Array.isArray)) return `[${v.map((x) => render(x, depth + 1)).join(', ')}]`;
