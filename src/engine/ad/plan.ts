@@ -104,11 +104,13 @@ export function checkJacobianSize(n: number, m: number, outer: readonly Shape[],
   let extent = 0;
   for (const a of outer) {
     for (const b of inner) {
-      extent += extentOfBlock(a, b);
+      const block = extentOfBlock(a, b);
+      extent += block;
       if (extent > maxJacobianElements) {
+        const example = block > sizeOf(a) * sizeOf(b) ? ` (a block of shape ${formatShape([...a, ...b])} has no elements but ${block} rows)` : '';
         throw new EngineError(
           'limit_exceeded',
-          `the ${what} would be written as more than ${maxJacobianElements} numbers and rows (its block of shape ${formatShape([...a, ...b])} has ${extentOfBlock(a, b)} rows and no elements), more than the limit of ${maxJacobianElements} (MAX_JACOBIAN_ELEMENTS)`,
+          `the ${what} would be written as ${extent} or more numbers and rows of empty blocks${example}, more than the limit of ${maxJacobianElements} (MAX_JACOBIAN_ELEMENTS)`,
         );
       }
     }
