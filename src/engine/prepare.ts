@@ -10,6 +10,7 @@ import { lowerGraph, type GraphJson } from './ir/from-json.js';
 import { dependents, type Node, type NodeId } from './ir/graph.js';
 import { lowerProgram } from './lang/lower.js';
 import { parseProgram } from './lang/parser.js';
+import { DEFAULT_MAX_DIMENSION } from './ops/shapes.js';
 import type { AttrsOf, OpName } from './ops/types.js';
 import { formatShape, sizeOf, type Shape } from './tensor/tensor.js';
 
@@ -20,8 +21,10 @@ export interface Limits {
   maxExprLength: number;
   /** Primitive steps of a function, and of any program derived from it. */
   maxNodes: number;
-  /** Elements of any one tensor: an input, an intermediate, a result. */
+  /** Elements of any one tensor: an input, an intermediate, a result (rows, for one of zero elements). */
   maxTensorElements: number;
+  /** Length of any one dimension of any tensor. */
+  maxDimension: number;
   /** Elements held at once while a program runs. */
   maxLiveElements: number;
   /** Estimated floating-point operations of one request. */
@@ -44,6 +47,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxExprLength: 100_000,
   maxNodes: 100_000,
   maxTensorElements: 4_000_000,
+  maxDimension: DEFAULT_MAX_DIMENSION,
   maxLiveElements: 64_000_000,
   maxFlops: 20e9,
   maxJacobianElements: 1_000_000,
@@ -122,7 +126,7 @@ export class Prepared {
     readonly limits: Limits,
   ) {
     this.inputs = inputs;
-    const b = new Builder({ optimize: false, maxElements: limits.maxTensorElements, maxNodes: limits.maxNodes });
+    const b = new Builder({ optimize: false, maxElements: limits.maxTensorElements, maxDimension: limits.maxDimension, maxNodes: limits.maxNodes });
     for (const { name, shape } of inputs) {
       if (!IDENTIFIER.test(name)) {
         throw new EngineError('validation_error', inputNameMessage(name), { node: name });
@@ -138,7 +142,7 @@ export class Prepared {
       if (source.graph.nodes.length > limits.maxNodes) {
         throw new EngineError('limit_exceeded', `the graph has ${source.graph.nodes.length} nodes, more than the limit of ${limits.maxNodes} (MAX_NODES)`);
       }
-      this.output = lowerGraph(b, source.graph, limits.maxTensorElements).output;
+      this.output = lowerGraph(b, source.graph, limits).output;
     }
     labelUnnamed(b, this.output);
     this.primal = b;
@@ -208,6 +212,7 @@ export class Prepared {
     const b = new Builder({
       optimize: true,
       maxElements: this.limits.maxTensorElements,
+      maxDimension: this.limits.maxDimension,
       maxNodes: this.limits.maxDerivedNodes,
       nodesLimitName: 'MAX_DERIVED_NODES',
     });

@@ -5,9 +5,26 @@
 // src/service/values.ts.)
 
 import { EngineError } from './errors.js';
-import type { Tensor } from './tensor/tensor.js';
+import { DEFAULT_MAX_DIMENSION, shapeBeyondLimits, type ShapeLimits } from './ops/shapes.js';
+import { MAX_RANK, type Tensor } from './tensor/tensor.js';
 
-export const MAX_RANK = 32;
+export { MAX_RANK };
+
+/**
+ * The limits a tensor read here meets: the engine's (MAX_TENSOR_ELEMENTS and MAX_DIMENSION), or an
+ * element limit alone, every dimension then bounded by the default MAX_DIMENSION.
+ */
+export type TensorLimits = ShapeLimits | number;
+
+function shapeLimitsOf(limits: TensorLimits): ShapeLimits {
+  return typeof limits === 'number' ? { maxTensorElements: limits, maxDimension: DEFAULT_MAX_DIMENSION } : limits;
+}
+
+/** Refuse a shape past the limits (limit_exceeded at `path`), before anything of its size exists. */
+function checkShape(shape: readonly number[], path: (string | number)[], errorPath: (string | number)[], limits: ShapeLimits): void {
+  const why = shapeBeyondLimits(shape, limits);
+  if (why !== undefined) throw new EngineError('limit_exceeded', `${formatPath(path)} ${why}`, { path: errorPath });
+}
 
 function toNumber(v: unknown, path: (string | number)[]): number {
   if (typeof v === 'number') return v;
@@ -32,10 +49,12 @@ export function formatPath(path: readonly (string | number)[]): string {
 
 /**
  * The shape of a nested array, found by walking first elements, then every element checked against
- * it (iteratively). `maxElements` is checked before the data is allocated.
+ * it (iteratively). The shape is checked against `limits` (elements, each dimension, and the rows
+ * of a tensor of zero elements) before the data is allocated.
  */
-export function toTensor(value: unknown, path: (string | number)[], maxElements = Infinity): Tensor {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return decodeTensor(value as Record<string, unknown>, path, maxElements);
+export function toTensor(value: unknown, path: (string | number)[], limits: TensorLimits = Infinity): Tensor {
+  const shapeLimits = shapeLimitsOf(limits);
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return decodeTensor(value as Record<string, unknown>, path, shapeLimits);
   const shape: number[] = [];
   let probe = value;
   while (Array.isArray(probe)) {
@@ -44,13 +63,9 @@ export function toTensor(value: unknown, path: (string | number)[], maxElements 
     if (probe.length === 0) break;
     probe = probe[0];
   }
+  checkShape(shape, path, path, shapeLimits);
   let size = 1;
   for (const d of shape) size *= d;
-  if (size > maxElements) {
-    throw new EngineError('limit_exceeded', `${formatPath(path)} has ${size} elements, more than the limit of ${maxElements} (MAX_TENSOR_ELEMENTS)`, {
-      path,
-    });
-  }
   const data = new Float64Array(size);
   if (shape.length === 0) {
     data[0] = toNumber(value, path);
@@ -144,11 +159,11 @@ function invalid(path: (string | number)[], message: string): EngineError {
 
 /**
  * An encoded array `{dtype: "float64", shape, data}` read into a tensor: the shape checked (and its
- * size against `maxElements`) before anything is decoded, then the base64 text checked (standard
+ * size against `limits`) before anything is decoded, then the base64 text checked (standard
  * alphabet, padded) and its length against the shape, then its bytes read as little-endian float64.
  * Any bits are accepted: NaN and ±Infinity, as the strings are in nested arrays.
  */
-function decodeTensor(value: Record<string, unknown>, path: (string | number)[], maxElements: number): Tensor {
+function decodeTensor(value: Record<string, unknown>, path: (string | number)[], limits: ShapeLimits): Tensor {
   for (const key of Object.keys(value)) {
     if (!ENCODED_KEYS.includes(key)) {
       throw invalid([...path, key], 'is not a key of an encoded array: give a number, a nested array, or {"dtype": "float64", "shape": [...], "data": "<base64>"}');
@@ -169,11 +184,7 @@ function decodeTensor(value: Record<string, unknown>, path: (string | number)[],
     shape.push(d);
     size *= d;
   });
-  if (size > maxElements) {
-    throw new EngineError('limit_exceeded', `${formatPath(path)} has ${size} elements, more than the limit of ${maxElements} (MAX_TENSOR_ELEMENTS)`, {
-      path: [...path, 'shape'],
-    });
-  }
+  checkShape(shape, path, [...path, 'shape'], limits);
   const dataPath = [...path, 'data'];
   if (data instanceof Float64Array) return readArray(data, shape, size, dataPath);
   if (typeof data !== 'string') throw invalid(dataPath, `must be a base64 string (the float64 elements, little-endian, row-major), got ${describe(data)}`);

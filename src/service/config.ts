@@ -4,6 +4,7 @@
 
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_MAX_DIMENSION } from '../engine/ops/shapes.js';
 import type { Limits } from '../engine/prepare.js';
 import { parseAllowedOrigins } from '../probe/origins.js';
 import { apiKeyList } from './access.js';
@@ -50,6 +51,9 @@ export const configSchema = z.object({
   MAX_EXPR_LENGTH: integer(1, 10_000_000, 'characters of an expression').default(100_000),
   MAX_NODES: integer(1, 10_000_000, 'primitive steps of a function').default(100_000),
   MAX_TENSOR_ELEMENTS: integer(1, 1_000_000_000, 'elements of any one tensor').default(4_000_000),
+  // Longer than any tensor with elements may be by default (4 × MAX_TENSOR_ELEMENTS), far below 2³²
+  // (a JavaScript array's length); at most 2³¹ − 1, so that 32 dimensions multiply to a finite number.
+  MAX_DIMENSION: integer(1, 2_147_483_647, 'length of any one dimension of a tensor').default(DEFAULT_MAX_DIMENSION),
   MAX_LIVE_ELEMENTS: integer(1, 10_000_000_000, 'elements held at once while a request runs').default(64_000_000),
   MAX_FLOPS: z.coerce.number({ error: 'must be a number (estimated floating-point operations per request)' }).positive({ error: 'must be positive' }).default(20e9),
   MAX_JACOBIAN_ELEMENTS: integer(1, 1_000_000_000, 'elements of a Jacobian or Hessian').default(1_000_000),
@@ -188,6 +192,7 @@ export function limitsOf(config: Config): Limits {
     maxExprLength: config.MAX_EXPR_LENGTH,
     maxNodes: config.MAX_NODES,
     maxTensorElements: config.MAX_TENSOR_ELEMENTS,
+    maxDimension: config.MAX_DIMENSION,
     maxLiveElements: config.MAX_LIVE_ELEMENTS,
     maxFlops: config.MAX_FLOPS,
     maxJacobianElements: config.MAX_JACOBIAN_ELEMENTS,

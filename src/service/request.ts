@@ -13,7 +13,8 @@ import type { GraphJson } from '../engine/ir/from-json.js';
 import type { Warning } from '../engine/ad/run.js';
 import { inputNameMessage, isInputName, type FunctionSource, type Prepared } from '../engine/prepare.js';
 import { formatShape, shapesEqual, sizeOf, type Shape, type Tensor } from '../engine/tensor/tensor.js';
-import { MAX_RANK, readArrayOf, toTensor } from '../engine/values.js';
+import { shapeBeyondLimits } from '../engine/ops/shapes.js';
+import { MAX_RANK, readArrayOf, toTensor, type TensorLimits } from '../engine/values.js';
 import { fromTensor, jsonNumber, tensorWriter, type Encoding, type Value } from './values.js';
 
 export interface FunctionRequest {
@@ -105,8 +106,8 @@ export function prepareInputs(engine: Engine, request: FunctionRequest, inputs: 
 }
 
 /** A value of `shape` at `path` (a seed or a point's input): a tensor, or a shape_mismatch naming what it should match. */
-function readTensorOfShape(raw: unknown, path: (string | number)[], shape: Shape, what: string, maxElements: number): Tensor {
-  const t = toTensor(raw, path, maxElements);
+function readTensorOfShape(raw: unknown, path: (string | number)[], shape: Shape, what: string, limits: TensorLimits): Tensor {
+  const t = toTensor(raw, path, limits);
   if (!shapesEqual(t.shape, shape)) {
     throw new EngineError('shape_mismatch', `${formatPathText(path)} has shape ${formatShape(t.shape)}, but the ${what} has shape ${formatShape(shape)}`, { path });
   }
@@ -141,7 +142,7 @@ export function readPoint(engine: Engine, request: FunctionRequest, at: Record<s
   const inputs = new Map<string, Tensor>();
   const shapes: InputShape[] = [];
   for (const name of names) {
-    const t = toTensor(at[name], [...path, name], engine.limits.maxTensorElements);
+    const t = toTensor(at[name], [...path, name], engine.limits);
     inputs.set(name, t);
     shapes.push({ name, shape: t.shape });
   }
@@ -174,7 +175,7 @@ export function readInputsOnce<R extends FunctionRequest>(engine: Engine, reques
     const out: Record<string, unknown> = {};
     for (const name of Object.keys(at)) {
       const raw = at[name];
-      const t = toTensor(raw, [...path, name], engine.limits.maxTensorElements);
+      const t = toTensor(raw, [...path, name], engine.limits);
       const { buffer } = t.data;
       // Only memory read here, and which the tensor has to itself, moves: a caller's own
       // Float64Array stays theirs, and a view into a larger buffer is copied.
@@ -199,7 +200,7 @@ export function readPointOfShapes(
   inputs: readonly InputShape[],
   path: (string | number)[],
   unknownDetail: string,
-  maxElements: number,
+  limits: TensorLimits,
 ): Map<string, Tensor> {
   for (const name of Object.keys(raw)) {
     if (!inputs.some((input) => input.name === name)) {
@@ -211,7 +212,7 @@ export function readPointOfShapes(
     if (!Object.hasOwn(raw, name) || raw[name] === undefined) {
       throw new EngineError('missing_input', `${formatPathText(path)} has no value for the input '${name}'`, { path });
     }
-    point.set(name, readTensorOfShape(raw[name], [...path, name], shape, 'input', maxElements));
+    point.set(name, readTensorOfShape(raw[name], [...path, name], shape, 'input', limits));
   }
   return point;
 }
@@ -228,12 +229,8 @@ export function prepareShapes(engine: Engine, request: FunctionRequest, shapes: 
         throw new EngineError('validation_error', `shapes.${name}[${i}] must be a whole number ≥ 0, got ${d}`, { path: [...path, i] });
       }
     });
-    const size = sizeOf(shape);
-    if (size > limits.maxTensorElements) {
-      throw new EngineError('limit_exceeded', `shapes.${name} has ${size} elements, more than the limit of ${limits.maxTensorElements} (MAX_TENSOR_ELEMENTS)`, {
-        path,
-      });
-    }
+    const why = shapeBeyondLimits(shape, limits);
+    if (why !== undefined) throw new EngineError('limit_exceeded', `shapes.${name} ${why}`, { path });
     return { name, shape: [...shape] };
   });
   return prepareInputs(engine, request, inputs);
@@ -262,7 +259,7 @@ export function readSeeds(point: Point, given: Record<string, unknown>, field: s
     const raw = Object.hasOwn(given, name) ? given[name] : undefined;
     if (raw === undefined) seeds.set(name, { shape, data: new Float64Array(sizeOf(shape)) });
     else if (options.ones && raw === 'ones') seeds.set(name, { shape, data: new Float64Array(sizeOf(shape)).fill(1) });
-    else seeds.set(name, readTensorOfShape(raw, [field, name], shape, 'input', point.prepared.limits.maxTensorElements));
+    else seeds.set(name, readTensorOfShape(raw, [field, name], shape, 'input', point.prepared.limits));
   }
   return seeds;
 }
@@ -271,7 +268,7 @@ export function readSeeds(point: Point, given: Record<string, unknown>, field: s
 export function readCotangent(point: Point, raw: unknown, onesByDefault = false): Tensor {
   const shape = point.prepared.outputShape;
   if (raw === undefined && onesByDefault) return { shape, data: new Float64Array(sizeOf(shape)).fill(1) };
-  return readTensorOfShape(raw, ['cotangent'], shape, 'output', point.prepared.limits.maxTensorElements);
+  return readTensorOfShape(raw, ['cotangent'], shape, 'output', point.prepared.limits);
 }
 
 /** A trace's seeds: a tangent for every input (default: ones on the first wrt input) and the output's cotangent (default: ones). */
@@ -422,7 +419,7 @@ function admit(engine: Engine, job: Job, maxFlops: number): Job {
   if (job.answer > limits.maxAnswerElements) {
     throw new EngineError(
       'limit_exceeded',
-      `the answer would hold ${job.answer} numbers, more than the limit of ${limits.maxAnswerElements} (MAX_ANSWER_ELEMENTS): ask for less (fewer wrt inputs, a smaller output, fewer points)`,
+      `the answer would hold ${job.answer} numbers (counting the rows of tensors with no elements), more than the limit of ${limits.maxAnswerElements} (MAX_ANSWER_ELEMENTS): ask for less (fewer wrt inputs, a smaller output, fewer points)`,
     );
   }
   if (job.flops > maxFlops) {

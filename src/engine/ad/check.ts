@@ -6,7 +6,7 @@ import { run } from '../ir/evaluate.js';
 import { runChecked, STEP_COST, work, type Warning } from './run.js';
 import { totalSize, type Prepared, type Program } from '../prepare.js';
 import { Random } from '../random.js';
-import { sizeOf, type Tensor } from '../tensor/tensor.js';
+import { extentOf, sizeOf, type Tensor } from '../tensor/tensor.js';
 import { cost, shapesOf, type Inputs, type Planned } from './plan.js';
 import type { GradResult } from './differentiate.js';
 
@@ -68,7 +68,8 @@ export function check(prepared: Prepared, inputs: Inputs, wrt: readonly string[]
   const gradientCost = cost(gradient);
   return {
     flops: work(gradient.plan) + evaluations * (work(valueProgram.plan) + copied + STEP_COST * inputs.size),
-    answer: gradientCost.answer + n,
+    // The numeric gradient, input by input (rows too, for an input of zero elements).
+    answer: gradientCost.answer + shapes.reduce((total, s) => total + extentOf(s), 0),
     live: Math.max(gradientCost.live, valueProgram.plan.peakElements + n),
     run: () => runCheck(gradient, valueProgram, inputs, wrt, options, evaluations),
   };

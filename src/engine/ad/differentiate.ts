@@ -5,7 +5,7 @@
 import { runChecked, type Warning } from './run.js';
 import { totalSize, type Prepared, type Program } from '../prepare.js';
 import { permute } from '../tensor/layout.js';
-import { reshapeTensor, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
+import { extentOf, reshapeTensor, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
 import { bind, checkJacobianSize, checkSeeds, cost, identityBlocks, rows, shapesOf, tangentSeeds, type Inputs, type Planned, type Warned } from './plan.js';
 
 export interface ValueResult extends Warned {
@@ -101,9 +101,11 @@ export function jacobian(prepared: Prepared, inputs: Inputs, wrt: readonly strin
   const m = sizeOf(prepared.outputShape);
   const shapes = shapesOf(inputs, wrt);
   const n = totalSize(shapes);
-  checkJacobianSize(n, m, prepared.limits.maxJacobianElements, 'Jacobian');
+  const blocks = checkJacobianSize(n, m, [prepared.outputShape], shapes, prepared.limits.maxJacobianElements, 'Jacobian');
   const chosen = mode === 'auto' ? (n < m ? 'forward' : 'reverse') : mode;
-  return chosen === 'forward' ? forwardJacobian(prepared, inputs, wrt, shapes, n) : reverseJacobian(prepared, inputs, wrt, shapes, m);
+  const planned = chosen === 'forward' ? forwardJacobian(prepared, inputs, wrt, shapes, n) : reverseJacobian(prepared, inputs, wrt, shapes, m);
+  // The answer as written: the value and the blocks (the programs' stacked outputs hold as many numbers, but not the blocks' rows).
+  return { ...planned, answer: extentOf(prepared.outputShape) + blocks };
 }
 
 /** A planned run over n stacked seeds: the seeds' elements count as work and as live memory (see checkSeeds). */
@@ -149,9 +151,9 @@ function reverseJacobian(prepared: Prepared, inputs: Inputs, wrt: readonly strin
 export function hessian(prepared: Prepared, inputs: Inputs, wrt: readonly string[]): Planned<HessianResult> {
   const shapes = shapesOf(inputs, wrt);
   const n = totalSize(shapes);
-  checkJacobianSize(n, n, prepared.limits.maxJacobianElements, 'Hessian');
+  const blocks = checkJacobianSize(n, n, shapes, shapes, prepared.limits.maxJacobianElements, 'Hessian');
   const program = prepared.secondOrderProgram(wrt, [n]);
-  return seeded(program, checkSeeds(program, n, prepared.limits.maxLiveElements, 'ask for fewer wrt inputs', 'hvp'), () => {
+  const planned = seeded(program, checkSeeds(program, n, prepared.limits.maxLiveElements, 'ask for fewer wrt inputs', 'hvp'), () => {
     const warnings: Warning[] = [];
     const outputs = runChecked(program, bind(inputs, tangentSeeds(wrt, identityBlocks(shapes))), warnings);
     const k = wrt.length;
@@ -166,6 +168,8 @@ export function hessian(prepared: Prepared, inputs: Inputs, wrt: readonly string
     });
     return { value: outputs[0]!, gradient: byInput(wrt, outputs.slice(1, 1 + k)), hessian, warnings };
   });
+  // The answer as written: the value, the gradient and the blocks (rows too, for blocks of no elements).
+  return { ...planned, answer: extentOf(prepared.outputShape) + shapes.reduce((total, s) => total + extentOf(s), 0) + blocks };
 }
 
 /** The value, gradient and Hessian-vector product with `vector` (by wrt input, each of its shape). */

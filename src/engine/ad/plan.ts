@@ -5,7 +5,7 @@ import { EngineError } from '../errors.js';
 import { work, type Warning } from './run.js';
 import { totalSize, type Program } from '../prepare.js';
 import { stridedSlice } from '../tensor/layout.js';
-import { reshapeTensor, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
+import { extentOf, extentOfBlock, formatShape, reshapeTensor, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
 
 /** A computation planned (programs built and checked), with its cost, not yet run. */
 export interface Planned<R> {
@@ -26,10 +26,10 @@ export interface Warned {
 /** Named input values: the point a function is evaluated at. */
 export type Inputs = ReadonlyMap<string, Tensor>;
 
-/** A program's work, the numbers its outputs hold, and its peak live elements. */
+/** A program's work, the numbers its outputs hold (rows, for outputs of zero elements), and its peak live elements. */
 export function cost(program: Program): { flops: number; answer: number; live: number } {
   let answer = 0;
-  for (const o of program.plan.outputs) answer += sizeOf(program.plan.graph.nodes[o]!.shape);
+  for (const o of program.plan.outputs) answer += extentOf(program.plan.graph.nodes[o]!.shape);
   return { flops: work(program.plan), answer, live: program.plan.peakElements };
 }
 
@@ -88,14 +88,34 @@ export function checkSeeds(
   return seeds;
 }
 
-/** A Jacobian or Hessian of m × n elements, refused past MAX_JACOBIAN_ELEMENTS. */
-export function checkJacobianSize(n: number, m: number, maxJacobianElements: number, what: string): void {
+/**
+ * A Jacobian or Hessian of m × n elements, refused past MAX_JACOBIAN_ELEMENTS; so is one whose
+ * blocks (each of `outer` by each of `inner`) have no elements but more rows than that (an output
+ * of 2000 elements by an input of shape [2000, 0] is 4,000,000 empty arrays). Returns what the
+ * blocks hold as an answer writes them: their elements, or rows for a block of none.
+ */
+export function checkJacobianSize(n: number, m: number, outer: readonly Shape[], inner: readonly Shape[], maxJacobianElements: number, what: string): number {
   if (n * m > maxJacobianElements) {
     throw new EngineError(
       'limit_exceeded',
       `the ${what} would have ${n * m} elements (${m} × ${n}), more than the limit of ${maxJacobianElements} (MAX_JACOBIAN_ELEMENTS)`,
     );
   }
+  let extent = 0;
+  for (const a of outer) {
+    for (const b of inner) {
+      const block = extentOfBlock(a, b);
+      extent += block;
+      if (extent > maxJacobianElements) {
+        const example = block > sizeOf(a) * sizeOf(b) ? ` (a block of shape ${formatShape([...a, ...b])} has no elements but ${block} rows)` : '';
+        throw new EngineError(
+          'limit_exceeded',
+          `the ${what} would be written as ${extent} or more numbers and rows of empty blocks${example}, more than the limit of ${maxJacobianElements} (MAX_JACOBIAN_ELEMENTS)`,
+        );
+      }
+    }
+  }
+  return extent;
 }
 
 /** The shapes of the named inputs. */

@@ -5,7 +5,7 @@ import { EngineError } from '../errors.js';
 import { dependents, type Node, type NodeId } from '../ir/graph.js';
 import { runChecked, work, type Warning } from './run.js';
 import type { Prepared, Program } from '../prepare.js';
-import { sizeOf, type Tensor } from '../tensor/tensor.js';
+import { extentOf, type Tensor } from '../tensor/tensor.js';
 import { bind, type Inputs, type Planned, type Warned } from './plan.js';
 import { forwardMode, reverseMode } from './transform.js';
 
@@ -80,11 +80,12 @@ export function trace(prepared: Prepared, inputs: Inputs, wrt: readonly string[]
   const program = traceProgram(prepared, mode, wrt);
   const rows = traceRows(prepared);
   const columns = mode === 'both' ? 3 : 2;
-  const elements = columns * rows.reduce((total, node) => total + sizeOf(node.shape), 0);
+  // Rows count too, for a step of zero elements (its nested form is still written).
+  const elements = columns * rows.reduce((total, node) => total + extentOf(node.shape), 0);
   if (elements > prepared.limits.maxTraceElements) {
     throw new EngineError(
       'limit_exceeded',
-      `this trace would return ${elements} numbers (every step's value and derivatives), more than the limit of ${prepared.limits.maxTraceElements} (MAX_TRACE_ELEMENTS): trace a smaller instance`,
+      `this trace would return ${elements} numbers (every step's value and derivatives; rows, for steps of no elements), more than the limit of ${prepared.limits.maxTraceElements} (MAX_TRACE_ELEMENTS): trace a smaller instance`,
     );
   }
   const flops = work(program.plan);

@@ -3,6 +3,7 @@
 // folding, common-subexpression sharing and algebraic shortcuts live in one place.
 
 import { EngineError, type SourceSpan } from '../errors.js';
+import { DEFAULT_MAX_DIMENSION, shapeBeyondLimits } from '../ops/shapes.js';
 import { matmulAttrs, OPS } from '../ops/table.js';
 import { ShapeError, type AttrsOf, type OpName, type RuleBuilder } from '../ops/types.js';
 import type { UnaryName, BinaryName } from '../tensor/elementwise.js';
@@ -13,8 +14,10 @@ import type { Graph, Node, NodeId, NodeOrigin } from './graph.js';
 export interface BuilderOptions {
   /** Share identical nodes and apply algebraic shortcuts (x*1, x+0, ...). Off for user programs, so traces show what was written. */
   readonly optimize: boolean;
-  /** Largest tensor (elements) a build may describe; past it, limit_exceeded before any allocation. */
+  /** Largest tensor (elements; rows for one of zero elements) a build may describe; past it, limit_exceeded before any allocation. */
   readonly maxElements?: number;
+  /** Longest dimension a build may describe (MAX_DIMENSION; default 2²⁴). */
+  readonly maxDimension?: number;
   /** Most nodes a build may create. */
   readonly maxNodes?: number;
   /** The setting that bounds `maxNodes`, named in the error (default MAX_NODES). */
@@ -53,6 +56,7 @@ export class Builder implements Graph, RuleBuilder {
   input(name: string, shape: Shape): NodeId {
     const existing = this.inputs.get(name);
     if (existing !== undefined) return existing;
+    this.checkSize(shape, `the input '${name}'`);
     const id = this.push('input', [], { name }, [...shape]);
     this.nodes[id]!.label = name;
     this.inputs.set(name, id);
@@ -60,6 +64,7 @@ export class Builder implements Graph, RuleBuilder {
   }
 
   constant(value: Tensor): NodeId {
+    this.checkSize(value.shape, 'a constant');
     if (value.data.length <= 16) {
       const key = `const|${value.shape.join(',')}|${Array.from(value.data, numberKey).join(',')}`;
       const known = this.shared.get(key);
@@ -205,15 +210,17 @@ export class Builder implements Graph, RuleBuilder {
     return id;
   }
 
-  /** Refuse a shape past the element limit (limit_exceeded), before anything of that size exists. */
-  checkSize(shape: Shape): void {
-    const max = this.options.maxElements;
-    if (max !== undefined && sizeOf(shape) > max) {
-      throw new EngineError(
-        'limit_exceeded',
-        this.locate(`an intermediate of shape ${formatShape(shape)} has ${sizeOf(shape)} elements, more than the limit of ${max} (MAX_TENSOR_ELEMENTS)`),
-        { position: this.site.span, node: this.site.node },
-      );
+  /**
+   * Refuse a shape past the limits (limit_exceeded): rank, elements, each dimension, and the rows
+   * of a tensor of zero elements (ops/shapes.ts), before anything of that size exists.
+   */
+  checkSize(shape: Shape, what = 'an intermediate'): void {
+    const why = shapeBeyondLimits(shape, {
+      maxTensorElements: this.options.maxElements ?? Infinity,
+      maxDimension: this.options.maxDimension ?? DEFAULT_MAX_DIMENSION,
+    });
+    if (why !== undefined) {
+      throw new EngineError('limit_exceeded', this.locate(`${what} of shape ${formatShape(shape)} ${why}`), { position: this.site.span, node: this.site.node });
     }
   }
 

@@ -5,7 +5,7 @@
 import { EngineError } from '../errors.js';
 import { FUNCTIONS, similarFunctions, type IndexItem, type StaticParam, type StaticValue, type StaticValues } from '../ops/functions.js';
 import { ShapeError } from '../ops/types.js';
-import { toTensor } from '../values.js';
+import { toTensor, type TensorLimits } from '../values.js';
 import type { Builder } from './builder.js';
 import type { NodeId } from './graph.js';
 
@@ -26,7 +26,7 @@ function invalid(node: string, message: string): EngineError {
 }
 
 /** Lower `graph` into `b`, whose inputs already exist. */
-export function lowerGraph(b: Builder, graph: GraphJson, maxTensorElements = Infinity): { output: NodeId } {
+export function lowerGraph(b: Builder, graph: GraphJson, limits: TensorLimits = Infinity): { output: NodeId } {
   const byId = new Map<string, GraphNodeJson>();
   for (const node of graph.nodes) {
     if (byId.has(node.id)) throw invalid(node.id, 'the id is used by two nodes: ids must be unique');
@@ -55,7 +55,7 @@ export function lowerGraph(b: Builder, graph: GraphJson, maxTensorElements = Inf
   for (const node of order) {
     b.site = { node: node.id };
     try {
-      const id = lowerNode(b, node, ids, maxTensorElements);
+      const id = lowerNode(b, node, ids, limits);
       if (b.node(id).label === undefined && !b.inputs.has(node.id)) b.node(id).label = node.id;
       ids.set(node.id, id);
     } catch (e) {
@@ -102,14 +102,14 @@ function topologicalOrder(nodes: readonly GraphNodeJson[], byId: ReadonlyMap<str
   return order;
 }
 
-function lowerNode(b: Builder, node: GraphNodeJson, ids: ReadonlyMap<string, NodeId>, maxTensorElements: number): NodeId {
+function lowerNode(b: Builder, node: GraphNodeJson, ids: ReadonlyMap<string, NodeId>, limits: TensorLimits): NodeId {
   const args = (node.args ?? []).map((a) => (typeof a === 'number' ? b.scalar(a) : ids.get(a)!));
   if (node.op === 'const') {
     if (args.length > 0) throw invalid(node.id, 'const takes no arguments: give its value in attrs.value');
     const attrs = node.attrs ?? {};
     if (!Object.hasOwn(attrs, 'value') || attrs.value === undefined) throw invalid(node.id, 'const needs attrs.value, a number or a nested array');
     for (const key of Object.keys(attrs)) if (key !== 'value') throw invalid(node.id, `const has no attribute '${key}'`);
-    return b.constant(toTensor(attrs.value, ['graph', 'nodes', node.id, 'attrs', 'value'], maxTensorElements));
+    return b.constant(toTensor(attrs.value, ['graph', 'nodes', node.id, 'attrs', 'value'], limits));
   }
   const def = FUNCTIONS.get(node.op)!;
   if (def.tensors === 'list' ? args.length === 0 : args.length !== def.tensors) {

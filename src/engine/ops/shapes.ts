@@ -1,7 +1,43 @@
 // Shape arithmetic shared by the op table's shape rules and the front ends.
 
-import { broadcastShapes, formatShape, sizeOf, type Shape } from '../tensor/tensor.js';
+import { broadcastShapes, extentOf, formatShape, MAX_RANK, nestedArraysOf, sizeOf, type Shape } from '../tensor/tensor.js';
 import { ShapeError } from './types.js';
+
+/**
+ * MAX_DIMENSION's default, 2²⁴ = 16,777,216: four times the default MAX_TENSOR_ELEMENTS, so a
+ * tensor with elements meets the element limit first; far below 2³², the longest JavaScript array
+ * (a dimension of 2³² or more was a 500 "Invalid array length"); and small enough that the product
+ * of 32 dimensions stays a finite float64 (2⁷⁶⁸), so no element count is Infinity or NaN.
+ */
+export const DEFAULT_MAX_DIMENSION = 2 ** 24;
+
+/** How large one tensor may be: its elements (MAX_TENSOR_ELEMENTS) and each of its dimensions (MAX_DIMENSION). */
+export interface ShapeLimits {
+  readonly maxTensorElements: number;
+  readonly maxDimension: number;
+}
+
+/**
+ * Why a tensor of `shape` may not exist under `limits`, as the rest of a sentence about it
+ * ("has 40 dimensions, …"), or undefined. Checked wherever a shape enters (inputs, constants) or is
+ * made (every shape rule's output), before anything of its size is allocated or written: its rank,
+ * its elements, each dimension, and, for a tensor of zero elements, the arrays of its nested form
+ * (counted against MAX_TENSOR_ELEMENTS as elements are), so no tensor costs more to write than its
+ * limit allows.
+ */
+export function shapeBeyondLimits(shape: Shape, limits: ShapeLimits): string | undefined {
+  if (shape.length > MAX_RANK) return `has ${shape.length} dimensions, more than ${MAX_RANK} (the most a tensor may have)`;
+  const size = sizeOf(shape);
+  if (size > limits.maxTensorElements) return `has ${size} elements, more than the limit of ${limits.maxTensorElements} (MAX_TENSOR_ELEMENTS)`;
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i]! > limits.maxDimension) return `has a dimension of ${shape[i]} (axis ${i}), more than the limit of ${limits.maxDimension} (MAX_DIMENSION)`;
+  }
+  const extent = extentOf(shape);
+  if (extent > limits.maxTensorElements) {
+    return `has no elements but ${nestedArraysOf(shape)} rows (nested arrays, as an answer writes it), more than the limit of ${limits.maxTensorElements} (MAX_TENSOR_ELEMENTS)`;
+  }
+  return undefined;
+}
 
 export function broadcastAll(shapes: readonly Shape[]): Shape {
   let out: Shape = [];

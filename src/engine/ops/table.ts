@@ -39,6 +39,8 @@ const KINKS = "abs'(0) = 0, relu'(0) = 0, sign' = 0 everywhere (subgradient 0 at
 const TIES = 'At a tie, max, min, maximum and minimum share the derivative equally among the tied elements.';
 const PIECEWISE_CONSTANT = 'Comparisons (< <= > >= == !=) and the condition of where have zero derivative.';
 const POWER_AND_NORM = "d(x^y)/dx is taken as 0 where y = 0, and d(x^y)/dy = x^y ln x as 0 where x = 0 and y ≥ 0; norm'(0) = 0.";
+const EMPTY_AXES =
+  'Over an axis of length 0, sum is 0, prod 1, norm 0 and logsumexp -Infinity (mean is 0/0, NaN, with a warning); max and min have no value there and are refused (422 shape_mismatch), as in NumPy, unless their result has no elements either.';
 const IEEE = "sqrt, log, division and the like follow IEEE arithmetic: sqrt'(0) is Infinity, with a warning naming the step.";
 
 /** Called by name with its tensors and no keyword arguments. */
@@ -211,8 +213,25 @@ function weightedReduction(
   };
 }
 
-/** Max and min: the gradient goes to the elements equal to the result, shared equally at a tie. */
-const extremum = (name: 'max' | 'min'): OpDef<ReduceAttrs> =>
+/**
+ * Max and min: the gradient goes to the elements equal to the result, shared equally at a tie.
+ * Over an axis of length 0 they have no value (no identity, unlike sum's 0 or prod's 1): refused
+ * by the shape rule, as NumPy refuses it, unless the result has no elements either.
+ */
+const extremum = (name: 'max' | 'min'): OpDef<ReduceAttrs> => ({
+  ...extremumReduction(name),
+  shape: (args, attrs) => {
+    const out = reduceShape(args, attrs);
+    if (sizeOf(args[0]!) === 0 && sizeOf(out) > 0) {
+      throw new ShapeError(
+        `${name} over an empty axis has no value: shape ${formatShape(args[0]!)} has no elements along the axes reduced (NumPy refuses it too; sum is 0, prod 1 and logsumexp -Infinity there)`,
+      );
+    }
+    return out;
+  },
+});
+
+const extremumReduction = (name: 'max' | 'min'): OpDef<ReduceAttrs> =>
   weightedReduction(
     name,
     {
@@ -342,6 +361,7 @@ function transposeIf(b: RuleBuilder, x: NodeId, transposed: boolean | undefined)
 /** Keep the lower (or upper) triangle, diagonal included, of the last two dims. */
 function triangle(b: RuleBuilder, x: NodeId, lower: boolean): NodeId {
   const n = b.shapeOf(x).at(-1)!;
+  b.checkSize([n, n], 'a triangular mask');
   const data = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (lower ? j <= i : j >= i) data[i * n + j] = 1;
   return b.mul(x, b.constant({ shape: [n, n], data }));
@@ -355,6 +375,8 @@ function sliceCore(x: Shape, attrs: { starts: readonly number[] }): number {
 
 /** The Φ mask of the Cholesky rules: ones below the diagonal, one half on it. */
 function choleskyMask(b: RuleBuilder, n: number): NodeId {
+  // Counted before it is built: a batch of no matrices may still have n of 10⁵.
+  b.checkSize([n, n], 'a triangular mask');
   const data = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < i; j++) data[i * n + j] = 1;
@@ -553,6 +575,7 @@ export const OPS = {
     cost: ([x]) => sizeOf(x!),
     scalar: null,
     language: reductionLanguage('sum'),
+    convention: EMPTY_AXES,
     doc: { value: 'the sum of the elements (over axis, or all)', derivative: 'd sum x = sum dx; the adjoint is spread back over the summed elements' },
   },
   prod: weightedReduction(

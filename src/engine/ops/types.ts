@@ -136,6 +136,8 @@ export interface RuleBuilder {
   scalar(v: number): NodeId;
   /** Zeros of `shape` without allocating them at build time. */
   zeros(shape: Shape): NodeId;
+  /** Refuse a shape past the limits (limit_exceeded), before a rule allocates a constant of it. */
+  checkSize(shape: Shape, what?: string): void;
   /** Apply a primitive: shape rule, then shortcuts, sharing and constant folding. */
   apply<K extends OpName>(op: K, args: readonly NodeId[], attrs: AttrsOf<K>): NodeId;
   un(name: UnaryName, x: NodeId): NodeId;

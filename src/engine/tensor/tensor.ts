@@ -8,10 +8,49 @@ export interface Tensor {
   readonly data: Float64Array;
 }
 
+/** Most dimensions a tensor may have (NumPy's limit before 2.0). */
+export const MAX_RANK = 32;
+
 export function sizeOf(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/**
+ * Arrays in a tensor's nested form (its JSON answer): one for the whole, then one per row of each
+ * dimension but the last, 1 + d₀ + d₀d₁ + …, to the first dimension of length 0 (no row holds
+ * another below it). A tensor of zero elements still has these: [100000, 100000, 0] is 10¹⁰
+ * empty arrays.
+ */
+export function nestedArraysOf(shape: Shape): number {
+  let arrays = 0;
+  let rows = 1;
+  for (let i = 0; i < shape.length && rows > 0; i++) {
+    arrays += rows;
+    rows *= shape[i]!;
+  }
+  return arrays;
+}
+
+/**
+ * What a tensor of `shape` costs to build, hold or write, counted before it exists: its elements,
+ * or for a tensor of zero elements the arrays of its nested form (a builder that counted only
+ * elements would let a tensor of no elements and a billion rows through). Equal to `sizeOf` for
+ * every tensor with elements, so no limit on those changes.
+ */
+export function extentOf(shape: Shape): number {
+  const size = sizeOf(shape);
+  return size > 0 ? size : nestedArraysOf(shape);
+}
+
+/** extentOf([...a, ...b]) without building that shape (a block of a Jacobian or Hessian). */
+export function extentOfBlock(a: Shape, b: Shape): number {
+  const sizeA = sizeOf(a);
+  const sizeB = sizeOf(b);
+  if (sizeA > 0 && sizeB > 0) return sizeA * sizeB;
+  // The rows of a, then (when a has elements) those of b under each of a's elements.
+  return sizeA > 0 ? nestedArraysOf(a) + sizeA * nestedArraysOf(b) : nestedArraysOf(a);
 }
 
 export function full(shape: Shape, value: number): Tensor {
