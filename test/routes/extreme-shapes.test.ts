@@ -286,13 +286,13 @@ describe('what the limits say, and empty answers as they are written', () => {
     }
   });
 
-  it('the command line prints empty tensors as nested empty rows, and half a million numbers without overflowing the stack', () => {
-    expect(formatTensor([[], [], []])).toBe('[[],\n [],\n []]');
+  it('the command line prints empty tensors by their shape, and half a million numbers without overflowing the stack', () => {
+    expect(formatTensor([[], [], []])).toBe('[] (shape [3, 0])');
     expect(formatTensor([])).toBe('[]');
-    // Math.max(...leaves) overflowed the stack past about 150,000 numbers.
+    // Math.max(...leaves) overflowed the stack past about 150,000 numbers; large tensors are summarised as NumPy does.
     const rows = Array.from({ length: 500 }, (_, i) => Array.from({ length: 1000 }, (_, j) => i * 1000 + j));
     const text = formatTensor(rows);
-    expect(text.split('\n')).toHaveLength(500);
+    expect(text).toContain('...');
     expect(text.endsWith('499999]]')).toBe(true);
   });
 });
