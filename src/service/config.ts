@@ -1,6 +1,7 @@
 // The service's configuration: environment variables, validated once at start-up. To add a
 // setting, add one field to `configSchema` (named after its environment variable, with its
-// default) and a row to the README's configuration table.
+// default), its words to src/service/config-docs.ts, and run `npm run docs:config`
+// (docs/configuration.md is generated; a test fails when it is stale).
 
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
