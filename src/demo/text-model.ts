@@ -69,16 +69,6 @@ export function tokenize(text: string): string[] {
   return clean === '' ? [] : clean.split(' ');
 }
 
-/** A token's AFINN-165 valence, 0 for a word the lexicon does not list (and for a negator). */
-export function valence(token: string): number {
-  const word = normalise(token);
-  return Object.hasOwn(LEXICON, word) ? LEXICON[word]! : 0;
-}
-
-export function isNegator(token: string): boolean {
-  return NEGATORS.has(normalise(token));
-}
-
 export interface TextScore {
   /** The score: the weighted sum of valences, each negated word's flipped. */
   logit: number;
