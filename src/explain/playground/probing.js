@@ -312,7 +312,7 @@ function probeRequest() {
     }
     request.target = { url, body, outputPath: $('probe-pointer').value.trim() };
   } else {
-    if (input === 'text') throw new Error('A function of x takes numbers, not words: pick “a model at a URL” and “The text demo model” (npm run demo:model) to probe a sentence.');
+    if (input === 'text') throw new Error('A function of x takes numbers, not words: pick “a model at a URL” and “Text demo” (the sentiment model of npm run demo:model) to probe a sentence.');
     request.target = { expr: $('probe-expr').value };
   }
   if (input === 'vector') {
