@@ -11,7 +11,7 @@
 //   those addresses to the ones it started (the service with
 //   `PROBE_ALLOWED_ORIGINS=http://127.0.0.1:8081,http://127.0.0.1:8082`, as the docs say to).
 //   `adjoint` is the command line (`npm link`, or `npx adjoint` in the clone).
-// - `<!-- not-run: reason -->` on the line before a block: it is not run (installing, building,
+// - `<!-- not-run: reason -->` on the line before a block (blank lines between allowed): it is not run (installing, building,
 //   starting servers, waiting on a terminal).
 // - `<!-- shows-error: 404 -->` (statuses, and `exit N` for an exit status, comma-separated) on
 //   the line before a block: the example shows that error. Any other answer of 400 or more, or a
@@ -76,6 +76,7 @@ function examplesOf(file: string, markdown: string): Example[] {
     const statuses = new Set<number>();
     let exit = 0;
     for (let k = block.line - 2; k >= 0; k--) {
+      if (lines[k]!.trim() === '') continue;
       const marker = /^\s*<!--\s*(not-run|shows-error)\s*:?\s*(.*?)\s*-->\s*$/.exec(lines[k]!);
       if (!marker) break;
       if (marker[1] === 'not-run') notRun = marker[2] || 'marked not-run';
@@ -173,6 +174,34 @@ function difference(expected: unknown, actual: unknown, path = '$'): string | un
   return expected === actual ? undefined : `${path}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)?.slice(0, 120)}`;
 }
 
+/** What is wrong with an example's run (its exit status, standard output and error), or undefined. */
+function verdict(example: Example, run: { status: number | null; stdout: string; stderr: string }): string | undefined {
+  const statuses = [...run.stderr.matchAll(/^@@status (\d{3})$/gm)].map((m) => Number(m[1]));
+  const unshown = statuses.find((s) => s >= 400 && !example.errors.statuses.has(s));
+  if (unshown !== undefined) return `an answer was HTTP ${unshown}, which the example does not say it shows (<!-- shows-error: ${unshown} -->)`;
+  const missing = [...example.errors.statuses].find((s) => !statuses.includes(s));
+  if (missing !== undefined) return `the example says it shows HTTP ${missing}, and no answer was`;
+  if (run.status !== example.errors.exit) return `the exit status was ${run.status}, not ${example.errors.exit}`;
+  if (example.expected?.kind === 'json') {
+    const wanted = jsonValues(example.expected.text);
+    let got: unknown[];
+    try {
+      got = jsonValues(run.stdout);
+    } catch (error) {
+      return `the output is not JSON (${String(error)})`;
+    }
+    if (got.length !== wanted.length) return `the output has ${got.length} JSON values, the text shows ${wanted.length}`;
+    for (let k = 0; k < wanted.length; k++) {
+      const d = difference(wanted[k], got[k]);
+      if (d !== undefined) return `output ${k + 1}: ${d}`;
+    }
+  } else if (example.expected?.kind === 'text') {
+    const clean = (t: string) => t.split('\n').map((l) => l.trimEnd()).join('\n').trim();
+    if (clean(run.stdout) !== clean(example.expected.text)) return `the output is not the text shown:\n${clean(example.expected.text)}`;
+  }
+  return undefined;
+}
+
 /** README.md and every docs/*.md, whoever added them. */
 function documents(): { file: string; text: string }[] {
   const docs = readdirSync(join(ROOT, 'docs'))
@@ -192,6 +221,7 @@ describe('the conventions of the docs test', () => {
       'npm ci',
       '```',
       '<!-- shows-error: 404, exit 1 -->',
+      '',
       '```bash',
       'curl -s localhost:3000/nothing',
       '```',
@@ -206,8 +236,21 @@ describe('the conventions of the docs test', () => {
     const [a, b, ...rest] = examplesOf('x.md', md);
     expect(rest).toEqual([]);
     expect(a).toMatchObject({ line: 2, code: 'npm ci', notRun: 'installs', expected: undefined });
-    expect(b).toMatchObject({ line: 6, notRun: undefined, errors: { exit: 1 }, expected: { kind: 'json', text: '{"code": "not_found", "...": "..."}' } });
+    expect(b).toMatchObject({ line: 7, notRun: undefined, errors: { exit: 1 }, expected: { kind: 'json', text: '{"code": "not_found", "...": "..."}' } });
     expect([...b!.errors.statuses]).toEqual([404]);
+  });
+
+  it('fails an example on an error it does not say it shows, a wrong exit status or another answer', () => {
+    const [plain, marked] = examplesOf('x.md', ['```sh', 'curl', '```', '', '```json expected', '{"a": 1}', '```', '<!-- shows-error: 404, exit 1 -->', '```sh', 'curl', '```'].join('\n'));
+    const ok = { status: 0, stdout: '{"a": 1}', stderr: '\n@@status 200\n' };
+    expect(verdict(plain!, ok)).toBeUndefined();
+    expect(verdict(plain!, { ...ok, stderr: '\n@@status 200\n\n@@status 404\n' })).toMatch(/HTTP 404/);
+    expect(verdict(plain!, { ...ok, stderr: '\n@@status 502\n' })).toMatch(/HTTP 502/);
+    expect(verdict(plain!, { ...ok, status: 1 })).toMatch(/exit status was 1/);
+    expect(verdict(plain!, { ...ok, stdout: '{"a": 2}' })).toMatch(/\$\.a: expected 1, got 2/);
+    expect(verdict(plain!, { ...ok, stdout: '{"a": 1} {"a": 1}' })).toMatch(/2 JSON values/);
+    expect(verdict(marked!, { status: 1, stdout: '', stderr: '\n@@status 404\n' })).toBeUndefined();
+    expect(verdict(marked!, { status: 1, stdout: '', stderr: '\n@@status 200\n' })).toMatch(/says it shows HTTP 404/);
   });
 
   it('compares JSON with wildcards and a tolerance for floats', () => {
@@ -282,30 +325,8 @@ describe('shell examples', () => {
 
   const runnable = ALL.filter((e) => e.notRun === undefined);
   it.each(runnable.map((e) => [`${e.file}:${e.line}`, e] as const))('%s', async (_where, example) => {
-    const { status, stdout, stderr } = await run(example.code);
-    const statuses = [...stderr.matchAll(/^@@status (\d{3})$/gm)].map((m) => Number(m[1]));
-    const shown = `\n--- stdout\n${stdout.slice(0, 3000)}\n--- stderr\n${stderr.slice(0, 3000)}`;
-    for (const s of statuses) {
-      if (s >= 400 && !example.errors.statuses.has(s)) expect.fail(`an answer was HTTP ${s}, which the example does not say it shows (<!-- shows-error: ${s} -->)${shown}`);
-    }
-    for (const s of example.errors.statuses) expect(statuses, `the example says it shows HTTP ${s}${shown}`).toContain(s);
-    expect(status, `exit status${shown}`).toBe(example.errors.exit);
-    if (example.expected?.kind === 'json') {
-      const wanted = jsonValues(example.expected.text);
-      let got: unknown[];
-      try {
-        got = jsonValues(stdout);
-      } catch (error) {
-        return expect.fail(`the output is not JSON (${String(error)})${shown}`);
-      }
-      expect(got.length, `JSON values in the output${shown}`).toBe(wanted.length);
-      wanted.forEach((w, k) => {
-        const d = difference(w, got[k]);
-        if (d !== undefined) expect.fail(`output ${k + 1}: ${d}${shown}`);
-      });
-    } else if (example.expected?.kind === 'text') {
-      const clean = (t: string) => t.split('\n').map((l) => l.trimEnd()).join('\n').trim();
-      expect(clean(stdout)).toBe(clean(example.expected.text));
-    }
+    const result = await run(example.code);
+    const failure = verdict(example, result);
+    if (failure !== undefined) expect.fail(`${failure}\n--- stdout\n${result.stdout.slice(0, 3000)}\n--- stderr\n${result.stderr.slice(0, 3000)}`);
   }, 180_000);
 });
