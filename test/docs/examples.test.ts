@@ -10,7 +10,8 @@
 //   `127.0.0.1:8082` (text), as `npm start` and `npm run demo:model` serve them; the test rewrites
 //   those addresses to the ones it started (the service with
 //   `PROBE_ALLOWED_ORIGINS=http://127.0.0.1:8081,http://127.0.0.1:8082`, as the docs say to).
-//   `adjoint` is the command line (`npm link`, or `npx adjoint` in the clone).
+//   `adjoint` and `npx adjoint` are the command line (`npm link`, or `npx adjoint` in the clone
+//   after `npm run build`), run here from the sources.
 // - `<!-- not-run: reason -->` on the line before a block (blank lines between allowed): it is not run (installing, building,
 //   starting servers, waiting on a terminal).
 // - `<!-- shows-error: 404 -->` (statuses, and `exit N` for an exit status, comma-separated) on
@@ -23,7 +24,7 @@
 //   values (one per request), and the block then shows as many. Text is compared line by line,
 //   trailing spaces ignored.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -281,9 +282,18 @@ describe('shell examples', () => {
     scratch = mkdtempSync(join(tmpdir(), 'adjoint-docs-'));
     for (const name of readdirSync(ROOT)) if (!name.startsWith('.')) symlinkSync(join(ROOT, name), join(scratch, name));
     mkdirSync(join(scratch, '.bin'));
-    const cli = join(scratch, '.bin', 'adjoint');
-    writeFileSync(cli, `#!/bin/sh\nexec "${join(ROOT, 'node_modules/.bin/tsx')}" "${join(ROOT, 'src/cli/main.ts')}" "$@"\n`);
-    chmodSync(cli, 0o755);
+    // `adjoint` (as `npm link` puts it on the PATH) and `npx adjoint` (the clone's own command,
+    // dist/src/cli/main.js once built) run the sources, so no build is needed; other npx calls pass.
+    const tsx = `"${join(ROOT, 'node_modules/.bin/tsx')}" "${join(ROOT, 'src/cli/main.ts')}"`;
+    const npx = execFileSync('bash', ['-c', 'command -v npx'], { encoding: 'utf8' }).trim();
+    const shims = {
+      adjoint: `#!/bin/sh\nexec ${tsx} "$@"\n`,
+      npx: `#!/bin/sh\nif [ "$1" = adjoint ]; then shift; exec ${tsx} "$@"; fi\nexec "${npx}" "$@"\n`,
+    };
+    for (const [name, script] of Object.entries(shims)) {
+      writeFileSync(join(scratch, '.bin', name), script);
+      chmodSync(join(scratch, '.bin', name), 0o755);
+    }
   });
 
   afterAll(async () => {
