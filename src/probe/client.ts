@@ -57,6 +57,52 @@ export function parseRetryAfter(header: string | string[] | undefined, now = Dat
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
+/** Bytes of a target's error answer read for its message, and characters of it quoted. */
+const MESSAGE_BYTES = 4096;
+const MESSAGE_CHARACTERS = 300;
+
+/**
+ * What a target's error answer says, for the probe's own error: a problem's `detail` (or a JSON
+ * body's `message`, `error` or `title`), else its text; from its first MESSAGE_BYTES bytes only,
+ * control characters dropped, white space collapsed, at most MESSAGE_CHARACTERS, quoted as JSON.
+ * '' when it says nothing readable.
+ */
+async function targetMessage(body: AsyncIterable<unknown> & { destroy(): unknown }, type: string | string[] | undefined): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      const bytes = chunk as Buffer;
+      chunks.push(bytes);
+      size += bytes.length;
+      if (size >= MESSAGE_BYTES) break;
+    }
+  } catch {
+    // An answer cut short still says what it said so far.
+  } finally {
+    body.destroy();
+  }
+  let text = Buffer.concat(chunks).subarray(0, MESSAGE_BYTES).toString('utf8');
+  if (typeof type === 'string' && JSON_TYPE.test(type)) {
+    try {
+      const json: unknown = JSON.parse(text);
+      if (typeof json === 'string') text = json;
+      else if (typeof json === 'object' && json !== null) {
+        const fields = json as Record<string, unknown>;
+        const said = [fields.detail, fields.message, fields.error, fields.title].find((v) => typeof v === 'string' && v.trim() !== '');
+        if (typeof said === 'string') text = said;
+      }
+    } catch {
+      // Not JSON after all (or cut at MESSAGE_BYTES): quoted as text.
+    }
+  }
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
+  if (clean === '') return '';
+  const cut = [...clean];
+  return JSON.stringify(cut.length > MESSAGE_CHARACTERS ? `${cut.slice(0, MESSAGE_CHARACTERS - 1).join('')}…` : clean);
+}
+
 /** How long closing waits for the agent's connections to close before it lets them go. */
 const CLOSE_WAIT_MS = 1000;
 
@@ -147,14 +193,15 @@ export class GuardedClient implements TargetClient {
     }
     const { statusCode, headers } = response;
     if (statusCode < 200 || statusCode >= 300) {
-      await response.body.dump();
+      // A client error is the prober's request not fitting the target: its own words say why.
+      const said = statusCode >= 400 && statusCode < 500 ? await targetMessage(response.body, headers['content-type']) : (await response.body.dump(), '');
       if (statusCode === 429 || statusCode === 503) {
         return { kind: 'busy', status: statusCode, retryAfterMs: parseRetryAfter(headers['retry-after']) };
       }
       if (statusCode >= 300 && statusCode < 400) {
         throw new ProbeFailure('target_error', `The target answered ${statusCode}, a redirect; redirects are not followed`);
       }
-      throw new ProbeFailure('target_error', `The target answered HTTP ${statusCode}`);
+      throw new ProbeFailure('target_error', `The target answered HTTP ${statusCode}${said === '' ? '' : `, saying: ${said}`}`);
     }
     const type = headers['content-type'];
     if (typeof type !== 'string' || !JSON_TYPE.test(type)) {

@@ -1,6 +1,7 @@
 // The service's configuration: environment variables, validated once at start-up. To add a
 // setting, add one field to `configSchema` (named after its environment variable, with its
-// default) and a row to the README's configuration table.
+// default), its words to src/service/config-docs.ts, and run `npm run docs:config`
+// (docs/configuration.md is generated; a test fails when it is stale).
 
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
@@ -167,6 +168,11 @@ export const configSchema = z.object({
     .default(20e9),
   PROBE_MAX_OUTBOUND_BYTES: integer(1, 1_099_511_627_776, 'bytes of request bodies one probe may send to its target').default(67_108_864),
   PROBE_CLIENT_QUERIES_PER_MINUTE: integer(0, 1_000_000_000, 'queries one client’s probes may send per minute; 0: unlimited').default(20_000),
+  // The demo models of `npm run demo:model`, which reads the same three variables: where the
+  // playground's demo buttons point (they still need PROBE_ALLOWED_ORIGINS to be queried).
+  DEMO_MODEL_HOST: z.string().trim().min(1, { error: 'must be the demo models’ host, such as 127.0.0.1' }).default('127.0.0.1'),
+  DEMO_MODEL_PORT: integer(1, 65_535, 'the port of the MNIST demo model of npm run demo:model').default(8081),
+  DEMO_TEXT_PORT: integer(1, 65_535, 'the port of the text demo model of npm run demo:model').default(8082),
   // Jobs (POST /jobs): where they queue, how many run at once, how long their answers are kept.
   // Without REDIS_URL they queue in this process; with it, in Redis (BullMQ), shared by every replica.
   REDIS_URL: z

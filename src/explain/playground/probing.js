@@ -226,13 +226,41 @@ function showMethodFields() {
   $('probe-method-note').textContent = notes[method] || '';
 }
 
-/** The MNIST demo model as `npm run demo:model` serves it: 28×28 pixels in, ten logits out. */
-const MNIST_DEMO = { url: 'http://127.0.0.1:8081/predict', body: '{"image": "$input"}', pointer: '/logits' };
+/**
+ * The demo models of `npm run demo:model` where this server looks for them (its DEMO_MODEL_HOST,
+ * DEMO_MODEL_PORT and DEMO_TEXT_PORT), read from the page: `{ mnist, text }`, each
+ * `{ url, origin, body, outputPath, allowed }`, allowed saying whether PROBE_ALLOWED_ORIGINS lists it.
+ */
+function demoModels() {
+  try {
+    return JSON.parse(document.querySelector('meta[name="adjoint-demos"]').content);
+  } catch {
+    return {};
+  }
+}
 
+/** Fills the URL fields with a demo model, and says what to do when the server may not query it. */
+function useDemoModel(demo) {
+  if (!demo) return;
+  $('probe-url').value = demo.url;
+  $('probe-body').value = demo.body;
+  $('probe-pointer').value = demo.outputPath;
+  $('probe-demo-hint').textContent = demo.allowed
+    ? `${demo.url}, served by npm run demo:model`
+    : `${demo.url}: this server may not query it; start it with PROBE_ALLOWED_ORIGINS=${demo.origin} (npm run demo:model prints the whole command)`;
+}
+
+/** The text demo model: a sentence's words in, a sentiment logit out. */
+function useTextDemo() {
+  useDemoModel(demoModels().text);
+  setChecked('probe-input', 'text');
+  showInputFields();
+  $('probe-output').value = '0';
+}
+
+/** The MNIST demo model: 28×28 pixels in, ten logits out. */
 function useMnistDemo() {
-  $('probe-url').value = MNIST_DEMO.url;
-  $('probe-body').value = MNIST_DEMO.body;
-  $('probe-pointer').value = MNIST_DEMO.pointer;
+  useDemoModel(demoModels().mnist);
   setChecked('probe-input', 'image');
   showInputFields();
   if (ink.every((v) => v === 0)) sampleDigit();
@@ -284,6 +312,7 @@ function probeRequest() {
     }
     request.target = { url, body, outputPath: $('probe-pointer').value.trim() };
   } else {
+    if (input === 'text') throw new Error('A function of x takes numbers, not words: pick “a model at a URL” and “Text demo” (the sentiment model of npm run demo:model) to probe a sentence.');
     request.target = { expr: $('probe-expr').value };
   }
   if (input === 'vector') {
@@ -783,8 +812,9 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('probe-cancel').addEventListener('click', cancelProbe);
   $('probe-mnist').addEventListener('click', useMnistDemo);
+  $('probe-sentiment').addEventListener('click', useTextDemo);
   // An example address only (the page itself names no other origin, so it is set here).
-  $('probe-url').placeholder = MNIST_DEMO.url;
+  $('probe-url').placeholder = (demoModels().mnist || {}).url || 'http://model.example/predict';
   for (const id of ['probe-map-estimate', 'probe-map-exact']) {
     $(id).addEventListener('pointermove', readout);
     for (const type of ['keydown', 'focus', 'blur']) $(id).addEventListener(type, readoutByKey);
