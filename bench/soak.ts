@@ -13,6 +13,9 @@
 // After the mix, the large-body phases (issue 20): four 42.7 MB base64 bodies at once, and 64 gzip
 // bombs at once, each in rounds, with /healthz timed, RSS sampled, and RSS read after idling.
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
@@ -218,7 +221,7 @@ async function largeBodyPhases(server: ServerProcess): Promise<BurstReport[]> {
   const bomb = gzipBomb();
   const rounds = Number(process.env.SOAK_BODY_ROUNDS ?? 5);
   return [
-    await burst(server, 'four 42.7 MB base64 bodies at once', rounds, 4, () => ({ path: '/eval', body }), 3000),
+    await burst(server, 'four 42.7 MB base64 bodies at once', rounds, 4, () => ({ path: '/eval', body }), 10_000),
     await burst(server, '64 gzip bombs at once', rounds, 64, () => ({ path: '/eval', body: bomb, headers: { 'content-encoding': 'gzip' } }), 10_000),
   ];
 }
@@ -236,14 +239,54 @@ function printBurst(report: BurstReport, failures: string[]): void {
   if (report.rssMax > RSS_LIMIT) failures.push(`${report.name}: RSS ${report.rssMax} over ${RSS_LIMIT}`);
 }
 
-/** `SOAK_ONLY=bodies`: only the large-body phases, on a server of their own. */
+// The floor: a bare node:http server that only collects each body's bytes and answers {} (and
+// /healthz): what receiving four 42.7 MB bodies costs its event loop on this machine, now.
+const BARE_SERVER = `
+const http = require('node:http');
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    Buffer.concat(chunks);
+    res.setHeader('content-type', 'application/json');
+    res.end(req.url === '/healthz' ? '{"status":"ok"}' : '{}');
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
+`;
+
+/** The bare server in a child process, shaped as a ServerProcess for `burst`. */
+async function startBareServer(): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['-e', BARE_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const pid = child.pid!;
+  return {
+    base: `http://127.0.0.1:${line.toString().trim()}`,
+    pid,
+    child,
+    rss: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', (code) => resolve({ code, ms: 0 }));
+        child.kill('SIGTERM');
+      }),
+    log: () => [],
+  };
+}
+
+/** `SOAK_ONLY=bodies`: only the large-body phases, on a server of their own, and the bare server's floor. */
 async function bodiesOnly(): Promise<void> {
   const server = await startServer();
   const reports = await largeBodyPhases(server);
   const stop = await server.stop();
+  const bare = await startBareServer();
+  const body = largeBase64Body();
+  const floor = await burst(bare, 'the floor: a bare node:http server collecting four 42.7 MB bodies at once', Number(process.env.SOAK_BODY_ROUNDS ?? 5), 4, () => ({ path: '/', body }), 0);
+  await bare.stop();
   console.log(`# Large bodies, default configuration (${new Date().toISOString()})\n`);
   const failures: string[] = [];
   for (const report of reports) printBurst(report, failures);
+  printBurst(floor, []);
   if (stop.code !== 0) failures.push(`SIGTERM exit code ${stop.code}`);
   console.log(failures.length > 0 ? `\nFAILED (${failures.length}):\n${failures.slice(0, 30).map((f) => `- ${f}`).join('\n')}` : '\nPASSED');
   if (failures.length > 0) process.exitCode = 1;

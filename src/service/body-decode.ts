@@ -240,12 +240,6 @@ export interface DecodedArray {
   data: Float64Array;
 }
 
-/** What parsing a body on a worker gives: the value, and the encoded arrays in it that were decoded. */
-export interface DecodedBody {
-  value: unknown;
-  decoded: DecodedArray[];
-}
-
 /**
  * The elements of an encoded array, when its text is one the request layer would accept (the same
  * reader, src/engine/values.ts) and canonical base64 (re-encoding the elements gives the same text
