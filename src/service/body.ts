@@ -103,7 +103,7 @@ function bodyCodingOf(request: FastifyRequest): BodyCoding | undefined {
   );
 }
 
-/** A body of fewer bytes than this is neither counted against BODY_MAX_INFLIGHT_BYTES nor refused by it. */
+/** A body of fewer bytes than this is never refused by BODY_MAX_INFLIGHT_BYTES (nor counted, when its Content-Length says so). */
 const SMALL_BODY_BYTES = 64 * 1024;
 
 /** The bytes of request bodies being received or handled, bounded in all (BODY_MAX_INFLIGHT_BYTES; 0: unbounded). */
