@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/service/app.js';
+import { decodeEncodedArrays } from '../../src/service/body-decode.js';
 import { buildTestApp } from '../helpers.js';
 
 const THRESHOLD = 64 * 1024;
@@ -128,6 +129,35 @@ describe('a large body parsed on a worker', () => {
     const { worker, here } = await both('/eval', body);
     expect(here.status).toBe(200);
     expect(worker).toEqual(here);
+  });
+});
+
+describe('decodeEncodedArrays (what the body worker does after parsing)', () => {
+  const MIN = 16;
+  it('decodes every long, valid, canonical encoded array wherever it sits, and only those', () => {
+    const a = values(40, 11);
+    const b = values(1, 12); // 12 characters of base64
+    const bad = { dtype: 'float64', shape: [40], data: `${base64Of(a).slice(0, 100)}-${base64Of(a).slice(101)}` };
+    const extraKey = { ...encoded(a), note: 'x' };
+    const tooMany = encoded(values(60, 13));
+    const value = JSON.parse(JSON.stringify({ at: { a: encoded(a), b: encoded(b) }, points: [[{ deep: encoded(a) }]], bad, extraKey, tooMany })) as Record<string, unknown>;
+    const decoded = decodeEncodedArrays(value, 50, MIN);
+    expect(decoded).toHaveLength(2);
+    const at = value.at as Record<string, { data: unknown }>;
+    expect(at.a!.data).toEqual(a);
+    expect(typeof at.b!.data).toBe('string'); // shorter than MIN characters
+    expect(((value.points as { deep: { data: unknown } }[][])[0]![0]!.deep.data as Float64Array).buffer).not.toBe((at.a!.data as Float64Array).buffer);
+    // Left as text for the request layer to refuse, at its own path.
+    expect(typeof (value.bad as { data: unknown }).data).toBe('string');
+    expect(typeof (value.extraKey as { data: unknown }).data).toBe('string');
+    expect(typeof (value.tooMany as { data: unknown }).data).toBe('string');
+  });
+
+  it('keeps NaN, infinities and signed zeros bit for bit', () => {
+    const x = new Float64Array([NaN, -0, Infinity, -Infinity, 5e-324, Number.MAX_VALUE, 0, 1]);
+    const value = JSON.parse(JSON.stringify({ x: encoded(x) })) as { x: { data: Float64Array } };
+    decodeEncodedArrays(value, 100, MIN);
+    expect(Buffer.from(value.x.data.buffer).equals(Buffer.from(x.buffer))).toBe(true);
   });
 });
 
