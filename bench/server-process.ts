@@ -44,7 +44,11 @@ export async function startServer(
     } catch {
       // not listening yet
     }
-    if (attempt > 100 || child.exitCode !== null) throw new Error(`the server did not start:\n${lines.join('\n')}`);
+    // 30 s: a shared 2-core machine under load can take over 10 s to start the server.
+    if (attempt > 300 || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`the server did not start:\n${lines.join('\n')}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   const pid = child.pid!;

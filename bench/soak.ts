@@ -8,12 +8,19 @@
 //
 //   npm run build && npm run soak            # SOAK_SECONDS=60 by default
 //   SOAK_SECONDS=300 SOAK_CONCURRENCY=24 npm run soak
+//   SOAK_ONLY=bodies npm run soak            # only the large-body phases (SOAK_BODY_ROUNDS=5)
+//
+// After the mix, the large-body phases (issue 20): four 42.7 MB base64 bodies at once, and 64 gzip
+// bombs at once, each in rounds, with /healthz timed, RSS sampled, and RSS read after idling.
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Agent, request } from 'undici';
-import { percentile, startServer, timeHealth } from './server-process.js';
+import { percentile, startServer, timeHealth, type ServerProcess } from './server-process.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 16);
@@ -114,6 +121,177 @@ function dripBodies(port: number, count: number, untilMs: number): Promise<numbe
   );
 }
 
+/** What one burst phase (large bodies, gzip bombs) saw: answers, /healthz, the server's RSS. */
+interface BurstReport {
+  name: string;
+  answers: Map<string, number>;
+  health: number[];
+  /** The server's largest event-loop delay meanwhile. */
+  lagMs: number;
+  rssBefore: number;
+  rssMax: number;
+  /** RSS once the phase's answers are all in and the server has been idle `settleMs`. */
+  rssAfter: number;
+  settleMs: number;
+  bad: string[];
+}
+
+/** Sends `count` requests at once, `rounds` times, while /healthz is timed and RSS sampled; then waits `settleMs` idle and reads RSS again. */
+async function burst(
+  server: ServerProcess,
+  name: string,
+  rounds: number,
+  count: number,
+  make: () => { path: string; body: Buffer; headers?: Record<string, string> },
+  settleMs: number,
+): Promise<BurstReport> {
+  const agent = new Agent({ connections: count + 2, bodyTimeout: 300_000, headersTimeout: 300_000 });
+  const answers = new Map<string, number>();
+  const bad: string[] = [];
+  const rssBefore = server.rss();
+  let rssMax = rssBefore;
+  const sampler = setInterval(() => (rssMax = Math.max(rssMax, server.rss())), 50);
+  let sending = true;
+  const health = (async () => {
+    const all: number[] = [];
+    while (sending) all.push(...(await timeHealth(server.base, 1000)));
+    return all;
+  })();
+  // The server's own event-loop delay (prom-client's monitor, reset at every scrape).
+  let lagMs = 0;
+  const lagSampler = setInterval(() => {
+    void request(`${server.base}/metrics`)
+      .then((res) => res.body.text())
+      .then((text) => {
+        const max = /^nodejs_eventloop_lag_max_seconds ([\d.e+-]+)/m.exec(text);
+        if (max) lagMs = Math.max(lagMs, 1000 * Number(max[1]));
+      })
+      .catch(() => undefined);
+  }, 1000);
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all(
+      Array.from({ length: count }, async () => {
+        const { path, body, headers = {} } = make();
+        let outcome: string;
+        try {
+          const res = await request(`${server.base}${path}`, { method: 'POST', dispatcher: agent, body, headers: { 'content-type': 'application/json', ...headers } });
+          const text = await res.body.text();
+          const code = res.statusCode >= 400 ? ((JSON.parse(text) as { code?: string }).code ?? '') : '';
+          if (res.statusCode >= 400 && (code === '' || (res.statusCode >= 500 && !(res.statusCode === 503 && res.headers['retry-after'] !== undefined)))) {
+            bad.push(`${name}: ${res.statusCode} ${text.slice(0, 200)}`);
+          }
+          outcome = `${res.statusCode}${code ? ` ${code}` : ''}`;
+        } catch (e) {
+          outcome = `error ${(e as Error).message}`;
+          bad.push(`${name}: ${outcome}`);
+        }
+        answers.set(outcome, (answers.get(outcome) ?? 0) + 1);
+      }),
+    );
+  }
+  sending = false;
+  clearInterval(lagSampler);
+  const times = await health;
+  await agent.close();
+  await new Promise((r) => setTimeout(r, settleMs));
+  clearInterval(sampler);
+  return { name, answers, health: times, lagMs, rssBefore, rssMax, rssAfter: server.rss(), settleMs, bad };
+}
+
+/** A POST /eval of one 4,000,000-element float64 tensor as base64: 42.7 MB of JSON, the largest body the defaults accept. */
+function largeBase64Body(): Buffer {
+  const x = new Float64Array(4_000_000);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i);
+  const data = Buffer.from(x.buffer).toString('base64');
+  return Buffer.from(JSON.stringify({ expr: 'sum(x * x)', at: { x: { dtype: 'float64', shape: [x.length], data } } }));
+}
+
+/** A gzip body of 10 members of 10 MB of spaces: 100 MB once decompressed (past BODY_LIMIT), about 100 KB sent. */
+function gzipBomb(): Buffer {
+  const member = gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20));
+  return Buffer.concat(Array.from({ length: 10 }, () => member));
+}
+
+/**
+ * Issue 20, item 7: four 42.7 MB base64 bodies at once (in rounds), then 64 gzip bombs at once
+ * (in rounds): /healthz timed, RSS sampled, and RSS read again after the server has been idle.
+ */
+async function largeBodyPhases(server: ServerProcess): Promise<BurstReport[]> {
+  const body = largeBase64Body();
+  const bomb = gzipBomb();
+  const rounds = Number(process.env.SOAK_BODY_ROUNDS ?? 5);
+  return [
+    await burst(server, 'four 42.7 MB base64 bodies at once', rounds, 4, () => ({ path: '/eval', body }), 10_000),
+    await burst(server, '64 gzip bombs at once', rounds, 64, () => ({ path: '/eval', body: bomb, headers: { 'content-encoding': 'gzip' } }), 10_000),
+  ];
+}
+
+/** Prints a burst phase's figures; its failures are added to `failures`. */
+function printBurst(report: BurstReport, failures: string[]): void {
+  const gb = (bytes: number) => (bytes / 1e9).toFixed(2);
+  const answers = [...report.answers].map(([o, n]) => `${n} × ${o}`).join(', ');
+  console.log(
+    `${report.name}: ${answers}; /healthz p50 ${percentile(report.health, 50).toFixed(1)} ms, p99 ${percentile(report.health, 99).toFixed(1)} ms, max ${Math.max(...report.health).toFixed(1)} ms (${report.health.length} checks), server event-loop delay max ${report.lagMs.toFixed(0)} ms; RSS ${gb(report.rssBefore)} GB before, max ${gb(report.rssMax)} GB, ${gb(report.rssAfter)} GB after ${report.settleMs / 1000} s idle`,
+  );
+  failures.push(...report.bad);
+  if (report.health.some((ms) => ms < 0)) failures.push(`${report.name}: a /healthz check failed`);
+  if (percentile(report.health, 99) > HEALTH_LIMIT_MS) failures.push(`${report.name}: /healthz p99 ${percentile(report.health, 99).toFixed(0)} ms`);
+  if (report.rssMax > RSS_LIMIT) failures.push(`${report.name}: RSS ${report.rssMax} over ${RSS_LIMIT}`);
+}
+
+// The floor: a bare node:http server that only collects each body's bytes and answers {} (and
+// /healthz): what receiving four 42.7 MB bodies costs its event loop on this machine, now.
+const BARE_SERVER = `
+const http = require('node:http');
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    Buffer.concat(chunks);
+    res.setHeader('content-type', 'application/json');
+    res.end(req.url === '/healthz' ? '{"status":"ok"}' : '{}');
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
+`;
+
+/** The bare server in a child process, shaped as a ServerProcess for `burst`. */
+async function startBareServer(): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['-e', BARE_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const pid = child.pid!;
+  return {
+    base: `http://127.0.0.1:${line.toString().trim()}`,
+    pid,
+    child,
+    rss: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', (code) => resolve({ code, ms: 0 }));
+        child.kill('SIGTERM');
+      }),
+    log: () => [],
+  };
+}
+
+/** `SOAK_ONLY=bodies`: only the large-body phases, on a server of their own, and the bare server's floor. */
+async function bodiesOnly(): Promise<void> {
+  const server = await startServer();
+  const reports = await largeBodyPhases(server);
+  const stop = await server.stop();
+  const bare = await startBareServer();
+  const body = largeBase64Body();
+  const floor = await burst(bare, 'the floor: a bare node:http server collecting four 42.7 MB bodies at once', Number(process.env.SOAK_BODY_ROUNDS ?? 5), 4, () => ({ path: '/', body }), 0);
+  await bare.stop();
+  console.log(`# Large bodies, default configuration (${new Date().toISOString()})\n`);
+  const failures: string[] = [];
+  for (const report of reports) printBurst(report, failures);
+  printBurst(floor, []);
+  if (stop.code !== 0) failures.push(`SIGTERM exit code ${stop.code}`);
+  console.log(failures.length > 0 ? `\nFAILED (${failures.length}):\n${failures.slice(0, 30).map((f) => `- ${f}`).join('\n')}` : '\nPASSED');
+  if (failures.length > 0) process.exitCode = 1;
+}
+
 async function main(): Promise<void> {
   const model = await fakeModel();
   const server = await startServer({ PROBE_ALLOWED_ORIGINS: model.origin });
@@ -197,6 +375,7 @@ async function main(): Promise<void> {
   const dripMs = await drips;
   clearInterval(sampler);
   clearInterval(lagSampler);
+  const bursts = await largeBodyPhases(server);
   // SIGTERM while the keep-alive connections are still open (they must not hold the exit).
   const stop = await server.stop();
   await agent.close();
@@ -214,7 +393,9 @@ async function main(): Promise<void> {
     const text = byOutcome ? [...byOutcome].map(([o, n]) => `${n} × ${o}`).join(', ') : '—';
     console.log(`| ${s.name} | ${text} |`);
   }
+  console.log('');
   const failures = [...bad];
+  for (const report of bursts) printBurst(report, failures);
   if (maxRss > RSS_LIMIT) failures.push(`RSS ${maxRss} over ${RSS_LIMIT}`);
   if (Math.max(...health) > HEALTH_LIMIT_MS) failures.push(`/healthz took ${Math.max(...health).toFixed(0)} ms`);
   if (stop.code !== 0) failures.push(`SIGTERM exit code ${stop.code}`);
@@ -227,7 +408,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
+(process.env.SOAK_ONLY === 'bodies' ? bodiesOnly() : main()).catch((e: unknown) => {
   console.error(e);
   process.exit(1);
 });

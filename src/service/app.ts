@@ -194,8 +194,17 @@ function createFastify(config: Config, options: BuildAppOptions, sendProblem: Re
   app.addHook('onSend', (_request, _reply, payload, done) => done(null, answerBytes(payload)));
   // Bodies are JSON only: a text/plain body gets 415 rather than a confusing schema error.
   app.removeContentTypeParser('text/plain');
-  // JSON without __proto__ keys (400 validation_error), never compressed (415).
-  installBodyParsing(app, config.BODY_MAX_ITEMS);
+  // JSON without __proto__ keys (400 validation_error), compressed only as gzip or br (else 415),
+  // large bodies parsed on a worker, all bodies in flight bounded in bytes (503).
+  installBodyParsing(app, {
+    maxItems: config.BODY_MAX_ITEMS,
+    workerThresholdBytes: config.BODY_WORKER_THRESHOLD_BYTES,
+    maxInflightBytes: config.BODY_MAX_INFLIGHT_BYTES,
+    maxTensorElements: config.MAX_TENSOR_ELEMENTS,
+    workers: config.WORKERS,
+    workerNice: config.WORKER_NICE,
+    workerHeapMb: config.WORKER_HEAP_MB,
+  });
   return app;
 }
 

@@ -1,90 +1,50 @@
-// Request bodies: JSON only, without prototype-polluting keys; plain, gzip or brotli.
+// Request bodies: JSON only, without prototype-polluting keys; plain, gzip or brotli; large ones
+// parsed off the event loop, and all of them together bounded in bytes.
 //
 // Fastify's own JSON parser (secure-json-parse) refuses `__proto__` and `constructor.prototype`
 // keys, but answers them like malformed JSON. This parser answers what is wrong: the JSON is
 // valid, a key is not accepted (400 `validation_error`, with where). A compressed body
-// (`Content-Encoding: gzip` or `br`) is decompressed as it arrives, and refused with 413 as soon as
-// its decompressed bytes pass the body limit (a zip bomb costs at most that much memory); any
-// other coding is refused with 415 before the body is read.
+// (`Content-Encoding: gzip` or `br`) is decompressed as it arrives (zlib works on libuv's thread
+// pool), and refused with 413 as soon as its decompressed bytes pass the body limit (a zip bomb
+// costs at most that much memory); any other coding is refused with 415 before the body is read.
+//
+// The event loop only collects a body's bytes. A body of BODY_WORKER_THRESHOLD_BYTES or more is
+// parsed on a body worker thread, which also decodes its encoded arrays' base64 into Float64Arrays
+// and moves their memory back (src/service/body-decode.ts, body-worker.ts): parsing and decoding
+// 42.7 MB costs hundreds of milliseconds. The bytes of all bodies being received or handled are
+// bounded by BODY_MAX_INFLIGHT_BYTES, counted as they arrive (decompressed): past it a large body
+// is refused with 503 and Retry-After, so that a burst of large or compressed bodies (64 gzip
+// bombs at once) holds a bounded amount of memory rather than BODY_LIMIT each.
 
-import { isAscii } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { formatPath, HttpProblem } from './problem.js';
+import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { Piscina } from 'piscina';
+import {
+  BodyProblem,
+  parseJsonBody as parseBodyText,
+  parseJsonBuffer as parseBodyBuffer,
+  type BodyAnswer,
+  type BodyTask,
+  type DecodedArray,
+  type Lifting,
+} from './body-decode.js';
+import { HttpProblem } from './problem.js';
+import { bodyArrays } from './request.js';
 
-const BYTE_ORDER_MARK = 0xfeff;
-const MAX_PATH_LENGTH = 200;
+export { findForbiddenKey, type Lifting } from './body-decode.js';
 
-/** Where, in a parsed JSON document, a key that could reach an object's prototype sits. */
-export interface ForbiddenKey {
-  path: string[];
-  key: '__proto__' | 'constructor.prototype';
-}
-
-/** A node of the walk: a value, and how it was reached (kept as links, so that a path is built only once found). */
-interface Visit {
-  value: object;
-  key: string;
-  parent: Visit | undefined;
-}
-
-function pathOf(visit: Visit | undefined, ...tail: string[]): string[] {
-  const keys: string[] = [];
-  for (let at = visit; at?.parent !== undefined; at = at.parent) keys.push(at.key);
-  return [...keys.reverse(), ...tail];
-}
-
-/**
- * The first `__proto__` key, or `constructor` key holding a `prototype` key, of a parsed JSON
- * value (JSON.parse keeps both as own data properties); `undefined` if there is none. Iterative and
- * linear in the size of the document, however deeply it nests.
- */
-export function findForbiddenKey(value: unknown): ForbiddenKey | undefined {
-  const pending: Visit[] = [];
-  if (typeof value === 'object' && value !== null) pending.push({ value, key: '', parent: undefined });
-  for (let visit = pending.pop(); visit !== undefined; visit = pending.pop()) {
-    const node = visit.value;
-    if (Array.isArray(node)) {
-      for (let index = 0; index < node.length; index++) {
-        const child: unknown = node[index];
-        if (typeof child === 'object' && child !== null) pending.push({ value: child, key: String(index), parent: visit });
-      }
-      continue;
-    }
-    if (Object.hasOwn(node, '__proto__')) return { path: pathOf(visit, '__proto__'), key: '__proto__' };
-    const record = node as Record<string, unknown>;
-    const ctor = Object.hasOwn(node, 'constructor') ? record.constructor : undefined;
-    if (typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype')) {
-      return { path: pathOf(visit, 'constructor', 'prototype'), key: 'constructor.prototype' };
-    }
-    for (const key of Object.keys(node)) {
-      const child = record[key];
-      if (typeof child === 'object' && child !== null) pending.push({ value: child, key, parent: visit });
-    }
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Request bodies: the bytes held by those in flight, and how many were parsed on a body worker. */
+    bodies: { budget: BodyBudget; parsedOnWorkers: () => number };
   }
-  return undefined;
 }
 
-/** Whether `text` may hold a forbidden key: only then is the parsed document walked. */
-function mayHoldForbiddenKey(text: string): boolean {
-  // A key may be spelled with escapes ("\u005f_proto__"); any escape sends the document to the walk.
-  return text.includes('__proto__') || text.includes('constructor') || text.includes('\\u');
-}
-
-/**
- * Whether `text` holds more than `most` commas. Each comma separates two array elements or object
- * members, so this bounds what JSON.parse would build: a large body must carry its arrays as base64
- * (a few long strings, parsed at the speed of a copy), not as millions of numbers. Counting stops
- * at the limit, and a body of long strings has few commas to find.
- */
-function hasMoreCommas(text: string, most: number): boolean {
-  let count = 0;
-  for (let at = text.indexOf(','); at >= 0; at = text.indexOf(',', at + 1)) {
-    if (++count > most) return true;
-  }
-  return false;
+/** The problem a body parser found, as the service answers it. */
+function asHttpProblem(error: unknown): unknown {
+  return error instanceof BodyProblem ? new HttpProblem(error.status, error.code, error.detail, error.extra) : error;
 }
 
 /**
@@ -92,30 +52,20 @@ function hasMoreCommas(text: string, most: number): boolean {
  * more than `maxItems` commas (BODY_MAX_ITEMS) is refused with 413 before it is parsed.
  */
 export function parseJsonBody(text: string, maxItems = Infinity): unknown {
-  const body = text.charCodeAt(0) === BYTE_ORDER_MARK ? text.slice(1) : text;
-  if (body.length === 0) throw new HttpProblem(400, 'invalid_json', 'The request body is empty, but its content type is JSON');
-  if (maxItems < Infinity && hasMoreCommas(body, maxItems)) {
-    throw new HttpProblem(
-      413,
-      'limit_exceeded',
-      `The request body holds more than ${maxItems} commas (array elements and object members; BODY_MAX_ITEMS): send large arrays as base64, {"dtype": "float64", "shape": [...], "data": "<base64>"}`,
-    );
-  }
-  let value: unknown;
   try {
-    value = JSON.parse(body);
-  } catch {
-    throw new HttpProblem(400, 'invalid_json', 'The request body is not valid JSON');
+    return parseBodyText(text, maxItems);
+  } catch (error) {
+    throw asHttpProblem(error);
   }
-  if (!mayHoldForbiddenKey(body)) return value;
-  const forbidden = findForbiddenKey(value);
-  if (forbidden === undefined) return value;
-  const message = `\`${forbidden.key}\` keys are not accepted`;
-  const full = formatPath(forbidden.path);
-  // A deeply nested key has a long path: its end says enough.
-  const path = full.length > MAX_PATH_LENGTH ? `…${full.slice(-MAX_PATH_LENGTH)}` : full;
-  const detail = `The request does not match the schema: ${message} (found at ${path}); rename or remove the key`;
-  throw new HttpProblem(400, 'validation_error', detail, { errors: [{ path, message }] });
+}
+
+/** Parses a JSON body given as bytes (a large body's long base64 strings lifted out first: body-decode.ts). */
+export function parseJsonBuffer(body: Buffer, maxItems = Infinity, lifting?: Lifting): unknown {
+  try {
+    return parseBodyBuffer(body, maxItems, lifting);
+  } catch (error) {
+    throw asHttpProblem(error);
+  }
 }
 
 /** Whether the request carries a body (a non-zero Content-Length, or a chunked one). */
@@ -153,16 +103,83 @@ function bodyCodingOf(request: FastifyRequest): BodyCoding | undefined {
   );
 }
 
+/** A body of fewer bytes than this is never refused by BODY_MAX_INFLIGHT_BYTES (nor counted, when its Content-Length says so). */
+const SMALL_BODY_BYTES = 64 * 1024;
+
+/** The bytes of request bodies being received or handled, bounded in all (BODY_MAX_INFLIGHT_BYTES; 0: unbounded). */
+export class BodyBudget {
+  #held = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  /** Bytes held now by the bodies of requests not yet answered. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /** A request's share: what its body holds is given back when its response closes (answered, or its connection lost). */
+  open(response: ServerResponse): BodyShare {
+    const share = new BodyShare(this);
+    response.once('close', () => share.close());
+    return share;
+  }
+
+  /** @internal */
+  add(bytes: number): void {
+    this.#held += bytes;
+  }
+}
+
+/** One request's bytes in a BodyBudget. */
+export class BodyShare {
+  #held = 0;
+  #closed = false;
+
+  constructor(private readonly budget: BodyBudget) {}
+
+  /**
+   * Counts `bytes` more of this body, or answers the 503 that refuses it: when the budget would be
+   * exceeded, by a body past SMALL_BODY_BYTES, while other bodies hold bytes (a body alone is
+   * always taken, so a budget below BODY_LIMIT still admits one body at a time).
+   */
+  take(bytes: number): HttpProblem | undefined {
+    if (this.#closed) return undefined;
+    const { maxBytes, held } = this.budget;
+    if (maxBytes > 0 && this.#held + bytes > SMALL_BODY_BYTES && held > this.#held && held + bytes > maxBytes) {
+      return new HttpProblem(
+        503,
+        'overloaded',
+        `Request bodies being received and handled already hold ${held} bytes, and this one would pass the server's limit of ${maxBytes} (BODY_MAX_INFLIGHT_BYTES): send it again shortly`,
+        {},
+        { headers: { 'retry-after': '2' } },
+      );
+    }
+    this.#held += bytes;
+    this.budget.add(bytes);
+    return undefined;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.budget.add(-this.#held);
+    this.#held = 0;
+  }
+}
+
 /**
- * The decompressed bytes of a body, passed on until they exceed `limit`: then the stream fails with
- * 413 and decompression stops. `receivedEncodedLength` (read by Fastify) counts the bytes as sent,
- * so that Content-Length is checked against them and they too are bounded by the limit.
+ * The decompressed bytes of a body, passed on and counted: the stream fails with 413 once they
+ * exceed `limit` (decompression stops), or with 503 once the bodies in flight would pass their
+ * budget. `receivedEncodedLength` (read by Fastify) counts the bytes as sent, so that
+ * Content-Length is checked against them and they too are bounded by the limit.
  */
 class BoundedBody extends Transform {
   receivedEncodedLength = 0;
   #decoded = 0;
 
-  constructor(readonly limit: number) {
+  constructor(
+    readonly limit: number,
+    private readonly share: BodyShare,
+  ) {
     super();
   }
 
@@ -172,14 +189,16 @@ class BoundedBody extends Transform {
       callback(new HttpProblem(413, 'limit_exceeded', `The request body is larger than the limit of ${this.limit} bytes once decompressed`));
       return;
     }
-    callback(null, chunk);
+    callback(this.share.take(chunk.length) ?? null, chunk);
   }
 }
 
-/** `payload` decompressed (`coding`), bounded to `limit` decompressed bytes. */
-function decompressed(payload: Readable, coding: BodyCoding, limit: number): BoundedBody {
-  const decoder = coding === 'gzip' ? createGunzip() : createBrotliDecompress();
-  const body = new BoundedBody(limit);
+/** `payload` decompressed (`coding`), bounded to `limit` decompressed bytes and counted against its share. */
+function decompressed(payload: Readable, coding: BodyCoding, limit: number, share: BodyShare): BoundedBody {
+  // 64 KiB pieces (zlib's default is 16 KiB): a quarter of the event loop's turns per byte.
+  const options = { chunkSize: 64 * 1024 };
+  const decoder = coding === 'gzip' ? createGunzip(options) : createBrotliDecompress(options);
+  const body = new BoundedBody(limit, share);
   const stop = (): void => {
     payload.unpipe(decoder);
     decoder.destroy();
@@ -201,124 +220,204 @@ function decompressed(payload: Readable, coding: BodyCoding, limit: number): Bou
   return body;
 }
 
-/** The body's text: as Latin-1 when every byte is ASCII (the same characters, decoded faster), else as UTF-8. */
-function bodyText(body: Buffer): string {
-  return isAscii(body) ? body.toString('latin1') : body.toString('utf8');
+/** Whether a body must be counted: it is compressed, chunked, or declares SMALL_BODY_BYTES or more. */
+function isCounted(request: FastifyRequest, coding: BodyCoding | undefined): boolean {
+  if (coding !== undefined || request.headers['transfer-encoding'] !== undefined) return true;
+  return Number(request.headers['content-length'] ?? 0) >= SMALL_BODY_BYTES;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const UTF8_BYTE_ORDER_MARK = [0xef, 0xbb, 0xbf];
-/** A character other than base64's (padding included): a string without any needs no JSON unescaping. */
-const NOT_BASE64 = /[^A-Za-z0-9+/=]/;
+const inTypeScript = import.meta.url.endsWith('.ts');
 
-/** When a body's long strings are lifted out before JSON.parse (`parseJsonBuffer`). */
-export interface Lifting {
-  /** Bodies of fewer bytes are parsed whole. */
-  minBodyBytes: number;
-  /** Strings of fewer bytes stay in place. */
-  minStringBytes: number;
+/** A decoded array written back as the client sent it (`JSON.stringify` of a request: a job's stored body, a cache key). */
+function encodedArrayJson(this: DecodedArray): { dtype: 'float64'; shape: number[]; data: string } {
+  const { data } = this;
+  return { dtype: this.dtype, shape: this.shape, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') };
 }
 
-const LIFTING: Lifting = { minBodyBytes: 1 << 20, minStringBytes: 1 << 16 };
+/** The pool of threads that parse large bodies (a small one of its own: a body never waits behind a computation). */
+export class BodyWorkers {
+  readonly #pool: Piscina;
+  readonly #heapMb: number;
+  /** Bodies parsed so far (answered, or refused with their problem). */
+  parsed = 0;
 
-/** The index of the quote that closes the JSON string opened at `open`, or -1. */
-function closingQuote(body: Buffer, open: number): number {
-  for (let at = body.indexOf(QUOTE, open + 1); at >= 0; at = body.indexOf(QUOTE, at + 1)) {
-    let backslashes = 0;
-    while (body[at - 1 - backslashes] === BACKSLASH) backslashes++;
-    if (backslashes % 2 === 0) return at;
+  constructor(options: { threads: number; nice: number; heapMb: number }) {
+    this.#heapMb = options.heapMb;
+    this.#pool = new Piscina({
+      filename: new URL(`./body-worker.${inTypeScript ? 'ts' : 'js'}`, import.meta.url).href,
+      // Started by the first large body, stopped 5 s after the last: a thread that has parsed large
+      // bodies holds their garbage (an idle isolate is not collected), given back when it stops.
+      minThreads: 0,
+      maxThreads: options.threads,
+      idleTimeout: 5_000,
+      workerData: { nice: options.nice },
+      resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
+      execArgv: inTypeScript ? ['--import', 'tsx'] : [],
+    });
+    // A thread that dies is replaced by the pool; its task's promise rejects on its own.
+    this.#pool.on('error', () => undefined);
   }
-  return -1;
-}
 
-/** Whether the string closed at `close` is an object's key (a colon follows it). */
-function isKey(body: Buffer, close: number): boolean {
-  let at = close + 1;
-  while (body[at] === 0x20 || body[at] === 0x0a || body[at] === 0x0d || body[at] === 0x09) at++;
-  return body[at] === COLON;
+  /**
+   * The parsed body, or the problem with it (the same as parsing it here gives). Its bytes, as they
+   * arrived, move to the worker (which joins them: a copy of megabytes is slow to make on a VM); the
+   * elements of its long encoded arrays come back moved, as Float64Arrays that the request layer
+   * reads without a copy and may move on to a compute worker (`bodyArrays`).
+   */
+  async parse(received: readonly Buffer[], limits: Omit<BodyTask, 'chunks'>): Promise<unknown> {
+    // Only memory of its own can be moved: a chunk that shares its memory (with another chunk,
+    // another request, or a pool) is copied, as Buffer.concat would have copied it.
+    const chunks = received.map((chunk) => (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : new Uint8Array(chunk)));
+    const transferList = chunks.map((chunk) => chunk.buffer as ArrayBuffer);
+    let answer: BodyAnswer;
+    try {
+      answer = (await this.#pool.run({ ...limits, chunks } satisfies BodyTask, { transferList })) as BodyAnswer;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === 'ERR_WORKER_OUT_OF_MEMORY' || (error instanceof Error && /out of memory/i.test(error.message))) {
+        throw new HttpProblem(503, 'out_of_memory', `parsing the request body ran out of memory on its worker (WORKER_HEAP_MB = ${this.#heapMb}): send a smaller body`, {}, {
+          headers: { 'retry-after': '5' },
+        });
+      }
+      throw error;
+    }
+    this.parsed++;
+    if (!answer.ok) throw new HttpProblem(answer.problem.status, answer.problem.code, answer.problem.detail, answer.problem.extra);
+    for (const array of answer.decoded) {
+      Object.defineProperty(array, 'toJSON', { value: encodedArrayJson, enumerable: false, configurable: true, writable: true });
+      bodyArrays.add(array.data);
+    }
+    return answer.value;
+  }
+
+  close(): Promise<void> {
+    return this.#pool.destroy();
+  }
 }
 
 /**
- * Parses a JSON body given as bytes. A large body's long string values of base64 text (the data of
- * encoded arrays) are lifted out first: JSON.parse reads the rest with a short stand-in for each,
- * and the stand-ins are then replaced by the strings, read from the bytes by a plain copy. Such a
- * string is the same text either way (base64 needs no unescaping), so the value is the one
- * JSON.parse gives for the whole body; what is saved is JSON.parse's scan of megabytes of base64.
- * The quotes are found by `indexOf` hops, outside strings JSON has no others; a stand-in holds a
- * random nonce, so no string of the request can pass for one.
+ * Collects a body's chunks, as Fastify's own reading does (src: fastify/lib/content-type-parser.js
+ * rawBody), with its errors: 413 before reading when Content-Length passes `limit`, 413 once the
+ * bytes do, 400 when they end short of Content-Length or the stream fails; and, given its `share`
+ * of the budget (a body as sent), 503 once the bodies in flight would pass it.
  */
-export function parseJsonBuffer(body: Buffer, maxItems = Infinity, lifting: Lifting = LIFTING): unknown {
-  const start = UTF8_BYTE_ORDER_MARK.every((byte, i) => body[i] === byte) ? 3 : 0;
-  if (body.length < lifting.minBodyBytes) return parseJsonBody(bodyText(body.subarray(start)), maxItems);
-  // No escape in the stand-in: an escape would send the rest to the forbidden-key walk.
-  const tag = `lifted-${randomBytes(8).toString('hex')}:`;
-  const pieces: string[] = [];
-  const lifted: string[] = [];
-  let copied = start;
-  for (let open = body.indexOf(QUOTE, start); open >= 0; open = body.indexOf(QUOTE, open + 1)) {
-    const close = closingQuote(body, open);
-    if (close < 0) break; // malformed: JSON.parse says so below
-    if (close - open - 1 >= lifting.minStringBytes && !isKey(body, close)) {
-      const text = body.toString('latin1', open + 1, close);
-      if (text.search(NOT_BASE64) < 0) {
-        pieces.push(bodyText(body.subarray(copied, open)), `"${tag}${lifted.length}"`);
-        lifted.push(text);
-        copied = close + 1;
-      }
-    }
-    open = close;
+function collectBody(
+  request: FastifyRequest,
+  payload: Readable & { receivedEncodedLength?: number },
+  limit: number,
+  share: BodyShare | undefined,
+  then: (error: Error | undefined, chunks: Buffer[], length: number) => void,
+): void {
+  const contentLength = Number(request.headers['content-length']);
+  if (contentLength > limit) {
+    then(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), [], 0);
+    return;
   }
-  if (lifted.length === 0) return parseJsonBody(bodyText(body.subarray(start)), maxItems);
-  pieces.push(bodyText(body.subarray(copied)));
-  const value = parseJsonBody(pieces.join(''), maxItems);
-  return restoreLifted(value, tag, lifted);
-}
-
-/** `value` with every stand-in (`prefix` and an index) replaced by the lifted string it stands for. */
-function restoreLifted(value: unknown, prefix: string, lifted: readonly string[]): unknown {
-  const isStandIn = (item: unknown): item is string => typeof item === 'string' && item.startsWith(prefix);
-  const pending: unknown[] = [value];
-  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
-    if (typeof node !== 'object' || node === null) continue;
-    if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) {
-        const child: unknown = node[i];
-        if (typeof child === 'object' && child !== null) pending.push(child);
-        else if (isStandIn(child)) node[i] = lifted[Number(child.slice(prefix.length))];
-      }
-      continue;
-    }
-    const record = node as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      const child = record[key];
-      if (typeof child === 'object' && child !== null) pending.push(child);
-      else if (isStandIn(child)) record[key] = lifted[Number(child.slice(prefix.length))];
-    }
-  }
-  return isStandIn(value) ? lifted[Number(value.slice(prefix.length))] : value;
-}
-
-/** Installs the JSON parser and the decoding of compressed bodies on `app`, before its routes. */
-export function installBodyParsing(app: FastifyInstance, maxItems: number): void {
-  app.removeContentTypeParser('application/json');
-  // A callback parser: the body is parsed and handed on in the same turn (an async parser costs a
-  // promise and a turn of the microtask queue per request). Read as bytes: a body of ASCII only (as
-  // JSON with base64 arrays is) becomes a string by a plain copy, without UTF-8 decoding.
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request: FastifyRequest, body: string | Buffer, done) => {
-    let value: unknown;
-    try {
-      value = typeof body === 'string' ? parseJsonBody(body, maxItems) : parseJsonBuffer(body, maxItems);
-    } catch (error) {
-      done(error as Error, undefined);
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const stop = (): void => {
+    payload.removeListener('data', onData);
+    payload.removeListener('end', onEnd);
+    payload.removeListener('error', onEnd);
+  };
+  function onData(chunk: Buffer | string): void {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    received += bytes.length;
+    if (received > limit || (payload.receivedEncodedLength ?? 0) > limit) {
+      stop();
+      then(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), [], 0);
       return;
     }
-    done(null, value);
+    const refused = share?.take(bytes.length);
+    if (refused !== undefined) {
+      stop();
+      then(refused, [], 0);
+      return;
+    }
+    chunks.push(bytes);
+  }
+  function onEnd(error?: Error & { statusCode?: number }): void {
+    stop();
+    if (error != null) {
+      if (!(typeof error.statusCode === 'number' && error.statusCode >= 400)) error.statusCode = 400;
+      then(error, [], 0);
+      return;
+    }
+    if (!Number.isNaN(contentLength) && (payload.receivedEncodedLength || received) !== contentLength) {
+      then(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH(), [], 0);
+      return;
+    }
+    then(undefined, chunks, received);
+  }
+  payload.on('data', onData);
+  payload.on('end', onEnd);
+  payload.on('error', onEnd);
+  payload.resume();
+}
+
+export interface BodyParsingOptions {
+  /** BODY_MAX_ITEMS: commas a JSON body may hold. */
+  maxItems: number;
+  /** BODY_WORKER_THRESHOLD_BYTES: bodies of this many bytes or more are parsed on a body worker (when there is one). */
+  workerThresholdBytes?: number;
+  /** BODY_MAX_INFLIGHT_BYTES: bytes all bodies being received or handled may hold (0: unbounded). */
+  maxInflightBytes?: number;
+  /** MAX_TENSOR_ELEMENTS: larger encoded arrays are left for the request layer to refuse. */
+  maxTensorElements?: number;
+  /** Threads that parse large bodies (0: every body is parsed on the event loop). */
+  workers?: number;
+  /** The body threads' nice value (WORKER_NICE) and heap (WORKER_HEAP_MB). */
+  workerNice?: number;
+  workerHeapMb?: number;
+}
+
+/** Installs the JSON parser, the decoding of compressed bodies and the bound on bodies in flight on `app`, before its routes. */
+export function installBodyParsing(app: FastifyInstance, options: BodyParsingOptions): void {
+  const { maxItems, workerThresholdBytes = 1 << 20, maxTensorElements = Infinity } = options;
+  const budget = new BodyBudget(options.maxInflightBytes ?? 0);
+  /** The shares of bodies sent uncompressed, counted by the parser as it collects them. */
+  const shares = new WeakMap<IncomingMessage, BodyShare>();
+  const threads = Math.min(options.workers ?? 0, 2);
+  const workers = threads > 0 ? new BodyWorkers({ threads, nice: options.workerNice ?? 10, heapMb: options.workerHeapMb ?? 768 }) : undefined;
+  if (workers !== undefined) app.addHook('onClose', () => workers.close());
+  app.decorate('bodies', { budget, parsedOnWorkers: () => workers?.parsed ?? 0 });
+  app.removeContentTypeParser('application/json');
+  // The body is collected here as it arrives (its chunks, as Fastify's own reading does, with the
+  // same errors), then parsed: a small one here, in the same turn; a large one on a worker.
+  app.addContentTypeParser('application/json', (request: FastifyRequest, payload: Readable, done) => {
+    const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1_048_576;
+    collectBody(request, payload, limit, shares.get(request.raw), (error, chunks, length) => {
+      if (error !== undefined) {
+        done(error, undefined);
+        return;
+      }
+      if (workers !== undefined && length >= workerThresholdBytes) {
+        workers.parse(chunks, { maxItems, maxTensorElements }).then(
+          (value) => done(null, value),
+          (failure: Error) => done(failure, undefined),
+        );
+        return;
+      }
+      let value: unknown;
+      try {
+        // Read as bytes: a body of ASCII only (as JSON with base64 arrays is) becomes a string by a
+        // plain copy, without UTF-8 decoding.
+        value = parseJsonBuffer(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), maxItems);
+      } catch (failure) {
+        done(failure as Error, undefined);
+        return;
+      }
+      done(null, value);
+    });
   });
-  app.addHook('preParsing', async (request, _reply, payload) => {
+  app.addHook('preParsing', async (request, reply, payload) => {
     const coding = bodyCodingOf(request);
-    if (coding === undefined) return payload;
-    return decompressed(payload, coding, request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1_048_576);
+    if (!isCounted(request, coding)) return payload;
+    const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1_048_576;
+    const share = budget.open(reply.raw);
+    if (coding !== undefined) return decompressed(payload, coding, limit, share);
+    // A body as sent is counted as it is collected (collectBody): no stream in between.
+    shares.set(request.raw, share);
+    return payload;
   });
 }

@@ -253,8 +253,9 @@ export class Compute {
     options.signal?.throwIfAborted();
     this.checkInputCounts(request);
     if (this.planElsewhere(request)) return this.offloadWithin({ op, request, serialize }, options);
-    // Inputs read once, here: planning reads them, and a worker gets their memory moved.
-    const read = this.pool === undefined ? { request, transfer: [] } : readInputsOnce(this.engine, request);
+    // Inputs read once, here: planning reads them, and a worker gets their memory moved (a route's
+    // body, answered once, gives up the elements decoded from it: `serialize` is the routes' call).
+    const read = this.pool === undefined ? { request, transfer: [] } : readInputsOnce(this.engine, request, { moveBodyArrays: serialize });
     const job = this.planHere(() => planRequest(this.engine, op, read.request));
     if (job === undefined) return this.offloadWithin({ op, request: read.request, serialize }, options, read.transfer);
     debit(options.allowance, job.flops);

@@ -25,6 +25,8 @@ const CONFIG_DOCS: Record<Name, SettingDoc> = {
   // Request bodies and slow clients
   BODY_LIMIT: { meaning: 'largest request body in bytes (48 MiB: room for a base64 tensor of `MAX_TENSOR_ELEMENTS`), as sent and, for a gzip or br body, once decompressed; a larger one gets 413 `limit_exceeded`' },
   BODY_MAX_ITEMS: { meaning: 'commas a JSON body may hold (array elements and object members; what 1 MiB of JSON can hold), counted before it is parsed; more gets 413 `limit_exceeded` saying to send large arrays as base64' },
+  BODY_WORKER_THRESHOLD_BYTES: { meaning: 'bodies of this many bytes or more (once decompressed) are parsed, and their base64 decoded, on a body worker thread, off the event loop (docs/bodies.md)' },
+  BODY_MAX_INFLIGHT_BYTES: { meaning: 'bytes all request bodies being received or handled may hold at once (256 MiB); past it a body over 64 KiB gets 503 `overloaded` with `Retry-After` (docs/bodies.md); `0`: unbounded' },
   REQUEST_TIMEOUT_MS: { meaning: 'time a client has to send a whole request, body included (past it: 408 `timeout` and the connection is closed; checked at least every second)' },
   HEADERS_TIMEOUT_MS: { meaning: 'time a client has to send the request headers (at most `REQUEST_TIMEOUT_MS`)' },
   KEEP_ALIVE_TIMEOUT_MS: { meaning: 'how long an idle keep-alive connection stays open (longer than a load balancer\'s idle timeout, typically 60 s)' },
@@ -97,7 +99,7 @@ const CONFIG_DOCS: Record<Name, SettingDoc> = {
 
 const SECTIONS: readonly { title: string; names: readonly Name[] }[] = [
   { title: 'Listening and logging', names: ['PORT', 'HOST', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS'] },
-  { title: 'Request bodies and slow clients', names: ['BODY_LIMIT', 'BODY_MAX_ITEMS', 'REQUEST_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'KEEP_ALIVE_TIMEOUT_MS', 'COMPRESS_MIN_BYTES'] },
+  { title: 'Request bodies and slow clients', names: ['BODY_LIMIT', 'BODY_MAX_ITEMS', 'BODY_WORKER_THRESHOLD_BYTES', 'BODY_MAX_INFLIGHT_BYTES', 'REQUEST_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'KEEP_ALIVE_TIMEOUT_MS', 'COMPRESS_MIN_BYTES'] },
   { title: 'What one request may cost', names: ['MAX_EXPR_LENGTH', 'MAX_NODES', 'MAX_TENSOR_ELEMENTS', 'MAX_DIMENSION', 'MAX_LIVE_ELEMENTS', 'MAX_FLOPS', 'MAX_JACOBIAN_ELEMENTS', 'MAX_ANSWER_ELEMENTS', 'MAX_POINTS', 'MAX_TRACE_ELEMENTS', 'MAX_INPUTS', 'MAX_DERIVED_NODES'] },
   { title: 'Where work runs', names: ['WORKERS', 'WORKER_HEAP_MB', 'WORKER_NICE', 'INLINE_FLOPS', 'INLINE_ANSWER_ELEMENTS', 'INLINE_PLAN_NODES', 'WORK_TIMEOUT_MS', 'MAX_QUEUE', 'CACHE_SIZE', 'CACHE_MAX_BYTES', 'BLAS', 'BLAS_THREADS', 'GRAPH_MAX_NODES', 'MAX_EVENT_LOOP_DELAY_MS'] },
   { title: 'Access and protection', names: ['API_KEYS', 'METRICS_API_KEYS', 'METRICS_PORT', 'RATE_LIMIT_MAX', 'RATE_LIMIT_WINDOW_MS', 'TRUST_PROXY', 'CORS_ORIGINS'] },

@@ -47,6 +47,10 @@ export const configSchema = z.object({
   // around it; nested JSON arrays stay bounded by BODY_MAX_ITEMS (what 1 MiB of JSON can hold).
   BODY_LIMIT: integer(1, 1_073_741_824, 'bytes').default(50_331_648),
   BODY_MAX_ITEMS: integer(1, 1_000_000_000, 'commas in a JSON body (array elements and object members)').default(524_288),
+  // Large bodies are parsed and their encoded arrays decoded on a body worker thread (with WORKERS > 0),
+  // and all bodies in flight are bounded in bytes (a burst of large or compressed bodies: 503).
+  BODY_WORKER_THRESHOLD_BYTES: integer(0, 1_073_741_824, 'bytes a request body must reach to be parsed on a worker thread').default(1_048_576),
+  BODY_MAX_INFLIGHT_BYTES: integer(0, 1_099_511_627_776, 'bytes all request bodies being received or handled may hold at once; 0 turns the bound off').default(268_435_456),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000, 'milliseconds').default(10_000),
   // Limits on the work one request may ask for (refused with limit_exceeded before any large allocation).
   MAX_EXPR_LENGTH: integer(1, 10_000_000, 'characters of an expression').default(100_000),

@@ -151,6 +151,12 @@ export function readPoint(engine: Engine, request: FunctionRequest, at: Record<s
   return { prepared, inputs, wrt };
 }
 
+/**
+ * Elements a request body was decoded into off the event loop (src/service/body.ts): the request's
+ * own memory, which `readInputsOnce` may move to a worker once (`moveBodyArrays`) rather than copy.
+ */
+export const bodyArrays = new WeakSet<Float64Array>();
+
 /** A request whose points' inputs are already read into tensors, and the memory those hold. */
 export interface InputsRead<R extends FunctionRequest> {
   request: R;
@@ -166,7 +172,7 @@ export interface InputsRead<R extends FunctionRequest> {
  * A request that gives both `at` and `points`, or too many points, is left as it is: planning says
  * what is wrong with it.
  */
-export function readInputsOnce<R extends FunctionRequest>(engine: Engine, request: R): InputsRead<R> {
+export function readInputsOnce<R extends FunctionRequest>(engine: Engine, request: R, options: { moveBodyArrays?: boolean } = {}): InputsRead<R> {
   if (request.at !== undefined && request.points !== undefined) return { request, transfer: [] };
   if (request.points !== undefined && request.points.length > engine.limits.maxPoints) return { request, transfer: [] };
   const transfer = new Set<ArrayBuffer>();
@@ -178,8 +184,9 @@ export function readInputsOnce<R extends FunctionRequest>(engine: Engine, reques
       const t = toTensor(raw, [...path, name], engine.limits);
       const { buffer } = t.data;
       // Only memory read here, and which the tensor has to itself, moves: a caller's own
-      // Float64Array stays theirs, and a view into a larger buffer is copied.
-      const callers = typeof raw === 'object' && raw !== null && (raw as { data?: unknown }).data === t.data;
+      // Float64Array stays theirs (unless a body's, and the caller says so), and a view into a
+      // larger buffer is copied.
+      const callers = typeof raw === 'object' && raw !== null && (raw as { data?: unknown }).data === t.data && !(options.moveBodyArrays && bodyArrays.delete(t.data));
       if (!callers && t.data.byteOffset === 0 && t.data.byteLength === buffer.byteLength && buffer instanceof ArrayBuffer) transfer.add(buffer);
       Object.defineProperty(out, name, { value: readArrayOf(t), enumerable: true, writable: true, configurable: true });
     }
