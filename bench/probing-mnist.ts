@@ -187,7 +187,7 @@ const PICTURES: [name: string, body: Record<string, unknown>][] = [
 ];
 const PICTURE_DIR = new URL('../docs/images/', import.meta.url);
 
-async function pictures(app: App, url: string, digit: Digit): Promise<number> {
+export async function pictures(app: App, url: string, digit: Digit): Promise<number> {
   mkdirSync(PICTURE_DIR, { recursive: true });
   const exact = exactSaliency(digit.pixels, digit.label);
   const picture = { height: 28, width: 28, channels: 1, layout: 'hwc' as const, pixels: Float64Array.from(digit.pixels), range: [0, 1] as [number, number] };

@@ -1,22 +1,29 @@
-// A saliency map as a picture: the map's colours over the image in grey, with a colour bar, as a
-// PNG (pngjs). Engine-free and HTTP-free: numbers in, bytes out.
+// A saliency map as a picture: the map's colours over the image, with a colour bar labelled with
+// its numbers, as a PNG (pngjs). Engine-free and HTTP-free: numbers in, bytes out.
 //
 // - A pixel's value is the sum of the map over its channels (the signed total a small change of
 //   the pixel's brightness would make).
-// - Signed maps (gradients) use a diverging scale, blue (negative) through white to red
-//   (positive), symmetric about 0: ±max|value|. Occlusion maps use a sequential scale, pale
-//   yellow to dark red, from 0 to their largest drop (negative drops drawn as 0) — unless some
-//   drop is negative enough to matter (below −1% of the largest), when the diverging scale is used.
-// - The colour is laid over the image's grey (its mean over channels, scaled by its range) with
-//   an opacity proportional to |value|/max, so weak pixels show the image and strong ones the colour.
+// - Signed maps (gradients, whatever the method) use a diverging scale, blue (negative) through
+//   white to red (positive), symmetric about 0: ±max|value|. Occlusion maps use a sequential
+//   scale, pale yellow to dark red, from 0 to their largest drop — unless some drop is negative
+//   enough to matter (below −1% of the largest: removing that patch *raises* the output), when
+//   the diverging scale is used, so that evidence against is drawn blue rather than as 0.
+// - The image is drawn as paper and ink: the low end of `range` is paper (white), the high end
+//   ink (dark grey), as MNIST's digits are stored (0 = background, 1 = ink). A pixel's ink is
+//   its mean over channels placed in `range` (clamped to it).
+// - The map's colour is multiplied by the image's shade (paper 1, ink 0.45; a multiply blend): on
+//   paper a pixel has exactly the bar's colour for its value, on ink the same hue darker, so the
+//   heat map is as strong as the bar says and the strokes stay readable under it. A value of 0
+//   (or a negative drop on a sequential scale) leaves the image alone.
 // - Small images are enlarged by a whole factor (nearest neighbour) to about 256 pixels across.
-// - The bar on the right runs from the scale's top (the highest value) to its bottom; its ends are
-//   the answer's `colourScale` (pictures carry no text).
+// - Under the map is the colour bar, left (the scale's min) to right (its max), and under the bar
+//   its numbers — min, 0 on a diverging scale, max — in a built-in 5×7 bitmap font (no font
+//   dependency), doubled when the picture is at least 192 pixels wide.
 //
-// What a picture costs is the PNG's pixels, colour bar and gap included (a 1×N strip is drawn
-// N rows of 21 pixels): `pictureLayout` says how large it will be before anything is built, and
-// the prober refuses one past MAX_PICTURE_PIXELS or MAX_PICTURE_SIDE. The input is plain data (no
-// functions), so the service can draw it on a worker thread.
+// What a picture costs is the PNG's pixels, colour bar and labels included (a 1,048,576 × 1 strip
+// would be 132 × 1,048,610 pixels): `pictureLayout` says how large it will be before anything is
+// built, and the prober refuses one past MAX_PICTURE_PIXELS or MAX_PICTURE_SIDE. The input is
+// plain data (no functions), so the service can draw it on a worker thread.
 
 import { PNG } from 'pngjs';
 
@@ -64,15 +71,29 @@ export const MAX_PICTURE_SIDE = 4096;
 
 const TARGET_SIDE = 256;
 const MAX_ZOOM = 16;
+/** Rows between the map and the bar, the bar's own, and the ticks' under it. */
 const BAR_GAP = 6;
-const BAR_WIDTH = 14;
-const OPACITY = 0.85;
+const BAR_HEIGHT = 14;
+const TICK = 3;
+/** The longest label: 3 significant digits, "-1.23e-5"; "-1.2e-308" at worst (labelOf). */
+const LABEL_CHARS = 9;
+/** A glyph is 5×7 font pixels, and a character 6 wide (a column of space); doubled on wide pictures. */
+const GLYPH_WIDTH = 5;
+const GLYPH_HEIGHT = 7;
+const ADVANCE = 6;
+const DOUBLE_FROM = 192;
+/** The image's shade, by which the map's colour is multiplied: paper 1, ink 0.45 (dark, but a colour on it still shows its hue). */
+const INK = 0.45;
+const WHITE: Rgb = [255, 255, 255];
 
-/** The PNG an image of height × width pixels is drawn as: its enlargement, its size, and its pixels (colour bar included). */
+/** The PNG an image of height × width pixels is drawn as: its enlargement, its size, and its pixels (colour bar and labels included). */
 export interface PictureLayout {
   zoom: number;
-  /** The map's columns (width × zoom); the bar's gap and the bar follow. */
+  /** The map's columns (width × zoom) and rows (height × zoom), from the top left; the bar and its labels are below. */
   mapWidth: number;
+  mapHeight: number;
+  /** The labels' scale: 1 or 2 PNG pixels per font pixel. */
+  glyph: number;
   width: number;
   height: number;
   pixels: number;
@@ -81,8 +102,12 @@ export interface PictureLayout {
 export function pictureLayout(height: number, width: number): PictureLayout {
   const zoom = Math.max(1, Math.min(MAX_ZOOM, Math.floor(TARGET_SIDE / Math.max(height, width))));
   const mapWidth = width * zoom;
-  const pngWidth = mapWidth + BAR_GAP + BAR_WIDTH;
-  return { zoom, mapWidth, width: pngWidth, height: height * zoom, pixels: pngWidth * height * zoom };
+  const mapHeight = height * zoom;
+  const glyph = mapWidth >= DOUBLE_FROM ? 2 : 1;
+  // Two labels of LABEL_CHARS at the ends and a "0" in the middle must fit side by side.
+  const pngWidth = Math.max(mapWidth, (2 * LABEL_CHARS + 4) * ADVANCE * glyph);
+  const pngHeight = mapHeight + BAR_GAP + BAR_HEIGHT + TICK + 2 + GLYPH_HEIGHT * glyph + 2;
+  return { zoom, mapWidth, mapHeight, glyph, width: pngWidth, height: pngHeight, pixels: pngWidth * pngHeight };
 }
 
 /** Why a picture of this layout is not drawn (the bound it passes), or undefined when it may be. */
@@ -95,6 +120,39 @@ export function pictureTooLarge(layout: PictureLayout): string | undefined {
   }
   return undefined;
 }
+
+/** The bar's labels' characters, 5 columns × 7 rows each ('#' is ink). */
+const FONT: Readonly<Record<string, readonly string[]>> = {
+  '0': [' ### ', '#   #', '#  ##', '# # #', '##  #', '#   #', ' ### '],
+  '1': ['  #  ', ' ##  ', '  #  ', '  #  ', '  #  ', '  #  ', ' ### '],
+  '2': [' ### ', '#   #', '    #', '   # ', '  #  ', ' #   ', '#####'],
+  '3': ['#####', '   # ', '  #  ', '   # ', '    #', '#   #', ' ### '],
+  '4': ['   # ', '  ## ', ' # # ', '#  # ', '#####', '   # ', '   # '],
+  '5': ['#####', '#    ', '#### ', '    #', '    #', '#   #', ' ### '],
+  '6': ['  ## ', ' #   ', '#    ', '#### ', '#   #', '#   #', ' ### '],
+  '7': ['#####', '    #', '   # ', '  #  ', ' #   ', ' #   ', ' #   '],
+  '8': [' ### ', '#   #', '#   #', ' ### ', '#   #', '#   #', ' ### '],
+  '9': [' ### ', '#   #', '#   #', ' ####', '    #', '   # ', ' ##  '],
+  '.': ['     ', '     ', '     ', '     ', '     ', ' ##  ', ' ##  '],
+  '-': ['     ', '     ', '     ', '#####', '     ', '     ', '     '],
+  '+': ['     ', '  #  ', '  #  ', '#####', '  #  ', '  #  ', '     '],
+  e: ['     ', '     ', ' ### ', '#   #', '#####', '#    ', ' ### '],
+};
+
+/** A bar's number as a label of at most LABEL_CHARS characters: 3 significant digits. */
+export function labelOf(value: number): string {
+  if (value === 0 || !Number.isFinite(value)) return value === 0 ? '0' : String(value);
+  const magnitude = Math.abs(value);
+  const plain = magnitude >= 1e-3 && magnitude < 1e5;
+  // Trailing zeros of the mantissa go: 1.50e+7 -> 1.5e+7, 2.00e+7 -> 2e+7.
+  const trim = (text: string) => text.replace(/\.?0+e/, 'e');
+  let text = plain ? String(Number(value.toPrecision(3))) : trim(value.toExponential(2));
+  if (text.length > LABEL_CHARS) text = trim(value.toExponential(1));
+  return text;
+}
+
+/** The width of a label in font pixels (no space after its last character). */
+const textWidth = (text: string) => Math.max(0, text.length * ADVANCE - 1);
 
 /** Linear interpolation along a three-stop ramp, t in [0, 1]. */
 function ramp(stops: Rgb[], t: number): Rgb {
@@ -130,7 +188,7 @@ function scaleOf(values: Float64Array, kind: Picture['kind']): ColourScale {
   return { kind: 'diverging', min: -top, max: top };
 }
 
-/** The heat map over the image, with its colour bar, as PNG bytes; and the scale it used. */
+/** The heat map over the image, with its labelled colour bar, as PNG bytes; and the scale it used. */
 export function renderSaliency(picture: Picture): { png: Buffer; colourScale: ColourScale } {
   const { height, width, channels, range } = picture;
   const layout = pictureLayout(height, width);
@@ -140,7 +198,7 @@ export function renderSaliency(picture: Picture): { png: Buffer; colourScale: Co
   const pixels = height * width;
   const element = (p: number, c: number) => (picture.layout === 'hwc' ? p * channels + c : c * pixels + p);
   const values = new Float64Array(pixels);
-  const grey = new Float64Array(pixels);
+  const level = new Float64Array(pixels);
   for (let p = 0; p < pixels; p++) {
     let sum = 0;
     let brightness = 0;
@@ -149,10 +207,12 @@ export function renderSaliency(picture: Picture): { png: Buffer; colourScale: Co
       brightness += picture.pixels[element(p, c)]!;
     }
     values[p] = sum;
-    grey[p] = Math.min(1, Math.max(0, (brightness / channels - range[0]) / (range[1] - range[0])));
+    // range[0] is paper, range[1] ink.
+    const ink = Math.min(1, Math.max(0, (brightness / channels - range[0]) / (range[1] - range[0])));
+    level[p] = 1 - (1 - INK) * ink;
   }
   const colourScale = scaleOf(values, picture.kind);
-  const { zoom, mapWidth } = layout;
+  const { zoom, mapHeight, glyph } = layout;
   const png = new PNG({ width: layout.width, height: layout.height });
   png.data.fill(255);
   const put = (x: number, y: number, rgb: Rgb) => {
@@ -163,18 +223,56 @@ export function renderSaliency(picture: Picture): { png: Buffer; colourScale: Co
     png.data[at + 3] = 255;
   };
   for (let p = 0; p < pixels; p++) {
+    // A value of 0 (or a negative drop on a sequential scale) leaves the image as it is.
     const { colour, strength } = colourOf(colourScale, values[p]!);
-    const alpha = OPACITY * strength;
-    const g = 255 * grey[p]!;
-    const rgb = colour.map((k) => (1 - alpha) * g + alpha * k) as Rgb;
+    const shade = level[p]!;
+    const rgb = (strength > 0 ? colour : WHITE).map((k) => k * shade) as Rgb;
     const [row, column] = [Math.floor(p / width), p % width];
     for (let dy = 0; dy < zoom; dy++) for (let dx = 0; dx < zoom; dx++) put(column * zoom + dx, row * zoom + dy, rgb);
   }
-  for (let y = 0; y < png.height; y++) {
-    // Top row: the scale's max; bottom row: its min.
-    const t = png.height === 1 ? 1 : 1 - y / (png.height - 1);
-    const rgb = ramp(colourScale.kind === 'diverging' ? DIVERGING : SEQUENTIAL, t);
-    for (let x = mapWidth + BAR_GAP; x < png.width; x++) put(x, y, rgb);
+  // The bar: its left column is the scale's min, its right column its max.
+  const barTop = mapHeight + BAR_GAP;
+  const stops = colourScale.kind === 'diverging' ? DIVERGING : SEQUENTIAL;
+  for (let x = 0; x < png.width; x++) {
+    const rgb = ramp(stops, png.width === 1 ? 1 : x / (png.width - 1));
+    for (let y = barTop; y < barTop + BAR_HEIGHT; y++) put(x, y, rgb);
+  }
+  // Its numbers, each under a tick at its place on the bar (the ends' aligned to the ends).
+  const ink: Rgb = [15, 23, 42];
+  const tickTop = barTop + BAR_HEIGHT;
+  const textTop = tickTop + TICK + 2;
+  const marks: { value: number; align: 'left' | 'centre' | 'right' }[] = [
+    { value: colourScale.min, align: 'left' },
+    ...(colourScale.kind === 'diverging' ? [{ value: 0, align: 'centre' as const }] : []),
+    { value: colourScale.max, align: 'right' },
+  ];
+  for (const { value, align } of marks) {
+    const x = Math.round(position(colourScale, value) * (png.width - 1));
+    for (let y = tickTop; y < tickTop + TICK; y++) for (let dx = 0; dx < glyph; dx++) put(Math.min(png.width - 1, Math.max(0, x + dx - (align === 'right' ? glyph - 1 : 0))), y, ink);
+    const text = labelOf(value);
+    const span = textWidth(text) * glyph;
+    const left = align === 'left' ? 0 : align === 'right' ? png.width - span : Math.round(x - span / 2);
+    drawText(text, left, textTop, glyph, (px, py) => put(px, py, ink), png.width, png.height);
   }
   return { png: PNG.sync.write(png), colourScale };
+}
+
+/** Draws a label with its top left at (left, top), `scale` PNG pixels per font pixel; what falls outside the PNG is skipped. */
+function drawText(text: string, left: number, top: number, scale: number, plot: (x: number, y: number) => void, width: number, height: number): void {
+  for (let i = 0; i < text.length; i++) {
+    const rows = FONT[text[i]!];
+    if (rows === undefined) continue;
+    for (let r = 0; r < GLYPH_HEIGHT; r++) {
+      for (let c = 0; c < GLYPH_WIDTH; c++) {
+        if (rows[r]![c] !== '#') continue;
+        for (let dy = 0; dy < scale; dy++) {
+          for (let dx = 0; dx < scale; dx++) {
+            const x = left + (i * ADVANCE + c) * scale + dx;
+            const y = top + r * scale + dy;
+            if (x >= 0 && x < width && y >= 0 && y < height) plot(x, y);
+          }
+        }
+      }
+    }
+  }
 }

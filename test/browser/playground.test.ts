@@ -90,6 +90,72 @@ describe.skipIf(!hasChromium)(`the playground in chromium (skipped when ${CHROMI
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 60_000);
 
+  it('fits wide graphs into their box, and zooms (wheel, buttons) and pans (drag) them by their viewBox', async () => {
+    const viewBox = async () => (await page.locator('#graph svg').getAttribute('viewBox'))!.split(' ').map(Number);
+    /** The SVG's box, its container's, and the drawn graph's (Graphviz's g.graph) on the page. */
+    const boxes = async () =>
+      (await page.evaluate(`(() => {
+        const rect = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+        const box = document.getElementById('graph');
+        const svg = box.querySelector('svg');
+        return { box: box.clientWidth, scroll: box.scrollWidth, svg: rect(svg), graph: rect(svg.querySelector('g.graph')) };
+      })()`)) as { box: number; scroll: number; svg: number[]; graph: number[] };
+    const cases: [string, string, string][] = [
+      // Question 2: a GP's log-likelihood over two lengthscales (wider than the card at Graphviz's size).
+      ['question2', 'D1 = (X[:, None, 0] - X[None, :, 0])^2\nD2 = (X[:, None, 1] - X[None, :, 1])^2\nK1 = exp(-D1 / (2 * l[0]^2))\nK2 = exp(-D2 / (2 * l[1]^2))\ny.T @ inv(K1 + K2) @ y', JSON.stringify({ X: [[0, 1], [1, 0.5], [0.3, 0.2]], y: [1, 2, 3], l: [1, 2] })],
+      ['gp', 'y.T @ inv(K1 + K2) @ y', JSON.stringify({ y: [1, 2], K1: [[2, 0.5], [0.5, 2]], K2: [[1, 0], [0, 1]] })],
+      ['lecture', 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; sqrt(x3) + cos(x3)', '{"x": 0.7}'],
+    ];
+    for (const [name, expr, at] of cases) {
+      await page.fill('#expr', expr);
+      await page.fill('#at', at);
+      await page.evaluate('document.body.dataset.state = "typed"');
+      await page.click('#run');
+      await page.waitForSelector('body[data-state="done"]');
+      const fitted = await boxes();
+      // The picture is no wider than its box, nothing to scroll to, and the whole graph is inside it.
+      expect(fitted.svg[2]! - fitted.svg[0]!, name).toBeLessThanOrEqual(fitted.box + 0.5);
+      expect(fitted.scroll, name).toBeLessThanOrEqual(fitted.box);
+      expect(fitted.graph[0]!, name).toBeGreaterThanOrEqual(fitted.svg[0]! - 0.5);
+      expect(fitted.graph[2]!, name).toBeLessThanOrEqual(fitted.svg[2]! + 0.5);
+      expect(fitted.graph[1]!, name).toBeGreaterThanOrEqual(fitted.svg[1]! - 0.5);
+      expect(fitted.graph[3]!, name).toBeLessThanOrEqual(fitted.svg[3]! + 0.5);
+      await page.locator('#graph').screenshot({ path: join(SCRATCH, `playground-graph-${name}.png`) });
+    }
+    // Question 2 at Graphviz's own size is wider than the card: fitting it shrank it.
+    await page.fill('#expr', cases[0]![1]);
+    await page.fill('#at', cases[0]![2]);
+    await page.evaluate('document.body.dataset.state = "typed"');
+    await page.click('#run');
+    await page.waitForSelector('body[data-state="done"]');
+    const fitted = await viewBox();
+    const wide = (await page.request.post(`${base}/graph`, { data: { expr: cases[0]![1], at: JSON.parse(cases[0]![2]), format: 'svg' } })).text();
+    const points = Number(/viewBox="[\d.-]+ [\d.-]+ ([\d.]+)/.exec(await wide)![1]);
+    expect((points * 4) / 3).toBeGreaterThan((await boxes()).box);
+    // The wheel zooms in at the pointer: a narrower view, the point under the pointer kept.
+    await page.locator('#graph svg').scrollIntoViewIfNeeded();
+    const svg = (await page.locator('#graph svg').boundingBox())!;
+    await page.mouse.move(svg.x + svg.width / 4, svg.y + svg.height / 2);
+    await page.mouse.wheel(0, -300);
+    await expect.poll(async () => (await viewBox())[2]!).toBeLessThan(fitted[2]! * 0.5);
+    const zoomed = await viewBox();
+    // Dragging pans: 100 px to the right moves the view left by 100 px in the view's units.
+    await page.mouse.down();
+    await page.mouse.move(svg.x + svg.width / 4 + 100, svg.y + svg.height / 2, { steps: 5 });
+    await page.mouse.up();
+    const panned = await viewBox();
+    expect(panned[2]).toBeCloseTo(zoomed[2]!, 6);
+    expect(zoomed[0]! - panned[0]!).toBeCloseTo((100 * zoomed[2]!) / svg.width, 0);
+    // "fit" shows the whole graph again; "+" and "−" zoom about the centre.
+    await page.getByRole('button', { name: 'Zoom to fit the whole graph' }).click();
+    expect(await viewBox()).toEqual(fitted);
+    await page.getByRole('button', { name: 'Zoom in' }).click();
+    expect((await viewBox())[2]).toBeCloseTo(fitted[2]! / 1.25, 6);
+    await page.getByRole('button', { name: 'Zoom out' }).click();
+    expect((await viewBox())[2]).toBeCloseTo(fitted[2]!, 6);
+    expect(browser.problems).toEqual([]);
+  }, 60_000);
+
   it('shows "Custom" in the Example menu once the code is no longer the example', async () => {
     await page.evaluate('document.body.dataset.state = "typed"');
     await page.selectOption('#example', '1');

@@ -190,8 +190,8 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
     expect(src.startsWith('data:image/png;base64,')).toBe(true);
     const picture = PNG.sync.read(Buffer.from(src.slice('data:image/png;base64,'.length), 'base64'));
     await expect.poll(() => page.evaluate("document.getElementById('probe-map-png').naturalWidth")).toBe(picture.width);
-    // The picture's map is the image enlarged by a whole factor: a left pixel reads red, a right one blue.
-    const zoom = Math.floor(picture.height / 28);
+    // The picture's map is the image enlarged by a whole factor (the bar and its numbers under it): a left pixel reads red, a right one blue.
+    const zoom = Math.floor(picture.width / 28);
     const rgb = (row: number, column: number) => {
       const at = ((row * zoom + (zoom >> 1)) * picture.width + column * zoom + (zoom >> 1)) * 4;
       return [picture.data[at]!, picture.data[at + 1]!, picture.data[at + 2]!];
@@ -199,6 +199,52 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
     for (const [row, column] of [[0, 0], [27, 13]] as const) expect(rgb(row, column)[0]).toBeGreaterThan(rgb(row, column)[2]!);
     for (const [row, column] of [[0, 14], [27, 27]] as const) expect(rgb(row, column)[2]).toBeGreaterThan(rgb(row, column)[0]!);
     await page.locator('#probing').screenshot({ path: join(SCRATCH, 'probe-png.png') });
+  }, 60_000);
+
+  it('clears the pixel readout and the picture with each new answer', async () => {
+    await useDemoTarget('sum(x[:, :14]) - 2 * sum(x[:, 14:])', 'image');
+    await page.click('#probe-sample');
+    await page.selectOption('#probe-method', 'central');
+    await page.fill('#probe-patch', '1');
+    await page.fill('#probe-budget', '');
+    await page.check('#probe-png');
+    await probe();
+    await page.uncheck('#probe-png');
+    const prompt = /^Point at a map/;
+    expect(await page.locator('#probe-map-readout').innerText()).toMatch(prompt);
+    await page.locator('#probe-maps').scrollIntoViewIfNeeded();
+    const map = (await page.locator('#probe-map-estimate').boundingBox())!;
+    await page.mouse.move(map.x + (3.5 * map.width) / 28, map.y + (10.5 * map.height) / 28);
+    expect(await page.locator('#probe-map-readout').innerText()).toMatch(/^row 10, column 3: estimate 1/);
+    await page.mouse.move(0, 0);
+    // Another function: the old value is not left standing under the new maps, nor the old PNG beside them.
+    await page.fill('#probe-expr', 'sum(x[:, :14]) - 3 * sum(x[:, 14:])');
+    await probe();
+    expect(await page.locator('#probe-map-readout').innerText()).toMatch(prompt);
+    expect(await page.locator('#probe-map-png-figure').isHidden()).toBe(true);
+    expect(await page.locator('#probe-legend-low').innerText()).toBe('-3');
+    // The keyboard reads the new values (the right half is −3 now, −2 before).
+    await page.focus('#probe-map-estimate');
+    for (let i = 0; i < 28; i++) await page.keyboard.press('ArrowRight');
+    expect(await page.locator('#probe-map-readout').innerText()).toMatch(/^row \d+, column 27: estimate -3$/);
+  }, 60_000);
+
+  it('shows every demo’s whole name in the demo menu (nothing clipped) and says what it shows under it', async () => {
+    const fits = (await page.evaluate(`(() => {
+      const select = document.getElementById('probe-demo');
+      const style = getComputedStyle(select);
+      const g = document.createElement('canvas').getContext('2d');
+      g.font = style.font;
+      // The text's room: the box less its padding and the arrow (about 24 px).
+      const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 24;
+      return [...select.options].map((o) => [o.text, g.measureText(o.text).width, room]);
+    })()`)) as [string, number, number][];
+    expect(fits.length).toBeGreaterThan(3);
+    for (const [text, width, room] of fits) expect(width, text).toBeLessThanOrEqual(room);
+    await page.selectOption('#probe-demo', '2');
+    expect(await page.locator('#probe-demo-note').innerText()).toContain('sum(x[7:21, 7:21]^2)');
+    await page.selectOption('#probe-demo', '0');
+    expect(await page.locator('#probe-demo-note').innerText()).toContain('gradient is w');
   }, 60_000);
 
   it('shows patch occlusion of a drawn digit as the closed-form drop of each patch', async () => {
@@ -412,12 +458,19 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
     expect(await page.locator('#probe-status').innerText()).toMatch(/^done in \d+\.\d s$/);
     expect(await page.locator('#probe-sentence mark.word').count()).toBe(tokens.length);
 
-    // Cancel: the job stops and its queries with it.
+    // A new run hides the last answer at once: no old sentence under the new run's progress bar.
     await page.fill('#probe-text', [...tokens, ...tokens, ...tokens].join(' '));
     await page.click('#probe-run');
+    expect(await page.locator('#probe-result').isHidden()).toBe(true);
+    expect(await page.locator('#probe-progress').isVisible()).toBe(true);
+    // Cancel: the job stops and its queries with it; that is no error, a neutral status says so.
     await page.locator('#probe-cancel').click();
     await page.waitForSelector('body[data-probe="done"]');
-    expect(await page.locator('#probe-error-title').innerText()).toContain('Cancelled');
+    expect(await page.locator('#probe-error').isHidden()).toBe(true);
+    expect(await page.locator('#probe-status').innerText()).toMatch(/^cancelled after \d+ queries · \d+\.\d s$/);
+    expect(await page.locator('#probe-status').getAttribute('class')).toContain('cancelled');
+    expect(await page.locator('#probe-result').isHidden()).toBe(true);
+    await page.locator('#probing').screenshot({ path: join(SCRATCH, 'probe-cancelled.png') });
     const sent = slowModel.requests;
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(slowModel.requests - sent).toBeLessThanOrEqual(4); // at most the queries already in flight
@@ -441,7 +494,8 @@ describe.skipIf(!hasChromium)(`the probing panel in chromium (skipped when ${CHR
       await page.click('#probe-run');
       await page.locator('#probe-cancel').click();
       await page.waitForSelector('body[data-probe="done"]');
-      expect(await page.locator('#probe-error-title').innerText()).toBe('Cancelled');
+      expect(await page.locator('#probe-error').isHidden()).toBe(true);
+      expect(await page.locator('#probe-status').innerText()).toMatch(/^cancelled · \d+\.\d s$/);
       const sent = slowModel.requests;
       await new Promise((resolve) => setTimeout(resolve, 1000));
       expect(slowModel.requests - sent).toBeLessThanOrEqual(4);

@@ -56,13 +56,13 @@ describe('pictureLayout', () => {
     }
   });
 
-  it('refuses the issue’s strip: a 1,048,576 × 1 image is a 21 × 1,048,576 picture', () => {
+  it('refuses the issue’s strip: a 1,048,576 × 1 image is a 132 × 1,048,610 picture (bar and labels under it)', () => {
     const strip = pictureLayout(1_048_576, 1);
-    expect([strip.width, strip.height, strip.pixels]).toEqual([21, 1_048_576, 22_020_096]);
-    expect(pictureTooLarge(strip)).toMatch(new RegExp(`sides would be 21×1048576 .* at most ${MAX_PICTURE_SIDE}`));
-    // Under the side bound but over the pixels once the bar is counted: 2500 rows of 400 + 20.
-    expect(pictureTooLarge(pictureLayout(2500, 400))).toMatch(/1050000 pixels \(420×2500, colour bar included\), more than the 1048576/);
-    expect(2500 * 400).toBeLessThan(MAX_PICTURE_PIXELS);
+    expect([strip.width, strip.height, strip.pixels]).toEqual([132, 1_048_610, 132 * 1_048_610]);
+    expect(pictureTooLarge(strip)).toMatch(new RegExp(`sides would be 132×1048610 .* at most ${MAX_PICTURE_SIDE}`));
+    // Under the side bound but over the pixels once the bar and its labels are counted: 1024 + 41 rows of 1000.
+    expect(pictureTooLarge(pictureLayout(1024, 1000))).toMatch(/1065000 pixels \(1000×1065, colour bar included\), more than the 1048576/);
+    expect(1024 * 1000).toBeLessThan(MAX_PICTURE_PIXELS);
     expect(pictureTooLarge(pictureLayout(1000, 1000))).toBeUndefined();
     // The builder counts before it builds, whoever calls it.
     const n = 1_048_576;
@@ -81,10 +81,10 @@ describe('POST /probe: pictures and maps counted before anything is sent', () =>
     const strip = await probe(app, model, { at: encoded([1_048_576, 1]), method: 'occlusion', image: { shape: [1_048_576, 1], patch: [1_048_576, 1] }, format: 'png' });
     expect(strip.statusCode).toBe(422);
     expect(strip.json()).toMatchObject({ code: 'limit_exceeded', errors: [{ path: 'format' }] });
-    expect(strip.json().detail).toMatch(/does not draw this 1048576×1 image: its sides would be 21×1048576/);
+    expect(strip.json().detail).toMatch(/does not draw this 1048576×1 image: its sides would be 132×1048610/);
     const tall = await probe(app, model, { at: encoded([5000, 2]), method: 'occlusion', image: { shape: [5000, 2], patch: [5000, 2] }, format: 'png' });
     expect(tall.statusCode).toBe(422);
-    expect(tall.json().detail).toMatch(/its sides would be 22×5000/);
+    expect(tall.json().detail).toMatch(/its sides would be 132×5034/);
     // Without a picture the same strip is probed (two queries: one group).
     const json = await probe(app, model, { at: encoded([5000, 2]), method: 'occlusion', image: { shape: [5000, 2], patch: [5000, 2] } });
     expect(json.statusCode, json.body).toBe(200);
@@ -167,7 +167,7 @@ describe('POST /probe: pictures and large answers off the event loop', () => {
     // Drawn on the event loop, the picture would leave no turn to a health check until it is done.
     expect(answeredWhileDrawing).toBeGreaterThan(0);
     const picture = PNG.sync.read(response.rawPayload);
-    expect([picture.width, picture.height]).toEqual([side + 20, side]);
+    expect([picture.width, picture.height]).toEqual([pictureLayout(side, side).width, pictureLayout(side, side).height]);
   });
 
   it('writes and serialises a large answer on a worker (and a picture in JSON), the same answer as the event loop’s', async () => {

@@ -298,10 +298,10 @@ describe('POST /probe: an image’s limits and mistakes', () => {
     }
     // An image of fewer than 2^20 pixels whose picture, colour bar included, has more (sent as base64
     // zeros; last, since parsing 8 MB takes a while).
-    const large = { dtype: 'float64', shape: [2500, 400], data: Buffer.alloc(2500 * 400 * 8).toString('base64') };
-    const png = await probe(app, model, { at: large, method: 'occlusion', image: { shape: [2500, 400], patch: [2500, 400] }, format: 'png' });
+    const large = { dtype: 'float64', shape: [800, 1250], data: Buffer.alloc(800 * 1250 * 8).toString('base64') };
+    const png = await probe(app, model, { at: large, method: 'occlusion', image: { shape: [800, 1250], patch: [800, 1250] }, format: 'png' });
     expect(png.status).toBe(422);
-    expect(png.answer.detail).toMatch(/format png does not draw this 2500×400 image: it would have 1050000 pixels \(420×2500, colour bar included\)/);
+    expect(png.answer.detail).toMatch(/format png does not draw this 800×1250 image: it would have 1051250 pixels \(1250×841, colour bar included\)/);
     expect(model.requests).toBe(0);
   });
 });

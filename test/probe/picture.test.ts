@@ -1,11 +1,12 @@
 // Saliency maps as PNG: decoded again with pngjs, the picture's size, where its hottest pixel is
-// (where the model on loopback is sensitive), the colour bar's ends, and the two ways the API
-// answers it (base64 in JSON, or image/png when Accept asks for it).
+// (where the model on loopback is sensitive), paper light and ink dark, the colour bar's ends and
+// its numbers, each method's scale, and the two ways the API answers it (base64 in JSON, or
+// image/png when Accept asks for it).
 
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Random } from '../../src/engine/random.js';
-import { renderSaliency } from '../../src/probe/picture.js';
+import { labelOf, pictureLayout, renderSaliency } from '../../src/probe/picture.js';
 import { prefersPng } from '../../routes/probe.js';
 import type { App } from '../../src/service/app.js';
 import { buildTestApp } from '../helpers.js';
@@ -20,15 +21,16 @@ const weights = Float64Array.from({ length: H * W }, (_, p) => 0.05 * random.nor
 const pixels = Array.from({ length: H * W }, () => 0.2 + 0.6 * random.uniform());
 const rgbAt = (png: PNG, x: number, y: number) => Array.from(png.data.subarray((y * png.width + x) * 4, (y * png.width + x) * 4 + 3));
 
-/** The map's pixel (in image coordinates) whose colour is reddest (R − B), scanning the map's part of the picture. */
+/** The map's pixel (in image coordinates) whose colour is reddest ((R − B) / (R + G + B): the ink's shade, a factor, cancels), scanning the map's part of the picture. */
 function reddest(png: PNG, zoom: number): [number, number] {
   let best = -Infinity;
   let where: [number, number] = [0, 0];
   for (let y = 0; y < H * zoom; y++) {
     for (let x = 0; x < W * zoom; x++) {
-      const [r, , b] = rgbAt(png, x, y);
-      if (r! - b! > best) {
-        best = r! - b!;
+      const [r, g, b] = rgbAt(png, x, y);
+      const redness = (r! - b!) / (r! + g! + b! + 1);
+      if (redness > best) {
+        best = redness;
         where = [Math.floor(y / zoom), Math.floor(x / zoom)];
       }
     }
@@ -36,25 +38,100 @@ function reddest(png: PNG, zoom: number): [number, number] {
   return where;
 }
 
+/** Rows of the PNG under the bar, where its numbers are: the count of dark pixels in columns [from, to). */
+function darkInLabels(png: PNG, from: number, to: number): number {
+  const layout = pictureLayout(H, W);
+  let dark = 0;
+  for (let y = layout.mapHeight + 6 + 14 + 3; y < png.height; y++) {
+    for (let x = Math.max(0, from); x < Math.min(png.width, to); x++) if (Math.max(...rgbAt(png, x, y)) < 80) dark++;
+  }
+  return dark;
+}
+
 describe('renderSaliency', () => {
   const base = { height: H, width: W, channels: 1, layout: 'hwc' as const, pixels: Float64Array.from(pixels), range: [0, 1] as [number, number] };
+  const layout = pictureLayout(H, W);
+  const barRow = layout.mapHeight + 6 + 7;
 
-  it('draws a gradient on a diverging scale: red where it is largest, blue at the bar’s bottom, grey where it is 0', () => {
+  it('draws a gradient on a diverging scale: red where it is largest, the bar blue (min) to red (max) under the map', () => {
     const { png, colourScale } = renderSaliency({ ...base, map: weights, kind: 'gradient' });
     const picture = PNG.sync.read(png);
-    // 12×10 pixels enlarged 16 times (to about 256 across), and a 6 + 14 pixel bar.
-    expect([picture.width, picture.height]).toEqual([W * 16 + 20, H * 16]);
+    // 12×10 pixels enlarged 16 times (to about 256 across); the bar and its numbers below.
+    expect(layout.zoom).toBe(16);
+    expect([picture.width, picture.height]).toEqual([layout.width, layout.height]);
+    expect(picture.height).toBeGreaterThan(H * 16 + 20);
     const largest = Math.max(...weights.map(Math.abs));
     expect(colourScale).toEqual({ kind: 'diverging', min: -largest, max: largest });
     const [r, c] = reddest(picture, 16);
     expect(inBlock(r, c)).toBe(true);
-    const barX = picture.width - 1;
-    expect(rgbAt(picture, barX, 0)).toEqual([180, 4, 38]);
-    expect(rgbAt(picture, barX, picture.height - 1)).toEqual([59, 76, 192]);
-    // A zero map shows the image alone, in grey.
-    const plain = PNG.sync.read(renderSaliency({ ...base, map: new Float64Array(H * W), kind: 'gradient' }).png);
-    const grey = Math.round(255 * pixels[0]!);
-    expect(rgbAt(plain, 0, 0)).toEqual([grey, grey, grey]);
+    expect(rgbAt(picture, picture.width - 1, barRow)).toEqual([180, 4, 38]);
+    expect(rgbAt(picture, 0, barRow)).toEqual([59, 76, 192]);
+    const middle = rgbAt(picture, Math.round((picture.width - 1) / 2), barRow);
+    expect(Math.min(...middle)).toBeGreaterThan(230);
+  });
+
+  it('draws the image as paper and ink: range[0] white, range[1] dark, and a zero map leaves it alone', () => {
+    // Pixel 0 is paper (0), pixel 1 half-inked, pixel 2 ink (1): MNIST's convention.
+    const image = Float64Array.from({ length: H * W }, (_, p) => (p === 1 ? 0.5 : p === 2 ? 1 : 0));
+    const plain = PNG.sync.read(renderSaliency({ ...base, pixels: image, map: new Float64Array(H * W), kind: 'gradient' }).png);
+    const [paper, half, ink] = [0, 1, 2].map((p) => rgbAt(plain, p * 16 + 8, 8));
+    expect(paper).toEqual([255, 255, 255]);
+    expect(ink![0]).toBeLessThan(128);
+    expect(half![0]).toBeGreaterThan(ink![0]!);
+    expect(half![0]).toBeLessThan(paper![0]!);
+    for (const rgb of [half!, ink!]) expect(new Set(rgb).size).toBe(1); // grey
+    // The range places the levels: on [0, 255] the same picture needs 255 for ink.
+    const bytes = PNG.sync.read(renderSaliency({ ...base, pixels: image.map((v) => 255 * v), range: [0, 255], map: new Float64Array(H * W), kind: 'gradient' }).png);
+    expect(rgbAt(bytes, 2 * 16 + 8, 8)).toEqual(ink);
+    // On paper a value has exactly the bar's colour; on ink the same hue, darker.
+    const map = Float64Array.from({ length: H * W }, (_, p) => (p === 0 || p === 2 ? 1 : 0));
+    const hot = PNG.sync.read(renderSaliency({ ...base, pixels: image, map, kind: 'gradient' }).png);
+    expect(rgbAt(hot, 8, 8)).toEqual(rgbAt(hot, hot.width - 1, barRow));
+    const [red, green, blue] = rgbAt(hot, 2 * 16 + 8, 8);
+    expect(red!).toBeLessThan(180);
+    expect(red!).toBeGreaterThan(3 * Math.max(green!, blue!));
+  });
+
+  it('writes the bar’s numbers under it: min at the left, 0 in the middle when diverging, max at the right', () => {
+    const diverging = PNG.sync.read(renderSaliency({ ...base, map: weights, kind: 'gradient' }).png);
+    const w = diverging.width;
+    const third = Math.floor(w / 3);
+    expect(darkInLabels(diverging, 0, third)).toBeGreaterThan(20);
+    expect(darkInLabels(diverging, third, w - third)).toBeGreaterThan(10);
+    expect(darkInLabels(diverging, w - third, w)).toBeGreaterThan(20);
+    // A sequential bar has no 0 in the middle (its min is 0, at the left).
+    const map = Float64Array.from(weights, Math.abs);
+    const sequential = PNG.sync.read(renderSaliency({ ...base, map, kind: 'occlusion' }).png);
+    expect(darkInLabels(sequential, 0, third)).toBeGreaterThan(10);
+    expect(darkInLabels(sequential, third + 20, w - third)).toBe(0);
+    expect(darkInLabels(sequential, w - third, w)).toBeGreaterThan(20);
+    // The map's own rows hold no text.
+    expect(darkInLabels(sequential, 0, w)).toBeLessThan(darkInLabels(diverging, 0, w));
+  });
+
+  it('labels with three significant digits in at most 9 characters', () => {
+    expect(labelOf(0)).toBe('0');
+    expect(labelOf(1.0848700361183674)).toBe('1.08');
+    expect(labelOf(-0.6999319201991412)).toBe('-0.7');
+    expect(labelOf(12345)).toBe('12300');
+    expect(labelOf(0.00123456)).toBe('0.00123');
+    expect(labelOf(-1.5e-7)).toBe('-1.5e-7');
+    expect(labelOf(2e7)).toBe('2e+7');
+    expect(labelOf(-1.234e-100)).toBe('-1.2e-100');
+    for (const v of [-Number.MAX_VALUE, -Number.MIN_VALUE, 1 / 3, -123456.7]) expect(labelOf(v).length).toBeLessThanOrEqual(9);
+  });
+
+  it('uses each method’s scale: gradients diverging (even when all positive), occlusion sequential unless a drop is below −1% of the largest', () => {
+    const positive = Float64Array.from(weights, Math.abs);
+    expect(renderSaliency({ ...base, map: positive, kind: 'gradient' }).colourScale.kind).toBe('diverging');
+    expect(renderSaliency({ ...base, map: positive, kind: 'occlusion' }).colourScale).toEqual({ kind: 'sequential', min: 0, max: Math.max(...positive) });
+    const top = Math.max(...positive);
+    const slightly = positive.slice();
+    slightly[0] = -0.005 * top;
+    expect(renderSaliency({ ...base, map: slightly, kind: 'occlusion' }).colourScale.kind).toBe('sequential');
+    const against = positive.slice();
+    against[0] = -0.2 * top;
+    expect(renderSaliency({ ...base, map: against, kind: 'occlusion' }).colourScale).toEqual({ kind: 'diverging', min: -top, max: top });
   });
 
   it('draws occlusion drops on a sequential scale from 0, and reads channels where the layout says', () => {
@@ -67,7 +144,8 @@ describe('renderSaliency', () => {
     expect(colourScale.max).toBeCloseTo(3 * Math.max(...weights), 12);
     const picture = PNG.sync.read(png);
     expect(inBlock(...reddest(picture, 16))).toBe(true);
-    expect(rgbAt(picture, picture.width - 1, picture.height - 1)).toEqual([255, 255, 204]);
+    expect(rgbAt(picture, 0, barRow)).toEqual([255, 255, 204]);
+    expect(rgbAt(picture, picture.width - 1, barRow)).toEqual([189, 0, 38]);
   });
 });
 
@@ -108,7 +186,7 @@ describe('POST /probe with format png', () => {
     expect(answer.queries).toBe(17);
     expect(answer.colourScale.kind).toBe('sequential');
     const picture = PNG.sync.read(Buffer.from(answer.png, 'base64'));
-    expect([picture.width, picture.height]).toEqual([W * 16 + 20, H * 16]);
+    expect([picture.width, picture.height]).toEqual([pictureLayout(H, W).width, pictureLayout(H, W).height]);
     // The reddest pixel lies in the patch with the largest drop, which overlaps the sensitive block.
     const [r, c] = reddest(picture, 16);
     const flat = answer.scores.flat();

@@ -3157,7 +3157,7 @@ export interface operations {
                      */
                     encoding?: "json" | "base64";
                     /**
-                     * @description png (with image): the map also as a picture — a heat map over the image in grey, diverging (blue–white–red, ±max) for gradients, sequential (yellow–red, 0 to max) for occlusion, with a colour bar — answered as image/png when Accept asks for image/png (before application/json), else as base64 in the JSON answer’s `png`
+                     * @description png (with image): the map also as a picture — a heat map over the image drawn as paper and ink (the low end of image.range is paper), diverging (blue–white–red, ±max) for gradients, sequential (yellow–red, 0 to max) for occlusion unless a drop is below −1% of the largest (then diverging), with a colour bar labelled with its numbers — answered as image/png when Accept asks for image/png (before application/json), else as base64 in the JSON answer’s `png`
                      * @enum {string}
                      */
                     format?: "json" | "png";

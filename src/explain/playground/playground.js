@@ -230,7 +230,96 @@ function showGraph(result) {
     return;
   }
   for (const script of svg.querySelectorAll('script, foreignObject')) script.remove();
-  box.append(document.importNode(svg, true));
+  const picture = document.importNode(svg, true);
+  const tools = el('div', undefined, 'graph-tools');
+  const button = (text, label, action) => {
+    const b = el('button', text, 'secondary');
+    b.type = 'button';
+    b.setAttribute('aria-label', label);
+    b.addEventListener('click', action);
+    tools.append(b);
+    return b;
+  };
+  box.append(tools, picture);
+  const view = panZoom(picture);
+  button('fit', 'Zoom to fit the whole graph', view.fit);
+  button('+', 'Zoom in', () => view.zoom(1 / 1.25));
+  button('−', 'Zoom out', () => view.zoom(1.25));
+  tools.append(el('span', 'wheel to zoom, drag to pan', 'hint'));
+}
+
+/**
+ * Fits a Graphviz SVG to its box and lets it be zoomed (wheel, at the pointer) and panned (drag)
+ * by moving its viewBox: no library, and the picture stays sharp at any zoom.
+ */
+function panZoom(svg) {
+  const numbers = (svg.getAttribute('viewBox') || '').trim().split(/[\s,]+/).map(Number);
+  const natural = numbers.length === 4 && numbers.every(Number.isFinite) && numbers[2] > 0 && numbers[3] > 0
+    ? { x: numbers[0], y: numbers[1], w: numbers[2], h: numbers[3] }
+    : { x: 0, y: 0, w: parseFloat(svg.getAttribute('width')) || 300, h: parseFloat(svg.getAttribute('height')) || 150 };
+  // The box decides the size: as wide as the card, no taller than the graph needs or 70% of the window.
+  svg.removeAttribute('width');
+  svg.removeAttribute('height');
+  svg.setAttribute('preserveAspectRatio', 'xMidYMid meet');
+  const box = svg.parentElement;
+  let view = { ...natural };
+  const show = () => svg.setAttribute('viewBox', `${view.x} ${view.y} ${view.w} ${view.h}`);
+  const fit = () => {
+    const width = box.clientWidth || natural.w;
+    // Graphviz sizes are points (1/72 in): 4/3 CSS pixels each, never enlarged past that.
+    const scale = Math.min((4 / 3), width / natural.w, (0.7 * window.innerHeight) / natural.h);
+    const height = Math.max(120, Math.round(natural.h * scale));
+    svg.style.width = '100%';
+    svg.style.height = `${height}px`;
+    // The view has the element's proportions, the graph centred in it, so a pointer maps linearly.
+    const aspect = width / height;
+    const w = Math.max(natural.w, natural.h * aspect);
+    const h = w / aspect;
+    view = { x: natural.x - (w - natural.w) / 2, y: natural.y - (h - natural.h) / 2, w, h };
+    show();
+  };
+  /** The SVG point under a client position. */
+  const at = (clientX, clientY) => {
+    const matrix = svg.getScreenCTM();
+    if (!matrix) return { x: view.x + view.w / 2, y: view.y + view.h / 2 };
+    const point = svg.createSVGPoint();
+    point.x = clientX;
+    point.y = clientY;
+    return point.matrixTransform(matrix.inverse());
+  };
+  const zoom = (factor, centre) => {
+    const c = centre || { x: view.x + view.w / 2, y: view.y + view.h / 2 };
+    // Between a twentieth of the graph and four times its size.
+    const f = Math.min(Math.max(factor, (natural.w / 20) / view.w), (4 * Math.max(natural.w, natural.h * (view.w / view.h))) / view.w);
+    view = { x: c.x - (c.x - view.x) * f, y: c.y - (c.y - view.y) * f, w: view.w * f, h: view.h * f };
+    show();
+  };
+  svg.addEventListener('wheel', (event) => {
+    event.preventDefault();
+    zoom(Math.exp(Math.max(-1, Math.min(1, event.deltaY / 300))), at(event.clientX, event.clientY));
+  }, { passive: false });
+  let drag;
+  svg.addEventListener('pointerdown', (event) => {
+    if (event.button !== 0) return;
+    svg.setPointerCapture(event.pointerId);
+    drag = { start: at(event.clientX, event.clientY) };
+    svg.classList.add('dragging');
+  });
+  svg.addEventListener('pointermove', (event) => {
+    if (!drag) return;
+    const now = at(event.clientX, event.clientY);
+    view = { ...view, x: view.x - (now.x - drag.start.x), y: view.y - (now.y - drag.start.y) };
+    show();
+  });
+  const stop = () => {
+    drag = undefined;
+    svg.classList.remove('dragging');
+  };
+  svg.addEventListener('pointerup', stop);
+  svg.addEventListener('pointercancel', stop);
+  svg.addEventListener('dblclick', fit);
+  fit();
+  return { fit, zoom };
 }
 
 // --- running -----------------------------------------------------------------------------

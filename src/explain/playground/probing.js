@@ -29,14 +29,16 @@ const METHODS = {
 
 const DEMOS = [
   {
-    name: 'Linear scorer: sum(w * x), whose gradient is w',
+    name: 'Linear scorer sum(w * x)',
+    note: 'Its gradient is w, so the estimate can be checked by eye.',
     expr: 'w = [0.5, -1, 2, 0.25, -0.75, 1.5]\nsum(w * x)',
     input: 'vector',
     vector: '[1, 2, 3, 4, 5, 6]',
     method: 'central',
   },
   {
-    name: 'A small tanh network, second output (README)',
+    name: 'Small tanh network (README)',
+    note: 'tanh(W @ x), its second output, estimated by SPSA from 200 queries.',
     expr: 'W = [[1, 2], [3, -1]]; tanh(W @ x)',
     input: 'vector',
     vector: '[0.1, 0.2]',
@@ -45,13 +47,15 @@ const DEMOS = [
     budget: 200,
   },
   {
-    name: 'Image: ink in the centre, sum(x[7:21, 7:21]^2) (gradient 2x there, 0 outside)',
+    name: 'Image: ink in the centre',
+    note: 'sum(x[7:21, 7:21]^2): the gradient is 2x in the centre square, 0 outside.',
     expr: 'sum(x[7:21, 7:21]^2)',
     input: 'image',
     method: 'central',
   },
   {
-    name: 'Image: left half minus right half, sum(x[:, :14]) - sum(x[:, 14:])',
+    name: 'Image: left minus right half',
+    note: 'sum(x[:, :14]) - sum(x[:, 14:]): ink on the left raises f, on the right lowers it.',
     expr: 'sum(x[:, :14]) - sum(x[:, 14:])',
     input: 'image',
     method: 'occlusion',
@@ -273,6 +277,13 @@ function useMnistDemo() {
 function syncDemoMenu() {
   const i = DEMOS.findIndex((demo) => demo.expr === $('probe-expr').value);
   $('probe-demo').value = i < 0 ? CUSTOM : String(i);
+  showDemoNote();
+}
+
+/** The menu's names are short (so the menu fits its column); what the chosen demo shows is said under it. */
+function showDemoNote() {
+  const demo = DEMOS[Number($('probe-demo').value)];
+  $('probe-demo-note').textContent = demo ? demo.note : 'Your own function of x.';
 }
 
 function loadDemo(demo) {
@@ -289,6 +300,7 @@ function loadDemo(demo) {
   $('probe-method').value = demo.method;
   showMethodFields();
   drawDigit();
+  syncDemoMenu();
 }
 
 function integerField(id) {
@@ -409,7 +421,7 @@ function followJob(location, first, progress) {
       clearInterval(poll);
       if (events) events.close();
       if (view.state === 'succeeded') resolve({ ok: true, status: 200, payload: parsed(view.result) });
-      else if (view.state === 'cancelled') resolve({ ok: false, status: undefined, payload: { title: 'Cancelled', detail: `The probe was cancelled after ${(view.progress && view.progress.queries) || 0} queries.` } });
+      else if (view.state === 'cancelled') resolve({ ok: false, cancelled: true, queries: (view.progress && view.progress.queries) || 0 });
       else {
         const problem = parsed(view.problem) || { title: 'The job failed' };
         resolve({ ok: false, status: problem.status || 500, payload: problem });
@@ -468,8 +480,29 @@ function elapsed() {
   return `${((performance.now() - current.started) / 1000).toFixed(1)} s`;
 }
 
+/** Hides the last answer (its maps, picture, legend and pixel readout), so nothing stale shows under a new run. */
+function clearProbeResult() {
+  $('probe-result').hidden = true;
+  for (const id of ['probe-bars', 'probe-words', 'probe-maps', 'probe-legend', 'probe-map-png-figure']) $(id).hidden = true;
+  $('probe-summary').textContent = '';
+  $('probe-map-png').removeAttribute('src');
+  for (const id of ['probe-map-estimate', 'probe-map-exact']) mapValues.delete($(id));
+  resetReadout();
+}
+
+/** A cancelled probe is no error: a neutral line in the status, no red box. */
+function showCancelled(text) {
+  clearProbeError();
+  clearProbeResult();
+  const status = $('probe-status');
+  status.textContent = text;
+  status.classList.add('cancelled');
+}
+
 async function submitProbe() {
   clearProbeError();
+  clearProbeResult();
+  $('probe-status').classList.remove('cancelled');
   let request;
   try {
     request = probeRequest();
@@ -497,15 +530,19 @@ async function submitProbe() {
     if (result.ok) {
       showProbeAnswer(result.payload, request);
       $('probe-status').textContent = `done in ${elapsed()}`;
+    } else if (result.cancelled) {
+      showCancelled(`cancelled after ${result.queries} queries · ${elapsed()}`);
     } else {
       showProbeProblem(result.status, result.payload, request);
       $('probe-status').textContent = '';
     }
   } catch (e) {
     if (mine !== current) return;
-    if (mine.controller.signal.aborted) showProbeError('Cancelled', `The probe was stopped after ${elapsed()}.`);
-    else showProbeError('The service did not answer', e instanceof Error ? e.message : String(e));
-    $('probe-status').textContent = '';
+    if (mine.controller.signal.aborted) showCancelled(`cancelled · ${elapsed()}`);
+    else {
+      showProbeError('The service did not answer', e instanceof Error ? e.message : String(e));
+      $('probe-status').textContent = '';
+    }
   } finally {
     clearInterval(timer);
     if (mine === current) {
@@ -740,7 +777,12 @@ function showMaps(estimate, exact, method) {
   $('probe-map-estimate-caption').textContent = method === 'occlusion' ? 'occlusion scores' : `estimate (${method})`;
   $('probe-map-exact-figure').hidden = exactValues === undefined;
   if (exactValues) drawMap($('probe-map-exact'), exactValues, scale);
+  else mapValues.delete($('probe-map-exact'));
   $('probe-maps').hidden = false;
+  // A map that has the keyboard's focus reads its pixel again, now from the new values; else the readout starts afresh.
+  const focused = document.activeElement;
+  if (focused && mapValues.has(focused)) readPixel(focused, mapCursor.row, mapCursor.column);
+  else resetReadout();
   $('probe-maps').after($('probe-legend'));
   showLegend(scale, method === 'occlusion' ? 'how much f drops when the pixel is blanked' : '∂f/∂pixel: red raises the logit, blue lowers it');
 }
@@ -756,6 +798,13 @@ function showPicture(png, scale) {
 
 /** The pixel the keyboard reads on the maps (arrow keys on a focused map). */
 const mapCursor = { row: 14, column: 14 };
+
+const READOUT_PROMPT = 'Point at a map (or focus it and use the arrow keys) to read a pixel\'s value.';
+
+/** The readout names no pixel until one is pointed at on the maps now shown. */
+function resetReadout() {
+  $('probe-map-readout').textContent = READOUT_PROMPT;
+}
 
 function readPixel(canvas, row, column) {
   const values = mapValues.get(canvas);
@@ -800,6 +849,9 @@ document.addEventListener('DOMContentLoaded', () => {
   const custom = new Option('Custom (your own function)', CUSTOM);
   custom.disabled = true;
   demos.append(custom);
+  const note = el('p', '', 'hint');
+  note.id = 'probe-demo-note';
+  demos.after(note);
   $('probe-expr').addEventListener('input', syncDemoMenu);
   demos.addEventListener('change', () => loadDemo(DEMOS[Number(demos.value)]));
   for (const radio of document.querySelectorAll('input[name="probe-target"]')) radio.addEventListener('change', showTargetFields);
