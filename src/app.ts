@@ -4,6 +4,7 @@
 
 import { Gauge } from 'prom-client';
 import routes from '../routes/index.js';
+import { GUARDED_ANSWER_BYTES, guardWrites } from '../routes/answer.js';
 import { offerAsync } from '../routes/jobs.js';
 import { createJobBackend } from './jobs/backend.js';
 import { ContractCatalog } from './jobs/contracts.js';
@@ -16,6 +17,12 @@ export type { App, BuildAppOptions };
 export function buildApp(config: Config, options: BuildAppOptions = {}): App {
   const app = buildService(config, options);
   installJobs(app, config);
+  // Every answer larger than a socket's buffers: its connection is closed when its client stops reading it.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    const large = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload.length >= GUARDED_ANSWER_BYTES : payload !== null && payload !== undefined;
+    if (large) guardWrites(reply.raw, config.WRITE_TIMEOUT_MS);
+    return payload;
+  });
   app.register(routes);
   return app;
 }

@@ -43,3 +43,55 @@ export function storeFull(maxBytes: number): HttpProblem {
     headers: { 'retry-after': '10' },
   });
 }
+
+/** A limit of the job store: one client's share (429, its own doing) or everyone's (503). */
+export type StoreLimit = 'client-queued' | 'client-bytes' | 'queued' | 'bytes';
+
+/** Which limit a submission of `bytes` would pass, given what the client and everyone hold now; undefined: none. */
+export function limitPassed(
+  held: { clientQueued: number; clientBytes: number; queued: number; bytes: number },
+  bytes: number,
+  settings: { maxQueuedPerClient: number; maxBytesPerClient: number; maxQueued: number; maxBytes: number },
+): StoreLimit | undefined {
+  if (held.clientQueued + 1 > settings.maxQueuedPerClient) return 'client-queued';
+  if (held.clientBytes + bytes > settings.maxBytesPerClient) return 'client-bytes';
+  if (held.queued + 1 > settings.maxQueued) return 'queued';
+  if (held.bytes + bytes > settings.maxBytes) return 'bytes';
+  return undefined;
+}
+
+/** The problem a submission past `limit` is answered with. */
+export function storeLimitProblem(limit: StoreLimit, settings: { maxQueuedPerClient: number; maxBytesPerClient: number; maxQueued: number; maxBytes: number }): HttpProblem {
+  switch (limit) {
+    case 'client-queued':
+      return new HttpProblem(429, 'rate_limited', `This client already has ${settings.maxQueuedPerClient} jobs waiting to start (JOBS_MAX_QUEUED_PER_CLIENT); submit this one once some have started`, {}, {
+        headers: { 'retry-after': '10' },
+      });
+    case 'client-bytes':
+      return new HttpProblem(
+        429,
+        'rate_limited',
+        `This client's jobs already hold up to ${settings.maxBytesPerClient} bytes of bodies and kept answers (JOBS_MAX_BYTES_PER_CLIENT): DELETE /jobs/{id} the finished jobs whose answers you have read, or wait for them to expire`,
+        {},
+        { headers: { 'retry-after': '10' } },
+      );
+    case 'queued':
+      return queueFull(settings.maxQueued);
+    case 'bytes':
+      return storeFull(settings.maxBytes);
+  }
+}
+
+/** A timer for any delay: setTimeout fires at once past 2^31 - 1 ms (24.8 days), so a longer delay waits in steps. */
+export function longTimeout(callback: () => void, delayMs: number): { clear(): void } {
+  const STEP_MS = 2 ** 31 - 1;
+  const due = Date.now() + delayMs;
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = due - Date.now();
+    timer = left > STEP_MS ? setTimeout(arm, STEP_MS) : setTimeout(callback, Math.max(0, left));
+    timer.unref();
+  };
+  arm();
+  return { clear: () => clearTimeout(timer) };
+}
