@@ -1,8 +1,9 @@
 // Sending an answer: an object goes through the route's response serializer; an answer a worker
-// already serialised (a large one, built off the event loop) is sent as its bytes. A Buffer is
-// written without a copy: the kernel takes what fits in the socket's buffer and libuv writes the
-// rest, from the same Buffer, as the socket drains (@fastify/compress, when the client asks for it,
-// compresses a large answer as a stream, with its backpressure, off the event loop).
+// already serialised (a large one, built off the event loop) is sent as its bytes. Large bytes are
+// written as slices of the one Buffer (never copied), each after the socket has taken the one
+// before: a client that reads slowly holds one slice in the socket's queue, and its progress is
+// seen slice by slice (@fastify/compress, when the client asks for it, compresses the slices as a
+// stream, with the same backpressure, off the event loop).
 //
 // A client that stops reading would hold its answer's bytes for as long as its connection lasts:
 // `guardWrites` closes the connection of any answer that makes no progress for WRITE_TIMEOUT_MS.
@@ -10,15 +11,33 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { SerializedAnswer, type Answer } from '../src/service/compute.js';
+
+/** Bytes written to a socket at a time, from a large answer: the granularity at which progress is seen. */
+const SLICE_BYTES = 64 * 1024;
+/** Answers from this size on are written in slices. */
+const SLICED_ANSWER_BYTES = 1024 * 1024;
+
+/** Slices of `bytes` (views of the same memory), in order. */
+function* slices(bytes: Buffer): Generator<Buffer> {
+  for (let at = 0; at < bytes.byteLength; at += SLICE_BYTES) yield bytes.subarray(at, at + SLICE_BYTES);
+}
+
+/** Sends `bytes` as they are; a large answer as a stream of its slices (Fastify pipes it: backpressure). */
+export function sendBytes(reply: FastifyReply, bytes: Buffer): FastifyReply {
+  if (bytes.byteLength < SLICED_ANSWER_BYTES) return reply.send(bytes);
+  reply.header('content-length', bytes.byteLength);
+  return reply.send(Readable.from(slices(bytes), { objectMode: false }));
+}
 
 export function sendAnswer(reply: FastifyReply, answer: Answer): unknown {
   if (!(answer instanceof SerializedAnswer)) return answer;
   const { json } = answer;
-  // A Buffer payload skips the serializer: the worker's JSON is final.
+  // Bytes skip the serializer: the worker's JSON is final.
   reply.type('application/json; charset=utf-8');
-  return reply.send(Buffer.from(json.buffer, json.byteOffset, json.byteLength));
+  return sendBytes(reply, Buffer.from(json.buffer, json.byteOffset, json.byteLength));
 }
 
 /** Answers smaller than this fit in a socket's buffers: a client that never reads them holds nothing of ours. */
@@ -27,10 +46,9 @@ export const GUARDED_ANSWER_BYTES = 64 * 1024;
 /** Connections closed because their client read nothing of an answer for the write timeout (for /metrics and tests). */
 export const writeTimeouts = { count: 0 };
 
-/** Bytes given to `socket` and not yet taken by the kernel: in the stream's buffer, and in libuv's write queue. */
-function pendingBytes(socket: Socket): number {
-  const handle = (socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle;
-  return socket.writableLength + (handle?.writeQueueSize ?? 0);
+/** Bytes whose writes to `socket` have completed (taken by the kernel): dispatched and buffered, less those not yet done. */
+function flushedBytes(socket: Socket): number {
+  return socket.bytesWritten - socket.writableLength;
 }
 
 const guarded = new WeakSet<ServerResponse>();
@@ -44,13 +62,13 @@ export function guardWrites(response: ServerResponse, timeoutMs: number): void {
   const socket = response.socket;
   if (socket === null || guarded.has(response)) return;
   guarded.add(response);
-  let pending = pendingBytes(socket);
+  let flushed = flushedBytes(socket);
   let progressAt = Date.now();
   const timer = setInterval(
     () => {
-      const now = pendingBytes(socket);
-      if (now === 0 || now < pending) progressAt = Date.now();
-      pending = now;
+      const now = flushedBytes(socket);
+      if (now > flushed || socket.writableLength === 0) progressAt = Date.now();
+      flushed = now;
       if (Date.now() - progressAt < timeoutMs) return;
       writeTimeouts.count++;
       stop();
@@ -80,12 +98,14 @@ export class EventStream {
     return this.#closed || this.response.destroyed;
   }
 
-  /** Writes `chunks` (Buffers are written as they are, never copied) and waits for the socket to take them. */
+  /** Writes `chunks` (a Buffer in slices of its own memory, never copied), each once the socket has taken the one before. */
   async send(...chunks: (string | Buffer)[]): Promise<boolean> {
-    if (this.closed) return false;
-    let room = true;
-    for (const chunk of chunks) room = this.response.write(chunk);
-    if (!room) await this.#drained();
+    for (const chunk of chunks) {
+      for (const piece of typeof chunk === 'string' ? [chunk] : slices(chunk)) {
+        if (this.closed) return false;
+        if (!this.response.write(piece)) await this.#drained();
+      }
+    }
     return !this.closed;
   }
 

@@ -4,13 +4,13 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { FinishedJobs, jobJson } from '../src/jobs/answers.js';
+import { jobJson, type FinishedJobs } from '../src/jobs/answers.js';
 import { JOB_ID } from '../src/jobs/submission.js';
 import { COMPUTE_ENDPOINTS, isFinal, JOB_STATES, type JobBackend, type JobSpec, type JobView } from '../src/jobs/types.js';
 import { jobSpecFor } from '../src/jobs/work.js';
-import { watchJob, WatchSlots } from '../src/jobs/watch.js';
+import { watchJob, type WatchSlots } from '../src/jobs/watch.js';
 import { HttpProblem, problemResponses } from '../src/service/problem.js';
-import { EventStream, guardWrites } from './answer.js';
+import { EventStream, guardWrites, sendBytes } from './answer.js';
 import { probeClientOf } from './probe.js';
 
 declare module 'fastify' {
@@ -66,7 +66,7 @@ const IdParams = z.object({ id: z.string().describe('The id POST /jobs answered'
 export { jobJson };
 
 function sendJob(reply: FastifyReply, view: JobView | Buffer): FastifyReply {
-  return reply.type('application/json; charset=utf-8').send(Buffer.isBuffer(view) ? view : Buffer.from(jobJson(view)));
+  return sendBytes(reply.type('application/json; charset=utf-8'), Buffer.isBuffer(view) ? view : Buffer.from(jobJson(view)));
 }
 
 function notFound(id: string): HttpProblem {
@@ -115,9 +115,6 @@ export function offerAsync(route: RouteOptions): void {
 }
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
-  const config = app.config;
-  app.decorate('finishedJobs', new FinishedJobs(config.JOBS_ANSWER_CACHE_BYTES));
-  app.decorate('jobWatches', new WatchSlots({ perClient: config.JOBS_MAX_EVENT_STREAMS_PER_CLIENT, total: config.JOBS_MAX_EVENT_STREAMS }));
   // Event streams end when the server shuts down (else they would hold it open), with a last event saying so.
   const closing = new AbortController();
   app.addHook('preClose', async () => closing.abort());

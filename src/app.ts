@@ -6,7 +6,9 @@ import { Gauge } from 'prom-client';
 import routes from '../routes/index.js';
 import { GUARDED_ANSWER_BYTES, guardWrites } from '../routes/answer.js';
 import { offerAsync } from '../routes/jobs.js';
+import { FinishedJobs } from './jobs/answers.js';
 import { createJobBackend } from './jobs/backend.js';
+import { WatchSlots } from './jobs/watch.js';
 import { ContractCatalog } from './jobs/contracts.js';
 import { EndpointWork } from './jobs/work.js';
 import { buildService, type App, type BuildAppOptions } from './service/app.js';
@@ -46,6 +48,8 @@ function installJobs(app: App, config: Config): void {
     probeMaxDurationMs: config.JOBS_PROBE_MAX_DURATION_MS,
   });
   app.decorate('jobs', createJobBackend(config, work, (err) => app.log.warn({ err }, 'jobs: Redis connection error')));
+  app.decorate('finishedJobs', new FinishedJobs(config.JOBS_ANSWER_CACHE_BYTES));
+  app.decorate('jobWatches', new WatchSlots({ perClient: config.JOBS_MAX_EVENT_STREAMS_PER_CLIENT, total: config.JOBS_MAX_EVENT_STREAMS }));
   app.addHook('onClose', async () => app.jobs.close());
   const jobs = app.jobs;
   new Gauge({
