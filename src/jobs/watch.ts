@@ -12,8 +12,8 @@ import { isFinal, type JobBackend, type JobView } from './types.js';
 
 const WATCH_POLL_MS = 250;
 export const HEARTBEAT_MS = 1000;
-/** How long one read of the job may take before the stream sends a heartbeat instead (and waits on). */
-const READ_WAIT_MS = 2000;
+/** How long one read of the job may take before the stream sends a heartbeat instead (and waits on): about a heartbeat a second. */
+const READ_WAIT_MS = 750;
 
 export type Happening =
   /** The job as it is now; the final one (`isFinal(view.state)`) is read without its answer. */

@@ -51,3 +51,9 @@ export function answerBytes(text: string, field: 'result' | 'problem'): string {
   expect(text.endsWith('}')).toBe(true);
   return text.slice(at + marker.length, -1);
 }
+
+/** A class of 1000 submissions: a grading that takes a while (about a second, more on a cold worker). */
+export function longGrading() {
+  const submissions = Array.from({ length: 1000 }, (_, i) => ({ id: `s${i}`, answers: { derivative: { x: i % 2 === 1 ? 'cos(x) * exp(sin(x)) * (1 + x^2) + 2*x*exp(sin(x))' : 'x' } } }));
+  return { reference: { expr: 'exp(sin(x)) * (1 + x^2)' }, submissions };
+}
