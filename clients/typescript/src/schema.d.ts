@@ -360,7 +360,7 @@ export interface paths {
         get: operations["getJob"];
         put?: never;
         post?: never;
-        /** Cancel a queued or running job (its queries stop); a finished job is left as it is */
+        /** Cancel a queued or running job (its queries stop; it stays cancelled until it expires), or remove a finished one (its answer’s bytes are freed) */
         delete: operations["cancelJob"];
         options?: never;
         head?: never;
