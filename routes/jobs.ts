@@ -63,8 +63,6 @@ const JobSchema = z
 
 const IdParams = z.object({ id: z.string().describe('The id POST /jobs answered') });
 
-export { jobJson };
-
 function sendJob(reply: FastifyReply, view: JobView | Buffer): FastifyReply {
   return sendBytes(reply.type('application/json; charset=utf-8'), Buffer.isBuffer(view) ? view : Buffer.from(jobJson(view)));
 }

@@ -24,7 +24,7 @@ export function idempotencySlot(owner: string | undefined, key: string): string 
   return `${owner === undefined ? '-' : `key:${owner}`}\n${key}`;
 }
 
-export function queueFull(maxQueued: number): HttpProblem {
+function queueFull(maxQueued: number): HttpProblem {
   return new HttpProblem(503, 'overloaded', `${maxQueued} jobs are already waiting (JOBS_MAX_QUEUED); submit this one again later`, {}, {
     headers: { 'retry-after': '10' },
   });
@@ -38,7 +38,7 @@ export function keyReused(): HttpProblem {
   );
 }
 
-export function storeFull(maxBytes: number): HttpProblem {
+function storeFull(maxBytes: number): HttpProblem {
   return new HttpProblem(503, 'overloaded', `The jobs kept here already hold ${maxBytes} bytes of bodies and answers (JOBS_MAX_BYTES); submit this one again later`, {}, {
     headers: { 'retry-after': '10' },
   });

@@ -3,7 +3,7 @@
 // replica runs the job), a view is yielded when it changed and at least every HEARTBEAT_MS while the
 // job is not finished (so a proxy between never sees an idle stream), and the final view ends it.
 // The job store failing or hanging (Redis unreachable) does not end the stream: heartbeats go on
-// every HEARTBEAT_MS until the store answers again, or until OUTAGE_LIMIT_MS without it, when the
+// every HEARTBEAT_MS until the store answers again, or until the outage limit (60 s) without it, when the
 // stream ends with the problem. Nothing here knows HTTP: the route writes the happenings.
 
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +11,7 @@ import { HttpProblem, toHttpProblem } from '../service/problem.js';
 import { isFinal, type JobBackend, type JobView } from './types.js';
 
 const WATCH_POLL_MS = 250;
-export const HEARTBEAT_MS = 1000;
+const HEARTBEAT_MS = 1000;
 /** How long one read of the job may take before the stream sends a heartbeat instead (and waits on): about a heartbeat a second. */
 const READ_WAIT_MS = 750;
 
