@@ -9,7 +9,8 @@ import type { App } from '../../src/app.js';
 import { sha256Hex } from '../../src/service/access.js';
 import { buildTestApp } from '../helpers.js';
 import { serveModel, type FakeModel } from '../probe/fake-model.js';
-import { longGrading, read, submit, waitFor } from './jobs-client.js';
+import { InProcessJobs } from '../../src/jobs/in-process.js';
+import { cancelWhileRunning, longGrading, read, STORE_SETTINGS, stubbornWork, submit, waitFor } from './jobs-client.js';
 
 let app: App | undefined;
 let model: FakeModel | undefined;
@@ -123,4 +124,17 @@ describe('in-process job store', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await read(app, job.id)).job.state).toBe('cancelled');
   }, 60_000);
+
+  it('a job cancelled while its work runs on, ignoring the signal, stays cancelled when the work answers', async () => {
+    const work = stubbornWork(1000);
+    const backend = new InProcessJobs(work, STORE_SETTINGS);
+    try {
+      const { cancelled, later } = await cancelWhileRunning(backend, 1000);
+      expect(cancelled?.state).toBe('cancelled');
+      expect(later?.state).toBe('cancelled');
+      expect(later?.result).toBeUndefined();
+    } finally {
+      await backend.close();
+    }
+  });
 });

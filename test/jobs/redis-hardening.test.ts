@@ -12,7 +12,8 @@ import { sha256Hex } from '../../src/service/access.js';
 import type { Config } from '../../src/service/config.js';
 import { buildTestApp } from '../helpers.js';
 import { serveModel, type FakeModel } from '../probe/fake-model.js';
-import { longGrading, read, submit, waitFor } from './jobs-client.js';
+import { BullMqJobs } from '../../src/jobs/bullmq.js';
+import { cancelWhileRunning, longGrading, read, STORE_SETTINGS, stubbornWork, submit, waitFor } from './jobs-client.js';
 import { redisUnavailable, startRedis, type RedisServer } from './redis-server.js';
 
 const unavailable = redisUnavailable();
@@ -123,6 +124,18 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis that mean what they sa
     expect(final.job.state).toBe('cancelled');
     expect(final.job.result).toBeUndefined();
   }, 60_000);
+
+  it('a job cancelled while its work runs on, ignoring the signal, stays cancelled when the work answers (never `succeeded`)', async () => {
+    const backend = new BullMqJobs(redis.url, stubbornWork(1500), { ...STORE_SETTINGS, stallIntervalMs: 12_000 });
+    try {
+      const { cancelled, later } = await cancelWhileRunning(backend, 1500);
+      expect(cancelled?.state).toBe('cancelled');
+      expect(later?.state).toBe('cancelled');
+      expect(later?.result).toBeUndefined();
+    } finally {
+      await backend.close();
+    }
+  }, 30_000);
 
   it('Redis restarted (4 s down) while a probe job runs: its event stream beats on and ends with the answer, and no query is sent twice', async () => {
     const model = await serveModel((input) => ({ json: { logit: (input as number[]).reduce((sum, x) => sum + Math.sin(x), 0) }, delayMs: 100 }));
