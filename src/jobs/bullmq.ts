@@ -47,9 +47,11 @@ const CANCELLED = 'adjoint:cancelled';
 const CANCEL_POLL_MS = 250;
 /** How many times a job may be taken back from a replica that stopped (then it fails). */
 const MAX_STALLS = 2;
-/** How long a claimed Idempotency-Key whose job is not there yet is waited for (its submission is storing it), then taken over. */
-const CLAIM_WAIT_MS = 5000;
+/** How long a retry waits for the job of an Idempotency-Key claimed by a submission still storing it (then 409, retry). */
+const CLAIM_WAIT_MS = 10_000;
 const CLAIM_POLL_MS = 50;
+/** How old a claim whose job never appeared must be to be taken over (its submission died before storing the job). */
+const CLAIM_STALE_MS = 120_000;
 /** How long closing waits for Redis before it drops the connections. */
 const CLOSE_WAIT_MS = 3000;
 /** How long a job's request, its ledger entry and its claim outlive it at most when its job is lost (a replica died and BullMQ gave up on it). */
@@ -257,7 +259,8 @@ export class BullMqJobs implements JobBackend {
    * body is refused while the key names a job, or a submission that is storing one.
    */
   async #claim(key: string, value: string, fingerprint: string, owner: string | undefined): Promise<Submitted | undefined> {
-    for (let waitedMs = 0; ; waitedMs += CLAIM_POLL_MS) {
+    const started = Date.now();
+    for (;;) {
       const held = (await this.#redis.eval(CLAIM_SCRIPT, 1, key, value, LOST_JOB_SECONDS)) as string | null;
       if (held === null) return undefined;
       const [id = '', heldPrint, at] = held.split(' ');
@@ -266,14 +269,15 @@ export class BullMqJobs implements JobBackend {
         if (heldPrint !== fingerprint) throw keyReused();
         return { view, created: false };
       }
-      // Claimed a moment ago: its submission is storing the job (or was refused and lets go of the key).
-      if (Date.now() - Number(at) < CLAIM_WAIT_MS && waitedMs < CLAIM_WAIT_MS) {
-        if (heldPrint !== fingerprint) throw keyReused();
-        await sleep(CLAIM_POLL_MS);
+      // Its job is gone (expired, deleted; its key is forgotten with it), or its submission died before storing it: the key is free again.
+      if (Date.now() - Number(at) >= CLAIM_STALE_MS) {
+        if ((await this.#redis.eval(SWAP_CLAIM_SCRIPT, 1, key, held, value, LOST_JOB_SECONDS)) === 1) return undefined;
         continue;
       }
-      // Its job is gone (expired, deleted, or its submission died before storing it): the key is free again.
-      if ((await this.#redis.eval(SWAP_CLAIM_SCRIPT, 1, key, held, value, LOST_JOB_SECONDS)) === 1) return undefined;
+      // Claimed by a submission that is storing its job now (a large body takes a while).
+      if (heldPrint !== fingerprint) throw keyReused();
+      if (Date.now() - started >= CLAIM_WAIT_MS) throw claimPending();
+      await sleep(CLAIM_POLL_MS);
     }
   }
 
@@ -454,6 +458,12 @@ export class BullMqJobs implements JobBackend {
     if ('problem' in outcome) throw new UnrecoverableError(outcome.problem);
     return '';
   }
+}
+
+function claimPending(): HttpProblem {
+  return new HttpProblem(409, 'idempotency_conflict', 'A submission with this Idempotency-Key is still being stored: send it again in a few seconds to get its job', {}, {
+    headers: { 'retry-after': '5' },
+  });
 }
 
 /** A failure to reach Redis as the problem a client gets: 503, try again (a problem already made passes as it is). */

@@ -125,6 +125,20 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis that mean what they sa
     expect(final.job.result).toBeUndefined();
   }, 60_000);
 
+  it('six concurrent retries of a 10 MB submission on two replicas make one job, however long storing the body takes', async () => {
+    const backends = [0, 1].map(() => new BullMqJobs(redis.url, stubbornWork(60_000), { ...STORE_SETTINGS, stallIntervalMs: 12_000 }));
+    try {
+      const request = { blob: 'x'.repeat(10_000_000) };
+      const submissions = Array.from({ length: 6 }, (_, i) => backends[i % 2]!.submit({ kind: 'grade', request, owner: undefined, client: 'ip:127.0.0.1', idempotencyKey: 'big' }));
+      const submitted = await Promise.all(submissions);
+      expect(new Set(submitted.map((s) => s.view.id)).size).toBe(1);
+      expect(submitted.filter((s) => s.created)).toHaveLength(1);
+      await expect(backends[0]!.submit({ kind: 'grade', request: { blob: 'y' }, owner: undefined, client: 'ip:127.0.0.1', idempotencyKey: 'big' })).rejects.toMatchObject({ status: 422 });
+    } finally {
+      await Promise.all(backends.map((backend) => backend.close()));
+    }
+  }, 60_000);
+
   it('a job cancelled while its work runs on, ignoring the signal, stays cancelled when the work answers (never `succeeded`)', async () => {
     const backend = new BullMqJobs(redis.url, stubbornWork(1500), { ...STORE_SETTINGS, stallIntervalMs: 12_000 });
     try {
