@@ -28,7 +28,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { isFinal, JOB_KINDS, type JobBackend, type JobKind, type JobProgress, type JobSettings, type JobSpec, type JobState, type JobSubmission, type JobView, type JobWork, type Submitted } from './types.js';
 import { HttpProblem } from '../service/problem.js';
-import { fingerprintOf, idempotencySlot, keyReused, newJobId, storeLimitProblem, type StoreLimit } from './submission.js';
+import { answerTooLarge, fingerprintOf, idempotencySlot, keyReused, newJobId, storeLimitProblem, type StoreLimit } from './submission.js';
 
 /** What a job holds in BullMQ besides its kind (its queue): never its request, never its answer. */
 interface JobData {
@@ -121,6 +121,11 @@ elseif op == 'settle' then
   local client, bytes, queued = entry(id)
   if client then
     local held = tonumber(ARGV[4])
+    -- An answer past what its client, or everyone, may keep is refused (ARGV[6], ARGV[7]: those bounds).
+    if ARGV[6] and held > bytes then
+      if count('b:' .. client) + held - bytes > tonumber(ARGV[6]) then return 'client-bytes' end
+      if count('b') + held - bytes > tonumber(ARGV[7]) then return 'bytes' end
+    end
     redis.call('HSET', entries, id, client .. '\t' .. held .. '\t0')
     add(client, -queued, held - bytes)
     redis.call('ZADD', expiries, ARGV[5], id)
@@ -446,13 +451,18 @@ export class BullMqJobs implements JobBackend {
     } finally {
       clearInterval(timer);
     }
-    // The answer (or problem) is what the job holds from now on; its request is let go.
+    // The answer (or problem) is what the job holds from now on; its request is let go. An answer
+    // past what its client (or everyone) may keep is dropped: the job fails saying so.
     const ttlMs = this.settings.resultTtlSeconds * 1000;
-    const held = 'json' in outcome ? outcome.json : outcome.problem;
-    if ('json' in outcome) await redis.set(answerKey(id), outcome.json, 'PX', ttlMs);
+    if ('json' in outcome) {
+      const bytes = Buffer.byteLength(outcome.json);
+      const kept = await this.#ledger(redis, 'settle', id, bytes, expires(), this.settings.maxBytesPerClient, this.settings.maxBytes);
+      if (kept === 'ok') await redis.set(answerKey(id), outcome.json, 'PX', ttlMs);
+      else outcome = { problem: JSON.stringify(answerTooLarge(kept as 'client-bytes' | 'bytes', bytes, this.settings)) };
+    }
     await Promise.all([
       redis.del(bodyKey(id)),
-      this.#ledger(redis, 'settle', id, Buffer.byteLength(held), expires()),
+      'problem' in outcome ? this.#ledger(redis, 'settle', id, Buffer.byteLength(outcome.problem), expires()) : undefined,
       job.data.slot === undefined ? undefined : redis.expire(job.data.slot, this.settings.resultTtlSeconds),
     ]);
     if ('problem' in outcome) throw new UnrecoverableError(outcome.problem);

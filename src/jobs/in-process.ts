@@ -4,7 +4,7 @@
 // has its own jobs (use REDIS_URL and ./bullmq.ts for that).
 
 import { isFinal, JOB_KINDS, type JobBackend, type JobKind, type JobProgress, type JobSpec, type JobSettings, type JobState, type JobSubmission, type JobView, type JobWork, type Submitted } from './types.js';
-import { fingerprintOf, idempotencySlot, keyReused, limitPassed, longTimeout, newJobId, storeLimitProblem } from './submission.js';
+import { answerTooLarge, fingerprintOf, idempotencySlot, keyReused, limitPassed, longTimeout, newJobId, storeLimitProblem } from './submission.js';
 
 interface Entry {
   view: JobView;
@@ -146,6 +146,14 @@ export class InProcessJobs implements JobBackend {
     this.#forgetIdle(job.submission.client, holding);
   }
 
+  /** Which byte bound keeping `bytes` instead of what `job` holds now would pass; undefined: none. */
+  #answerLimit(job: Entry, bytes: number): 'client-bytes' | 'bytes' | undefined {
+    const more = bytes - job.bytes;
+    if (this.#holding(job.submission.client).bytes + more > this.settings.maxBytesPerClient) return 'client-bytes';
+    if (this.#bytes + more > this.settings.maxBytes) return 'bytes';
+    return undefined;
+  }
+
   #unqueue(job: Entry): void {
     this.#queued--;
     const holding = this.#holding(job.submission.client);
@@ -194,7 +202,10 @@ export class InProcessJobs implements JobBackend {
           (json) => {
             if (job.view.state !== 'running') return;
             job.view.progress = { ...job.view.progress, done: job.view.progress.total };
-            this.#finish(job, 'succeeded', { result: json });
+            // An answer past what its client (or everyone) may keep is dropped: the job fails saying so.
+            const limit = this.#answerLimit(job, json.length);
+            if (limit === undefined) this.#finish(job, 'succeeded', { result: json });
+            else this.#finish(job, 'failed', { problem: JSON.stringify(answerTooLarge(limit, json.length, this.settings)) });
           },
           (error: unknown) => {
             if (job.view.state === 'running') this.#finish(job, 'failed', { problem: this.work.problemOf(error) });

@@ -82,6 +82,25 @@ export function storeLimitProblem(limit: StoreLimit, settings: { maxQueuedPerCli
   }
 }
 
+/**
+ * The problem a job fails with when its answer does not fit in what its client (or everyone) may
+ * keep: the answer is dropped rather than kept past the bound.
+ */
+export function answerTooLarge(limit: 'client-bytes' | 'bytes', bytes: number, settings: { maxBytesPerClient: number; maxBytes: number }): HttpProblem {
+  if (limit === 'client-bytes') {
+    return new HttpProblem(
+      429,
+      'rate_limited',
+      `The answer (${bytes} bytes) does not fit in what this client's jobs may keep (JOBS_MAX_BYTES_PER_CLIENT = ${settings.maxBytesPerClient}): DELETE /jobs/{id} the finished jobs whose answers you have read, then submit this one again`,
+      {},
+      { headers: { 'retry-after': '10' } },
+    );
+  }
+  return new HttpProblem(503, 'overloaded', `The answer (${bytes} bytes) does not fit in what the job store may keep (JOBS_MAX_BYTES = ${settings.maxBytes}); submit this one again later`, {}, {
+    headers: { 'retry-after': '10' },
+  });
+}
+
 /** A timer for any delay: setTimeout fires at once past 2^31 - 1 ms (24.8 days), so a longer delay waits in steps. */
 export function longTimeout(callback: () => void, delayMs: number): { clear(): void } {
   const STEP_MS = 2 ** 31 - 1;

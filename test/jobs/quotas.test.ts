@@ -87,6 +87,28 @@ describe('in-process job store', () => {
     expect((await submit(app, body, alice)).status).toBe(202);
   }, 30_000);
 
+  it('many small submissions at once whose answers would pass the client’s share: the answers that do not fit are dropped (the job fails 429), another client is not shut out', async () => {
+    app = buildTestApp({ API_KEYS: KEYS, JOBS_MAX_BYTES_PER_CLIENT: 20_000, JOBS_MAX_BYTES: 1_000_000 });
+    const a = app;
+    const b = app;
+    // Small bodies (~50 bytes), ~7.6 kB answers (400 numbers): all ten are accepted, one or two answers fit in 20 kB.
+    const body = { kind: 'compute', endpoint: 'eval', request: { expr: 'sin(eye(20) + x)', at: { x: 0.1 } } };
+    const submitted = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(i % 2 === 0 ? a : b, body, alice)));
+    expect(submitted.map((s) => s.status)).toEqual(Array(10).fill(202));
+    const done = await Promise.all(submitted.map((s) => waitFor(a, s.job.id, { headers: alice, timeoutMs: 60_000 })));
+    const kept = done.filter((d) => d.job.state === 'succeeded');
+    const dropped = done.filter((d) => d.job.state === 'failed');
+    expect(kept.length).toBeGreaterThanOrEqual(1);
+    expect(kept.length).toBeLessThanOrEqual(2);
+    expect(dropped.length).toBe(10 - kept.length);
+    expect(dropped[0]!.job.problem).toMatchObject({ status: 429, code: 'rate_limited' });
+    expect(JSON.stringify(dropped[0]!.job.problem)).toContain('JOBS_MAX_BYTES_PER_CLIENT');
+    // Bob's answer is kept.
+    const bobs = await submit(b, body, bob);
+    expect(bobs.status).toBe(202);
+    expect((await waitFor(a, bobs.job.id, { headers: bob })).job.state).toBe('succeeded');
+  }, 90_000);
+
   it('DELETE with Content-Type: application/json and no body is accepted (200), as without the header', async () => {
     app = buildTestApp();
     const { job } = await submit(app, { kind: 'compute', endpoint: 'eval', request: LECTURE_F });

@@ -111,6 +111,27 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis that mean what they sa
     expect((await submit(a, body, alice)).status).toBe(202);
   }, 60_000);
 
+  it('many small submissions at once whose answers would pass the client’s share: the answers that do not fit are dropped (the job fails 429), another client is not shut out', async () => {
+    const a = await replica({ API_KEYS: KEYS, JOBS_MAX_BYTES_PER_CLIENT: 20_000 });
+    const b = await replica({ API_KEYS: KEYS, JOBS_MAX_BYTES_PER_CLIENT: 20_000 });
+    // Small bodies (~50 bytes), ~7.6 kB answers (400 numbers): all ten are accepted, one or two answers fit in 20 kB.
+    const body = { kind: 'compute', endpoint: 'eval', request: { expr: 'sin(eye(20) + x)', at: { x: 0.1 } } };
+    const submitted = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(i % 2 === 0 ? a : b, body, alice)));
+    expect(submitted.map((s) => s.status)).toEqual(Array(10).fill(202));
+    const done = await Promise.all(submitted.map((s) => waitFor(a, s.job.id, { headers: alice, timeoutMs: 60_000 })));
+    const kept = done.filter((d) => d.job.state === 'succeeded');
+    const dropped = done.filter((d) => d.job.state === 'failed');
+    expect(kept.length).toBeGreaterThanOrEqual(1);
+    expect(kept.length).toBeLessThanOrEqual(2);
+    expect(dropped.length).toBe(10 - kept.length);
+    expect(dropped[0]!.job.problem).toMatchObject({ status: 429, code: 'rate_limited' });
+    expect(JSON.stringify(dropped[0]!.job.problem)).toContain('JOBS_MAX_BYTES_PER_CLIENT');
+    // Bob's answer is kept.
+    const bobs = await submit(b, body, bob);
+    expect(bobs.status).toBe(202);
+    expect((await waitFor(a, bobs.job.id, { headers: bob })).job.state).toBe('succeeded');
+  }, 90_000);
+
   it('a grading cancelled while it runs stays cancelled after its work would have finished', async () => {
     const a = await replica({ WORKERS: 1 });
     const request = longGrading();
