@@ -2,9 +2,9 @@
 // plugins of routes/ registered on it. The server, the OpenAPI generator, the tests and the
 // benchmarks build the app here.
 
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import routes from '../routes/index.js';
-import { GUARDED_ANSWER_BYTES, guardWrites } from '../routes/answer.js';
+import { GUARDED_ANSWER_BYTES, guardWrites, writeTimeouts } from '../routes/answer.js';
 import { offerAsync } from '../routes/jobs.js';
 import { FinishedJobs } from './jobs/answers.js';
 import { createJobBackend } from './jobs/backend.js';
@@ -59,6 +59,33 @@ function installJobs(app: App, config: Config): void {
     async collect() {
       // Redis unreachable: the last count stays, and the scrape still answers.
       await jobs.queued().then((count) => this.set(count), () => undefined);
+    },
+  });
+  const { finishedJobs, jobWatches } = app;
+  new Gauge({
+    name: 'adjoint_job_event_streams',
+    help: 'GET /jobs/{id}/events streams open on this replica (JOBS_MAX_EVENT_STREAMS)',
+    registers: [app.metrics],
+    collect() {
+      this.set(jobWatches.open);
+    },
+  });
+  new Gauge({
+    name: 'adjoint_job_answer_cache_bytes',
+    help: 'Bytes of finished jobs’ JSON kept to be written to every reader (JOBS_ANSWER_CACHE_BYTES)',
+    registers: [app.metrics],
+    collect() {
+      this.set(finishedJobs.bytes);
+    },
+  });
+  let counted = writeTimeouts.count;
+  new Counter({
+    name: 'adjoint_write_timeouts_total',
+    help: 'Connections closed because their client read nothing of an answer for WRITE_TIMEOUT_MS',
+    registers: [app.metrics],
+    collect() {
+      if (writeTimeouts.count > counted) this.inc(writeTimeouts.count - counted);
+      counted = writeTimeouts.count;
     },
   });
 }

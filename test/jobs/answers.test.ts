@@ -93,6 +93,11 @@ describe('answers and event streams that are never read', () => {
     const again = await fetch(`http://127.0.0.1:${port}/jobs/${id}`);
     expect((await again.arrayBuffer()).byteLength).toBe(bytes);
     expect(app!.finishedJobs.builds).toBe(1);
+    // Operators see it in /metrics.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(Number(/^adjoint_write_timeouts_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(40);
+    expect(Number(/^adjoint_job_answer_cache_bytes (\d+)/m.exec(metrics)?.[1])).toBe(bytes);
+    expect(Number(/^adjoint_job_event_streams (\d+)/m.exec(metrics)?.[1])).toBe(0);
   }, 120_000);
 
   it('a client that reads slowly is not cut off: the timeout counts time without progress, not the whole answer', async () => {
