@@ -225,6 +225,9 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
 };
 
 
+/** How long, on shutdown, an event stream may take to send its last event before it is closed. */
+const SHUTDOWN_EVENT_WAIT_MS = 1000;
+
 /** What GET /jobs/{id}/events writes, with the headers Fastify (CORS, request id) set before it was hijacked. */
 async function streamEvents(
   request: FastifyRequest,
@@ -251,6 +254,10 @@ async function streamEvents(
   });
   guardWrites(reply.raw, app.config.WRITE_TIMEOUT_MS);
   const stream = new EventStream(reply.raw);
+  // On shutdown a stream gets a second to take its last event; one whose client does not read is cut then (not after the write timeout).
+  const cutOff = () => setTimeout(() => reply.raw.destroy(), SHUTDOWN_EVENT_WAIT_MS).unref();
+  closing.addEventListener('abort', cutOff, { once: true });
+  reply.raw.once('close', () => closing.removeEventListener('abort', cutOff));
   try {
     for await (const happening of watchJob(app.jobs, id, owner, signal)) {
       let open: boolean;

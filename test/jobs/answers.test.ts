@@ -100,6 +100,19 @@ describe('answers and event streams that are never read', () => {
     expect(Number(/^adjoint_job_event_streams (\d+)/m.exec(metrics)?.[1])).toBe(0);
   }, 120_000);
 
+  it('on shutdown an event stream whose client reads nothing is cut off within a second or so, not after the write timeout', async () => {
+    const { id, port } = await bigFinishedJob({ WRITE_TIMEOUT_MS: 120_000 });
+    const stalled = await neverReading(port, `/jobs/${id}/events`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const started = Date.now();
+    await app!.close();
+    app = undefined;
+    // Generous for a busy machine; the write timeout alone would hold the close for two minutes.
+    expect(Date.now() - started).toBeLessThan(30_000);
+    stalled.socket.resume();
+    await stalled.closed;
+  }, 120_000);
+
   it('a client that reads slowly is not cut off: the timeout counts time without progress, not the whole answer', async () => {
     // The kernel wakes a writer once about a third of the socket's send buffer (up to 4 MB) is free:
     // progress is seen in steps of a megabyte or so, which this reader (about 1 MB/s) takes well within 5 s.
