@@ -385,7 +385,8 @@ export class BullMqJobs implements JobBackend {
     Object.assign(view, { finishedAt, expiresAt: finishedAt + ttlMs });
     if (state === 'succeeded') {
       if (!answer) return view;
-      const result = await this.#redis.get(answerKey(view.id));
+      // A job finished by a replica of an earlier version holds its answer as BullMQ's return value.
+      const result = (await this.#redis.get(answerKey(view.id))) ?? (job.returnvalue || null);
       if (result === null) return undefined;
       view.result = result;
     } else if (job.failedReason === CANCELLED) view.state = 'cancelled';
@@ -428,10 +429,12 @@ export class BullMqJobs implements JobBackend {
     let outcome: { json: string } | { problem: string };
     try {
       const body = await redis.get(bodyKey(id));
-      if (body === null) throw new HttpProblem(503, 'overloaded', 'The job’s request is no longer in the job store (Redis lost it): submit it again');
+      // A job queued by a replica of an earlier version holds its request in BullMQ's data.
+      const earlier = (job.data as { request?: unknown }).request;
+      if (body === null && earlier === undefined) throw new HttpProblem(503, 'overloaded', 'The job’s request is no longer in the job store (Redis lost it): submit it again');
       const { data } = job;
       const json = await this.work.run(
-        { kind, endpoint: data.endpoint, request: JSON.parse(body) as unknown, owner: data.owner ?? undefined, client: data.client },
+        { kind, endpoint: data.endpoint, request: body === null ? earlier : (JSON.parse(body) as unknown), owner: data.owner ?? undefined, client: data.client },
         { signal: controller.signal, onProgress: (progress) => (latest = progress) },
       );
       if ((await redis.get(cancelKey(id))) !== null) controller.abort(new Error('the job was cancelled'));
