@@ -3648,7 +3648,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Events `queued`, `running`, `succeeded`, `failed` or `cancelled`, each with the Job as its data */
+            /** @description Events `queued`, `running`, `succeeded`, `failed` or `cancelled`, each with the Job as its data; `error`, with a problem as its data, when the stream ends without a final state (the job is gone, the job store is unreachable for a minute, the server is shutting down); `: heartbeat` comments while the job store does not answer (docs/jobs.md) */
             200: {
                 headers: {
                     [name: string]: unknown;
