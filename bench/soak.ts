@@ -1,7 +1,8 @@
 // `npm run soak`: tens of thousands of varied requests against a compiled server in its own
 // process, on the default configuration, the hostile shapes of issue 9 among them: distinct large
 // Hessians, many scalar inputs, huge answers, prototype names, probes that would amplify, slow
-// bodies, compressed bodies, floods of cheap requests. Meanwhile the server's RSS is sampled and
+// bodies, compressed bodies, floods of cheap requests; and issue 20's job shapes (one client's large
+// answers against its share, connections that never read a job's answer). Meanwhile the server's RSS is sampled and
 // /healthz timed. It passes when the process stays up under 2.5 GB, /healthz stays under 500 ms,
 // every answer is a 2xx, a 4xx problem with a code, or a 503 with Retry-After, and SIGTERM
 // exits 0 promptly. Not part of `npm test` (minutes of load).
@@ -292,6 +293,76 @@ async function bodiesOnly(): Promise<void> {
   if (failures.length > 0) process.exitCode = 1;
 }
 
+/** Submits a job as the client at `localAddress` (each loopback address is a client of its own) and waits for its end. */
+async function jobFrom(base: string, agent: Agent, body: unknown): Promise<{ status: number; state?: string; code?: string; id?: string }> {
+  const submitted = await request(`${base}/jobs`, { method: 'POST', dispatcher: agent, body: json(body), headers: { 'content-type': 'application/json' } });
+  const job = (await submitted.body.json()) as { id?: string; code?: string };
+  if (submitted.statusCode !== 202) return { status: submitted.statusCode, code: job.code };
+  for (;;) {
+    const res = await request(`${base}/jobs/${job.id}`, { dispatcher: agent });
+    const text = await res.body.text();
+    const state = /"state":"(\w+)"/.exec(text)?.[1];
+    if (res.statusCode === 200 && state !== 'queued' && state !== 'running') {
+      const problemAt = text.indexOf('"problem":');
+      return { status: 202, state, id: job.id, code: problemAt < 0 ? undefined : /"code":"(\w+)"/.exec(text.slice(problemAt))?.[1] };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** A raw request whose answer is not read (the socket paused at once) until `resume`; `closed` resolves when it ends. */
+function neverReading(port: number, localAddress: string, path: string): { closed: Promise<number>; resume(): void } {
+  const opened = performance.now();
+  const socket = connect({ port, host: '127.0.0.1', localAddress }, () => {
+    socket.pause();
+    // Connection: close, so that a refused one (429) is closed once answered rather than kept alive idle.
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+  });
+  socket.on('error', () => undefined);
+  return { closed: new Promise((resolve) => socket.once('close', () => resolve(performance.now() - opened))), resume: () => socket.resume() };
+}
+
+/**
+ * Issue 20's job shapes, beside the main load: one client (127.0.0.2) submits 20 jobs whose answers
+ * are 19 MB each (more than its JOBS_MAX_BYTES_PER_CLIENT keeps) while another (127.0.0.4) submits
+ * 4; then 260 connections from a third (127.0.0.3) never read a finished job's answer (130 event
+ * streams, 130 GETs). The second client must get every answer, the never-read connections must be
+ * closed, and the process must stay within its memory.
+ */
+async function jobShapes(base: string, port: number, bad: string[]): Promise<string[]> {
+  const agents = ['127.0.0.2', '127.0.0.4'].map((localAddress) => new Agent({ connections: 8, localAddress, bodyTimeout: 120_000, headersTimeout: 120_000 }));
+  const big = (i: number) => ({ kind: 'compute', endpoint: 'eval', request: { expr: 'sin(eye(1000) + x)', at: { x: 0.5 + i * 1e-9 } } });
+  const [greedy, other] = await Promise.all([
+    Promise.all(Array.from({ length: 20 }, (_, i) => jobFrom(base, agents[0]!, big(i)))),
+    Promise.all(Array.from({ length: 4 }, (_, i) => jobFrom(base, agents[1]!, big(100 + i)))),
+  ]);
+  const tally = (outcomes: { status: number; state?: string; code?: string }[]) => {
+    const byOutcome = new Map<string, number>();
+    for (const o of outcomes) {
+      const key = o.status === 202 ? `${o.state}${o.code ? ` ${o.code}` : ''}` : `${o.status} ${o.code ?? ''}`;
+      byOutcome.set(key, (byOutcome.get(key) ?? 0) + 1);
+    }
+    return [...byOutcome].map(([o, n]) => `${n} × ${o}`).join(', ');
+  };
+  if (other.some((o) => o.state !== 'succeeded')) bad.push(`jobs: the second client's 19 MB answers: ${tally(other)}`);
+  if (!greedy.some((o) => o.code === 'rate_limited')) bad.push(`jobs: the greedy client kept every answer: ${tally(greedy)}`);
+  const lines = [`jobs, 19 MB answers: client A (20 submitted) ${tally(greedy)}; client B (4) ${tally(other)}`];
+  const id = greedy.find((o) => o.state === 'succeeded')?.id ?? other.find((o) => o.state === 'succeeded')?.id;
+  if (id !== undefined) {
+    const stalled = Array.from({ length: 260 }, (_, i) => neverReading(port, '127.0.0.3', i % 2 === 0 ? `/jobs/${id}/events` : `/jobs/${id}`));
+    // Past the write timeout (30 s), read what the kernel held: each connection then ends.
+    await new Promise((resolve) => setTimeout(resolve, 40_000));
+    for (const s of stalled) s.resume();
+    const bound = new Promise<number>((resolve) => setTimeout(() => resolve(-1), 20_000));
+    const closedMs = await Promise.all(stalled.map((s) => Promise.race([s.closed, bound])));
+    const open = closedMs.filter((ms) => ms < 0).length;
+    if (open > 0) bad.push(`jobs: ${open} of 260 never-reading connections to a finished job were still open after 60 s`);
+    lines.push(`jobs, 260 connections never reading a 19 MB answer (130 event streams, 130 GETs, one client): ${260 - open} closed by the server (write timeout, or 429 past 16 streams), ${open} still open after 60 s`);
+  }
+  await Promise.all(agents.map((agent) => agent.close()));
+  return lines;
+}
+
 async function main(): Promise<void> {
   const model = await fakeModel();
   const server = await startServer({ PROBE_ALLOWED_ORIGINS: model.origin });
@@ -364,6 +435,7 @@ async function main(): Promise<void> {
   }, 2000);
   const healthProbe = timeHealth(server.base, SECONDS * 1000);
   const drips = dripBodies(port, 50, Math.min(SECONDS * 1000, 60_000));
+  const jobLines = jobShapes(server.base, port, bad);
 
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -373,6 +445,7 @@ async function main(): Promise<void> {
   const health = await healthProbe;
   if (health.some((ms) => ms < 0)) bad.push('healthz: a check failed');
   const dripMs = await drips;
+  const jobReport = await jobLines;
   clearInterval(sampler);
   clearInterval(lagSampler);
   const bursts = await largeBodyPhases(server);
@@ -385,6 +458,7 @@ async function main(): Promise<void> {
   console.log(`${sent} requests; server RSS max ${(maxRss / 1e9).toFixed(2)} GB; /healthz p50 ${percentile(health, 50).toFixed(1)} ms, p99 ${percentile(health, 99).toFixed(1)} ms, max ${Math.max(...health).toFixed(1)} ms (${health.length} samples, timed from a thread of their own); server event-loop delay max ${serverLagMs.toFixed(0)} ms`);
   console.log(`slow bodies: 50 connections dripping a byte every 2 s were closed after ${(percentile(dripMs, 50) / 1000).toFixed(1)} s (median), ${(Math.max(...dripMs) / 1000).toFixed(1)} s (max)`);
   console.log(`probe target received ${(model.received() / 1e6).toFixed(1)} MB in all`);
+  for (const line of jobReport) console.log(line);
   console.log(`SIGTERM: exit ${stop.code} after ${stop.ms.toFixed(0)} ms\n`);
   console.log('| request shape | answers |');
   console.log('| --- | --- |');

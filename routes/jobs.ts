@@ -1,19 +1,26 @@
 // The jobs API (README "Jobs"): long work submitted, watched, fetched and cancelled by its id.
 
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { jobJson, type FinishedJobs } from '../src/jobs/answers.js';
 import { JOB_ID } from '../src/jobs/submission.js';
-import { COMPUTE_ENDPOINTS, JOB_STATES, type JobBackend, type JobSpec, type JobView } from '../src/jobs/types.js';
+import { COMPUTE_ENDPOINTS, isFinal, JOB_STATES, type JobBackend, type JobSpec, type JobView } from '../src/jobs/types.js';
 import { jobSpecFor } from '../src/jobs/work.js';
-import { watchJob } from '../src/jobs/watch.js';
+import { watchJob, type WatchSlots } from '../src/jobs/watch.js';
 import { HttpProblem, problemResponses } from '../src/service/problem.js';
+import { EventStream, guardWrites, sendBytes } from './answer.js';
 import { probeClientOf } from './probe.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Where jobs queue and run (src/jobs): in this process, or in Redis with REDIS_URL. */
     jobs: JobBackend;
+    /** Finished jobs' JSON, one Buffer per job shared by every reader (JOBS_ANSWER_CACHE_BYTES). */
+    finishedJobs: FinishedJobs;
+    /** Open event streams, per client and in all. */
+    jobWatches: WatchSlots;
   }
 }
 
@@ -56,21 +63,8 @@ const JobSchema = z
 
 const IdParams = z.object({ id: z.string().describe('The id POST /jobs answered') });
 
-function iso(ms: number | undefined): string | undefined {
-  return ms === undefined ? undefined : new Date(ms).toISOString();
-}
-
-/** A job as JSON, its answer spliced in as the bytes the synchronous endpoint would have sent. */
-export function jobJson(view: JobView): string {
-  const { id, kind, endpoint, state, progress, result, problem } = view;
-  const times = { createdAt: iso(view.createdAt), startedAt: iso(view.startedAt), finishedAt: iso(view.finishedAt), expiresAt: iso(view.expiresAt) };
-  const head = JSON.stringify({ id, kind, endpoint, state, progress, ...times });
-  const tail = result !== undefined ? `,"result":${result}` : problem !== undefined ? `,"problem":${problem}` : '';
-  return `${head.slice(0, -1)}${tail}}`;
-}
-
-function sendJob(reply: FastifyReply, view: JobView): FastifyReply {
-  return reply.type('application/json; charset=utf-8').send(Buffer.from(jobJson(view)));
+function sendJob(reply: FastifyReply, view: JobView | Buffer): FastifyReply {
+  return sendBytes(reply.type('application/json; charset=utf-8'), Buffer.isBuffer(view) ? view : Buffer.from(jobJson(view)));
 }
 
 function notFound(id: string): HttpProblem {
@@ -119,14 +113,21 @@ export function offerAsync(route: RouteOptions): void {
 }
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
-  // Event streams end when the server shuts down (else they would hold it open).
+  // Event streams end when the server shuts down (else they would hold it open), with a last event saying so.
   const closing = new AbortController();
   app.addHook('preClose', async () => closing.abort());
 
   const lookup = async (id: string, owner: string | undefined): Promise<JobView> => {
-    const view = JOB_ID.test(id) ? await app.jobs.get(id, owner) : undefined;
+    // Without its answer: a finished job's bytes come from app.finishedJobs, read once per job.
+    const view = JOB_ID.test(id) ? await app.jobs.get(id, owner, { answer: false }) : undefined;
     if (view === undefined) throw notFound(id);
     return view;
+  };
+  /** The job's JSON: a finished job's shared Buffer, read with its answer once; 404 if it went meanwhile. */
+  const jsonOf = async (view: JobView, owner: string | undefined): Promise<Buffer> => {
+    const json = await app.finishedJobs.json(view, () => app.jobs.get(view.id, owner));
+    if (json === undefined) throw notFound(view.id);
+    return json;
   };
 
   app.post(
@@ -162,7 +163,10 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         response: { 200: jobResponse, ...problemResponses(404, 429, 503) },
       },
     },
-    async (request, reply) => sendJob(reply, await lookup(request.params.id, request.apiKeyId)),
+    async (request, reply) => {
+      const view = await lookup(request.params.id, request.apiKeyId);
+      return sendJob(reply, await jsonOf(view, request.apiKeyId));
+    },
   );
 
   app.get(
@@ -175,7 +179,8 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         params: IdParams,
         response: {
           200: {
-            description: 'Events `queued`, `running`, `succeeded`, `failed` or `cancelled`, each with the Job as its data',
+            description:
+              'Events `queued`, `running`, `succeeded`, `failed` or `cancelled`, each with the Job as its data; `error`, with a problem as its data, when the stream ends without a final state (the job is gone, the job store is unreachable for a minute, the server is shutting down); `: heartbeat` comments while the job store does not answer (docs/jobs.md)',
             content: { 'text/event-stream': { schema: z.string() } },
           },
           ...problemResponses(404, 429, 503),
@@ -184,22 +189,14 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const owner = request.apiKeyId;
-      await lookup(request.params.id, owner);
-      const stop = new AbortController();
-      const signal = AbortSignal.any([stop.signal, closing.signal]);
-      reply.raw.once('close', () => stop.abort());
-      reply.hijack();
-      reply.raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        // nginx would otherwise hold events back in its buffer.
-        'x-accel-buffering': 'no',
-        'x-request-id': request.id,
-      });
-      for await (const view of watchJob(app.jobs, request.params.id, owner, signal)) {
-        reply.raw.write(`event: ${view.state}\ndata: ${jobJson(view)}\n\n`);
+      const id = request.params.id;
+      await lookup(id, owner);
+      const release = app.jobWatches.take(probeClientOf(request));
+      try {
+        await streamEvents(request, reply, id, closing.signal, jsonOf);
+      } finally {
+        release();
       }
-      reply.raw.end();
     },
   );
 
@@ -209,17 +206,81 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
       schema: {
         operationId: 'cancelJob',
         tags: [JOBS_TAG],
-        summary: 'Cancel a queued or running job (its queries stop); a finished job is left as it is',
+        summary: 'Cancel a queued or running job (its queries stop; it stays cancelled until it expires), or remove a finished one (its answer’s bytes are freed)',
         params: IdParams,
         response: { 200: jobResponse, ...problemResponses(404, 429, 503) },
+      },
+      // A DELETE carries no body: one sent with a JSON content type and nothing in it is not malformed JSON.
+      onRequest: async (request) => {
+        const length = request.headers['content-length'];
+        if (request.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) delete request.headers['content-type'];
       },
     },
     async (request, reply) => {
       const view = JOB_ID.test(request.params.id) ? await app.jobs.cancel(request.params.id, request.apiKeyId) : undefined;
       if (view === undefined) throw notFound(request.params.id);
+      if (isFinal(view.state)) app.finishedJobs.forget(view.id);
       return sendJob(reply, view);
     },
   );
 };
+
+
+/** How long, on shutdown, an event stream may take to send its last event before it is closed. */
+const SHUTDOWN_EVENT_WAIT_MS = 1000;
+
+/** What GET /jobs/{id}/events writes, with the headers Fastify (CORS, request id) set before it was hijacked. */
+async function streamEvents(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  id: string,
+  closing: AbortSignal,
+  jsonOf: (view: JobView, owner: string | undefined) => Promise<Buffer>,
+): Promise<void> {
+  const app = request.server;
+  const owner = request.apiKeyId;
+  const stop = new AbortController();
+  const signal = AbortSignal.any([stop.signal, closing]);
+  reply.raw.once('close', () => stop.abort());
+  // Headers set by hooks so far (CORS, rate limits, x-request-id) are written with the stream's own.
+  const headers = reply.getHeaders() as OutgoingHttpHeaders;
+  reply.hijack();
+  reply.raw.writeHead(200, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    // nginx would otherwise hold events back in its buffer.
+    'x-accel-buffering': 'no',
+    'x-request-id': request.id,
+  });
+  guardWrites(reply.raw, app.config.WRITE_TIMEOUT_MS);
+  const stream = new EventStream(reply.raw);
+  // On shutdown a stream gets a second to take its last event; one whose client does not read is cut then (not after the write timeout).
+  const cutOff = () => setTimeout(() => reply.raw.destroy(), SHUTDOWN_EVENT_WAIT_MS).unref();
+  closing.addEventListener('abort', cutOff, { once: true });
+  reply.raw.once('close', () => closing.removeEventListener('abort', cutOff));
+  try {
+    for await (const happening of watchJob(app.jobs, id, owner, signal)) {
+      let open: boolean;
+      if (happening.type === 'heartbeat') open = await stream.send(': heartbeat\n\n');
+      else if (happening.type === 'problem') open = await stream.send(`event: error\ndata: ${JSON.stringify(happening.problem)}\n\n`);
+      else if (!isFinal(happening.view.state)) open = await stream.send(`event: ${happening.view.state}\ndata: ${jobJson(happening.view)}\n\n`);
+      // The final event: the job's shared bytes, written as they are.
+      else open = await stream.send(`event: ${happening.view.state}\ndata: `, await jsonOf(happening.view, owner), '\n\n');
+      if (!open) return;
+    }
+    if (closing.aborted) {
+      const problem = new HttpProblem(503, 'shutting_down', 'The server is restarting: open the stream again (the job goes on)', {}, { headers: { 'retry-after': '1' } });
+      await stream.send(`event: error\ndata: ${JSON.stringify(problem)}\n\n`);
+    }
+  } catch (error) {
+    // Hijacked: nothing may escape to Fastify's error handler, which would write on the stream.
+    const problem = error instanceof HttpProblem ? error : new HttpProblem(503, 'overloaded', 'The job could not be read; read it again shortly', {}, { headers: { 'retry-after': '5' } });
+    if (!(error instanceof HttpProblem)) request.log.warn({ err: error }, 'job event stream failed');
+    await stream.send(`event: error\ndata: ${JSON.stringify(problem)}\n\n`);
+  } finally {
+    stream.end();
+  }
+}
 
 export default jobs;

@@ -11,6 +11,8 @@ function settingsOf(config: Config): JobSettings {
     concurrency: { probe: config.JOBS_CONCURRENCY_PROBE, grade: config.JOBS_CONCURRENCY_GRADE, compute: config.JOBS_CONCURRENCY_COMPUTE },
     resultTtlSeconds: config.JOBS_RESULT_TTL_SECONDS,
     maxBytes: config.JOBS_MAX_BYTES,
+    maxQueuedPerClient: config.JOBS_MAX_QUEUED_PER_CLIENT,
+    maxBytesPerClient: config.JOBS_MAX_BYTES_PER_CLIENT,
   };
 }
 

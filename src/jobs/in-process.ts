@@ -4,7 +4,7 @@
 // has its own jobs (use REDIS_URL and ./bullmq.ts for that).
 
 import { isFinal, JOB_KINDS, type JobBackend, type JobKind, type JobProgress, type JobSpec, type JobSettings, type JobState, type JobSubmission, type JobView, type JobWork, type Submitted } from './types.js';
-import { fingerprintOf, idempotencySlot, keyReused, newJobId, queueFull, storeFull } from './submission.js';
+import { answerTooLarge, fingerprintOf, idempotencySlot, keyReused, limitPassed, longTimeout, newJobId, storeLimitProblem } from './submission.js';
 
 interface Entry {
   view: JobView;
@@ -14,6 +14,13 @@ interface Entry {
   bytes: number;
   controller: AbortController;
   idempotency?: string | undefined;
+  expiry?: { clear(): void } | undefined;
+}
+
+/** What one client holds: jobs waiting to start, and bytes of bodies and kept answers. */
+interface Holding {
+  queued: number;
+  bytes: number;
 }
 
 /** A FIFO queue whose taken entries are dropped in batches (shift() on 10,000 entries is quadratic). */
@@ -42,7 +49,7 @@ export class InProcessJobs implements JobBackend {
   readonly #keys = new Map<string, string>();
   readonly #waiting = new Map<JobKind, Fifo<Entry>>(JOB_KINDS.map((kind) => [kind, new Fifo<Entry>()]));
   readonly #running = new Map<JobKind, number>(JOB_KINDS.map((kind) => [kind, 0]));
-  readonly #expiries = new Set<NodeJS.Timeout>();
+  readonly #held = new Map<string, Holding>();
   #queued = 0;
   #bytes = 0;
   #closed = false;
@@ -64,36 +71,42 @@ export class InProcessJobs implements JobBackend {
       if (earlier.fingerprint !== fingerprint) throw keyReused();
       return { view: copy(earlier.view), created: false };
     }
-    if (this.#queued >= this.settings.maxQueued) throw queueFull(this.settings.maxQueued);
-    if (this.#bytes + bytes > this.settings.maxBytes) throw storeFull(this.settings.maxBytes);
+    const mine = this.#holding(submission.client);
+    const passed = limitPassed({ clientQueued: mine.queued, clientBytes: mine.bytes, queued: this.#queued, bytes: this.#bytes }, bytes, this.settings);
+    if (passed !== undefined) throw storeLimitProblem(passed, this.settings);
     const id = newJobId();
     const view: JobView = { id, kind: submission.kind, state: 'queued', progress: { done: 0, total: 1 }, createdAt: Date.now() };
     if (submission.endpoint !== undefined) view.endpoint = submission.endpoint;
-    const job: Entry = { view, submission, fingerprint, bytes, controller: new AbortController(), idempotency: slot };
+    const job: Entry = { view, submission, fingerprint, bytes: 0, controller: new AbortController(), idempotency: slot };
     this.#jobs.set(id, job);
-    this.#bytes += bytes;
+    this.#hold(job, bytes);
     if (slot !== undefined) this.#keys.set(slot, id);
     this.#queued++;
+    mine.queued++;
     this.#waiting.get(submission.kind)!.push(job);
     this.#pump(submission.kind);
     return { view: copy(view), created: true };
   }
 
-  async get(id: string, owner: string | undefined): Promise<JobView | undefined> {
+  async get(id: string, owner: string | undefined, options: { answer?: boolean } = {}): Promise<JobView | undefined> {
     const job = this.#find(id, owner);
-    return job === undefined ? undefined : copy(job.view);
+    if (job === undefined) return undefined;
+    return options.answer === false ? { ...copy(job.view), result: undefined, problem: undefined } : copy(job.view);
   }
 
   async cancel(id: string, owner: string | undefined): Promise<JobView | undefined> {
     const job = this.#find(id, owner);
     if (job === undefined) return undefined;
-    if (!isFinal(job.view.state)) {
+    if (isFinal(job.view.state)) {
+      // A finished job is removed: its answer's bytes count against its client no more.
+      this.#remove(job);
+    } else {
       // A queued job is skipped when its turn comes; a running one stops its queries and evaluations now.
-      if (job.view.state === 'queued') this.#queued--;
+      if (job.view.state === 'queued') this.#unqueue(job);
       this.#finish(job, 'cancelled');
       job.controller.abort(new Error('the job was cancelled'));
     }
-    return copy(job.view);
+    return { ...copy(job.view), result: undefined, problem: undefined };
   }
 
   async queued(): Promise<number> {
@@ -107,13 +120,58 @@ export class InProcessJobs implements JobBackend {
       if (!isFinal(job.view.state)) this.#finish(job, 'cancelled');
       job.controller.abort(new Error('the server is shutting down'));
     }
-    for (const timer of this.#expiries) clearTimeout(timer);
-    this.#expiries.clear();
+    for (const job of this.#jobs.values()) job.expiry?.clear();
   }
 
   #find(id: string, owner: string | undefined): Entry | undefined {
     const job = this.#jobs.get(id);
     return job !== undefined && job.submission.owner === owner ? job : undefined;
+  }
+
+  #holding(client: string): Holding {
+    let holding = this.#held.get(client);
+    if (holding === undefined) {
+      holding = { queued: 0, bytes: 0 };
+      this.#held.set(client, holding);
+    }
+    return holding;
+  }
+
+  /** Sets what `job` holds to `bytes`, for its client and in all. */
+  #hold(job: Entry, bytes: number): void {
+    const holding = this.#holding(job.submission.client);
+    holding.bytes += bytes - job.bytes;
+    this.#bytes += bytes - job.bytes;
+    job.bytes = bytes;
+    this.#forgetIdle(job.submission.client, holding);
+  }
+
+  /** Which byte bound keeping `bytes` instead of what `job` holds now would pass; undefined: none. */
+  #answerLimit(job: Entry, bytes: number): 'client-bytes' | 'bytes' | undefined {
+    const more = bytes - job.bytes;
+    if (this.#holding(job.submission.client).bytes + more > this.settings.maxBytesPerClient) return 'client-bytes';
+    if (this.#bytes + more > this.settings.maxBytes) return 'bytes';
+    return undefined;
+  }
+
+  #unqueue(job: Entry): void {
+    this.#queued--;
+    const holding = this.#holding(job.submission.client);
+    holding.queued--;
+    this.#forgetIdle(job.submission.client, holding);
+  }
+
+  #forgetIdle(client: string, holding: Holding): void {
+    if (holding.queued === 0 && holding.bytes === 0) this.#held.delete(client);
+  }
+
+  /** Forgets a job, its answer and its Idempotency-Key. */
+  #remove(job: Entry): void {
+    if (this.#jobs.get(job.view.id) !== job) return;
+    job.expiry?.clear();
+    this.#jobs.delete(job.view.id);
+    this.#hold(job, 0);
+    if (job.idempotency !== undefined && this.#keys.get(job.idempotency) === job.view.id) this.#keys.delete(job.idempotency);
   }
 
   /** Starts waiting jobs of `kind` while it has room. */
@@ -123,7 +181,7 @@ export class InProcessJobs implements JobBackend {
       const job = waiting.shift();
       if (job === undefined) return;
       if (job.view.state !== 'queued') continue;
-      this.#queued--;
+      this.#unqueue(job);
       this.#start(job);
     }
   }
@@ -144,7 +202,10 @@ export class InProcessJobs implements JobBackend {
           (json) => {
             if (job.view.state !== 'running') return;
             job.view.progress = { ...job.view.progress, done: job.view.progress.total };
-            this.#finish(job, 'succeeded', { result: json });
+            // An answer past what its client (or everyone) may keep is dropped: the job fails saying so.
+            const limit = this.#answerLimit(job, json.length);
+            if (limit === undefined) this.#finish(job, 'succeeded', { result: json });
+            else this.#finish(job, 'failed', { problem: JSON.stringify(answerTooLarge(limit, json.length, this.settings)) });
           },
           (error: unknown) => {
             if (job.view.state === 'running') this.#finish(job, 'failed', { problem: this.work.problemOf(error) });
@@ -164,17 +225,9 @@ export class InProcessJobs implements JobBackend {
     Object.assign(job.view, { state, finishedAt: now, expiresAt: now + ttlMs }, outcome);
     // The body is let go (a running job's work keeps its own reference until it settles); the answer is kept.
     job.submission = { ...job.submission, request: undefined };
-    this.#bytes -= job.bytes;
-    job.bytes = (outcome.result?.length ?? 0) + (outcome.problem?.length ?? 0);
-    this.#bytes += job.bytes;
-    const timer = setTimeout(() => {
-      this.#expiries.delete(timer);
-      this.#jobs.delete(job.view.id);
-      this.#bytes -= job.bytes;
-      if (job.idempotency !== undefined && this.#keys.get(job.idempotency) === job.view.id) this.#keys.delete(job.idempotency);
-    }, ttlMs);
-    timer.unref();
-    this.#expiries.add(timer);
+    this.#hold(job, (outcome.result?.length ?? 0) + (outcome.problem?.length ?? 0));
+    // JOBS_RESULT_TTL_SECONDS may be up to 30 days, past what one setTimeout can wait.
+    if (!this.#closed) job.expiry = longTimeout(() => this.#remove(job), ttlMs);
   }
 }
 

@@ -30,7 +30,10 @@ export interface JobSpec {
 export interface JobSubmission extends JobSpec {
   /** The submitting API key's id (undefined: keys are off); only that key sees the job. */
   owner: string | undefined;
-  /** Who the probe's outbound queries count against (PROBE_CLIENT_QUERIES_PER_MINUTE). */
+  /**
+   * Who the submission counts against: the probe's outbound queries (PROBE_CLIENT_QUERIES_PER_MINUTE)
+   * and the client's share of the job store (JOBS_MAX_QUEUED_PER_CLIENT, JOBS_MAX_BYTES_PER_CLIENT).
+   */
   client: string;
   /** The client's Idempotency-Key: a second submission with it returns the first job. */
   idempotencyKey?: string | undefined;
@@ -87,11 +90,21 @@ export interface JobBackend {
   readonly name: 'in-process' | 'bullmq';
   /** Checks a submission's body as its synchronous endpoint would (throws its 400 problem). */
   check(spec: JobSpec): void;
-  /** Queues a job; throws a 503 problem when JOBS_MAX_QUEUED are waiting, a 422 when the key was used for another body. */
+  /**
+   * Queues a job; throws a 429 problem past the client's share (JOBS_MAX_QUEUED_PER_CLIENT,
+   * JOBS_MAX_BYTES_PER_CLIENT), a 503 past the store's (JOBS_MAX_QUEUED, JOBS_MAX_BYTES), a 422 when
+   * the Idempotency-Key was used for another body.
+   */
   submit(job: JobSubmission): Promise<Submitted>;
-  /** The job, if it exists, has not expired, and belongs to `owner`; else undefined (never says which). */
-  get(id: string, owner: string | undefined): Promise<JobView | undefined>;
-  /** Cancels a queued or running job (its queries stop); a finished job is left as it is. */
+  /**
+   * The job, if it exists, has not expired, and belongs to `owner`; else undefined (never says which).
+   * With `answer: false` a finished job's `result` and `problem` are left out (not even read).
+   */
+  get(id: string, owner: string | undefined, options?: { answer?: boolean }): Promise<JobView | undefined>;
+  /**
+   * Cancels a queued or running job (its queries stop; it stays `cancelled` until it expires); a
+   * finished job is removed, its answer's bytes freed. The job as it was left, without its answer.
+   */
   cancel(id: string, owner: string | undefined): Promise<JobView | undefined>;
   /** Jobs waiting to start, all kinds (for /metrics and tests). */
   queued(): Promise<number>;
@@ -103,6 +116,9 @@ export interface JobSettings {
   maxQueued: number;
   concurrency: Record<JobKind, number>;
   resultTtlSeconds: number;
-  /** In the process: bytes the waiting jobs' bodies and the kept answers may hold. */
+  /** Bytes the waiting and running jobs' bodies and the kept answers may hold, all clients together. */
   maxBytes: number;
+  /** The same, and the jobs waiting to start, for one client (its API key, else its address). */
+  maxQueuedPerClient: number;
+  maxBytesPerClient: number;
 }

@@ -56,6 +56,8 @@ export class EndpointWork implements JobWork {
     const body = contract.parse(job.request);
     context.signal.throwIfAborted();
     const answer = await this.answer(job, body, context);
+    // Work that finished although the job was cancelled meanwhile (it did not look at the signal) answers nothing.
+    context.signal.throwIfAborted();
     return answer instanceof SerializedAnswer ? decoder.decode(answer.json) : contract.serialize(answer);
   }
 
@@ -91,7 +93,7 @@ export class EndpointWork implements JobWork {
         return answer;
       }
       case 'grade':
-        return compute.grade(body as GradeRequest, gradeLimits);
+        return compute.grade(body as GradeRequest, gradeLimits, { signal });
       case 'compute': {
         const endpoint: ComputeEndpoint = job.endpoint ?? 'grad';
         return compute.respondNow(endpoint, body as RequestTable[typeof endpoint], { signal });

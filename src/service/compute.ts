@@ -315,12 +315,14 @@ export class Compute {
   }
 
   /** Grade a class: on a worker when there is a pool (a large class is seconds of work). */
-  async grade(request: GradeRequest, limits: GradeLimits): Promise<Answer> {
+  async grade(request: GradeRequest, limits: GradeLimits, options: RunOptions = {}): Promise<Answer> {
+    options.signal?.throwIfAborted();
     if (this.pool === undefined) {
       this.counts.inline++;
       return grade(this.engine, request, limits);
     }
-    return this.offload({ op: 'grade', request, limits, serialize: true });
+    // A cancelled grading job stops its worker task.
+    return this.offload({ op: 'grade', request, limits, serialize: true }, { signal: options.signal });
   }
 
   /** A probe's picture: drawn (deflated) on a worker when there is a pool, it takes no time of the event loop. */

@@ -30,6 +30,7 @@ const CONFIG_DOCS: Record<Name, SettingDoc> = {
   REQUEST_TIMEOUT_MS: { meaning: 'time a client has to send a whole request, body included (past it: 408 `timeout` and the connection is closed; checked at least every second)' },
   HEADERS_TIMEOUT_MS: { meaning: 'time a client has to send the request headers (at most `REQUEST_TIMEOUT_MS`)' },
   KEEP_ALIVE_TIMEOUT_MS: { meaning: 'how long an idle keep-alive connection stays open (longer than a load balancer\'s idle timeout, typically 60 s)' },
+  WRITE_TIMEOUT_MS: { meaning: 'a connection whose client reads nothing of an answer for this long is closed (answers of 1 MiB or more are written in slices, each after the last drained; docs/jobs.md)' },
   COMPRESS_MIN_BYTES: { meaning: 'answers of at least this many bytes are compressed (br or gzip) when the request\'s `Accept-Encoding` allows; `0`: never compressed' },
   // What one request may cost
   MAX_EXPR_LENGTH: { meaning: 'characters of an expression' },
@@ -91,7 +92,12 @@ const CONFIG_DOCS: Record<Name, SettingDoc> = {
   JOBS_CONCURRENCY_PROBE: { meaning: 'probe jobs one replica runs at once' },
   JOBS_CONCURRENCY_GRADE: { meaning: 'grade jobs one replica runs at once' },
   JOBS_CONCURRENCY_COMPUTE: { meaning: 'differentiation jobs one replica runs at once' },
-  JOBS_MAX_BYTES: { meaning: 'without `REDIS_URL`: bytes the waiting jobs\' bodies and the kept answers may hold in memory (512 MiB; past it: 503 `overloaded`)' },
+  JOBS_MAX_BYTES: { meaning: 'bytes the jobs\' bodies and kept answers may hold, all clients (in memory, or in Redis; 512 MiB; past it: 503 `overloaded`)' },
+  JOBS_MAX_QUEUED_PER_CLIENT: { meaning: 'one client\'s share of waiting jobs (an API key, or an address without keys; past it: 429; docs/jobs.md)' },
+  JOBS_MAX_BYTES_PER_CLIENT: { meaning: 'one client\'s share of the bytes of job bodies and kept answers (past it: 429, and an answer that does not fit fails its job with 429; docs/jobs.md)' },
+  JOBS_MAX_EVENT_STREAMS: { meaning: 'open `GET /jobs/{id}/events` streams per replica (past it: 503 with `Retry-After`)' },
+  JOBS_MAX_EVENT_STREAMS_PER_CLIENT: { meaning: 'open `GET /jobs/{id}/events` streams per client (past it: 429 with `Retry-After`)' },
+  JOBS_ANSWER_CACHE_BYTES: { meaning: 'finished jobs\' JSON kept to be sent to every reader (one copy per job, shared by every connection)' },
   JOBS_RESULT_TTL_SECONDS: { meaning: 'how long a finished job (its answer or problem) is kept; then 404' },
   JOBS_PROBE_MAX_DURATION_MS: { meaning: 'how long one probe job may take from its start (an hour), instead of `PROBE_MAX_DURATION_MS` (past it: the job fails with 504 `probe_timeout`)' },
   JOBS_STALL_INTERVAL_MS: { meaning: 'with `REDIS_URL`: how long a running job\'s lock lasts unrenewed, and how often replicas look for lapsed ones; a job whose replica died is run again elsewhere within about twice this' },
@@ -99,13 +105,13 @@ const CONFIG_DOCS: Record<Name, SettingDoc> = {
 
 const SECTIONS: readonly { title: string; names: readonly Name[] }[] = [
   { title: 'Listening and logging', names: ['PORT', 'HOST', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS'] },
-  { title: 'Request bodies and slow clients', names: ['BODY_LIMIT', 'BODY_MAX_ITEMS', 'BODY_WORKER_THRESHOLD_BYTES', 'BODY_MAX_INFLIGHT_BYTES', 'REQUEST_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'KEEP_ALIVE_TIMEOUT_MS', 'COMPRESS_MIN_BYTES'] },
+  { title: 'Request bodies and slow clients', names: ['BODY_LIMIT', 'BODY_MAX_ITEMS', 'BODY_WORKER_THRESHOLD_BYTES', 'BODY_MAX_INFLIGHT_BYTES', 'REQUEST_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'KEEP_ALIVE_TIMEOUT_MS', 'WRITE_TIMEOUT_MS', 'COMPRESS_MIN_BYTES'] },
   { title: 'What one request may cost', names: ['MAX_EXPR_LENGTH', 'MAX_NODES', 'MAX_TENSOR_ELEMENTS', 'MAX_DIMENSION', 'MAX_LIVE_ELEMENTS', 'MAX_FLOPS', 'MAX_JACOBIAN_ELEMENTS', 'MAX_ANSWER_ELEMENTS', 'MAX_POINTS', 'MAX_TRACE_ELEMENTS', 'MAX_INPUTS', 'MAX_DERIVED_NODES'] },
   { title: 'Where work runs', names: ['WORKERS', 'WORKER_HEAP_MB', 'WORKER_NICE', 'INLINE_FLOPS', 'INLINE_ANSWER_ELEMENTS', 'INLINE_PLAN_NODES', 'WORK_TIMEOUT_MS', 'MAX_QUEUE', 'CACHE_SIZE', 'CACHE_MAX_BYTES', 'BLAS', 'BLAS_THREADS', 'GRAPH_MAX_NODES', 'MAX_EVENT_LOOP_DELAY_MS'] },
   { title: 'Access and protection', names: ['API_KEYS', 'METRICS_API_KEYS', 'METRICS_PORT', 'RATE_LIMIT_MAX', 'RATE_LIMIT_WINDOW_MS', 'TRUST_PROXY', 'CORS_ORIGINS'] },
   { title: 'Grading', names: ['GRADE_MAX_SUBMISSIONS', 'GRADE_MAX_FLOPS'] },
   { title: 'Probing', names: ['PROBE_ALLOWED_ORIGINS', 'PROBE_MAX_CONCURRENCY', 'PROBE_MAX_OUTGOING', 'PROBE_MAX_BUDGET', 'PROBE_MAX_ELEMENTS', 'PROBE_MAX_RESPONSE_BYTES', 'PROBE_DEFAULT_TIMEOUT_MS', 'PROBE_MAX_DURATION_MS', 'PROBE_MAX_FLOPS', 'PROBE_MAX_OUTBOUND_BYTES', 'PROBE_CLIENT_QUERIES_PER_MINUTE', 'DEMO_MODEL_HOST', 'DEMO_MODEL_PORT', 'DEMO_TEXT_PORT'] },
-  { title: 'Jobs', names: ['REDIS_URL', 'JOBS_MAX_QUEUED', 'JOBS_CONCURRENCY_PROBE', 'JOBS_CONCURRENCY_GRADE', 'JOBS_CONCURRENCY_COMPUTE', 'JOBS_MAX_BYTES', 'JOBS_RESULT_TTL_SECONDS', 'JOBS_PROBE_MAX_DURATION_MS', 'JOBS_STALL_INTERVAL_MS'] },
+  { title: 'Jobs', names: ['REDIS_URL', 'JOBS_MAX_QUEUED', 'JOBS_CONCURRENCY_PROBE', 'JOBS_CONCURRENCY_GRADE', 'JOBS_CONCURRENCY_COMPUTE', 'JOBS_MAX_BYTES', 'JOBS_MAX_QUEUED_PER_CLIENT', 'JOBS_MAX_BYTES_PER_CLIENT', 'JOBS_MAX_EVENT_STREAMS', 'JOBS_MAX_EVENT_STREAMS_PER_CLIENT', 'JOBS_ANSWER_CACHE_BYTES', 'JOBS_RESULT_TTL_SECONDS', 'JOBS_PROBE_MAX_DURATION_MS', 'JOBS_STALL_INTERVAL_MS'] },
 ];
 
 const INTRO = `Every setting is an environment variable, validated when the server starts. A bad value stops

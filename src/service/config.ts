@@ -189,7 +189,14 @@ export const configSchema = z.object({
   JOBS_CONCURRENCY_GRADE: integer(1, 1024, 'grade jobs one replica runs at once').default(1),
   JOBS_CONCURRENCY_COMPUTE: integer(1, 1024, 'compute (differentiation) jobs one replica runs at once').default(2),
   JOBS_RESULT_TTL_SECONDS: integer(1, 2_592_000, 'seconds a finished job (its answer or problem) is kept; then it is removed (404)').default(3600),
-  JOBS_MAX_BYTES: integer(1, 1_099_511_627_776, 'without REDIS_URL: bytes the waiting jobs’ bodies and the kept answers may hold in memory; past it POST /jobs answers 503 overloaded').default(512 * 1024 * 1024),
+  JOBS_MAX_BYTES: integer(1, 1_099_511_627_776, 'bytes the jobs’ bodies and kept answers may hold, all clients together (in memory, or in Redis with REDIS_URL); past it POST /jobs answers 503 overloaded').default(512 * 1024 * 1024),
+  // One client (its API key, else its address) cannot take every slot or byte (docs/jobs.md): past its share, 429.
+  JOBS_MAX_QUEUED_PER_CLIENT: integer(1, 10_000_000, 'jobs one client may have waiting to start; past it its POST /jobs answers 429').default(100),
+  JOBS_MAX_BYTES_PER_CLIENT: integer(1, 1_099_511_627_776, 'bytes one client’s job bodies and kept answers may hold; past it its POST /jobs answers 429 (DELETE of a finished job frees its answer)').default(128 * 1024 * 1024),
+  JOBS_MAX_EVENT_STREAMS: integer(1, 1_000_000, 'GET /jobs/{id}/events streams open at once; past it 503').default(1000),
+  JOBS_MAX_EVENT_STREAMS_PER_CLIENT: integer(1, 1_000_000, 'GET /jobs/{id}/events streams one client may hold open; past it 429').default(16),
+  JOBS_ANSWER_CACHE_BYTES: integer(0, 1_099_511_627_776, 'bytes of finished jobs’ serialised answers kept to be sent to every reader of a job (one copy per job, not per connection)').default(256 * 1024 * 1024),
+  WRITE_TIMEOUT_MS: integer(1000, 3_600_000, 'milliseconds a client may go without reading any of an answer being written to it; then its connection is closed').default(30_000),
   JOBS_PROBE_MAX_DURATION_MS: integer(1, 86_400_000, 'milliseconds one probe job may take, from its start (instead of PROBE_MAX_DURATION_MS)').default(3_600_000),
   JOBS_STALL_INTERVAL_MS: integer(1000, 3_600_000, 'with REDIS_URL: milliseconds after which a job whose replica stopped renewing its lock (it died) is run again by another').default(30_000),
 });

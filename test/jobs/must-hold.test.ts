@@ -84,7 +84,8 @@ describe('must hold', () => {
   it('10,000 queued jobs keep GET /healthz p99 under 100 ms', async () => {
     // A target that never answers in time: the first job runs, every other one waits.
     model = await serveModel(() => ({ json: { logit: 0 }, delayMs: 115_000 }));
-    app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], JOBS_MAX_QUEUED: 10_000, JOBS_CONCURRENCY_PROBE: 1 });
+    // One client submits them all: its own share (JOBS_MAX_QUEUED_PER_CLIENT) is raised past the whole queue.
+    app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], JOBS_MAX_QUEUED: 10_000, JOBS_MAX_QUEUED_PER_CLIENT: 20_000, JOBS_CONCURRENCY_PROBE: 1 });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
     await healthzTimes(base, 100); // warm-up: compilation, the first connections
     const idle = await healthzTimes(base, 300);

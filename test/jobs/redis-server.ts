@@ -3,7 +3,10 @@
 // `redisUnavailable` says why, and the tests are skipped loudly.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Debian's redis-server, found on the PATH. */
 const REDIS_SERVER = 'redis-server';
@@ -46,19 +49,43 @@ async function pinged(port: number, deadline: number): Promise<void> {
 export interface RedisServer {
   url: string;
   stop(): Promise<void>;
+  /** Stops the server, waits `downMs`, and starts it again on the same port with the same data (`persist` only). */
+  restart(downMs: number): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * A redis-server on a free port. With `persist`, it keeps its data in an append-only file in a
+ * directory of its own (fsync on every write), so that a restart loses nothing, as a production
+ * Redis configured for jobs would.
+ */
+export async function startRedis(options: { persist?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
-  const child: ChildProcess = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await pinged(port, Date.now() + 10_000);
+  const dir = options.persist ? mkdtempSync(join(tmpdir(), 'adjoint-redis-')) : undefined;
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', ''];
+  args.push(...(dir === undefined ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]));
+  const launch = async () => {
+    const started = spawn(REDIS_SERVER, args, { stdio: 'ignore' });
+    await pinged(port, Date.now() + 10_000);
+    return started;
+  };
+  let child: ChildProcess = await launch();
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
   return {
     url: `redis://127.0.0.1:${port}`,
     stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      await stop();
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    },
+    restart: async (downMs: number) => {
+      if (dir === undefined) throw new Error('restart() keeps data only with { persist: true }');
+      await stop();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      child = await launch();
     },
   };
 }

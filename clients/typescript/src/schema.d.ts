@@ -360,7 +360,7 @@ export interface paths {
         get: operations["getJob"];
         put?: never;
         post?: never;
-        /** Cancel a queued or running job (its queries stop); a finished job is left as it is */
+        /** Cancel a queued or running job (its queries stop; it stays cancelled until it expires), or remove a finished one (its answer’s bytes are freed) */
         delete: operations["cancelJob"];
         options?: never;
         head?: never;
@@ -3643,7 +3643,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Events `queued`, `running`, `succeeded`, `failed` or `cancelled`, each with the Job as its data */
+            /** @description Events `queued`, `running`, `succeeded`, `failed` or `cancelled`, each with the Job as its data; `error`, with a problem as its data, when the stream ends without a final state (the job is gone, the job store is unreachable for a minute, the server is shutting down); `: heartbeat` comments while the job store does not answer (docs/jobs.md) */
             200: {
                 headers: {
                     [name: string]: unknown;
