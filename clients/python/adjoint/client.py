@@ -286,7 +286,11 @@ class Adjoint:
             if stream.status != 200:
                 raise self._refusal(stream.status, stream.read())
             try:
-                for _, data in _server_sent_events(stream.lines()):
+                for event, data in _server_sent_events(stream.lines()):
+                    # `event: error` (shutting down, the job store away, the job gone) ends a stream
+                    # with a problem, not a view of the job: where the job is now is asked below.
+                    if event == "error":
+                        break
                     view = Job(as_answer(json.loads(data)))
                     yield view
                     if view.finished:

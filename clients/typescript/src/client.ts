@@ -273,7 +273,10 @@ export function createAdjoint(options: AdjointOptions): Adjoint {
     for (;;) {
       const { data, error, response } = await raw.GET('/jobs/{id}/events', { params: { path: { id } }, parseAs: 'stream', ...init, headers: { accept: 'text/event-stream', ...init.headers } });
       if (!response.ok || !data) throw new AdjointError(response.status, error, response.headers);
-      for await (const { data: view } of serverSentEvents(data)) {
+      for await (const { event, data: view } of serverSentEvents(data)) {
+        // The server ends a stream with `event: error` (a problem: shutting down, the job store
+        // away, the job gone): not a view of the job. Where the job is now is asked below.
+        if (event === 'error') break;
         const current = JSON.parse(view) as JobView;
         yield current;
         if (isFinished(current)) return;
