@@ -20,7 +20,7 @@ import { add, mul, num, RULES, UNSUPPORTED, unspecifiedRule, type M, type Symbol
 /** Steps of a program a symbolic table is drawn for. */
 export const MAX_SYMBOLIC_STEPS = 64;
 /** Nodes of any formula the answer holds. */
-export const MAX_FORMULA_NODES = 2000;
+export const MAX_FORMULA_NODES = 500;
 /** Nodes of a formula handed to the full `simplify` (its time grows fast with size); larger ones get `simplifyCore` only. */
 export const MAX_SIMPLIFY_NODES = 60;
 /** Wall-clock budget of one table's symbolic work. */
