@@ -177,7 +177,7 @@ describe('the rule table', () => {
   it.each([...RULES.keys()])('%s: the formulas agree with the numeric table', async (op) => {
     const arity = (ENTRIES as Record<string, { arity: unknown }>)[op]!.arity;
     const expr = arity === 1 ? `${op}(x)` : `${op}(x, y)`;
-    const at = arity === 1 ? { x: 0.3 } : { x: 0.6, y: 1.3 };
+    const at: Record<string, number> = arity === 1 ? { x: 0.3 } : { x: 0.6, y: 1.3 };
     const { status, body } = await trace({ expr, symbolic: true, at });
     expect(status, JSON.stringify(body)).toBe(200);
     agreesWithNumbers(body, at);

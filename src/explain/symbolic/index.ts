@@ -4,11 +4,43 @@
 import type { Engine } from '../../engine/engine.js';
 import { EngineError } from '../../engine/errors.js';
 import { readPoint, type Job } from '../../service/request.js';
-import type { Trace, TraceRequest, TraceStep } from '../trace.js';
+import type { Warning } from '../../engine/ad/run.js';
+import type { TraceMode } from '../../engine/ad/trace.js';
+import type { FunctionRequest } from '../../service/request.js';
+import type { Value } from '../../service/values.js';
 import { symbolicTable, unspecifiedFunctions, type FormulaSet, type SymbolicTable } from './table.js';
 
-export interface SymbolicTrace extends Omit<Trace, 'steps'> {
-  steps: (Omit<TraceStep, 'value'> & { value?: TraceStep['value']; symbolic: FormulaSet & { expanded?: FormulaSet } })[];
+/** What this module reads of a /trace request (explain/trace.ts's TraceRequest, which calls it). */
+interface TraceRequest extends FunctionRequest {
+  mode: TraceMode;
+  tangents?: Record<string, unknown> | undefined;
+  cotangent?: unknown;
+  symbolic?: boolean | undefined;
+  simplify?: boolean | undefined;
+}
+
+/** The numeric trace (explain/trace.ts's Trace), as far as a symbolic one uses it. */
+interface Trace {
+  steps: { id: string; value: Value; tangent?: Value; adjoint?: Value }[];
+  seeds: { tangents?: Record<string, Value>; cotangent?: Value };
+  warnings?: Warning[];
+}
+
+export interface SymbolicTrace {
+  steps: {
+    id: string;
+    op: string;
+    args: (string | number)[];
+    shape: number[];
+    value?: Value;
+    tangent?: Value;
+    adjoint?: Value;
+    position?: { line: number; column: number };
+    symbolic: FormulaSet & { expanded?: FormulaSet };
+  }[];
+  output: string;
+  seeds: Trace['seeds'];
+  warnings?: Warning[];
   symbolic: { simplified: boolean; functions: SymbolicTable['functions']; notes?: string[] };
 }
 
