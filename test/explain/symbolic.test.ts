@@ -191,6 +191,25 @@ describe('the rule table', () => {
   });
 });
 
+describe('on a worker thread', () => {
+  let pooled: App;
+  beforeAll(async () => {
+    pooled = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 0, WORK_TIMEOUT_MS: 120_000 });
+    await pooled.ready();
+  }, 120_000);
+  afterAll(() => pooled.close());
+
+  it('the same table as inline, and the same refusals', async () => {
+    const payload = { expr: 'a = a(x); b = b(x); a * b', symbolic: true };
+    const there = await pooled.inject({ method: 'POST', url: '/trace', payload });
+    expect(there.statusCode).toBe(200);
+    expect(there.json()).toEqual((await trace(payload)).body);
+    const refused = await pooled.inject({ method: 'POST', url: '/trace', payload: { expr: 'maximum(x, 1)', symbolic: true } });
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().code).toBe('symbolic_unsupported');
+  }, 120_000);
+});
+
 describe('limits and refusals', () => {
   it('too many steps: 422 limit_exceeded with the reason', async () => {
     const expr = Array.from({ length: MAX_SYMBOLIC_STEPS + 1 }, (_, i) => `x${i + 1} = sin(${i === 0 ? 'x' : `x${i}`})`).join('; ') + `; x${MAX_SYMBOLIC_STEPS + 1}`;
