@@ -90,12 +90,46 @@ class Simplifier {
     if (size(node) > MAX_FORMULA_NODES) return undefined;
     if (!this.on) return core ? simplifyCore(node) : node;
     let out = simplifyCore(node);
-    if (size(out) <= MAX_SIMPLIFY_NODES) out = simplify(out, {}, { exactFractions: false });
+    if (size(out) <= MAX_SIMPLIFY_NODES) out = simplified(out);
     if (Date.now() > this.deadline) {
       throw new EngineError('limit_exceeded', `symbolic work took more than ${SYMBOLIC_BUDGET_MS / 1000} s: symbolic tables are for programs small enough to read`);
     }
     return size(out) > MAX_FORMULA_NODES ? undefined : out;
   }
+}
+
+/**
+ * Simplified formulas by shape: the symbols renamed p0, p1, ... in order of appearance, so the
+ * recipe `a3 * exp(s1) + a4 * 1` of one table and `a7 * exp(s5) + a9 * 1` of another share one
+ * entry (mathjs's rules never look at a symbol's name). Bounded: cleared when full.
+ */
+const SIMPLIFIED = new Map<string, M>();
+const SIMPLIFIED_ENTRIES = 4096;
+
+function renamed(node: M, name: (from: string) => string): M {
+  return node.transform((n: MathNode, path: string) => (n instanceof SymbolNode && path !== 'fn' ? new SymbolNode(name(n.name)) : n));
+}
+
+function simplified(node: M): M {
+  const canonical = new Map<string, string>();
+  const back = new Map<string, string>();
+  const key = renamed(node, (from) => {
+    let to = canonical.get(from);
+    if (to === undefined) {
+      to = `p${canonical.size}`;
+      canonical.set(from, to);
+      back.set(to, from);
+    }
+    return to;
+  });
+  const text = key.toString();
+  let out = SIMPLIFIED.get(text);
+  if (out === undefined) {
+    out = simplify(key, {}, { exactFractions: false });
+    if (SIMPLIFIED.size >= SIMPLIFIED_ENTRIES) SIMPLIFIED.clear();
+    SIMPLIFIED.set(text, out);
+  }
+  return renamed(out, (to) => back.get(to) ?? to);
 }
 
 function readNumber(raw: unknown, fallback: number, path: string[]): number {
@@ -109,7 +143,7 @@ function lower(request: SymbolicRequest, limits: Limits): { b: Builder; output: 
   if (request.expr.length > limits.maxExprLength) throw new EngineError('limit_exceeded', `the expression has ${request.expr.length} characters, more than the limit of ${limits.maxExprLength} (MAX_EXPR_LENGTH)`);
   const program = parseProgram(request.expr);
   const inputs = request.inputs ?? freeNames(program);
-  const b = new Builder({ optimize: false, maxElements: limits.maxTensorElements, maxNodes: Math.min(limits.maxNodes, 8 * MAX_SYMBOLIC_STEPS) });
+  const b = new Builder({ optimize: false, maxElements: limits.maxTensorElements, maxNodes: limits.maxNodes });
   for (const name of inputs) {
     if (!isInputName(name)) throw new EngineError('validation_error', `input name '${name}' must be an identifier`, { path: ['at', name] });
     if (/^(dot|bar|d[0-9]*)_/.test(name)) throw new EngineError('validation_error', `the name '${name}' is reserved in symbolic tables (dot_ tangents, bar_ adjoints, d_ derivatives)`, { path: ['at', name] });
