@@ -2258,6 +2258,21 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "expr": "x1 = W0 * x\nx2 = tanh(x1)\nx3 = W1 * x2\nx4 = x3 - y\nx5 = x4^2\nx5",
+                 *       "at": {
+                 *         "x": 1,
+                 *         "W0": 2,
+                 *         "W1": 1.2,
+                 *         "y": 2
+                 *       },
+                 *       "mode": "both",
+                 *       "tangents": {
+                 *         "x": 1
+                 *       }
+                 *     }
+                 */
                 "application/json": {
                     /** @description The function as a program of the expression language */
                     expr?: string;
