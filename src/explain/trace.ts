@@ -63,7 +63,7 @@ function planTraceTensors(
   engine: Engine,
   request: TraceRequest,
 ): { prepared: Prepared; seeds: TraceSeeds; run: () => TraceResult; flops: number; answer: number; encoding: TraceRequest['encoding'] } {
-  if (request.at === undefined) throw new EngineError('validation_error', 'a trace needs the point `at`', { path: ['at'] });
+  if (request.at === undefined) throw new EngineError('validation_error', 'a trace needs the point `at` (a value per input), or `"symbolic": true` for its table in formulas (docs/symbolic.md)', { path: ['at'] });
   const point = readPoint(engine, request, request.at, ['at']);
   const seeds = readTraceSeeds(point, request.mode, request.tangents, request.cotangent);
   const planned = traceTensors(point.prepared, point.inputs, point.wrt, request.mode, seeds);
