@@ -210,6 +210,22 @@ describe('on a worker thread', () => {
   }, 120_000);
 });
 
+describe('names a client chooses', () => {
+  it('names like __proto__, constructor and toString are steps, inputs and unspecified functions like any other', async () => {
+    const { status, body } = await trace({ expr: '__proto__ = toString(constructor); __proto__ * hasOwnProperty(constructor)', symbolic: true });
+    expect(status).toBe(200);
+    formulasParse(body);
+    expect(body.symbolic.functions.map((f: Json) => f.name)).toEqual(['toString', 'hasOwnProperty']);
+    expect(stepOf(body, 'constructor').symbolic.adjoint.text).toMatch(/^bar___proto__ \* d_toString\(constructor\) \+ /);
+  });
+
+  it('dot_, bar_ and d_ names are reserved for inputs', async () => {
+    const { status, body } = await trace({ expr: 'dot_x * 2', symbolic: true });
+    expect(status).toBe(400);
+    expect(body.detail).toMatch(/reserved/);
+  });
+});
+
 describe('limits and refusals', () => {
   it('too many steps: 422 limit_exceeded with the reason', async () => {
     const expr = Array.from({ length: MAX_SYMBOLIC_STEPS + 1 }, (_, i) => `x${i + 1} = sin(${i === 0 ? 'x' : `x${i}`})`).join('; ') + `; x${MAX_SYMBOLIC_STEPS + 1}`;
