@@ -19,12 +19,23 @@ const ShapesSchema = z
   .describe('The input shapes instead of values: `{ "X": [4, 2], "l": [2] }` (a scalar is `[]`); the inputs are its keys, in order');
 
 const TraceRequest = OneFunctionSchema.extend({
-  at: ValuesSchema.describe('The point: a value per input; the inputs are its keys, in order'),
+  at: ValuesSchema.optional().describe('The point: a value per input; the inputs are its keys, in order. Required but for a symbolic table (then the inputs are the names the program reads, in order)'),
   mode: z.enum(['forward', 'reverse', 'both']).default('both').describe('Which table: tangents (forward), adjoints (reverse) or both (default)'),
   tangents: ValuesSchema.optional().describe('Forward mode: a tangent per input (others zero). Default: ones on the first wrt input, zeros elsewhere'),
   cotangent: ValueSchema.optional().describe('Reverse mode: the cotangent of the output. Default: ones'),
   encoding: EncodingSchema,
+  symbolic: z
+    .boolean()
+    .default(false)
+    .describe('Formulas: every step\'s value, tangent and adjoint as `{ text, latex }` (docs/symbolic.md); scalar programs only. With `at`, the numbers stand beside them'),
+  simplify: z.boolean().default(true).describe('Symbolic tables: simplify the formulas with mathjs (false shows each adjoint as the sum over its parents, term by term)'),
 });
+
+const FormulaSchema = z.object({
+  text: z.string().describe("In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)`"),
+  latex: z.string().describe('For typesetting: `\\dot{x}_{1}`, `\\bar{x}_{1}`, `a\'(x)`, `\\partial_{1} a(x, y)`'),
+});
+const FormulasSchema = z.object({ value: FormulaSchema.optional(), tangent: FormulaSchema.optional(), adjoint: FormulaSchema.optional() });
 
 const TraceResponse = z.object({
   steps: z
@@ -34,16 +45,31 @@ const TraceResponse = z.object({
         op: z.string().describe('The primitive (`input` for an input)'),
         args: z.array(z.union([z.string(), z.number()])).describe('Argument ids, or the number itself for a scalar constant'),
         shape: z.array(z.int()),
-        value: ValueSchema,
+        value: ValueSchema.optional().describe('Absent only in a symbolic table without `at`'),
         tangent: ValueSchema.optional().describe('Forward mode: the tangent of this step'),
         adjoint: ValueSchema.optional().describe('Reverse mode: the adjoint ∂(cotangent · output)/∂(this step)'),
         position: SourcePositionSchema.optional().describe('Where the step is written in `expr`'),
+        symbolic: FormulasSchema.extend({
+          expanded: FormulasSchema.optional().describe('The same with every earlier step substituted: functions of the inputs (and the seeds) alone; a formula too big to show is left out (see `symbolic.notes`)'),
+        })
+          .optional()
+          .describe("Symbolic tables: the step's value from its arguments, its tangent from theirs (forward), its adjoint as the sum over the steps that use it of their adjoint × the local partial (reverse)"),
       }),
     )
     .describe('One row per primitive of the function as written, in evaluation order'),
   output: z.string().describe('The id of the output step'),
   seeds: z.object({ tangents: ValuesSchema.optional(), cotangent: ValueSchema.optional() }).describe('The tangents and cotangent used'),
   warnings: z.array(WarningSchema).optional(),
+  symbolic: z
+    .object({
+      simplified: z.boolean(),
+      functions: z
+        .array(z.object({ name: z.string(), arity: z.int(), derivatives: z.array(z.string()).describe('How its partials are written in `text`') }))
+        .describe('The unspecified functions the program calls'),
+      notes: z.array(z.string()).optional(),
+    })
+    .optional()
+    .describe('Symbolic tables: how the formulas were made'),
 });
 
 const CostSchema = z.object({ flops: z.number(), bytes: z.number().describe('8 × (elements read + elements written)') });

@@ -10,6 +10,7 @@ export type EngineErrorCode =
   | 'validation_error'
   | 'shape_mismatch'
   | 'not_scalar'
+  | 'symbolic_unsupported'
   | 'limit_exceeded';
 
 /** 1-based line and column in an expression's source. */

@@ -319,7 +319,7 @@ export class Prepared {
  * Unnamed intermediates get stable generated ids v1, v2, ... that no user name takes. Scalar
  * constants stay unnamed (traces show them inline) unless one is the output.
  */
-function labelUnnamed(b: Builder, output: NodeId): void {
+export function labelUnnamed(b: Builder, output: NodeId): void {
   const taken = new Set<string>();
   for (const node of b.nodes) if (node.label !== undefined) taken.add(node.label);
   let k = 0;

@@ -9,6 +9,7 @@ import type { Node } from '../engine/ir/graph.js';
 import type { Warning } from '../engine/ad/run.js';
 import type { Prepared } from '../engine/prepare.js';
 import { jsonNumber, tensorWriter, type Value } from '../service/values.js';
+import { planSymbolicTrace } from './symbolic/index.js';
 import { byName, readPoint, readTraceSeeds, type FunctionRequest, type Job } from '../service/request.js';
 
 export { rowArgs, rowOp, traceRows, type TraceMode };
@@ -17,6 +18,10 @@ export interface TraceRequest extends FunctionRequest {
   mode: TraceMode;
   tangents?: Record<string, unknown> | undefined;
   cotangent?: unknown;
+  /** Formulas instead of (or, with `at`, beside) numbers: docs/symbolic.md. */
+  symbolic?: boolean | undefined;
+  /** Symbolic tables: simplify the formulas (default true). */
+  simplify?: boolean | undefined;
 }
 
 export interface TraceStep {
@@ -49,6 +54,7 @@ export function stepArgs(prepared: Prepared, node: Node): (string | number)[] {
 }
 
 export function trace(engine: Engine, request: TraceRequest): Trace {
+  if (request.symbolic === true) return planTrace(engine, request).run() as unknown as Trace;
   return traceAnswer(planTraceTensors(engine, request));
 }
 
@@ -57,7 +63,7 @@ function planTraceTensors(
   engine: Engine,
   request: TraceRequest,
 ): { prepared: Prepared; seeds: TraceSeeds; run: () => TraceResult; flops: number; answer: number; encoding: TraceRequest['encoding'] } {
-  if (request.at === undefined) throw new EngineError('validation_error', 'a trace needs the point `at`', { path: ['at'] });
+  if (request.at === undefined) throw new EngineError('validation_error', 'a trace needs the point `at` (a value per input), or `"symbolic": true` for its table in formulas (docs/symbolic.md)', { path: ['at'] });
   const point = readPoint(engine, request, request.at, ['at']);
   const seeds = readTraceSeeds(point, request.mode, request.tangents, request.cotangent);
   const planned = traceTensors(point.prepared, point.inputs, point.wrt, request.mode, seeds);
@@ -90,6 +96,7 @@ function traceAnswer(planned: ReturnType<typeof planTraceTensors>): Trace {
 
 /** Check and prepare a trace (cached), and say what it will cost before it runs. */
 export function planTrace(engine: Engine, request: TraceRequest): Job {
+  if (request.symbolic === true) return planSymbolicTrace(engine, request, (numeric) => planTrace(engine, numeric));
   const planned = planTraceTensors(engine, request);
   return { flops: planned.flops, answer: planned.answer, run: () => ({ ...traceAnswer(planned) }) };
 }

@@ -27,6 +27,7 @@ const problemTitles = {
   invalid_graph: 'Invalid graph',
   shape_mismatch: 'Shape mismatch',
   not_scalar: 'Output is not a scalar',
+  symbolic_unsupported: 'Not supported in symbolic tables',
   rate_limited: 'Too many requests',
   overloaded: 'Server overloaded',
   timeout: 'Timed out',
@@ -67,6 +68,7 @@ const engineStatus: Record<EngineErrorCode, number> = {
   invalid_graph: 422,
   shape_mismatch: 422,
   not_scalar: 422,
+  symbolic_unsupported: 422,
   limit_exceeded: 422,
 };
 

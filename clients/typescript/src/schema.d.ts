@@ -483,7 +483,7 @@ export interface components {
             /** @description What went wrong and what to change */
             detail: string;
             /** @enum {string} */
-            code: "invalid_json" | "validation_error" | "bad_request" | "parse_error" | "unknown_function" | "probe_target_forbidden" | "unauthorized" | "not_found" | "unsupported_media_type" | "limit_exceeded" | "unknown_input" | "missing_input" | "invalid_graph" | "shape_mismatch" | "not_scalar" | "rate_limited" | "overloaded" | "timeout" | "out_of_memory" | "shutting_down" | "probe_target_error" | "probe_timeout" | "idempotency_conflict" | "internal_error";
+            code: "invalid_json" | "validation_error" | "bad_request" | "parse_error" | "unknown_function" | "probe_target_forbidden" | "unauthorized" | "not_found" | "unsupported_media_type" | "limit_exceeded" | "unknown_input" | "missing_input" | "invalid_graph" | "shape_mismatch" | "not_scalar" | "symbolic_unsupported" | "rate_limited" | "overloaded" | "timeout" | "out_of_memory" | "shutting_down" | "probe_target_error" | "probe_timeout" | "idempotency_conflict" | "internal_error";
             errors?: {
                 /** @description Where in the request: a dotted path such as `at.X.2`; `""` is the whole body */
                 path?: string;
@@ -2237,8 +2237,8 @@ export interface operations {
                     /** @description The function as a program of the expression language */
                     expr?: string;
                     graph?: components["schemas"]["GraphInput"];
-                    /** @description The point: a value per input; the inputs are its keys, in order */
-                    at: {
+                    /** @description The point: a value per input; the inputs are its keys, in order. Required but for a symbolic table (then the inputs are the names the program reads, in order) */
+                    at?: {
                         [key: string]: components["schemas"]["Value"];
                     };
                     /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
@@ -2259,6 +2259,16 @@ export interface operations {
                      * @enum {string}
                      */
                     encoding?: "json" | "base64";
+                    /**
+                     * @description Formulas: every step's value, tangent and adjoint as `{ text, latex }` (docs/symbolic.md); scalar programs only. With `at`, the numbers stand beside them
+                     * @default false
+                     */
+                    symbolic?: boolean;
+                    /**
+                     * @description Symbolic tables: simplify the formulas with mathjs (false shows each adjoint as the sum over its parents, term by term)
+                     * @default true
+                     */
+                    simplify?: boolean;
                 } & ({
                     expr: unknown;
                     graph?: never;
@@ -2285,13 +2295,55 @@ export interface operations {
                             /** @description Argument ids, or the number itself for a scalar constant */
                             args: (string | number)[];
                             shape: number[];
-                            value: components["schemas"]["Value"];
+                            value?: components["schemas"]["Value"];
                             tangent?: components["schemas"]["Value"];
                             adjoint?: components["schemas"]["Value"];
                             /** @description Where the step is written in `expr` */
                             position?: {
                                 line: number;
                                 column: number;
+                            };
+                            /** @description Symbolic tables: the step's value from its arguments, its tangent from theirs (forward), its adjoint as the sum over the steps that use it of their adjoint × the local partial (reverse) */
+                            symbolic?: {
+                                value?: {
+                                    /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                    text: string;
+                                    /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                    latex: string;
+                                };
+                                tangent?: {
+                                    /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                    text: string;
+                                    /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                    latex: string;
+                                };
+                                adjoint?: {
+                                    /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                    text: string;
+                                    /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                    latex: string;
+                                };
+                                /** @description The same with every earlier step substituted: functions of the inputs (and the seeds) alone; a formula too big to show is left out (see `symbolic.notes`) */
+                                expanded?: {
+                                    value?: {
+                                        /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                        text: string;
+                                        /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                        latex: string;
+                                    };
+                                    tangent?: {
+                                        /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                        text: string;
+                                        /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                        latex: string;
+                                    };
+                                    adjoint?: {
+                                        /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                        text: string;
+                                        /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                        latex: string;
+                                    };
+                                };
                             };
                         }[];
                         /** @description The id of the output step */
@@ -2304,6 +2356,18 @@ export interface operations {
                             cotangent?: components["schemas"]["Value"];
                         };
                         warnings?: components["schemas"]["Warning"][];
+                        /** @description Symbolic tables: how the formulas were made */
+                        symbolic?: {
+                            simplified: boolean;
+                            /** @description The unspecified functions the program calls */
+                            functions: {
+                                name: string;
+                                arity: number;
+                                /** @description How its partials are written in `text` */
+                                derivatives: string[];
+                            }[];
+                            notes?: string[];
+                        };
                     };
                 };
             };

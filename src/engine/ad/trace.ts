@@ -27,7 +27,12 @@ export interface TraceResult extends Warned {
 
 /** The rows of a trace: every node of the function as written but scalar constants (shown inline), unless one is the output. */
 export function traceRows(prepared: Prepared): Node[] {
-  return prepared.primal.nodes.filter((n) => n.within === undefined && (!(n.op === 'const' && n.shape.length === 0) || n.id === prepared.output));
+  return traceRowsOf(prepared.primal.nodes, prepared.output);
+}
+
+/** The rows of a graph as written whose output is `output` (see `traceRows`). */
+export function traceRowsOf(nodes: readonly Node[], output: NodeId): Node[] {
+  return nodes.filter((n) => n.within === undefined && (!(n.op === 'const' && n.shape.length === 0) || n.id === output));
 }
 
 /** A row's operation: the primitive, or the function written for a step that lowered to several. */

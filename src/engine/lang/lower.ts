@@ -22,14 +22,20 @@ export interface LoweredProgram {
 }
 
 /**
+ * How to lower a call to a name that is neither a function of the language: by default an
+ * `unknown_function` error; a symbolic table lowers it as an unspecified function of its arguments.
+ */
+export type UnknownFunction = (call: CallExpr) => FunctionDef | undefined;
+
+/**
  * Lower `program` into `b`, whose inputs are already created (in `at` order). Names resolve to
  * earlier assignments, then inputs, then the constants pi and e.
  */
-export function lowerProgram(b: Builder, program: Program): LoweredProgram {
+export function lowerProgram(b: Builder, program: Program, unknown?: UnknownFunction): LoweredProgram {
   const scope = new Map<string, NodeId>(b.inputs);
   let output: NodeId | undefined;
   for (const statement of program.statements) {
-    const id = lowerExpr(b, statement.value, scope);
+    const id = lowerExpr(b, statement.value, scope, unknown);
     if (statement.kind === 'assign') {
       const node = b.node(id);
       if (node.label === undefined) node.label = statement.name;
@@ -43,7 +49,7 @@ export function lowerProgram(b: Builder, program: Program): LoweredProgram {
 
 type Frame = { expr: Expr; expanded: boolean; def?: FunctionDef };
 
-function lowerExpr(b: Builder, root: Expr, scope: ReadonlyMap<string, NodeId>): NodeId {
+function lowerExpr(b: Builder, root: Expr, scope: ReadonlyMap<string, NodeId>, unknown?: UnknownFunction): NodeId {
   const results: NodeId[] = [];
   const stack: Frame[] = [{ expr: root, expanded: false }];
   while (stack.length > 0) {
@@ -51,7 +57,7 @@ function lowerExpr(b: Builder, root: Expr, scope: ReadonlyMap<string, NodeId>): 
     const { expr } = frame;
     if (!frame.expanded) {
       frame.expanded = true;
-      const children = childrenOf(frame);
+      const children = childrenOf(frame, unknown);
       for (let i = children.length - 1; i >= 0; i--) stack.push({ expr: children[i]!, expanded: false });
       continue;
     }
@@ -95,7 +101,7 @@ function stepName(frame: Frame): string {
   }
 }
 
-function childrenOf(frame: Frame): Expr[] {
+function childrenOf(frame: Frame, unknown?: UnknownFunction): Expr[] {
   const { expr } = frame;
   switch (expr.kind) {
     case 'unary':
@@ -105,7 +111,7 @@ function childrenOf(frame: Frame): Expr[] {
     case 'binary':
       return [expr.left, expr.right];
     case 'call': {
-      const def = (frame.def ??= lookup(expr));
+      const def = (frame.def ??= lookup(expr, unknown));
       return tensorArgs(expr, def);
     }
     default:
@@ -113,8 +119,8 @@ function childrenOf(frame: Frame): Expr[] {
   }
 }
 
-function lookup(call: CallExpr): FunctionDef {
-  const def = FUNCTIONS.get(call.callee);
+function lookup(call: CallExpr, unknown?: UnknownFunction): FunctionDef {
+  const def = FUNCTIONS.get(call.callee) ?? unknown?.(call);
   if (def) return def;
   const hint = similarFunctions(call.callee);
   throw new EngineError(
