@@ -124,7 +124,7 @@ describe('large inputs travel as base64, as the clients send them', () => {
   it("the threshold is the TypeScript and Python clients' (4096 elements)", () => {
     const ts = readFileSync(new URL('../../clients/typescript/src/arrays.ts', import.meta.url), 'utf8');
     expect(Number(/export const BASE64_THRESHOLD = (\d+)/.exec(ts)?.[1])).toBe(BASE64_THRESHOLD);
-    const py = readFileSync(new URL('../../clients/python/adjoint.py', import.meta.url), 'utf8');
+    const py = readFileSync(new URL('../../clients/python/adjoint/_wire.py', import.meta.url), 'utf8');
     expect(py).toMatch(new RegExp(`\\b${BASE64_THRESHOLD}\\b`));
   });
 

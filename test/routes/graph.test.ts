@@ -160,7 +160,9 @@ describe('GET / (the playground page)', () => {
     expect(page.headers['content-type']).toMatch(/^text\/html/);
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
     expect(page.body).toContain('<script src="/playground/playground.js"');
-    expect(page.body).not.toMatch(/https?:\/\//);
+    // Nothing is loaded from elsewhere (no CDN): no src or href leaves the service. (The demo
+    // models' addresses are data in a meta tag, for the probing panel's buttons.)
+    expect(page.body).not.toMatch(/(?:src|href)="https?:\/\//);
     const script = await app.inject({ url: '/playground/playground.js' });
     expect(script.statusCode).toBe(200);
     expect(script.headers['content-type']).toMatch(/^text\/javascript/);
