@@ -1,7 +1,8 @@
 // `npm run soak`: tens of thousands of varied requests against a compiled server in its own
 // process, on the default configuration, the hostile shapes of issue 9 among them: distinct large
 // Hessians, many scalar inputs, huge answers, prototype names, probes that would amplify, slow
-// bodies, compressed bodies, floods of cheap requests; and issue 20's job shapes (one client's large
+// bodies, compressed bodies, floods of cheap requests; issue 20's zero-size tensors of a billion
+// rows, probe headers undici refuses and a 1,048,576 × 1 picture; and issue 20's job shapes (one client's large
 // answers against its share, connections that never read a job's answer). Meanwhile the server's RSS is sampled and
 // /healthz timed. It passes when the process stays up under 2.5 GB, /healthz stays under 500 ms,
 // every answer is a 2xx, a 4xx problem with a code, or a 503 with Retry-After, and SIGTERM
@@ -85,6 +86,22 @@ function shapes(modelOrigin: string): Shape[] {
     { name: 'body: __proto__ key', weight: 1, make: () => ({ path: '/eval', body: '{"expr":"x","at":{"x":1},"__proto__":{"polluted":1}}' }) },
     { name: 'body: gzip', weight: 1, make: () => ({ path: '/eval', body: gzipSync(json({ expr: 'x', at: { x: 1 } })), headers: { 'content-encoding': 'gzip' } }) },
     { name: 'body: at and points', weight: 1, make: () => ({ path: '/eval', body: json({ expr: 'x', at: { x: 1 }, points: [{ x: 2 }] }) }) },
+    // Issue 20: zero-size tensors with a billion rows, dimensions of 2³² and more, as an expression and as base64.
+    { name: 'eval: reshape to [1e5, 1e5, 0]', weight: 1, make: () => ({ path: '/eval', body: json({ expr: 'reshape(x, shape=[100000, 100000, 0])', at: { x: [] } }) }) },
+    { name: 'trace: base64 [1e5, 1e5, 0]', weight: 0.5, make: () => ({ path: '/trace', body: json({ expr: 'x', at: { x: { dtype: 'float64', shape: [100000, 100000, 0], data: '' } } }) }) },
+    { name: 'grad: sum over [2^32, 0]', weight: 0.5, make: () => ({ path: '/grad', body: json({ expr: 'sum(reshape(x, shape=[4294967296, 0]))', at: { x: [] } }) }) },
+    // Issue 20: probe target headers that undici refuses (they leaked a connection slot each) and a picture strip.
+    {
+      name: 'probe: header with U+0001 or U+2028',
+      weight: 0.5,
+      make: (i) => ({ path: '/probe', body: json({ target: { url: `${modelOrigin}/predict`, outputPath: '/logits/0', headers: { 'x-token': i % 2 === 0 ? 'a\u0001b' : 'a\u2028b' } }, at: [1, 2, 3], method: 'central' }) }),
+    },
+    {
+      name: 'probe: 1,048,576 × 1 picture',
+      weight: 0.2,
+      inFlight: 1,
+      make: () => ({ path: '/probe', body: json({ target: { expr: 'sum(x)' }, at: { dtype: 'float64', shape: [1048576], data: Buffer.alloc(8 * 1048576).toString('base64') }, method: 'occlusion', image: { shape: [1048576, 1], patch: [1, 1] }, format: 'png' }) }),
+    },
     {
       name: 'probe: eye(2000) products',
       weight: 0.3,

@@ -17,7 +17,7 @@ console.log(`f(0.7) = ${value.item().toFixed(6)}, f'(0.7) = ${gradient.x?.item()
 const table = await adjoint.trace({ expr: 'x1 = x^2; x2 = exp(x1); x3 = x1 + x2; x4 = sqrt(x3); x5 = cos(x3); x4 + x5', at: { x: 0.7 }, mode: 'forward' });
 console.log(`${'step'.padStart(5)} ${'op'.padStart(6)} ${'value'.padStart(10)} ${'tangent'.padStart(10)}`);
 for (const step of table.steps) {
-  console.log(`${step.id.padStart(5)} ${step.op.padStart(6)} ${step.value.item().toFixed(4).padStart(10)} ${(step.tangent?.item() ?? 0).toFixed(4).padStart(10)}`);
+  console.log(`${step.id.padStart(5)} ${step.op.padStart(6)} ${step.value!.item().toFixed(4).padStart(10)} ${(step.tangent?.item() ?? 0).toFixed(4).padStart(10)}`);
 }
 
 // A Jacobian (forward or reverse mode, chosen by shape) and the gradient checked numerically.
