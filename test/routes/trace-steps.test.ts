@@ -1,7 +1,7 @@
 // /trace's rows are the program as written, and each row's value, tangent and adjoint are those of
 // THAT step: two steps computing the same thing are two rows with their own adjoints (an adjoint is
 // the sum over the step's own users), and a step the optimiser could skip (x / 1, x * 1) or fold is
-// still its own row. Closed forms for the lecture's examples; then random scalar programs, full of
+// still its own row. Closed forms for the lecture's examples and two tensor ones; then random scalar programs, full of
 // repeated steps, x - x and constant divisors, checked row by row against an unrolled evaluation of
 // the rows in which that one step is perturbed (its adjoint) or the inputs are (its tangent).
 
@@ -109,6 +109,32 @@ describe('each row is its own step', () => {
     expect(stepOf(body, 'b').adjoint).toBeCloseTo(s, 14);
     expect(stepOf(body, 'c').adjoint).toBe(1);
     expect(stepOf(body, 'x').adjoint).toBeCloseTo((2 * s + 1) * Math.cos(x), 14);
+  });
+});
+
+describe('tensors', () => {
+  const W = [[1, 2], [3, 4]];
+  const x = [0.5, -1];
+  const Wx = [W[0]![0]! * x[0]! + W[0]![1]! * x[1]!, W[1]![0]! * x[0]! + W[1]![1]! * x[1]!];
+  const WTx = [W[0]![0]! * x[0]! + W[1]![0]! * x[1]!, W[0]![1]! * x[0]! + W[1]![1]! * x[1]!];
+
+  it('A = W @ x; B = W @ x; sum(A * B): bar_A = B and bar_B = A, elementwise', async () => {
+    const body = await trace({ expr: 'A = W @ x; B = W @ x; sum(A * B)', at: { W, x }, mode: 'reverse' });
+    expect(stepOf(body, 'A').adjoint).toEqual(Wx);
+    expect(stepOf(body, 'B').adjoint).toEqual(Wx);
+    // bar_x = Wᵀ (bar_A + bar_B) = 2 Wᵀ W x
+    const twice = Wx.map((v) => 2 * v);
+    expect(stepOf(body, 'x').adjoint).toEqual([W[0]![0]! * twice[0]! + W[1]![0]! * twice[1]!, W[0]![1]! * twice[0]! + W[1]![1]! * twice[1]!]);
+  });
+
+  it('T = W.T; y = T @ x; sum(y): the transpose is a row with its own adjoint (ȳ xᵀ)', async () => {
+    const body = await trace({ expr: 'T = W.T; y = T @ x; sum(y)', at: { W, x }, mode: 'both', tangents: { W: [[0, 0], [0, 0]], x: [1, 0] } });
+    const T = stepOf(body, 'T');
+    expect(T.value).toEqual([[1, 3], [2, 4]]);
+    expect(stepOf(body, 'y').value).toEqual(WTx);
+    expect(T.adjoint).toEqual([x, x]); // ∂ sum(T x)/∂T[i][j] = x[j]
+    expect(stepOf(body, 'W').adjoint).toEqual([[x[0], x[0]], [x[1], x[1]]]);
+    expect(stepOf(body, 'y').tangent).toEqual([1, 2]); // T's first column
   });
 });
 
