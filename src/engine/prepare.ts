@@ -207,8 +207,12 @@ export class Prepared {
     return program;
   }
 
-  /** A fresh optimising builder holding a copy of the primal graph; `map` sends primal ids to copies. */
-  copy(): { b: Builder; map: NodeId[] } {
+  /**
+   * A fresh optimising builder holding a copy of the primal graph; `map` sends primal ids to copies.
+   * The copy is optimised too (equal steps shared, shortcuts such as x*1 → x) unless `asWritten`:
+   * then every primal node has its own copy, and only what is built afterwards is optimised.
+   */
+  copy(asWritten = false): { b: Builder; map: NodeId[] } {
     const b = new Builder({
       optimize: true,
       maxElements: this.limits.maxTensorElements,
@@ -217,6 +221,7 @@ export class Prepared {
       nodesLimitName: 'MAX_DERIVED_NODES',
     });
     const map: NodeId[] = [];
+    b.verbatim = asWritten;
     for (const node of this.primal.nodes) {
       b.site = { span: node.span };
       let id: NodeId;
@@ -227,6 +232,7 @@ export class Prepared {
       if (copy.label === undefined && node.label !== undefined) copy.label = node.label;
       map.push(id);
     }
+    b.verbatim = false;
     b.site = {};
     return { b, map };
   }

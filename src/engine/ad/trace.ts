@@ -52,7 +52,9 @@ export function rowArgs(node: Node): readonly NodeId[] {
  */
 function traceProgram(prepared: Prepared, mode: TraceMode, wrt: readonly string[]): Program {
   return prepared.program(`trace:${mode}:${wrt.join(',')}`, () => {
-    const { b, map } = prepared.copy();
+    // The function as written, one node per step: an optimised copy would merge equal steps (and
+    // x*1 into x), and each merged row would show the adjoint of all of them.
+    const { b, map } = prepared.copy(true);
     const count = b.nodes.length;
     const rows = traceRows(prepared).map((n) => map[n.id]!);
     const outputs: NodeId[] = [...rows];

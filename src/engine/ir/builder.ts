@@ -38,6 +38,12 @@ export class Builder implements Graph, RuleBuilder {
   readonly nodes: Node[] = [];
   readonly inputs = new Map<string, NodeId>();
   site: BuildSite = {};
+  /**
+   * While true, `apply` builds each node as asked (no shortcut, no sharing with an equal node)
+   * but still records it for sharing, so nodes built afterwards (derivatives) may reuse it: how a
+   * trace copies the function as written into an optimising builder, one node per step.
+   */
+  verbatim = false;
   private readonly shared = new Map<string, NodeId>();
   private readonly options: BuilderOptions;
 
@@ -104,7 +110,7 @@ export class Builder implements Graph, RuleBuilder {
       throw e;
     }
     this.checkSize(shape);
-    if (this.options.optimize) {
+    if (this.options.optimize && !this.verbatim) {
       const shortcut = this.shortcut(op, args, attrs, shape);
       if (shortcut !== undefined) return shortcut;
     }
@@ -115,9 +121,9 @@ export class Builder implements Graph, RuleBuilder {
     if (!this.options.optimize) return this.push(op, args, attrs, shape);
     const key = `${op}|${args.join(',')}|${JSON.stringify(attrs)}`;
     const known = this.shared.get(key);
-    if (known !== undefined) return known;
+    if (known !== undefined && !this.verbatim) return known;
     const id = this.push(op, args, attrs, shape);
-    this.shared.set(key, id);
+    if (known === undefined) this.shared.set(key, id);
     return id;
   }
 
