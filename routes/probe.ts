@@ -139,7 +139,7 @@ const pictureFields = {
     .describe('format png: the colour bar’s scale — the values at its bottom and top (a pixel’s value is the map summed over its channels)'),
 };
 
-const GradientAnswerSchema = z.object({
+export const GradientAnswerSchema = z.object({
   method: z.enum(['forward', 'central', 'spsa', 'nes']),
   value: z.number().describe('The logit at `at`'),
   gradient: ValueSchema.describe('The estimated gradient, in the shape of `at`'),
@@ -162,7 +162,7 @@ const GradientAnswerSchema = z.object({
   examples: [{ method: 'central', value: 0.0996679946, gradient: [2.9701988722, -0.9900662908], queries: 5, epsilon: 0.0000060555, exact: [2.9701988725, -0.9900662908], cosine: 1 }],
 });
 
-const OcclusionAnswerSchema = z.object({
+export const OcclusionAnswerSchema = z.object({
   method: z.literal('occlusion'),
   value: z.number().describe('The logit for all tokens'),
   scores: ValueSchema.describe(
@@ -176,7 +176,7 @@ const OcclusionAnswerSchema = z.object({
 const NumberOrNaN = z.union([z.number(), z.literal('NaN')]);
 
 
-const ShapleyAnswerSchema = z.object({
+export const ShapleyAnswerSchema = z.object({
   method: z.literal('shapley'),
   value: z.number().describe('The logit for all tokens'),
   scores: z.array(z.number()).describe('Per token: its Shapley value, the mean over sampled permutations of f(tokens before it and it) − f(tokens before it)'),

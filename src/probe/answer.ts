@@ -103,15 +103,29 @@ export function drawPicture(picture: Picture): DrawnPicture {
   return { png, colourScale };
 }
 
+/**
+ * The order of each kind of answer's fields, as its answer schema (routes/probe.ts) lists them: an
+ * answer serialised on a worker (bytes, no schema) must read as the one serialised inline by the
+ * schema, byte for byte. A test holds the schemas to these lists.
+ */
+export const ANSWER_FIELDS = {
+  gradient: ['method', 'value', 'gradient', 'queries', 'epsilon', 'stderr', 'directions', 'exact', 'cosine', 'groups', 'basis', 'prior', 'png', 'colourScale', 'noise'],
+  occlusion: ['method', 'value', 'scores', 'queries', 'groups', 'png', 'colourScale'],
+  shapley: ['method', 'value', 'scores', 'stderr', 'samples', 'baselineValue', 'efficiency', 'cacheHits', 'queries'],
+} as const;
+
 /** The answer as an object: the maps written here, the picture as it was drawn (base64). */
 export function writeAnswer(draft: ProbeDraft, drawn: DrawnPicture | undefined): ProbeAnswer {
   const write = tensorWriter(draft.encoding);
-  const answer: Record<string, unknown> = { ...draft.fields };
-  for (const [name, map] of Object.entries(draft.maps)) answer[name] = write(map);
+  const fields: Record<string, unknown> = { ...draft.fields };
+  for (const [name, map] of Object.entries(draft.maps)) fields[name] = write(map);
   if (drawn !== undefined) {
-    answer.png = Buffer.from(drawn.png.buffer, drawn.png.byteOffset, drawn.png.byteLength).toString('base64');
-    answer.colourScale = drawn.colourScale;
+    fields.png = Buffer.from(drawn.png.buffer, drawn.png.byteOffset, drawn.png.byteLength).toString('base64');
+    fields.colourScale = drawn.colourScale;
   }
+  const kind = draft.fields.method === 'occlusion' || draft.fields.method === 'shapley' ? draft.fields.method : 'gradient';
+  const answer: Record<string, unknown> = {};
+  for (const name of ANSWER_FIELDS[kind]) if (fields[name] !== undefined) answer[name] = fields[name];
   return answer as unknown as ProbeAnswer;
 }
 
