@@ -64,11 +64,16 @@ function hasEncoding(request: FastifyRequest): boolean {
   return typeof body === 'object' && body !== null && typeof body.shape === 'object' && body.shape !== null && 'encoding' in body.shape;
 }
 
+/** The answers `serializeMsgpack` wrote: these, and only these, are sent as application/msgpack. */
+const written = new WeakSet<Buffer>();
+
 /** Serialises an object answer as MessagePack; a string (a problem, already final) passes as it is. */
 function serializeMsgpack(payload: unknown): string | Buffer {
   if (typeof payload === 'string') return payload;
   const bytes = msgpackBytes(payload);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  written.add(buffer);
+  return buffer;
 }
 
 /** Answers requests that prefer MessagePack in MessagePack (see the top of this file). */
@@ -76,7 +81,8 @@ export function installMsgpackAnswers(app: FastifyInstance): void {
   app.addHook('preHandler', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const accept = request.headers.accept;
     if (prefersMsgpack(accept)) {
-      reply.type(MSGPACK_CONTENT_TYPE);
+      // Only object answers go through the serializer: bytes a route sends as they are (an answer a
+      // worker serialised, a job's stored answer) keep the type the route gives them.
       // Fastify sends a Buffer a serializer returns as it is (its type says string only).
       reply.serializer(serializeMsgpack as (payload: unknown) => string);
       const body = request.body;
@@ -85,5 +91,9 @@ export function installMsgpackAnswers(app: FastifyInstance): void {
       }
     }
     done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (Buffer.isBuffer(payload) && written.has(payload)) reply.header('content-type', MSGPACK_CONTENT_TYPE);
+    done(null, payload);
   });
 }
