@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { SerializedAnswer, type Answer } from '../src/service/compute.js';
+import { MSGPACK_CONTENT_TYPE } from '../src/service/msgpack-answer.js';
 
 /** Bytes written to a socket at a time, from a large answer: the granularity at which progress is seen. */
 const SLICE_BYTES = 64 * 1024;
@@ -35,8 +36,8 @@ export function sendBytes(reply: FastifyReply, bytes: Buffer): FastifyReply {
 export function sendAnswer(reply: FastifyReply, answer: Answer): unknown {
   if (!(answer instanceof SerializedAnswer)) return answer;
   const { json } = answer;
-  // Bytes skip the serializer: the worker's JSON is final.
-  reply.type('application/json; charset=utf-8');
+  // Bytes skip the serializer: the worker's JSON (or MessagePack, when the request prefers it) is final.
+  reply.type(answer.format === 'msgpack' ? MSGPACK_CONTENT_TYPE : 'application/json; charset=utf-8');
   return sendBytes(reply, Buffer.from(json.buffer, json.byteOffset, json.byteLength));
 }
 

@@ -12,6 +12,7 @@ export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', value: 'URL', help: 'a running Adjoint server (default: $ADJOINT_URL; neither: compute in this process)' },
   'api-key': { type: 'string', value: 'KEY', help: 'its API key, sent as Authorization: Bearer (default: $ADJOINT_API_KEY, better: other users see arguments in ps)' },
   json: { type: 'boolean', help: "print the service's whole answer exactly as it came (JSON), instead of the summary" },
+  msgpack: { type: 'boolean', help: 'send the request as MessagePack (large tensors as raw float64 bytes) and ask the answer so; shown as without it' },
   out: { type: 'string', value: 'FILE', help: "also write the service's whole answer, as it came, to FILE" },
   job: { type: 'boolean', help: 'run on the server as a job (POST ...?async=true), with a progress bar on a terminal: for work longer than a proxy waits (needs --url; probe always runs as one)' },
   digits: { type: 'string', value: 'N', help: 'round printed numbers to N significant digits' },

@@ -114,7 +114,8 @@ async function runCommand(name: string, command: Command, args: string[], env: N
   // Large tensors travel as base64, as the clients send them (POST /probe's `at` is one tensor).
   const body = request.body === undefined ? undefined : encodeRequest(request.body, { perInput: request.path !== '/probe' });
   const apiKey = (parsed.options['api-key'] as string | undefined) ?? env.ADJOINT_API_KEY;
-  const service: Service = url ? remoteService(url, apiKey) : await inProcessService();
+  const wire = { msgpack: parsed.options.msgpack === true };
+  const service: Service = url ? remoteService(url, apiKey, wire) : await inProcessService(wire);
   const interrupt = new AbortController();
   const onInterrupt = () => interrupt.abort();
   let reply: Reply;

@@ -3,8 +3,33 @@
 // its exact text, so `--json` prints the same bytes from both.
 
 import type { IncomingMessage } from 'node:http';
+import { decode, encode } from '@msgpack/msgpack';
 import type { components } from '../../clients/typescript/src/schema.js';
 import { visible } from './terminal.js';
+import { msgpackAnswerAsJson, withBins } from './wire.js';
+
+/** How requests travel: JSON (the default), or MessagePack (`--msgpack`). */
+export interface WireOptions {
+  msgpack?: boolean;
+}
+
+const MSGPACK = 'application/msgpack';
+
+/** A request body's bytes and content type, as `options` say. */
+function payloadOf(body: unknown, options: WireOptions): { payload: Buffer; type: string } | undefined {
+  if (body === undefined) return undefined;
+  if (options.msgpack) {
+    const bytes = encode(withBins(body));
+    return { payload: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), type: MSGPACK };
+  }
+  return { payload: Buffer.from(JSON.stringify(body)), type: 'application/json' };
+}
+
+/** An answer's bytes as a Reply: a MessagePack answer as the JSON text the rest of the command line reads. */
+function replyOf(status: number, bytes: Buffer, contentType: string): Reply {
+  if (contentType.startsWith(MSGPACK)) return { status, body: msgpackAnswerAsJson(decode(bytes)), contentType: 'application/json' };
+  return { status, body: bytes.toString('utf8'), contentType };
+}
 
 /** An answer as the service gave it: the status, the body's text and its media type. */
 export interface Reply {
@@ -35,11 +60,11 @@ const MAX_ANSWER_BYTES = 512 * 1024 * 1024 - 64;
  * node:http with no keep-alive agent: one request, then the connection closes and the process
  * can end at once (fetch's pooled connection kept it alive ~1.5 s after the answer).
  */
-export function remoteService(url: string, apiKey: string | undefined): Service {
+export function remoteService(url: string, apiKey: string | undefined, options: WireOptions = {}): Service {
   const base = new URL(url.replace(/\/+$/, '') + '/');
   const where = base.href.replace(/\/$/, '');
   const headers: Record<string, string> = {
-    accept: 'application/json, application/problem+json, text/vnd.graphviz, image/svg+xml;q=0.9',
+    accept: `${options.msgpack ? `${MSGPACK}, ` : ''}application/json, application/problem+json, text/vnd.graphviz, image/svg+xml;q=0.9`,
     'accept-encoding': 'gzip, br',
   };
   if (apiKey !== undefined && apiKey !== '') headers.authorization = `Bearer ${apiKey}`;
@@ -48,7 +73,8 @@ export function remoteService(url: string, apiKey: string | undefined): Service 
     async send(method, path, body) {
       const target = new URL(path.replace(/^\//, ''), base);
       const { request } = base.protocol === 'https:' ? await import('node:https') : await import('node:http');
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const sent = payloadOf(body, options);
+      const payload = sent?.payload;
       return new Promise<Reply>((resolve, reject) => {
         const fail = (error: Error) => reject(error instanceof NetworkError ? error : new NetworkError(`cannot reach ${target.href}: ${error.message}`));
         const req = request(
@@ -56,7 +82,7 @@ export function remoteService(url: string, apiKey: string | undefined): Service 
           {
             method,
             agent: false,
-            headers: { ...headers, ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(payload.length) }) },
+            headers: { ...headers, ...(sent === undefined ? {} : { 'content-type': sent.type, 'content-length': String(sent.payload.length) }) },
           },
           (response) => readAnswer(response, target.href).then(resolve, fail),
         );
@@ -86,7 +112,7 @@ async function readAnswer(response: IncomingMessage, from: string): Promise<Repl
     }
     chunks.push(chunk as Buffer);
   }
-  return { status: response.statusCode ?? 0, body: Buffer.concat(chunks, total).toString('utf8'), contentType: String(response.headers['content-type'] ?? '') };
+  return replyOf(response.statusCode ?? 0, Buffer.concat(chunks, total), String(response.headers['content-type'] ?? ''));
 }
 
 /**
@@ -99,19 +125,21 @@ async function readAnswer(response: IncomingMessage, from: string): Promise<Repl
  * no other client to protect. Imported only here, dynamically: the engine and the app are most of
  * the start-up time, and a command with --url never loads them.
  */
-export async function inProcessService(): Promise<Service> {
+export async function inProcessService(options: WireOptions = {}): Promise<Service> {
   const [{ buildApp }, { defaultConfig }] = await Promise.all([import('../app.js'), import('../service/config.js')]);
   const app = buildApp(defaultConfig({ WORKERS: 0, MAX_EVENT_LOOP_DELAY_MS: 0 }), { logger: false });
   await app.ready();
   return {
     where: 'in-process',
     async send(method, path, body) {
+      const sent = payloadOf(body, options);
       const reply = await app.inject({
         method,
         url: path,
-        ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) }),
+        headers: { ...(options.msgpack && { accept: `${MSGPACK}, application/json` }), ...(sent !== undefined && { 'content-type': sent.type }) },
+        ...(sent !== undefined && { payload: sent.payload }),
       });
-      return { status: reply.statusCode, body: reply.body, contentType: String(reply.headers['content-type'] ?? '') };
+      return replyOf(reply.statusCode, reply.rawPayload, String(reply.headers['content-type'] ?? ''));
     },
     close: () => app.close(),
   };

@@ -77,3 +77,69 @@ export function encodeRequest(body: Record<string, unknown>, options: { perInput
   }
   return out;
 }
+
+// --msgpack: the request as MessagePack, its encoded arrays' data as bins of their bytes (no base64
+// on the wire), and the answer asked as MessagePack, turned back into the JSON the rest of the
+// command line reads (tensors as nested arrays, non-finite numbers as the service's strings), so
+// that what is printed, kept (--out) and shown (--json) is the same as without it.
+
+const isEncoded = (v: Record<string, unknown>): boolean => v.dtype === 'float64' && Array.isArray(v.shape) && 'data' in v;
+
+/** `value` with every EncodedArray's base64 `data` as its bytes (iteratively, any depth); the rest unchanged. */
+export function withBins(value: unknown): unknown {
+  const root = { value };
+  const pending: [Record<string, unknown> | unknown[], string | number][] = [[root, 'value']];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const [holder, key] = item;
+    const v = (holder as Record<string | number, unknown>)[key];
+    if (typeof v !== 'object' || v === null) continue;
+    if (Array.isArray(v)) {
+      const copy = [...v];
+      (holder as Record<string | number, unknown>)[key] = copy;
+      for (let i = 0; i < copy.length; i++) pending.push([copy, i]);
+      continue;
+    }
+    const record = v as Record<string, unknown>;
+    const copy: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    Object.assign(copy, record);
+    if (isEncoded(record) && typeof record.data === 'string') copy.data = Buffer.from(record.data, 'base64');
+    else for (const k of Object.keys(copy)) pending.push([copy, k]);
+    (holder as Record<string | number, unknown>)[key] = copy;
+  }
+  return root.value;
+}
+
+/** A number as JSON carries it: non-finite ones as the service's strings. */
+function jsonNumber(v: number): number | string {
+  if (Number.isFinite(v)) return v;
+  return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+}
+
+/** A tensor's bytes as nested arrays of `shape` (row-major). */
+function nestedOf(bytes: Uint8Array, shape: number[]): unknown {
+  const copy = new Uint8Array(bytes); // aligned
+  const view = new DataView(copy.buffer);
+  const flat: (number | string)[] = [];
+  for (let i = 0; i + 8 <= copy.byteLength; i += 8) flat.push(jsonNumber(view.getFloat64(i, true)));
+  if (shape.length === 0) return flat[0];
+  let rows: unknown[] = flat;
+  for (let d = shape.length - 1; d >= 1; d--) {
+    const n = shape[d]!;
+    const next: unknown[] = [];
+    for (let i = 0; i < rows.length; i += n) next.push(rows.slice(i, i + n));
+    rows = next;
+  }
+  return rows;
+}
+
+/** A MessagePack answer as the JSON text the service would have answered (tensors nested, non-finite numbers as strings). */
+export function msgpackAnswerAsJson(decoded: unknown): string {
+  return JSON.stringify(decoded, function (this: unknown, _key, v: unknown) {
+    if (typeof v === 'number') return jsonNumber(v);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)) {
+      const record = v as Record<string, unknown>;
+      if (isEncoded(record) && record.data instanceof Uint8Array) return nestedOf(record.data, record.shape as number[]);
+    }
+    return v;
+  });
+}

@@ -1,6 +1,7 @@
 // Nested arrays (a number, or a rectangular nested array; non-finite numbers as the strings "NaN",
 // "Infinity", "-Infinity"), or encoded arrays ({"dtype": "float64", "shape": [...], "data": base64
-// of the little-endian float64 elements, row-major}), read into float64 tensors: the values of JSON
+// of the little-endian float64 elements, row-major}; from a MessagePack body, `data` may be a bin of
+// those bytes), read into float64 tensors: the values of JSON
 // graphs' constants, and of the service's requests. (Answers are written by the service:
 // src/service/values.ts.)
 
@@ -129,6 +130,23 @@ function readArray(data: Float64Array, shape: number[], size: number, path: (str
   return { shape, data };
 }
 
+/**
+ * The tensor whose little-endian float64 elements are `bytes` (a MessagePack bin), its length
+ * checked against the shape; the bytes are copied into the tensor's own, aligned memory.
+ */
+function readBytes(bytes: Uint8Array, shape: number[], size: number, path: (string | number)[]): Tensor {
+  if (bytes.byteLength !== 8 * size) {
+    throw invalid(path, `holds ${bytes.byteLength} bytes, but shape [${shape.join(', ')}] needs ${8 * size} (8 bytes per float64 element): check the shape, and that the data is float64`);
+  }
+  const out = new Float64Array(size);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes);
+  else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < size; i++) out[i] = view.getFloat64(8 * i, true);
+  }
+  return { shape, data: out };
+}
+
 /** The keys of an encoded array. */
 const ENCODED_KEYS = ['dtype', 'shape', 'data'];
 /** Whether this machine stores a float64's bytes little-endian (then decoding needs no copy). */
@@ -187,6 +205,7 @@ function decodeTensor(value: Record<string, unknown>, path: (string | number)[],
   checkShape(shape, path, [...path, 'shape'], limits);
   const dataPath = [...path, 'data'];
   if (data instanceof Float64Array) return readArray(data, shape, size, dataPath);
+  if (data instanceof Uint8Array) return readBytes(data, shape, size, dataPath);
   if (typeof data !== 'string') throw invalid(dataPath, `must be a base64 string (the float64 elements, little-endian, row-major), got ${describe(data)}`);
   if (data.length % 4 !== 0) throw invalid(dataPath, `has ${data.length} characters, not a multiple of 4: base64 must be padded with "="`);
   const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;

@@ -31,6 +31,7 @@ import { HttpProblem, isClientAbort, PROBLEM_CONTENT_TYPE, toHttpProblem } from 
 import { installAccess, securitySchemes, withSecurity } from './access.js';
 import { installBodyParsing } from './body.js';
 import { answerBytes, serializerCompiler } from './serialize.js';
+import { installMsgpackAnswers } from './msgpack-answer.js';
 import { RedisQuotas } from '../probe/redis-quotas.js';
 import { clientErrorHandler, timeoutOptions } from './connections.js';
 
@@ -192,7 +193,7 @@ function createFastify(config: Config, options: BuildAppOptions, sendProblem: Re
   app.setSerializerCompiler(serializerCompiler);
   // Large ASCII answers (base64 arrays) are written as bytes; hooks added later (compression) see those.
   app.addHook('onSend', (_request, _reply, payload, done) => done(null, answerBytes(payload)));
-  // Bodies are JSON only: a text/plain body gets 415 rather than a confusing schema error.
+  // Bodies are JSON or MessagePack only: a text/plain body gets 415 rather than a confusing schema error.
   app.removeContentTypeParser('text/plain');
   // JSON without __proto__ keys (400 validation_error), compressed only as gzip or br (else 415),
   // large bodies parsed on a worker, all bodies in flight bounded in bytes (503).
@@ -205,6 +206,8 @@ function createFastify(config: Config, options: BuildAppOptions, sendProblem: Re
     workerNice: config.WORKER_NICE,
     workerHeapMb: config.WORKER_HEAP_MB,
   });
+  // Answers in MessagePack when Accept prefers it (problems stay problem+json).
+  installMsgpackAnswers(app);
   return app;
 }
 

@@ -8,9 +8,10 @@
 import { isAscii } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { toTensor } from '../engine/values.js';
+import { decodeBinaryArrays, parseMsgpackBuffer } from './msgpack-decode.js';
 
 /** The problems a body can have: what src/service/body.ts answers (as HttpProblem), with the same codes inline and on a worker. */
-export type BodyProblemCode = 'invalid_json' | 'validation_error' | 'limit_exceeded';
+export type BodyProblemCode = 'invalid_json' | 'invalid_msgpack' | 'validation_error' | 'limit_exceeded';
 
 /** A body the service refuses: its status, code, detail and extra members, as plain data that crosses threads. */
 export class BodyProblem extends Error {
@@ -299,6 +300,8 @@ export interface BodyTask {
   maxItems: number;
   /** MAX_TENSOR_ELEMENTS: a larger encoded array is left for the request layer to refuse. */
   maxTensorElements: number;
+  /** The body's content type: JSON (the default) or MessagePack (src/service/msgpack-decode.ts). */
+  format?: 'json' | 'msgpack';
 }
 
 /** What the body worker answers: the parsed body, or the problem with it (as data: errors do not cross threads intact). */
@@ -310,6 +313,10 @@ export type BodyAnswer =
 export function decodeBody(task: BodyTask): BodyAnswer {
   try {
     const bytes = Buffer.concat(task.chunks);
+    if (task.format === 'msgpack') {
+      const value = parseMsgpackBuffer(bytes, task.maxItems);
+      return { ok: true, value, decoded: decodeBinaryArrays(value, task.maxTensorElements) };
+    }
     const value = parseJsonBuffer(bytes, task.maxItems);
     return { ok: true, value, decoded: decodeEncodedArrays(value, task.maxTensorElements) };
   } catch (error) {

@@ -1,4 +1,4 @@
-// Request bodies: JSON only, without prototype-polluting keys; plain, gzip or brotli; large ones
+// Request bodies: JSON or MessagePack (application/msgpack: src/service/msgpack-decode.ts), without prototype-polluting keys; plain, gzip or brotli; large ones
 // parsed off the event loop, and all of them together bounded in bytes.
 //
 // Fastify's own JSON parser (secure-json-parse) refuses `__proto__` and `constructor.prototype`
@@ -30,6 +30,7 @@ import {
   type DecodedArray,
   type Lifting,
 } from './body-decode.js';
+import { decodeBinaryArrays, parseMsgpackBuffer } from './msgpack-decode.js';
 import { HttpProblem } from './problem.js';
 import { bodyArrays } from './request.js';
 
@@ -66,6 +67,29 @@ export function parseJsonBuffer(body: Buffer, maxItems = Infinity, lifting?: Lif
   } catch (error) {
     throw asHttpProblem(error);
   }
+}
+
+/** The media types of a MessagePack body (the registered one first, then the older names still sent). */
+export const MSGPACK_TYPES = ['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack'] as const;
+
+/**
+ * Parses a MessagePack body here (src/service/msgpack-decode.ts), its tensors' bins read into
+ * Float64Arrays as a body worker reads them; or throws the problem that says what is wrong with it.
+ */
+export function parseMsgpackBody(body: Uint8Array, maxItems = Infinity, maxTensorElements = Infinity): unknown {
+  try {
+    const value = parseMsgpackBuffer(body, maxItems);
+    for (const array of decodeBinaryArrays(value, maxTensorElements)) adoptDecoded(array);
+    return value;
+  } catch (error) {
+    throw asHttpProblem(error);
+  }
+}
+
+/** A body's decoded array made the request's own: written back as base64 by JSON.stringify, movable to a worker. */
+function adoptDecoded(array: DecodedArray): void {
+  Object.defineProperty(array, 'toJSON', { value: encodedArrayJson, enumerable: false, configurable: true, writable: true });
+  bodyArrays.add(array.data);
 }
 
 /** Whether the request carries a body (a non-zero Content-Length, or a chunked one). */
@@ -283,10 +307,7 @@ export class BodyWorkers {
     }
     this.parsed++;
     if (!answer.ok) throw new HttpProblem(answer.problem.status, answer.problem.code, answer.problem.detail, answer.problem.extra);
-    for (const array of answer.decoded) {
-      Object.defineProperty(array, 'toJSON', { value: encodedArrayJson, enumerable: false, configurable: true, writable: true });
-      bodyArrays.add(array.data);
-    }
+    for (const array of answer.decoded) adoptDecoded(array);
     return answer.value;
   }
 
@@ -384,7 +405,7 @@ export function installBodyParsing(app: FastifyInstance, options: BodyParsingOpt
   app.removeContentTypeParser('application/json');
   // The body is collected here as it arrives (its chunks, as Fastify's own reading does, with the
   // same errors), then parsed: a small one here, in the same turn; a large one on a worker.
-  app.addContentTypeParser('application/json', (request: FastifyRequest, payload: Readable, done) => {
+  const parserOf = (format: 'json' | 'msgpack') => (request: FastifyRequest, payload: Readable, done: (error: Error | null, body?: unknown) => void) => {
     const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1_048_576;
     collectBody(request, payload, limit, shares.get(request.raw), (error, chunks, length) => {
       if (error !== undefined) {
@@ -392,7 +413,7 @@ export function installBodyParsing(app: FastifyInstance, options: BodyParsingOpt
         return;
       }
       if (workers !== undefined && length >= workerThresholdBytes) {
-        workers.parse(chunks, { maxItems, maxTensorElements }).then(
+        workers.parse(chunks, { maxItems, maxTensorElements, format }).then(
           (value) => done(null, value),
           (failure: Error) => done(failure, undefined),
         );
@@ -402,14 +423,17 @@ export function installBodyParsing(app: FastifyInstance, options: BodyParsingOpt
       try {
         // Read as bytes: a body of ASCII only (as JSON with base64 arrays is) becomes a string by a
         // plain copy, without UTF-8 decoding.
-        value = parseJsonBuffer(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), maxItems);
+        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+        value = format === 'json' ? parseJsonBuffer(bytes, maxItems) : parseMsgpackBody(bytes, maxItems, maxTensorElements);
       } catch (failure) {
         done(failure as Error, undefined);
         return;
       }
       done(null, value);
     });
-  });
+  };
+  app.addContentTypeParser('application/json', parserOf('json'));
+  app.addContentTypeParser([...MSGPACK_TYPES], parserOf('msgpack'));
   app.addHook('preParsing', async (request, reply, payload) => {
     const coding = bodyCodingOf(request);
     if (!isCounted(request, coding)) return payload;

@@ -22,6 +22,7 @@ import type { GradeLimits, GradeRequest } from '../grade/types.js';
 import type { Limits } from '../engine/prepare.js';
 import { HttpProblem } from './problem.js';
 import { jsonBytes } from './json-bytes.js';
+import { msgpackBytes } from './msgpack-answer.js';
 import { planRequest, readInputsOnce, withAlternative, type FunctionRequest, type Job, type OperationName, type RequestTable } from './request.js';
 
 export interface ComputeOptions {
@@ -49,7 +50,17 @@ export interface ComputeOptions {
 
 /** An answer already serialised to JSON (UTF-8): a large answer is built and serialised on a worker. */
 export class SerializedAnswer {
-  constructor(readonly json: Uint8Array) {}
+  /** `json` holds MessagePack when `format` says so (the request asked for `Accept: application/msgpack`). */
+  constructor(
+    readonly json: Uint8Array,
+    readonly format: 'json' | 'msgpack' = 'json',
+  ) {}
+}
+
+/** Whether a task's answer is written as MessagePack (the service set its request's encoding so). */
+function answersMsgpack(task: WorkerTask): boolean {
+  const holder = task.op === 'probe-answer' ? (task as { draft?: unknown }).draft : (task as { request?: unknown }).request;
+  return typeof holder === 'object' && holder !== null && (holder as { encoding?: unknown }).encoding === 'msgpack';
 }
 
 /** What the routes send: an answer object, or its JSON already serialised. */
@@ -414,10 +425,10 @@ export class Compute {
       throw e;
     }
     // A serialised answer arrives as its bytes alone (moved, not copied).
-    if (answer instanceof Uint8Array) return new SerializedAnswer(answer);
+    if (answer instanceof Uint8Array) return new SerializedAnswer(answer, answersMsgpack(task) ? 'msgpack' : 'json');
     if (answer.ok) {
       if (options.allowance !== undefined && answer.flops !== undefined) options.allowance.remaining -= answer.flops;
-      return 'json' in answer ? new SerializedAnswer(answer.json) : (answer.result as T);
+      return 'json' in answer ? new SerializedAnswer(answer.json, answersMsgpack(task) ? 'msgpack' : 'json') : (answer.result as T);
     }
     const { code, message, ...where } = answer.error;
     throw new EngineError(code, message, where);
@@ -477,9 +488,9 @@ export async function answerTask(engine: Engine, task: WorkerTask, reports?: Bro
   return answer;
 }
 
-function finish(result: object, serialize: boolean | undefined, flops?: number): WorkerAnswer {
+function finish(result: object, serialize: boolean | undefined, flops?: number, msgpack = false): WorkerAnswer {
   if (!serialize) return { ok: true, result, flops };
-  return { ok: true, json: jsonBytes(result) };
+  return { ok: true, json: msgpack ? msgpackBytes(result) : jsonBytes(result) };
 }
 
 async function answerTaskOnly(engine: Engine, task: WorkerTask): Promise<WorkerAnswer> {
@@ -488,11 +499,11 @@ async function answerTaskOnly(engine: Engine, task: WorkerTask): Promise<WorkerA
     if (task.op === 'graph') return { ok: true, result: { ...(await graphPicture(engine, task.request, task.maxSvgNodes, renderSvg)) } };
     if (task.op === 'analyze') return { ok: true, result: analyze(engine, task.request) };
     if (task.op === 'grade') return finish(grade(engine, task.request, task.limits), task.serialize);
-    if (task.op === 'trace') return finish(planTrace(engine, task.request).run(), task.serialize);
+    if (task.op === 'trace') return finish(planTrace(engine, task.request).run(), task.serialize, undefined, answersMsgpack(task));
     if (task.op === 'picture') return { ok: true, result: drawPicture(task.picture) };
-    if (task.op === 'probe-answer') return finish(completeAnswer(task.draft), true);
+    if (task.op === 'probe-answer') return finish(completeAnswer(task.draft), true, undefined, answersMsgpack(task));
     const job = planRequest(engine, task.op, task.request as never, task.maxFlops);
-    return finish(job.run(), task.serialize, job.flops);
+    return finish(job.run(), task.serialize, job.flops, answersMsgpack(task));
   } catch (e) {
     if (isEngineError(e)) {
       const raised = withAlternative(e);

@@ -72,10 +72,41 @@ function readableByEveryValidator(document: unknown): void {
   }
 }
 
+/**
+ * Every JSON request body and successful JSON answer also offered as MessagePack
+ * (src/service/msgpack-decode.ts, msgpack-answer.ts): the same members (a copy of the schema, so
+ * that a generated client types both alike), where a tensor's `data` may be a bin of its bytes.
+ */
+function withMsgpack(spec: Record<string, unknown>): void {
+  const paths = (spec.paths ?? {}) as Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> }; responses?: Record<string, { content?: Record<string, unknown> }> }>>;
+  const offer = (content: Record<string, unknown> | undefined, note: string): void => {
+    const json = content?.['application/json'] as { schema?: unknown } | undefined;
+    if (content === undefined || json === undefined) return;
+    const schema = structuredClone(json.schema) as Record<string, unknown> | undefined;
+    if (schema !== undefined && typeof schema === 'object' && !('$ref' in schema)) schema.description = [schema.description, note].filter(Boolean).join(' ');
+    content['application/msgpack'] = schema === undefined ? {} : { schema };
+  };
+  for (const operations of Object.values(paths)) {
+    for (const operation of Object.values(operations)) {
+      if (typeof operation !== 'object' || operation === null) continue;
+      offer(operation.requestBody?.content, MSGPACK_BODY_NOTE);
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        if (status.startsWith('2')) offer(response.content, MSGPACK_ANSWER_NOTE);
+      }
+    }
+  }
+}
+
+const MSGPACK_BODY_NOTE =
+  'As MessagePack (Content-Type: application/msgpack, or application/x-msgpack, application/vnd.msgpack): the same members; a tensor may be {dtype: "float64", shape, data: <bin of its little-endian float64 bytes>}, and numbers are MessagePack floats (NaN and ±Infinity included).';
+const MSGPACK_ANSWER_NOTE =
+  'As MessagePack when Accept prefers application/msgpack: the same members, every tensor of rank ≥ 1 as {dtype: "float64", shape, data: <bin of its little-endian float64 bytes>}.';
+
 const transformObject: SwaggerTransformObject = (document) => {
   const spec = jsonSchemaTransformObject(document);
   withUsedSchemasOnly(spec);
   readableByEveryValidator(spec);
+  withMsgpack(spec as Record<string, unknown>);
   return spec;
 };
 

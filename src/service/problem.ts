@@ -13,6 +13,7 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 /** Every code with its fixed human title. `type` is `urn:adjoint:problem:<code>`. */
 const problemTitles = {
   invalid_json: 'Malformed JSON body',
+  invalid_msgpack: 'Malformed MessagePack body',
   validation_error: 'Request does not match the schema',
   bad_request: 'Bad request',
   parse_error: 'Expression does not parse',
@@ -258,7 +259,7 @@ export function toHttpProblem(error: unknown, context: ProblemContext = {}): Htt
       return new HttpProblem(413, 'limit_exceeded', `The request body is larger than the limit${limit}`);
     }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new HttpProblem(415, 'unsupported_media_type', 'Send the request body as application/json');
+      return new HttpProblem(415, 'unsupported_media_type', 'Send the request body as application/json (or application/msgpack)');
     case 'FST_ERR_NOT_FOUND':
       return new HttpProblem(404, 'not_found', 'No such resource');
   }
@@ -279,12 +280,12 @@ export function toProblem(error: unknown, context: ProblemContext = {}): Problem
 }
 
 const problemDescriptions: Record<number, string> = {
-  400: 'Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function`',
+  400: 'Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function`',
   401: 'No valid API key (when the server requires one): `unauthorized`, with `WWW-Authenticate: Bearer`',
   403: 'Forbidden: `probe_target_forbidden`',
   404: 'No such resource: `not_found`',
   413: 'The request body is too large: `limit_exceeded`',
-  415: 'The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type`',
+  415: 'The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type`',
   422:
     'The request is well-formed but cannot be computed: `unknown_input`, `missing_input`, ' +
     '`invalid_graph`, `shape_mismatch`, `not_scalar`, `limit_exceeded`',

@@ -6,7 +6,14 @@
 
 import type { Shape, Tensor } from '../engine/tensor/tensor.js';
 
-export type Value = number | string | Value[] | EncodedArray;
+export type Value = number | string | Value[] | EncodedArray | BinaryArray;
+
+/** A tensor as its little-endian float64 bytes, for a MessagePack answer (`data` is written as a bin). */
+export interface BinaryArray {
+  dtype: 'float64';
+  shape: number[];
+  data: Uint8Array;
+}
 
 /** A tensor as base64 of its little-endian float64 elements, row-major. */
 export interface EncodedArray {
@@ -15,8 +22,11 @@ export interface EncodedArray {
   data: string;
 }
 
-/** How an answer writes tensors: nested arrays (the default), or encoded arrays. */
-export type Encoding = 'json' | 'base64';
+/**
+ * How an answer writes tensors: nested arrays (the default), or encoded arrays; `msgpack` is set
+ * by the service (never by a request) for an answer sent as MessagePack: bins of the bytes.
+ */
+export type Encoding = 'json' | 'base64' | 'msgpack';
 
 /** Whether this machine stores a float64's bytes little-endian (then encoding is one pass). */
 const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
@@ -44,9 +54,25 @@ export function encodeTensor(t: Tensor): Value {
   return { dtype: 'float64', shape: [...t.shape], data: bytes.toString('base64') };
 }
 
+/**
+ * A tensor of rank ≥ 1 as its bytes (a view of its elements on a little-endian machine), for a
+ * MessagePack answer; a scalar as a number, NaN and ±Infinity as they are (MessagePack has them).
+ */
+export function binaryTensor(t: Tensor): Value {
+  if (t.shape.length === 0) return t.data[0]!;
+  let bytes: Uint8Array;
+  if (LITTLE_ENDIAN) bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  else {
+    bytes = new Uint8Array(t.data.byteLength);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < t.data.length; i++) view.setFloat64(8 * i, t.data[i]!, true);
+  }
+  return { dtype: 'float64', shape: [...t.shape], data: bytes };
+}
+
 /** The writer of tensors for an answer in this encoding. */
 export function tensorWriter(encoding: Encoding | undefined): (t: Tensor) => Value {
-  return encoding === 'base64' ? encodeTensor : fromTensor;
+  return encoding === 'base64' ? encodeTensor : encoding === 'msgpack' ? binaryTensor : fromTensor;
 }
 
 function nest(data: Float64Array, shape: Shape, dim: number, offset: number): Value {

@@ -153,11 +153,16 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
   const KEY = 'cli-test-key';
   beforeAll(async () => {
     app = buildTestApp({ ...CALM, API_KEYS: [{ id: 'cli', sha256: sha256Hex(KEY) }] });
+    // What each request sent and asked for (the --msgpack case reads it).
+    app.addHook('onRequest', async (request) => {
+      received.push({ type: String(request.headers['content-type'] ?? ''), accept: String(request.headers.accept ?? ''), length: Number(request.headers['content-length'] ?? 0) });
+    });
     await app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     // Building the app on a machine busy with other suites can take more than vitest's 10 s.
   }, SPAWN_TIMEOUT_MS);
   afterAll(() => app.close(), SPAWN_TIMEOUT_MS);
+  const received: { type: string; accept: string; length: number }[] = [];
   const remote = (args: string[]) => adjoint(args, { ADJOINT_URL: url, ADJOINT_API_KEY: KEY });
 
   it('grad --json is the HTTP answer byte for byte; the key goes as a bearer token', async () => {
@@ -170,6 +175,24 @@ describe('adjoint against a live server', { timeout: SPAWN_TIMEOUT_MS, concurren
     const refused = await adjoint(['grad', 'x', '--at', 'x=1', '--url', url]);
     expect(refused.status).toBe(4);
     expect(refused.stderr).toMatch(/^error: unauthorized \(401\)/);
+  });
+
+  it('--msgpack sends MessagePack (a large input as a bin) and prints the same answer as JSON does', async () => {
+    const x = JSON.stringify(Array.from({ length: 5000 }, (_, i) => Math.sin(i) / 3));
+    const args = ['grad', 'sum(sin(x) * x)', '--at', `x=${x}`, '--json'];
+    const [json, packed, problem] = await Promise.all([remote(args), remote([...args, '--msgpack']), remote(['grad', 'sin(x', '--at', 'x=1', '--msgpack'])]);
+    expect(json.status, json.stderr).toBe(0);
+    expect(packed.status, packed.stderr).toBe(0);
+    expect(packed.stdout).toBe(json.stdout);
+    expect((JSON.parse(packed.stdout) as { gradient: { x: number[] } }).gradient.x).toHaveLength(5000);
+    // It went as MessagePack, the 5000 elements as 40,000 bytes of bin (base64 would be 53,336 characters).
+    const sent = received.find((r) => r.type === 'application/msgpack' && r.length > 40_000);
+    expect(sent, JSON.stringify(received)).toBeDefined();
+    expect(sent!.length).toBeLessThan(40_200);
+    expect(sent!.accept).toMatch(/^application\/msgpack/);
+    // Problems are still problem+json: the code and the caret, exit code 4.
+    expect(problem.status).toBe(4);
+    expect(problem.stderr).toMatch(/^error: parse_error/);
   });
 
   it('--job runs the request as a job on the server (?async=true) and prints the same answer', async () => {

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { decode, encode } from '@msgpack/msgpack';
 import { AdjointError, createAdjoint, encodeValue, type Adjoint, JobCancelledError, type JobView, serverSentEvents, Tensor, toNested, toTensor } from '../../clients/typescript/src/index.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
@@ -169,6 +170,31 @@ describe('the TypeScript client against a running server', () => {
     // base64Threshold: Infinity sends nested JSON whatever the size.
     const nested = await createAdjoint({ baseUrl: server.url, base64Threshold: Number.POSITIVE_INFINITY }).grad({ expr: 'sum(x^3) / 3', at: { x } });
     close(nested.gradient.x!.data, x.map((v) => v * v));
+  });
+
+  it('msgpack: a codec given, bodies and answers are MessagePack, tensors as bins; the same bits as JSON', async () => {
+    const n = 5000;
+    const x = Float64Array.from({ length: n }, (_, i) => Math.sin(i) / 2);
+    const seen: { type: string | null; body: Uint8Array }[] = [];
+    const packed = createAdjoint({
+      baseUrl: server.url,
+      msgpack: { encode, decode },
+      fetch: async (request) => {
+        seen.push({ type: request.headers.get('content-type'), body: new Uint8Array(await request.clone().arrayBuffer()) });
+        return fetch(request);
+      },
+    });
+    const expr = 'sum(sin(x) * x) + sum(tanh(x))';
+    const [viaMsgpack, viaJson] = await Promise.all([packed.grad({ expr, at: { x, y: [1, Number.NaN] } }), adjoint.grad({ expr, at: { x, y: [1, Number.NaN] }, encoding: 'base64' })]);
+    expect(seen[0]!.type).toBe('application/msgpack');
+    const wire = decode(seen[0]!.body) as { at: { x: { data: Uint8Array }; y: unknown[] } };
+    expect(wire.at.x.data).toBeInstanceOf(Uint8Array);
+    expect(wire.at.x.data.byteLength).toBe(8 * n);
+    expect(Number.isNaN(wire.at.y[1])).toBe(false); // small tensors stay nested, non-finite as the service's strings
+    expect(Buffer.from(viaMsgpack.gradient.x!.data.buffer).equals(Buffer.from(viaJson.gradient.x!.data.buffer))).toBe(true);
+    expect(Object.is(viaMsgpack.value.item(), viaJson.value.item())).toBe(true);
+    // A problem is the same AdjointError.
+    await expect(packed.grad({ expr: 'sin(x', at: { x: 1 } })).rejects.toMatchObject({ status: 400, code: 'parse_error' });
   });
 
   it('NaN and ±Infinity travel as real numbers both ways, nested and base64', async () => {

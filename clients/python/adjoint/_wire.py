@@ -1,5 +1,5 @@
 """Tensors and answers on the wire: nested JSON numbers (non-finite ones as "NaN", "Infinity",
-"-Infinity") or base64 float64 arrays, decoded into floats and numpy arrays (nested lists
+"-Infinity") or base64 float64 arrays (MessagePack: bins of the bytes), decoded into floats and numpy arrays (nested lists
 without numpy)."""
 
 from __future__ import annotations
@@ -93,26 +93,33 @@ def _flatten(x: Any) -> List[float]:
     return out
 
 
-def encode_value(x: Any, base64_threshold: Optional[int] = 4096) -> Any:
-    """A tensor as the service reads it: nested lists, or base64 float64 when it is large."""
+def _packed(data: bytes, binary: bool) -> Any:
+    """An encoded array's data: base64 text (JSON), or the bytes themselves (a MessagePack bin)."""
+    return data if binary else base64.b64encode(data).decode("ascii")
+
+
+def encode_value(x: Any, base64_threshold: Optional[int] = 4096, binary: bool = False) -> Any:
+    """A tensor as the service reads it: nested lists, or float64 bytes when it is large (base64
+    in JSON; with ``binary``, for a MessagePack body, the raw little-endian bytes)."""
     if _is_array(x):
         size = int(x.size)
         if base64_threshold is not None and size >= base64_threshold:
             a = _np.ascontiguousarray(x, dtype="<f8")
-            return {"dtype": "float64", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
+            return {"dtype": "float64", "shape": list(a.shape), "data": _packed(a.tobytes(), binary)}
         return _nested(x)
     if isinstance(x, (list, tuple)) and base64_threshold is not None:
         flat = _flatten(x)
         if len(flat) >= base64_threshold:
             data = struct.pack(f"<{len(flat)}d", *flat)
-            return {"dtype": "float64", "shape": _shape_of(x), "data": base64.b64encode(data).decode("ascii")}
+            return {"dtype": "float64", "shape": _shape_of(x), "data": _packed(data, binary)}
     return _nested(x)
 
 
 def decode_value(v: Any) -> Any:
     """An answer's tensor as Python: a float, or a float64 numpy array (nested lists without numpy)."""
     if isinstance(v, dict) and v.get("dtype") == "float64" and "data" in v:
-        raw = base64.b64decode(v["data"])
+        data = v["data"]
+        raw = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else base64.b64decode(data)
         shape = [int(n) for n in v.get("shape", [])]
         if _np is not None:
             return _np.frombuffer(raw, dtype="<f8").astype(_np.float64).reshape(shape)
@@ -200,6 +207,6 @@ def decode_probe(obj: Any) -> Any:
     return Answer((k, decode_value(v) if k in _PROBE_TENSORS else as_answer(v)) for k, v in obj.items())
 
 
-def encode_point(point: Mapping[str, Any], base64_threshold: Optional[int]) -> Dict[str, Any]:
+def encode_point(point: Mapping[str, Any], base64_threshold: Optional[int], binary: bool = False) -> Dict[str, Any]:
     """A point (a tensor per input name) as the service reads it."""
-    return {name: encode_value(v, base64_threshold) for name, v in point.items()}
+    return {name: encode_value(v, base64_threshold, binary) for name, v in point.items()}

@@ -11,6 +11,11 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from ._version import __version__
 from ._http import Endpoint, KeptAlive, Stream
+try:  # MessagePack is optional: encoding="msgpack" needs it
+    import msgpack as _msgpack
+except ImportError:  # pragma: no cover - exercised where msgpack is absent
+    _msgpack = None  # type: ignore[assignment]
+
 from ._wire import _NON_FINITE, Answer, _is_array, _nested, _number, as_answer, decode_answer, decode_probe, encode_point, encode_value
 
 __all__ = ["Adjoint", "AdjointError", "Job", "JobCancelled", "DIFFERENTIATION"]
@@ -120,11 +125,18 @@ class Adjoint:
     ``tangents``, ``cotangent``, ``mode``, ...) are passed through as keywords. Use it as a
     context manager, or call :meth:`close`, to close the connection."""
 
-    def __init__(self, url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0, base64_threshold: Optional[int] = 4096) -> None:
+    def __init__(self, url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0, base64_threshold: Optional[int] = 4096, encoding: str = "json") -> None:
         self.url = (url or os.environ.get("ADJOINT_URL") or "http://127.0.0.1:3000").rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
         self.base64_threshold = base64_threshold
+        if encoding not in ("json", "msgpack"):
+            raise ValueError(f'encoding must be "json" or "msgpack", got {encoding!r}')
+        if encoding == "msgpack" and _msgpack is None:
+            raise ImportError('encoding="msgpack" needs the msgpack module (pip install msgpack, or Debian\'s python3-msgpack)')
+        #: "json" (the default), or "msgpack": bodies and answers in MessagePack, tensors as raw float64 bytes.
+        self.encoding = encoding
+        self._binary = encoding == "msgpack"
         self._endpoint = Endpoint(self.url, timeout)
         self._connection = KeptAlive(self._endpoint)
 
@@ -199,14 +211,14 @@ class Adjoint:
         if graph is not None:
             body["graph"] = graph
         if point:
-            body["at"] = encode_point(point, self.base64_threshold)
+            body["at"] = encode_point(point, self.base64_threshold, self._binary)
         for key, v in fields.items():
             if key in ("tangents", "vector") and isinstance(v, Mapping):
-                body[key] = encode_point(v, self.base64_threshold)
+                body[key] = encode_point(v, self.base64_threshold, self._binary)
             elif key == "cotangent":
-                body[key] = encode_value(v, self.base64_threshold)
+                body[key] = encode_value(v, self.base64_threshold, self._binary)
             elif key == "points":
-                body[key] = [encode_point(p, self.base64_threshold) for p in v]
+                body[key] = [encode_point(p, self.base64_threshold, self._binary) for p in v]
             else:
                 body[key] = v
         return body
@@ -236,7 +248,7 @@ class Adjoint:
     def _probe_body(self, target: Union[str, Mapping[str, Any]], at: Any, method: Optional[str] = None, **fields: Any) -> Dict[str, Any]:
         if isinstance(target, str):
             target = {"url": target} if target.startswith(("http://", "https://")) else {"expr": target}
-        body: Dict[str, Any] = {"target": dict(target), "at": list(at) if _is_tokens(at) else encode_value(at, self.base64_threshold)}
+        body: Dict[str, Any] = {"target": dict(target), "at": list(at) if _is_tokens(at) else encode_value(at, self.base64_threshold, self._binary)}
         if method is not None:
             body["method"] = method
         body.update(fields)
@@ -356,17 +368,25 @@ class Adjoint:
 
     def request(self, method: str, path: str, body: Optional[Mapping[str, Any]] = None, headers: Optional[Mapping[str, str]] = None) -> Any:
         """Any request on the kept-alive connection: the parsed JSON answer, or AdjointError."""
-        data = None if body is None else json.dumps(body, allow_nan=False, default=_json_default).encode("utf-8")
         extra = dict(headers or {})
-        if data is not None:
+        data: Optional[bytes] = None
+        if body is not None and self._binary:
+            data = _msgpack.packb(body, default=_json_default, use_bin_type=True)
+            extra["content-type"] = "application/msgpack"
+        elif body is not None:
+            data = json.dumps(body, allow_nan=False, default=_json_default).encode("utf-8")
             extra["content-type"] = "application/json"
-        status, _, answer = self._connection.request(method, path, data, self._headers(extra))
+        status, answer_headers, answer = self._connection.request(method, path, data, self._headers(extra))
         if not 200 <= status < 300:
             raise self._refusal(status, answer)
+        if (answer_headers.get("content-type") or "").startswith("application/msgpack"):
+            return _msgpack.unpackb(answer, raw=False)
         return json.loads(answer.decode("utf-8"))
 
     def _headers(self, extra: Mapping[str, str]) -> Dict[str, str]:
-        headers = {"accept": "application/json", "user-agent": f"adjoint-client-python/{__version__}"}
+        # MessagePack answers when asked for (problems stay problem+json; other answers may be JSON).
+        accept = "application/msgpack, application/json;q=0.5" if self._binary else "application/json"
+        headers = {"accept": accept, "user-agent": f"adjoint-client-python/{__version__}"}
         if self.api_key is not None:
             headers["authorization"] = f"Bearer {self.api_key}"
         headers.update(extra)

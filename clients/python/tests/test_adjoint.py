@@ -7,6 +7,7 @@ import json
 import math
 import os
 import socket
+import struct
 import threading
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,6 +109,55 @@ class AgainstTheService(unittest.TestCase):
         failures, tried = doctest.testmod(adjoint, optionflags=doctest.ELLIPSIS)
         self.assertEqual(failures, 0)
         self.assertGreater(tried, 8)
+
+
+try:
+    import msgpack
+except ImportError:
+    msgpack = None
+
+
+@unittest.skipIf(msgpack is None, "the msgpack module is not installed")
+class MessagePack(unittest.TestCase):
+    """encoding="msgpack": the same answers, bit for bit, as JSON with base64 arrays."""
+
+    def setUp(self):
+        self.json = Adjoint(URL)
+        self.packed = Adjoint(URL, encoding="msgpack")
+
+    def tearDown(self):
+        self.json.close()
+        self.packed.close()
+
+    def test_same_bits_as_json(self):
+        x = [math.sin(0.3 * i) for i in range(5000)]
+        y = [math.cos(0.7 * i) for i in range(5000)]
+        expr = "sum(sin(x) * y) + sum(x * tanh(y))"
+        a = self.json.grad(expr, x=x, y=y, encoding="base64")
+        b = self.packed.grad(expr, x=x, y=y)
+        self.assertEqual(struct.pack("<d", a.value), struct.pack("<d", b.value))
+        for name in ("x", "y"):
+            ga, gb = a.gradient[name], b.gradient[name]
+            if np is not None:
+                self.assertEqual(ga.tobytes(), gb.tobytes())
+            else:
+                self.assertEqual(struct.pack(f"<{len(ga)}d", *ga), struct.pack(f"<{len(gb)}d", *gb))
+
+    def test_small_and_non_finite_values(self):
+        answer = self.packed.eval("x * 2", x=[1.5, float("nan"), float("-inf")])
+        value = list(answer.value)
+        self.assertEqual(value[0], 3.0)
+        self.assertTrue(math.isnan(value[1]))
+        self.assertEqual(value[2], -math.inf)
+
+    def test_problem_is_still_an_exception(self):
+        with self.assertRaises(AdjointError) as caught:
+            self.packed.grad("sin(x", x=1)
+        self.assertEqual(caught.exception.code, "parse_error")
+
+    def test_encoding_is_checked(self):
+        with self.assertRaises(ValueError):
+            Adjoint(URL, encoding="cbor")
 
 
 class OneConnection(unittest.TestCase):

@@ -192,7 +192,9 @@ export function toTensor(value: TensorInput | Value): Tensor {
   if (value instanceof Float64Array) return new Tensor([value.length], value);
   if (isEncodedArray(value)) {
     if (value.dtype !== 'float64') throw new TypeError(`dtype ${JSON.stringify(value.dtype)}: only float64 is known`);
-    return new Tensor(value.shape, fromLittleEndian(fromBase64(value.data)));
+    // From a MessagePack answer, `data` is the bytes themselves (a bin).
+    const data: unknown = value.data;
+    return new Tensor(value.shape, fromLittleEndian(data instanceof Uint8Array ? data : fromBase64(value.data)));
   }
   return fromNested(value);
 }
@@ -216,16 +218,25 @@ function nestedSize(value: readonly NestedInput[]): number {
  * A tensor as the service reads it: base64 when it has `threshold` elements or more, else nested
  * arrays with the non-finite numbers as strings. An EncodedArray is sent as it is.
  */
-export function encodeValue(value: TensorInput, threshold: number = BASE64_THRESHOLD): Value {
+export function encodeValue(value: TensorInput, threshold: number = BASE64_THRESHOLD, binary = false): Value {
   if (isEncodedArray(value)) return value;
   if (typeof value === 'number') return jsonNumber(value);
   if (typeof value === 'string') return value;
+  const encode = binary ? encodeBinary : encodeBase64;
   if (value instanceof Tensor || value instanceof Float64Array) {
     const tensor = toTensor(value);
-    return tensor.size >= threshold ? encodeBase64(tensor) : nestedValue(tensor.toNested());
+    return tensor.size >= threshold ? encode(tensor) : nestedValue(tensor.toNested());
   }
-  if (nestedSize(value) >= threshold) return encodeBase64(toTensor(value));
+  if (nestedSize(value) >= threshold) return encode(toTensor(value));
   return value.map((item) => encodeValue(item, Number.POSITIVE_INFINITY));
+}
+
+/**
+ * A tensor as a MessagePack body carries it: `data` the little-endian float64 bytes themselves
+ * (written as a bin), typed as an EncodedArray, the form it stands for.
+ */
+export function encodeBinary(tensor: Tensor): EncodedArray {
+  return { dtype: 'float64', shape: [...tensor.shape], data: littleEndianBytes(tensor.data) as unknown as string };
 }
 
 function nestedValue(nested: Nested): Value {

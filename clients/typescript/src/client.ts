@@ -85,6 +85,19 @@ export interface AdjointOptions {
   fetch?: (request: globalThis.Request) => Promise<Response>;
   /** Inputs of this many elements or more are sent as base64 (default 4096); Infinity: never. */
   base64Threshold?: number;
+  /**
+   * Speak MessagePack to the differentiation endpoints and /trace: bodies and answers in
+   * MessagePack, large tensors as raw float64 bytes both ways. Pass a codec (this package does not
+   * depend on one), e.g. `import { encode, decode } from '@msgpack/msgpack'` then
+   * `msgpack: { encode, decode }`. Answers are decoded the same; errors are the same AdjointErrors.
+   */
+  msgpack?: MsgpackCodec;
+}
+
+/** A MessagePack codec: @msgpack/msgpack's `encode` and `decode` fit. */
+export interface MsgpackCodec {
+  encode(value: unknown): Uint8Array;
+  decode(bytes: Uint8Array): unknown;
 }
 
 export interface Adjoint extends Record<DifferentiationName, Endpoint<`/${DifferentiationName}`>> {
@@ -150,13 +163,13 @@ export interface Submit<Options, Kind extends 'job' | 'answer'> {
 }
 
 /** The request's tensors in the service's wire forms (nested JSON, or base64 from `threshold` elements). */
-export function encodeRequest(request: Record<string, unknown>, threshold: number = BASE64_THRESHOLD): Record<string, unknown> {
-  const perInput = (values: unknown) => Object.fromEntries(Object.entries(values as Record<string, TensorInput>).map(([name, value]) => [name, encodeValue(value, threshold)]));
+export function encodeRequest(request: Record<string, unknown>, threshold: number = BASE64_THRESHOLD, binary = false): Record<string, unknown> {
+  const perInput = (values: unknown) => Object.fromEntries(Object.entries(values as Record<string, TensorInput>).map(([name, value]) => [name, encodeValue(value, threshold, binary)]));
   return Object.fromEntries(
     Object.entries(request).map(([field, value]) => {
       if (PER_INPUT_FIELDS.has(field)) return [field, perInput(value)];
       if (field === 'points' && Array.isArray(value)) return [field, value.map(perInput)];
-      if (TENSOR_FIELDS.has(field)) return [field, encodeValue(value as TensorInput, threshold)];
+      if (TENSOR_FIELDS.has(field)) return [field, encodeValue(value as TensorInput, threshold, binary)];
       return [field, value];
     }),
   );
@@ -232,7 +245,35 @@ export function createAdjoint(options: AdjointOptions): Adjoint {
   });
 
   // The answer's type is the caller's signature's (Decoded of the spec's answer); decodeAnswer makes it so.
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const { msgpack } = options;
+  /** A request in MessagePack (its tensors as bins), the answer asked as MessagePack; problems are problem+json still. */
+  const callMsgpack = async (codec: MsgpackCodec, path: Path, request: object, init: CallOptions): Promise<unknown> => {
+    const body = codec.encode(encodeRequest({ ...request }, threshold, true));
+    const headers: Record<string, string> = {
+      'content-type': 'application/msgpack',
+      accept: 'application/msgpack, application/json;q=0.5',
+      ...(options.apiKey !== undefined && { authorization: `Bearer ${options.apiKey}` }),
+      ...init.headers,
+    };
+    const sent = new globalThis.Request(`${baseUrl}${path}`, { method: 'POST', headers, body: body as NonNullable<ConstructorParameters<typeof globalThis.Request>[1]>['body'], ...(init.signal && { signal: init.signal }) });
+    const response = await (options.fetch ?? globalThis.fetch)(sent);
+    if (!response.ok) {
+      const text = await response.text();
+      let problem: unknown = text;
+      try {
+        problem = JSON.parse(text) as unknown;
+      } catch {
+        // not JSON: the text as it came
+      }
+      throw new AdjointError(response.status, problem, response.headers);
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return (response.headers.get('content-type') ?? '').startsWith('application/msgpack') ? codec.decode(bytes) : (JSON.parse(new TextDecoder().decode(bytes)) as unknown);
+  };
+
   const call = async <T>(path: Path, request: object, init: CallOptions = {}): Promise<T> => {
+    if (msgpack !== undefined) return decodeAnswer(await callMsgpack(msgpack, path, request, init)) as T;
     const body = encodeRequest({ ...request }, threshold);
     // The body is already in its wire form (the typed request was checked by the caller's signature).
     const { data, error, response } = await raw.POST(path, { body: body as WireRequest<typeof path>, ...init });

@@ -483,7 +483,7 @@ export interface components {
             /** @description What went wrong and what to change */
             detail: string;
             /** @enum {string} */
-            code: "invalid_json" | "validation_error" | "bad_request" | "parse_error" | "unknown_function" | "probe_target_forbidden" | "unauthorized" | "not_found" | "unsupported_media_type" | "limit_exceeded" | "unknown_input" | "missing_input" | "invalid_graph" | "shape_mismatch" | "not_scalar" | "symbolic_unsupported" | "rate_limited" | "overloaded" | "timeout" | "out_of_memory" | "shutting_down" | "probe_target_error" | "probe_timeout" | "idempotency_conflict" | "internal_error";
+            code: "invalid_json" | "invalid_msgpack" | "validation_error" | "bad_request" | "parse_error" | "unknown_function" | "probe_target_forbidden" | "unauthorized" | "not_found" | "unsupported_media_type" | "limit_exceeded" | "unknown_input" | "missing_input" | "invalid_graph" | "shape_mismatch" | "not_scalar" | "symbolic_unsupported" | "rate_limited" | "overloaded" | "timeout" | "out_of_memory" | "shutting_down" | "probe_target_error" | "probe_timeout" | "idempotency_conflict" | "internal_error";
             errors?: {
                 /** @description Where in the request: a dotted path such as `at.X.2`; `""` is the whole body */
                 path?: string;
@@ -631,6 +631,10 @@ export interface operations {
                         /** @enum {string} */
                         status: "ok";
                     };
+                    "application/msgpack": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
                 };
             };
             /** @description Not taking work now: `overloaded`, `timeout`, `out_of_memory`, `shutting_down` */
@@ -660,6 +664,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @enum {string} */
+                        status: "ready";
+                    };
+                    "application/msgpack": {
                         /** @enum {string} */
                         status: "ready";
                     };
@@ -808,6 +816,38 @@ export interface operations {
                     points: unknown;
                     at?: never;
                 }));
+                "application/msgpack": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point: a value per input; the inputs are its keys, in order */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description Several points (instead of `at`); the answer is `{ results: [...] }` */
+                    points?: {
+                        [key: string]: components["schemas"]["Value"];
+                    }[];
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                } & (({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                }) & ({
+                    at: unknown;
+                    points?: never;
+                } | {
+                    points: unknown;
+                    at?: never;
+                }));
             };
         };
         responses: {
@@ -828,6 +868,17 @@ export interface operations {
                             warnings?: components["schemas"]["Warning"][];
                         }[];
                     };
+                    "application/msgpack": {
+                        value: components["schemas"]["Value"];
+                        shape: number[];
+                        warnings?: components["schemas"]["Warning"][];
+                    } | {
+                        results: {
+                            value: components["schemas"]["Value"];
+                            shape: number[];
+                            warnings?: components["schemas"]["Warning"][];
+                        }[];
+                    };
                 };
             };
             /** @description The job */
@@ -837,9 +888,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -866,7 +918,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -956,6 +1008,38 @@ export interface operations {
                     points: unknown;
                     at?: never;
                 }));
+                "application/msgpack": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point: a value per input; the inputs are its keys, in order */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description Several points (instead of `at`); the answer is `{ results: [...] }` */
+                    points?: {
+                        [key: string]: components["schemas"]["Value"];
+                    }[];
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                } & (({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                }) & ({
+                    at: unknown;
+                    points?: never;
+                } | {
+                    points: unknown;
+                    at?: never;
+                }));
             };
         };
         responses: {
@@ -980,6 +1064,21 @@ export interface operations {
                             warnings?: components["schemas"]["Warning"][];
                         }[];
                     };
+                    "application/msgpack": {
+                        value: components["schemas"]["Value"];
+                        gradient: {
+                            [key: string]: components["schemas"]["Value"];
+                        };
+                        warnings?: components["schemas"]["Warning"][];
+                    } | {
+                        results: {
+                            value: components["schemas"]["Value"];
+                            gradient: {
+                                [key: string]: components["schemas"]["Value"];
+                            };
+                            warnings?: components["schemas"]["Warning"][];
+                        }[];
+                    };
                 };
             };
             /** @description The job */
@@ -989,9 +1088,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1018,7 +1118,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1131,6 +1231,42 @@ export interface operations {
                     points: unknown;
                     at?: never;
                 }));
+                "application/msgpack": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point: a value per input; the inputs are its keys, in order */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description Several points (instead of `at`); the answer is `{ results: [...] }` */
+                    points?: {
+                        [key: string]: components["schemas"]["Value"];
+                    }[];
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                    /** @description A tangent per input (inputs not named get zero) */
+                    tangents: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                } & (({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                }) & ({
+                    at: unknown;
+                    points?: never;
+                } | {
+                    points: unknown;
+                    at?: never;
+                }));
             };
         };
         responses: {
@@ -1151,6 +1287,17 @@ export interface operations {
                             warnings?: components["schemas"]["Warning"][];
                         }[];
                     };
+                    "application/msgpack": {
+                        value: components["schemas"]["Value"];
+                        tangent: components["schemas"]["Value"];
+                        warnings?: components["schemas"]["Warning"][];
+                    } | {
+                        results: {
+                            value: components["schemas"]["Value"];
+                            tangent: components["schemas"]["Value"];
+                            warnings?: components["schemas"]["Warning"][];
+                        }[];
+                    };
                 };
             };
             /** @description The job */
@@ -1160,9 +1307,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1189,7 +1337,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1297,6 +1445,39 @@ export interface operations {
                     points: unknown;
                     at?: never;
                 }));
+                "application/msgpack": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point: a value per input; the inputs are its keys, in order */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description Several points (instead of `at`); the answer is `{ results: [...] }` */
+                    points?: {
+                        [key: string]: components["schemas"]["Value"];
+                    }[];
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                    cotangent: components["schemas"]["ValueInput"];
+                } & (({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                }) & ({
+                    at: unknown;
+                    points?: never;
+                } | {
+                    points: unknown;
+                    at?: never;
+                }));
             };
         };
         responses: {
@@ -1321,6 +1502,21 @@ export interface operations {
                             warnings?: components["schemas"]["Warning"][];
                         }[];
                     };
+                    "application/msgpack": {
+                        value: components["schemas"]["Value"];
+                        vjp: {
+                            [key: string]: components["schemas"]["Value"];
+                        };
+                        warnings?: components["schemas"]["Warning"][];
+                    } | {
+                        results: {
+                            value: components["schemas"]["Value"];
+                            vjp: {
+                                [key: string]: components["schemas"]["Value"];
+                            };
+                            warnings?: components["schemas"]["Warning"][];
+                        }[];
+                    };
                 };
             };
             /** @description The job */
@@ -1330,9 +1526,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1359,7 +1556,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1470,6 +1667,43 @@ export interface operations {
                     points: unknown;
                     at?: never;
                 }));
+                "application/msgpack": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point: a value per input; the inputs are its keys, in order */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description Several points (instead of `at`); the answer is `{ results: [...] }` */
+                    points?: {
+                        [key: string]: components["schemas"]["Value"];
+                    }[];
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                    /**
+                     * @description auto (default): forward when the total size of the wrt inputs is smaller than the output size, else reverse
+                     * @enum {string}
+                     */
+                    mode?: "auto" | "forward" | "reverse";
+                } & (({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                }) & ({
+                    at: unknown;
+                    points?: never;
+                } | {
+                    points: unknown;
+                    at?: never;
+                }));
             };
         };
         responses: {
@@ -1504,6 +1738,31 @@ export interface operations {
                             warnings?: components["schemas"]["Warning"][];
                         }[];
                     };
+                    "application/msgpack": {
+                        value: components["schemas"]["Value"];
+                        /** @description jacobian[a] has shape shape(output) ++ shape(a) */
+                        jacobian: {
+                            [key: string]: components["schemas"]["Value"];
+                        };
+                        /** @enum {string} */
+                        mode: "forward" | "reverse";
+                        /** @description Forward passes (one per input coordinate) or reverse passes (one per output element), computed as one batched pass */
+                        passes: number;
+                        warnings?: components["schemas"]["Warning"][];
+                    } | {
+                        results: {
+                            value: components["schemas"]["Value"];
+                            /** @description jacobian[a] has shape shape(output) ++ shape(a) */
+                            jacobian: {
+                                [key: string]: components["schemas"]["Value"];
+                            };
+                            /** @enum {string} */
+                            mode: "forward" | "reverse";
+                            /** @description Forward passes (one per input coordinate) or reverse passes (one per output element), computed as one batched pass */
+                            passes: number;
+                            warnings?: components["schemas"]["Warning"][];
+                        }[];
+                    };
                 };
             };
             /** @description The job */
@@ -1513,9 +1772,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1542,7 +1802,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1632,6 +1892,38 @@ export interface operations {
                     points: unknown;
                     at?: never;
                 }));
+                "application/msgpack": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point: a value per input; the inputs are its keys, in order */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description Several points (instead of `at`); the answer is `{ results: [...] }` */
+                    points?: {
+                        [key: string]: components["schemas"]["Value"];
+                    }[];
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                } & (({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                }) & ({
+                    at: unknown;
+                    points?: never;
+                } | {
+                    points: unknown;
+                    at?: never;
+                }));
             };
         };
         responses: {
@@ -1668,6 +1960,33 @@ export interface operations {
                             warnings?: components["schemas"]["Warning"][];
                         }[];
                     };
+                    "application/msgpack": {
+                        value: components["schemas"]["Value"];
+                        gradient: {
+                            [key: string]: components["schemas"]["Value"];
+                        };
+                        /** @description hessian[a][b] has shape shape(a) ++ shape(b) */
+                        hessian: {
+                            [key: string]: {
+                                [key: string]: components["schemas"]["Value"];
+                            };
+                        };
+                        warnings?: components["schemas"]["Warning"][];
+                    } | {
+                        results: {
+                            value: components["schemas"]["Value"];
+                            gradient: {
+                                [key: string]: components["schemas"]["Value"];
+                            };
+                            /** @description hessian[a][b] has shape shape(a) ++ shape(b) */
+                            hessian: {
+                                [key: string]: {
+                                    [key: string]: components["schemas"]["Value"];
+                                };
+                            };
+                            warnings?: components["schemas"]["Warning"][];
+                        }[];
+                    };
                 };
             };
             /** @description The job */
@@ -1677,9 +1996,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1706,7 +2026,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1822,6 +2142,42 @@ export interface operations {
                     points: unknown;
                     at?: never;
                 }));
+                "application/msgpack": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point: a value per input; the inputs are its keys, in order */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description Several points (instead of `at`); the answer is `{ results: [...] }` */
+                    points?: {
+                        [key: string]: components["schemas"]["Value"];
+                    }[];
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                    /** @description A vector per wrt input (inputs not named get zero) */
+                    vector: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                } & (({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                }) & ({
+                    at: unknown;
+                    points?: never;
+                } | {
+                    points: unknown;
+                    at?: never;
+                }));
             };
         };
         responses: {
@@ -1852,6 +2208,27 @@ export interface operations {
                             warnings?: components["schemas"]["Warning"][];
                         }[];
                     };
+                    "application/msgpack": {
+                        value: components["schemas"]["Value"];
+                        gradient: {
+                            [key: string]: components["schemas"]["Value"];
+                        };
+                        hvp: {
+                            [key: string]: components["schemas"]["Value"];
+                        };
+                        warnings?: components["schemas"]["Warning"][];
+                    } | {
+                        results: {
+                            value: components["schemas"]["Value"];
+                            gradient: {
+                                [key: string]: components["schemas"]["Value"];
+                            };
+                            hvp: {
+                                [key: string]: components["schemas"]["Value"];
+                            };
+                            warnings?: components["schemas"]["Warning"][];
+                        }[];
+                    };
                 };
             };
             /** @description The job */
@@ -1861,9 +2238,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1890,7 +2268,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1949,6 +2327,51 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point: a value per input; the inputs are its keys, in order */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description Several points (instead of `at`); the answer is `{ results: [...] }` */
+                    points?: {
+                        [key: string]: components["schemas"]["Value"];
+                    }[];
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                    /** @description Relative tolerance (default 1e-3, as PyTorch gradcheck) */
+                    rtol?: number;
+                    /** @description Absolute tolerance (default 1e-5, as PyTorch gradcheck) */
+                    atol?: number;
+                    /**
+                     * @description central (default): step eps^(1/3)·max(1, |x|); forward: step eps^(1/2)·max(1, |x|)
+                     * @enum {string}
+                     */
+                    method?: "central" | "forward";
+                    /** @description Check this many random directions (two evaluations each) instead of every coordinate */
+                    directions?: number;
+                    /** @description Seed of the random directions (default 0) */
+                    seed?: number;
+                } & (({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                }) & ({
+                    at: unknown;
+                    points?: never;
+                } | {
+                    points: unknown;
+                    at?: never;
+                }));
+                "application/msgpack": {
                     /** @description The function as a program of the expression language */
                     expr?: string;
                     graph?: components["schemas"]["GraphInput"];
@@ -2065,6 +2488,69 @@ export interface operations {
                             warnings?: components["schemas"]["Warning"][];
                         }[];
                     };
+                    "application/msgpack": {
+                        value: components["schemas"]["Value"];
+                        /** @description Every |AD − FD| ≤ atol + rtol·|FD| */
+                        ok: boolean;
+                        gradient: {
+                            [key: string]: components["schemas"]["Value"];
+                        };
+                        /** @description Finite-difference gradient per input, or per random direction */
+                        numeric: {
+                            [key: string]: components["schemas"]["Value"];
+                        } | (number | ("NaN" | "Infinity" | "-Infinity"))[];
+                        errors?: {
+                            [key: string]: {
+                                maxAbsError: number | ("NaN" | "Infinity" | "-Infinity");
+                                maxRelError: number | ("NaN" | "Infinity" | "-Infinity");
+                            };
+                        };
+                        directions?: {
+                            ad: number | ("NaN" | "Infinity" | "-Infinity");
+                            numeric: number | ("NaN" | "Infinity" | "-Infinity");
+                        }[];
+                        maxAbsError: number | ("NaN" | "Infinity" | "-Infinity");
+                        /** @description Largest relative error among the elements whose absolute error exceeds atol */
+                        maxRelError: number | ("NaN" | "Infinity" | "-Infinity");
+                        evaluations: number;
+                        rtol: number;
+                        atol: number;
+                        /** @enum {string} */
+                        method: "central" | "forward";
+                        warnings?: components["schemas"]["Warning"][];
+                    } | {
+                        results: {
+                            value: components["schemas"]["Value"];
+                            /** @description Every |AD − FD| ≤ atol + rtol·|FD| */
+                            ok: boolean;
+                            gradient: {
+                                [key: string]: components["schemas"]["Value"];
+                            };
+                            /** @description Finite-difference gradient per input, or per random direction */
+                            numeric: {
+                                [key: string]: components["schemas"]["Value"];
+                            } | (number | ("NaN" | "Infinity" | "-Infinity"))[];
+                            errors?: {
+                                [key: string]: {
+                                    maxAbsError: number | ("NaN" | "Infinity" | "-Infinity");
+                                    maxRelError: number | ("NaN" | "Infinity" | "-Infinity");
+                                };
+                            };
+                            directions?: {
+                                ad: number | ("NaN" | "Infinity" | "-Infinity");
+                                numeric: number | ("NaN" | "Infinity" | "-Infinity");
+                            }[];
+                            maxAbsError: number | ("NaN" | "Infinity" | "-Infinity");
+                            /** @description Largest relative error among the elements whose absolute error exceeds atol */
+                            maxRelError: number | ("NaN" | "Infinity" | "-Infinity");
+                            evaluations: number;
+                            rtol: number;
+                            atol: number;
+                            /** @enum {string} */
+                            method: "central" | "forward";
+                            warnings?: components["schemas"]["Warning"][];
+                        }[];
+                    };
                 };
             };
             /** @description The job */
@@ -2074,9 +2560,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2103,7 +2590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2157,6 +2644,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        ops: {
+                            name: string;
+                            /** @description Tensor arguments, or `list` for one list of tensors (stack, concat) */
+                            arity: number | "list";
+                            attrs: {
+                                name: string;
+                                kind: string;
+                                optional: boolean;
+                                about: string;
+                            }[];
+                            /** @description The value rule */
+                            value: string;
+                            /** @description The derivative rule */
+                            derivative: string;
+                            /** @description The operator of the expression language that calls it */
+                            operator?: string;
+                            /** @description Lowered to several primitives; its derivative follows from theirs */
+                            composite: boolean;
+                        }[];
+                        conventions: string[];
+                    };
+                    "application/msgpack": {
                         ops: {
                             name: string;
                             /** @description Tensor arguments, or `list` for one list of tensors (stack, concat) */
@@ -2234,6 +2743,49 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point: a value per input; the inputs are its keys, in order. Required but for a symbolic table (then the inputs are the names the program reads, in order) */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /**
+                     * @description Which table: tangents (forward), adjoints (reverse) or both (default)
+                     * @default both
+                     * @enum {string}
+                     */
+                    mode?: "forward" | "reverse" | "both";
+                    /** @description Forward mode: a tangent per input (others zero). Default: ones on the first wrt input, zeros elsewhere */
+                    tangents?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    cotangent?: components["schemas"]["ValueInput"];
+                    /**
+                     * @description How the answer writes tensors. json (default): nested arrays, non-finite numbers as "NaN", "Infinity", "-Infinity". base64: every tensor of rank ≥ 1 as an EncodedArray {dtype, shape, data}, with its exact float64 bits; scalars (rank 0) stay plain numbers, and so do the other numbers of an answer (shape, passes, errors, tolerances)
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                    /**
+                     * @description Formulas: every step's value, tangent and adjoint as `{ text, latex }` (docs/symbolic.md); scalar programs only. With `at`, the numbers stand beside them
+                     * @default false
+                     */
+                    symbolic?: boolean;
+                    /**
+                     * @description Symbolic tables: simplify the formulas with mathjs (false shows each adjoint as the sum over its parents, term by term)
+                     * @default true
+                     */
+                    simplify?: boolean;
+                } & ({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                });
+                "application/msgpack": {
                     /** @description The function as a program of the expression language */
                     expr?: string;
                     graph?: components["schemas"]["GraphInput"];
@@ -2369,9 +2921,93 @@ export interface operations {
                             notes?: string[];
                         };
                     };
+                    "application/msgpack": {
+                        /** @description One row per primitive of the function as written, in evaluation order */
+                        steps: {
+                            /** @description The step: an input name, an assigned name, a graph node id, or a generated v<k> */
+                            id: string;
+                            /** @description The primitive (`input` for an input) */
+                            op: string;
+                            /** @description Argument ids, or the number itself for a scalar constant */
+                            args: (string | number)[];
+                            shape: number[];
+                            value?: components["schemas"]["Value"];
+                            tangent?: components["schemas"]["Value"];
+                            adjoint?: components["schemas"]["Value"];
+                            /** @description Where the step is written in `expr` */
+                            position?: {
+                                line: number;
+                                column: number;
+                            };
+                            /** @description Symbolic tables: the step's value from its arguments, its tangent from theirs (forward), its adjoint as the sum over the steps that use it of their adjoint × the local partial (reverse) */
+                            symbolic?: {
+                                value?: {
+                                    /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                    text: string;
+                                    /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                    latex: string;
+                                };
+                                tangent?: {
+                                    /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                    text: string;
+                                    /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                    latex: string;
+                                };
+                                adjoint?: {
+                                    /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                    text: string;
+                                    /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                    latex: string;
+                                };
+                                /** @description The same with every earlier step substituted: functions of the inputs (and the seeds) alone; a formula too big to show is left out (see `symbolic.notes`) */
+                                expanded?: {
+                                    value?: {
+                                        /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                        text: string;
+                                        /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                        latex: string;
+                                    };
+                                    tangent?: {
+                                        /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                        text: string;
+                                        /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                        latex: string;
+                                    };
+                                    adjoint?: {
+                                        /** @description In the service's expression syntax (it parses): tangents `dot_<id>`, adjoints `bar_<id>`, derivatives of an unspecified function `d_a(x)`, `d1_a(x, y)` */
+                                        text: string;
+                                        /** @description For typesetting: `\dot{x}_{1}`, `\bar{x}_{1}`, `a'(x)`, `\partial_{1} a(x, y)` */
+                                        latex: string;
+                                    };
+                                };
+                            };
+                        }[];
+                        /** @description The id of the output step */
+                        output: string;
+                        /** @description The tangents and cotangent used */
+                        seeds: {
+                            tangents?: {
+                                [key: string]: components["schemas"]["Value"];
+                            };
+                            cotangent?: components["schemas"]["Value"];
+                        };
+                        warnings?: components["schemas"]["Warning"][];
+                        /** @description Symbolic tables: how the formulas were made */
+                        symbolic?: {
+                            simplified: boolean;
+                            /** @description The unspecified functions the program calls */
+                            functions: {
+                                name: string;
+                                arity: number;
+                                /** @description How its partials are written in `text` */
+                                derivatives: string[];
+                            }[];
+                            notes?: string[];
+                        };
+                    };
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2398,7 +3034,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2463,6 +3099,27 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point (only its shapes are used); or give `shapes` */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description The inputs to differentiate with respect to (default: all, in the order of `at`) */
+                    wrt?: string[];
+                    /** @description The input shapes instead of values: `{ "X": [4, 2], "l": [2] }` (a scalar is `[]`); the inputs are its keys, in order */
+                    shapes?: {
+                        [key: string]: number[];
+                    };
+                } & ({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                });
+                "application/msgpack": {
                     /** @description The function as a program of the expression language */
                     expr?: string;
                     graph?: components["schemas"]["GraphInput"];
@@ -2578,9 +3235,95 @@ export interface operations {
                             reason: string;
                         };
                     };
+                    "application/msgpack": {
+                        steps: {
+                            id: string;
+                            op: string;
+                            args: (string | number)[];
+                            /** @description The shape of this intermediate */
+                            shape: number[];
+                            /** @description Evaluating this step */
+                            flops: number;
+                            bytes: number;
+                            /** @description Its forward-mode (tangent) rule, for one tangent */
+                            jvp: {
+                                flops: number;
+                                /** @description 8 × (elements read + elements written) */
+                                bytes: number;
+                            };
+                            /** @description Its reverse-mode (adjoint) rule, for one cotangent */
+                            vjp: {
+                                flops: number;
+                                /** @description 8 × (elements read + elements written) */
+                                bytes: number;
+                            };
+                            /** @description Reverse mode keeps this value from the evaluation for its backward sweep */
+                            kept: boolean;
+                            /** @description An earlier step with the same value: evaluated once, so this one costs nothing */
+                            sharedWith?: string;
+                            position?: {
+                                line: number;
+                                column: number;
+                            };
+                        }[];
+                        output: string;
+                        outputShape: number[];
+                        inputs: {
+                            name: string;
+                            shape: number[];
+                            wrt: boolean;
+                        }[];
+                        cost: {
+                            /** @description One evaluation */
+                            eval: {
+                                flops: number;
+                                /** @description 8 × (elements read + elements written) */
+                                bytes: number;
+                            };
+                            /** @description One forward-mode pass: the tangent rules, on top of the evaluation */
+                            jvp: {
+                                flops: number;
+                                /** @description 8 × (elements read + elements written) */
+                                bytes: number;
+                            };
+                            /** @description One reverse-mode pass: the adjoint rules, after the evaluation */
+                            vjp: {
+                                flops: number;
+                                /** @description 8 × (elements read + elements written) */
+                                bytes: number;
+                            };
+                            /** @description Bytes reverse mode keeps from the evaluation: the values its rules read (inputs included) */
+                            reverseMemory: number;
+                            /** @description The full m × n Jacobian by either mode */
+                            jacobian: {
+                                /** @description Total size of the wrt inputs */
+                                n: number;
+                                /** @description Size of the output */
+                                m: number;
+                                /** @description n forward passes: eval + n × jvp flops */
+                                forward: {
+                                    passes: number;
+                                    flops: number;
+                                };
+                                /** @description m reverse passes: eval + m × vjp flops */
+                                reverse: {
+                                    passes: number;
+                                    flops: number;
+                                };
+                            };
+                        };
+                        recommendation: {
+                            /**
+                             * @description forward when n < m, else reverse
+                             * @enum {string}
+                             */
+                            mode: "forward" | "reverse";
+                            reason: string;
+                        };
+                    };
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2607,7 +3350,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2684,6 +3427,30 @@ export interface operations {
                     graph: unknown;
                     expr?: never;
                 });
+                "application/msgpack": {
+                    /** @description The function as a program of the expression language */
+                    expr?: string;
+                    graph?: components["schemas"]["GraphInput"];
+                    /** @description The point (only its shapes are used) */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /**
+                     * @description Graphviz DOT text, or SVG laid out by Graphviz on the server
+                     * @enum {string}
+                     */
+                    format: "dot" | "svg";
+                    /** @description The input shapes (nodes then show every shape); with neither `at` nor `shapes` the inputs are taken as scalars and no shapes are shown */
+                    shapes?: {
+                        [key: string]: number[];
+                    };
+                } & ({
+                    expr: unknown;
+                    graph?: never;
+                } | {
+                    graph: unknown;
+                    expr?: never;
+                });
             };
         };
         responses: {
@@ -2697,7 +3464,7 @@ export interface operations {
                     "image/svg+xml": string;
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2724,7 +3491,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2852,6 +3619,104 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
+                    /** @description The function students work on: exactly one of `expr` and `graph` */
+                    reference: {
+                        /** @description The reference function as an expression */
+                        expr?: string;
+                        graph?: components["schemas"]["GraphInput"];
+                        /** @description Known mistakes */
+                        feedback?: {
+                            /** @description A wrong formula students are expected to give */
+                            expr: string;
+                            /** @description What a student whose formula matches it reads */
+                            message: string;
+                            /** @description The input whose derivative it is about (default: any) */
+                            wrt?: string;
+                        }[];
+                    };
+                    /** @description The point of `value`, `gradient` and the tables; its keys are the inputs. Without it the inputs are the names the reference reads, scalars */
+                    at?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    /** @description Seeds of the forward table, as in /trace (default: ones on the first input) */
+                    tangents?: {
+                        [key: string]: components["schemas"]["Value"];
+                    };
+                    cotangent?: components["schemas"]["ValueInput"];
+                    /** @description Answers every submission must give; missing ones are failed tests: `value`, `gradient.x`, `derivative.x`, `forwardTrace.x2` (value and tangent), `forwardTrace.x2.tangent`, `reverseTrace.x2`, `shapes.K1`, a kind alone (every part of it), or a step id alone (that row in each table given) */
+                    required?: string[];
+                    /** @description How many random points a formula is checked at (default 8), or the points themselves */
+                    points?: number | {
+                        [key: string]: components["schemas"]["Value"];
+                    }[];
+                    /** @description Seed of the random points (default 0) */
+                    seed?: number;
+                    /** @description The range [lo, hi] of each input's random elements (default [-2, 2]) */
+                    ranges?: {
+                        [key: string]: number[];
+                    };
+                    /** @description Relative tolerance for numbers and table cells (default 0.01) */
+                    rtol?: number;
+                    /** @description Absolute tolerance for numbers and table cells (default 1e-8) */
+                    atol?: number;
+                    /** @description Relative tolerance for formulas (default 0.000001) */
+                    formulaRtol?: number;
+                    /** @description Absolute tolerance for formulas (default 1e-9) */
+                    formulaAtol?: number;
+                    /**
+                     * @description The results' shape (default native)
+                     * @enum {string}
+                     */
+                    format?: "native" | "gradescope" | "prairielearn";
+                    /** @description With format gradescope: its results' settings */
+                    gradescope?: {
+                        /**
+                         * @description Who sees the result and its tests, and when (default visible)
+                         * @enum {string}
+                         */
+                        visibility?: "visible" | "hidden" | "after_due_date" | "after_published";
+                        /**
+                         * @description How Gradescope shows `output` and the tests' output: text (default) or md (Markdown)
+                         * @enum {string}
+                         */
+                        outputFormat?: "text" | "md";
+                    };
+                    /** @description One result each, in order (at most GRADE_MAX_SUBMISSIONS) */
+                    submissions: {
+                        /** @description Echoed in the result (default: the index in `submissions`) */
+                        id?: string | number;
+                        /** @description Any of the kinds of answer; only what is given is graded (and what `required` names). Answers that cannot be read are not refused: the submission is answered not gradable, with a format error for each */
+                        answers?: {
+                            /** @description The function's value at `at` */
+                            value?: unknown;
+                            gradient?: {
+                                [key: string]: unknown;
+                            } | (number | unknown[]);
+                            derivative?: {
+                                [key: string]: string | number;
+                            } | string;
+                            /** @description Rows of the forward-mode table (ids as /trace gives them) */
+                            forwardTrace?: {
+                                id: string;
+                                /** @description A Value: a number, or a rectangular nested array of numbers */
+                                value?: unknown;
+                                /** @description A Value: a number, or a rectangular nested array of numbers */
+                                tangent?: unknown;
+                            }[];
+                            /** @description Rows of the reverse-mode table */
+                            reverseTrace?: {
+                                id: string;
+                                /** @description A Value: a number, or a rectangular nested array of numbers */
+                                adjoint: unknown;
+                            }[];
+                            /** @description The shape of each named step */
+                            shapes?: {
+                                [key: string]: number[];
+                            };
+                        } | unknown;
+                    }[];
+                };
+                "application/msgpack": {
                     /** @description The function students work on: exactly one of `expr` and `graph` */
                     reference: {
                         /** @description The reference function as an expression */
@@ -3086,6 +3951,134 @@ export interface operations {
                             formulaAtol: number;
                         };
                     };
+                    "application/msgpack": {
+                        /** @enum {string} */
+                        format: "native";
+                        results: {
+                            id: string | number;
+                            score: number;
+                            max_score: number;
+                            /** @description False when part of the submission could not be read: do not record the score */
+                            gradable: boolean;
+                            /** @description A summary: the first wrong row, expected and given */
+                            output: string;
+                            tests: {
+                                name: string;
+                                part: string;
+                                score: number;
+                                max_score: number;
+                                /** @enum {string} */
+                                status: "passed" | "failed";
+                                /** @description What was expected, what was given */
+                                output: string;
+                            }[];
+                            format_errors: components["schemas"]["GradeFormatError"][];
+                        }[];
+                        /** @description The points each derivative formula was checked at, by input */
+                        points: {
+                            [key: string]: {
+                                [key: string]: components["schemas"]["Value"];
+                            }[];
+                        };
+                        /** @description The settings used, defaults filled in */
+                        settings: {
+                            points: number;
+                            seed: number;
+                            ranges: {
+                                [key: string]: number[];
+                            };
+                            rtol: number;
+                            atol: number;
+                            formulaRtol: number;
+                            formulaAtol: number;
+                        };
+                    } | {
+                        /** @enum {string} */
+                        format: "gradescope";
+                        /** @description Gradescope's results.json per submission */
+                        results: {
+                            score: number;
+                            output: string;
+                            /** @enum {string} */
+                            output_format: "text" | "md";
+                            /** @enum {string} */
+                            test_output_format: "text" | "md";
+                            /** @enum {string} */
+                            visibility: "visible" | "hidden" | "after_due_date" | "after_published";
+                            tests: {
+                                name: string;
+                                score: number;
+                                max_score: number;
+                                /** @enum {string} */
+                                status: "passed" | "failed";
+                                output: string;
+                                /** @enum {string} */
+                                visibility: "visible" | "hidden" | "after_due_date" | "after_published";
+                            }[];
+                            /** @description Stored by Gradescope, shown to no one: the submission, the maximum, and why it was not gradable */
+                            extra_data: {
+                                id: string | number;
+                                max_score: number;
+                                gradable: boolean;
+                                format_errors: components["schemas"]["GradeFormatError"][];
+                            };
+                        }[];
+                        /** @description The points each derivative formula was checked at, by input */
+                        points: {
+                            [key: string]: {
+                                [key: string]: components["schemas"]["Value"];
+                            }[];
+                        };
+                        /** @description The settings used, defaults filled in */
+                        settings: {
+                            points: number;
+                            seed: number;
+                            ranges: {
+                                [key: string]: number[];
+                            };
+                            rtol: number;
+                            atol: number;
+                            formulaRtol: number;
+                            formulaAtol: number;
+                        };
+                    } | {
+                        /** @enum {string} */
+                        format: "prairielearn";
+                        /** @description PrairieLearn's external-grader results per submission */
+                        results: {
+                            id: string | number;
+                            /** @description False: nothing to grade, or an answer that cannot be read; PrairieLearn then keeps the attempt */
+                            gradable: boolean;
+                            score: number;
+                            message: string;
+                            /** @description What could not be read, a line each */
+                            format_errors: string[];
+                            tests: {
+                                name: string;
+                                points: number;
+                                max_points: number;
+                                message: string;
+                            }[];
+                        }[];
+                        /** @description The points each derivative formula was checked at, by input */
+                        points: {
+                            [key: string]: {
+                                [key: string]: components["schemas"]["Value"];
+                            }[];
+                        };
+                        /** @description The settings used, defaults filled in */
+                        settings: {
+                            points: number;
+                            seed: number;
+                            ranges: {
+                                [key: string]: number[];
+                            };
+                            rtol: number;
+                            atol: number;
+                            formulaRtol: number;
+                            formulaAtol: number;
+                        };
+                    };
                 };
             };
             /** @description The job */
@@ -3095,9 +4088,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3124,7 +4118,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3188,6 +4182,63 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
+                    target: components["schemas"]["ProbeHttpTargetInput"] | components["schemas"]["ProbeExprTargetInput"];
+                    /** @description The input: a Value (number, nested array or EncodedArray; with `image`, the pixels), or for occlusion and shapley an array of tokens (strings or token ids) */
+                    at: components["schemas"]["Value"] | (string | number)[];
+                    /**
+                     * @description forward/central: finite differences (n or 2n queries, +1 for the value); spsa (Rademacher) / nes (Gaussian): antithetic random directions within the budget; occlusion: each token’s score is f(tokens) − f(tokens without it), or with image each patch’s or segment’s drop; shapley: tokens’ Shapley values by antithetic permutation sampling
+                     * @enum {string}
+                     */
+                    method: "forward" | "central" | "spsa" | "nes" | "occlusion" | "shapley";
+                    /** @description The index of the logit to differentiate when the target answers several (row-major) */
+                    output?: number;
+                    /** @description Relative step: coordinate i moves by epsilon·max(1, |x_i|) (default: forward 1e-3, central 1e-2, spsa and nes 1e-3, chosen for float32 logits; see docs/probing.md) */
+                    epsilon?: number;
+                    /** @description Most queries to send, retries included (default: 2n + 1, what central needs, plus a tenth (at least 4) for retries; occlusion: m + 1 plus the same reserve; at most PROBE_MAX_BUDGET) */
+                    budget?: number;
+                    /** @description spsa/nes: random directions (2 queries each); default max(2, ⌊0.45·(budget − 1)⌋) */
+                    directions?: number;
+                    /** @description Queries in flight at once (default 4, at most PROBE_MAX_CONCURRENCY) */
+                    concurrency?: number;
+                    /** @description Time limit of each query in ms (default PROBE_DEFAULT_TIMEOUT_MS) */
+                    timeoutMs?: number;
+                    /** @description Seed of the random directions (default 0): the same request gives the same answer */
+                    seed?: number;
+                    /** @description occlusion and shapley: replace each token by this one instead of removing it */
+                    mask?: string | number;
+                    /** @description shapley: permutations to sample, in antithetic pairs (a permutation and its reverse); each costs at most m − 1 queries for m tokens, plus 2 in all (default 32, or as many as about 0.9 of budget pays for) */
+                    samples?: number;
+                    image?: components["schemas"]["ProbeImageInput"];
+                    /**
+                     * @description How the answer writes its maps — gradient, stderr (spsa/nes), exact, and an image’s occlusion scores: json (default) nested arrays, or base64 EncodedArrays {dtype, shape, data} with their exact float64 bits. Token scores and Shapley values stay lists of numbers
+                     * @enum {string}
+                     */
+                    encoding?: "json" | "base64";
+                    /**
+                     * @description png (with image): the map also as a picture — a heat map over the image drawn as paper and ink (the low end of image.range is paper), diverging (blue–white–red, ±max) for gradients, sequential (yellow–red, 0 to max) for occlusion unless a drop is below −1% of the largest (then diverging), with a colour bar labelled with its numbers — answered as image/png when Accept asks for image/png (before application/json), else as base64 in the JSON answer’s `png`
+                     * @enum {string}
+                     */
+                    format?: "json" | "png";
+                    /** @description forward/central/spsa/nes: ask f(x) `repeats` times, estimate the output noise σ from their spread, and take the step minimising truncation + noise error: forward 2√(σ/curvature), central, spsa and nes (3σ/curvature)^(1/3), never below the default step nor above 0.1 (an explicit epsilon is kept; see docs/probing.md) */
+                    noise?: {
+                        /** @description Queries of f(x), the first included (counted in the budget) */
+                        repeats: number;
+                        /** @description |f′′| (forward) or |f′′′| (central, spsa, nes) relative to the coordinates’ scale (default 1) */
+                        curvature?: number;
+                    };
+                    /**
+                     * @description spsa/nes: where directions are drawn — pixel (default: every coordinate), lowres (one per cell of image.patch, default 4×4, and channel, spread over the cell) or dct (as many of the lowest 2-D DCT frequencies); lowres and dct need image and estimate the gradient’s projection on the basis
+                     * @enum {string}
+                     */
+                    basis?: "pixel" | "lowres" | "dct";
+                    /**
+                     * @description spsa/nes: none (default) averages the directions’ estimates; time takes them in turn, each correcting the running estimate only by what it does not yet explain (a bandit-style update, the randomized Kaczmarz iteration; no stderr)
+                     * @enum {string}
+                     */
+                    prior?: "none" | "time";
+                    segments?: components["schemas"]["ValueInput"];
+                };
+                "application/msgpack": {
                     target: components["schemas"]["ProbeHttpTargetInput"] | components["schemas"]["ProbeExprTargetInput"];
                     /** @description The input: a Value (number, nested array or EncodedArray; with `image`, the pixels), or for occlusion and shapley an array of tokens (strings or token ids) */
                     at: components["schemas"]["Value"] | (string | number)[];
@@ -3339,6 +4390,91 @@ export interface operations {
                         queries: number;
                     };
                     "image/png": string;
+                    "application/msgpack": {
+                        /** @enum {string} */
+                        method: "forward" | "central" | "spsa" | "nes";
+                        /** @description The logit at `at` */
+                        value: number;
+                        gradient: components["schemas"]["Value"];
+                        /** @description Requests sent to the target, retries included (never more than the budget) */
+                        queries: number;
+                        /** @description The relative step used */
+                        epsilon: number;
+                        stderr?: components["schemas"]["Value"];
+                        /** @description spsa/nes: random directions used */
+                        directions?: number;
+                        exact?: components["schemas"]["Value"];
+                        /** @description expr targets: cosine similarity of the estimate to the exact gradient */
+                        cosine?: number | ("NaN" | "Infinity" | "-Infinity");
+                        /** @description forward/central on an image: groups perturbed (a pixel’s estimate is the mean slope of the groups covering it) */
+                        groups?: number;
+                        /** @description spsa/nes: the basis of the directions and its number of functions */
+                        basis?: {
+                            /** @enum {string} */
+                            name: "pixel" | "lowres" | "dct";
+                            size: number;
+                        };
+                        /**
+                         * @description spsa/nes: how the directions were combined
+                         * @enum {string}
+                         */
+                        prior?: "none" | "time";
+                        /** @description format png: the picture, base64 of the PNG bytes */
+                        png?: string;
+                        /** @description format png: the colour bar’s scale — the values at its bottom and top (a pixel’s value is the map summed over its channels) */
+                        colourScale?: {
+                            /** @enum {string} */
+                            kind: "diverging" | "sequential";
+                            min: number;
+                            max: number;
+                        };
+                        /** @description With noise: f(x) was asked `repeats` times (`value` is their mean), `sigma` their standard deviation; `epsilon` is the step chosen from it */
+                        noise?: {
+                            repeats: number;
+                            sigma: number;
+                            curvature: number;
+                        };
+                    } | {
+                        /** @enum {string} */
+                        method: "occlusion";
+                        /** @description The logit for all tokens */
+                        value: number;
+                        scores: components["schemas"]["Value"];
+                        queries: number;
+                        /** @description An image: groups occluded */
+                        groups?: number;
+                        /** @description format png: the picture, base64 of the PNG bytes */
+                        png?: string;
+                        /** @description format png: the colour bar’s scale — the values at its bottom and top (a pixel’s value is the map summed over its channels) */
+                        colourScale?: {
+                            /** @enum {string} */
+                            kind: "diverging" | "sequential";
+                            min: number;
+                            max: number;
+                        };
+                    } | {
+                        /** @enum {string} */
+                        method: "shapley";
+                        /** @description The logit for all tokens */
+                        value: number;
+                        /** @description Per token: its Shapley value, the mean over sampled permutations of f(tokens before it and it) − f(tokens before it) */
+                        scores: number[];
+                        /** @description Per token: standard error over the antithetic pairs of permutations ("NaN" with one pair) */
+                        stderr: (number | "NaN")[];
+                        /** @description Permutations sampled (each with its reverse) */
+                        samples: number;
+                        /** @description The logit with no token present (all removed, or all replaced by mask) */
+                        baselineValue: number;
+                        /** @description The scores add up to value − baselineValue: their sum, that difference, and sum − expected (rounding only) */
+                        efficiency: {
+                            sum: number;
+                            expected: number;
+                            gap: number;
+                        };
+                        /** @description Coalitions met again and read from the probe’s cache instead of queried */
+                        cacheHits: number;
+                        queries: number;
+                    };
                 };
             };
             /** @description The job */
@@ -3348,9 +4484,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3386,7 +4523,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3491,6 +4628,27 @@ export interface operations {
                     /** @description The body that endpoint takes, checked as that endpoint checks it */
                     request: unknown;
                 };
+                "application/msgpack": {
+                    /** @enum {string} */
+                    kind: "probe";
+                    /** @description The body POST /probe takes, checked as POST /probe checks it */
+                    request: unknown;
+                } | {
+                    /** @enum {string} */
+                    kind: "grade";
+                    /** @description The body POST /grade takes, checked as POST /grade checks it */
+                    request: unknown;
+                } | {
+                    /** @enum {string} */
+                    kind: "compute";
+                    /**
+                     * @description The differentiation endpoint to run
+                     * @enum {string}
+                     */
+                    endpoint: "eval" | "grad" | "jvp" | "vjp" | "jacobian" | "hessian" | "hvp" | "check";
+                    /** @description The body that endpoint takes, checked as that endpoint checks it */
+                    request: unknown;
+                };
             };
         };
         responses: {
@@ -3501,9 +4659,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
-            /** @description Malformed request: `invalid_json`, `validation_error`, `parse_error`, `unknown_function` */
+            /** @description Malformed request: `invalid_json`, `invalid_msgpack`, `validation_error`, `parse_error`, `unknown_function` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3539,7 +4698,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json, or is compressed (`Content-Encoding`): `unsupported_media_type` */
+            /** @description The body is neither application/json nor application/msgpack, or is compressed (`Content-Encoding`): `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3596,6 +4755,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
             /** @description No valid API key (when the server requires one): `unauthorized`, with `WWW-Authenticate: Bearer` */
@@ -3655,6 +4815,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                    "application/msgpack": components["schemas"]["Job"];
                 };
             };
             /** @description No valid API key (when the server requires one): `unauthorized`, with `WWW-Authenticate: Bearer` */
