@@ -407,9 +407,14 @@ function sech2(b: RuleBuilder, x: NodeId, tanhX: NodeId = b.un('tanh', x)): Node
   return b.where(b.bin('lt', size, half(b)), near, far);
 }
 
-/** √(1 - x²) as √((1 - x)(1 + x)): 1 - x is exact near 1, where 1 - x·x loses half the digits. */
+/**
+ * √(1 - x²) for asin' and acos': as √((1 - x)(1 + x)) where |x| ≥ 1/2 (1 - x is exact there,
+ * and 1 - x·x near ±1 keeps only the digits x·x does not round away), as √(1 - x·x) below
+ * (whose derivative, -2x, stays exact near 0, where that of the product cancels).
+ */
 function oneMinusSquareRoot(b: RuleBuilder, x: NodeId): NodeId {
-  return b.un('sqrt', b.mul(b.sub(one(b), x), b.add(one(b), x)));
+  const small = b.bin('lt', b.un('abs', x), half(b));
+  return b.un('sqrt', b.where(small, b.sub(one(b), b.mul(x, x)), b.mul(b.sub(one(b), x), b.add(one(b), x))));
 }
 
 /**
