@@ -2,8 +2,9 @@
 // undoes broadcasting). The reduced axes are removed from the result's shape; the caller
 // reshapes for keepdims.
 //
-// Sums are pairwise (NumPy's algorithm, pairwiseSum): each output is the pairwise sum of its
-// elements, reduced axes laid out last where they are not already one contiguous run.
+// Sums are pairwise (NumPy's algorithm, pairwiseSum) within each run, and where an output gathers
+// several runs (a reduced axis outside a kept one), the runs' sums are combined pairwise too, by a
+// binary counter (cascadeSum), in memory order.
 //
 // Layout: size-1 dims are dropped and neighbouring dims that are all reduced or all kept are
 // merged, so x is walked once in memory order as runs of its innermost group. A reduced
@@ -13,7 +14,6 @@
 import { formatShape, reshapeTensor } from './tensor.js';
 import type { Shape, Tensor } from './tensor.js';
 import { advance, broadcastStrides, copyRun, gatherStrided } from './strided.js';
-import { permute } from './layout.js';
 
 export const REDUCE_KINDS = ['sum', 'prod', 'max', 'min'] as const;
 
@@ -215,6 +215,62 @@ function forEachRun(layout: ReduceLayout, xSize: number, visit: (xo: number, oo:
   }
 }
 
+/** How many runs of the innermost group each output gathers: the product of the reduced outer groups. */
+function runsPerOutput(layout: ReduceLayout): number {
+  let runs = 1;
+  for (let g = 0; g < layout.outer.length; g++) if (layout.outerStrides[g] === 0) runs *= layout.outer[g]!;
+  return runs;
+}
+
+/**
+ * A sum whose outputs each gather several runs, read once in memory order: each run's sum (a
+ * number where the innermost group is reduced, a row where it is kept) goes into a binary counter
+ * per output, whose level j holds the sum of 2^j runs; adding a run carries through the occupied
+ * levels, as adding 1 does. So the runs combine pairwise (exactly so for a power of two), and the
+ * error grows as O(ε log runs) rather than O(ε runs); the levels are combined smallest first.
+ */
+function cascadeSum(layout: ReduceLayout, xd: Float64Array, out: Float64Array): void {
+  const runs = runsPerOutput(layout);
+  const size = out.length;
+  const depth = Math.floor(Math.log2(runs)) + 1;
+  const levels = new Float64Array(depth * size);
+  const n = layout.inner;
+  if (layout.innerReduced) {
+    const counts = new Float64Array(size);
+    forEachRun(layout, xd.length, (xo, oo) => {
+      const c = counts[oo]!;
+      counts[oo] = c + 1;
+      let carry = pairwiseSum(xd, xo, n);
+      let j = 0;
+      for (; Math.floor(c / 2 ** j) % 2 === 1; j++) carry = levels[j * size + oo]! + carry;
+      levels[j * size + oo] = carry;
+    });
+  } else {
+    const counts = new Float64Array(size / n);
+    forEachRun(layout, xd.length, (xo, oo) => {
+      const c = counts[oo / n]!;
+      counts[oo / n] = c + 1;
+      if (c % 2 === 0) {
+        copyRun(xd, xo, levels, oo, n);
+        return;
+      }
+      for (let i = 0; i < n; i++) levels[oo + i] = levels[oo + i]! + xd[xo + i]!;
+      let j = 1;
+      for (; Math.floor(c / 2 ** j) % 2 === 1; j++) {
+        const to = j * size + oo;
+        const from = to - size;
+        for (let i = 0; i < n; i++) levels[to + i] = levels[to + i]! + levels[from + i]!;
+      }
+      levels.copyWithin(j * size + oo, (j - 1) * size + oo, (j - 1) * size + oo + n);
+    });
+  }
+  for (let o = 0; o < size; o++) {
+    let total = -0;
+    for (let j = 0; j < depth; j++) if (Math.floor(runs / 2 ** j) % 2 === 1) total = levels[j * size + o]! + total;
+    out[o] = total;
+  }
+}
+
 /** Reduce `x` over `axes` (sorted, distinct, non-negative); those axes are removed from the shape. */
 export function reduce(kind: ReduceKind, x: Tensor, axes: readonly number[]): Tensor {
   const kernel = REDUCE_KERNELS[kind];
@@ -227,13 +283,8 @@ export function reduce(kind: ReduceKind, x: Tensor, axes: readonly number[]): Te
   } else if (layout.inner === 0 || (layout.outer.length === 0 && !layout.innerReduced)) {
     // Nothing left to reduce (only size-1 axes were reduced): a copy.
     copyRun(xd, 0, out, 0, xd.length);
-  } else if (kind === 'sum' && !(layout.innerReduced && layout.outerStrides.every((s) => s !== 0))) {
-    // Some output gathers several runs (a reduced axis outside a kept one): lay the reduced
-    // axes last, so that every output is one pairwise sum of a contiguous run.
-    const kept = x.shape.flatMap((_, d) => (axes.includes(d) ? [] : [d]));
-    const gathered = permute(x, [...kept, ...axes]).data;
-    const n = xd.length / layout.outSize;
-    for (let o = 0; o < out.length; o++) out[o] = pairwiseSum(gathered, o * n, n);
+  } else if (kind === 'sum' && runsPerOutput(layout) > 1) {
+    cascadeSum(layout, xd, out);
   } else {
     const n = layout.inner;
     out.fill(kernel.start);

@@ -109,6 +109,29 @@ describe('pairwise summation', () => {
     for (const n of [1000, 1023, 4097, 65_537, 200_000]) expect(pairwiseSum(x, 3, n)).toBe(numpyPairwise(x, 3, n));
   });
 
+  it('combines the runs of an output pairwise: a binary counter over them, read in memory order', () => {
+    // Perfect pairwise trees over the first 2^k runs, the next 2^j, ..., added smallest first.
+    const counterSum = (values: number[]): number => {
+      const tree = (lo: number, hi: number): number => (hi - lo === 1 ? values[lo]! : tree(lo, (lo + hi) / 2) + tree((lo + hi) / 2, hi));
+      const chunks: number[] = [];
+      let lo = 0;
+      for (let bit = 2 ** Math.floor(Math.log2(values.length)); bit >= 1; bit /= 2) {
+        if ((values.length & bit) === 0) continue;
+        chunks.push(tree(lo, lo + bit));
+        lo += bit;
+      }
+      return chunks.reduceRight((total, chunk) => chunk + total, -0);
+    };
+    const rows = randomTensor([1000, 3], 11);
+    const columns = reduce('sum', rows, [0]).data;
+    for (let j = 0; j < 3; j++) expect(columns[j]).toBe(counterSum(Array.from({ length: 1000 }, (_, i) => rows.data[3 * i + j]!)));
+    const x = randomTensor([37, 2, 129], 12);
+    const sums = reduce('sum', x, [0, 2]).data;
+    for (let b = 0; b < 2; b++) {
+      expect(sums[b]).toBe(counterSum(Array.from({ length: 37 }, (_, a) => pairwiseSum(x.data, (a * 2 + b) * 129, 129))));
+    }
+  });
+
   it('sums 10⁶ × 0.1 to 100000 within 1e-14 relative (a running sum is off by 1e-11), over every layout', () => {
     const tenths = tensor([1_000_000], new Array<number>(1_000_000).fill(0.1));
     let running = 0;
