@@ -312,16 +312,24 @@ export function logsumexp(x: Tensor, axes: readonly number[]): Tensor {
   const terms = new Float64Array(xd.length);
   const skipped = new Uint8Array(layout.outSize);
   const n = layout.inner;
-  const term = (v: number, o: number): number => {
-    const m = shift[o]!;
-    if (v === m && skipped[o] === 0) {
-      skipped[o] = 1;
-      return 0;
-    }
-    return Math.exp(v - m);
-  };
-  if (layout.innerReduced) forEachRun(layout, xd.length, (xo, oo) => { for (let i = 0; i < n; i++) terms[xo + i] = term(xd[xo + i]!, oo); });
-  else forEachRun(layout, xd.length, (xo, oo) => { for (let i = 0; i < n; i++) terms[xo + i] = term(xd[xo + i]!, oo + i); });
+  if (layout.innerReduced) {
+    forEachRun(layout, xd.length, (xo, oo) => {
+      const m = shift[oo]!;
+      for (let i = 0; i < n; i++) terms[xo + i] = Math.exp(xd[xo + i]! - m);
+      if (skipped[oo] === 0) skipFirstMax(terms, xd, xo, n, m, skipped, oo);
+    });
+  } else {
+    forEachRun(layout, xd.length, (xo, oo) => {
+      for (let i = 0; i < n; i++) {
+        const m = shift[oo + i]!;
+        const v = xd[xo + i]!;
+        if (v === m && skipped[oo + i] === 0) {
+          skipped[oo + i] = 1;
+          terms[xo + i] = 0;
+        } else terms[xo + i] = Math.exp(v - m);
+      }
+    });
+  }
   const rest = reduce('sum', { shape: x.shape, data: terms }, axes).data;
   // An infinite or NaN max is the answer itself (+Infinity, NaN, or all -Infinity).
   for (let i = 0; i < rest.length; i++) {
@@ -329,6 +337,17 @@ export function logsumexp(x: Tensor, axes: readonly number[]): Tensor {
     rest[i] = Number.isFinite(m) ? m + Math.log1p(rest[i]!) : m;
   }
   return { shape: layout.outShape, data: rest };
+}
+
+/** Leave out (as 0) the first element of x[xo .. xo+n) equal to the max m, if any, and mark output o done. */
+function skipFirstMax(terms: Float64Array, x: Float64Array, xo: number, n: number, m: number, skipped: Uint8Array, o: number): void {
+  for (let i = 0; i < n; i++) {
+    if (x[xo + i] === m) {
+      terms[xo + i] = 0;
+      skipped[o] = 1;
+      return;
+    }
+  }
 }
 
 /** Below this, a sum of squares may have lost elements to underflow (2^-600: far above 2^-1022). */
