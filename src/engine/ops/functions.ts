@@ -193,7 +193,8 @@ const COMPOSITES: readonly FunctionDef[] = [
       const shape = b.shapeOf(x!);
       const axes = normaliseAxes(s.axis as number[] | undefined, shape.length);
       const count = sizeOf(shape) / sizeOf(reducedShape(shape, axes, false));
-      return b.mul(b.sum(x!, axes, s.keepdims === true), b.scalar(1 / count));
+      // The sum divided by the count, as NumPy's mean (× 1/count would round twice).
+      return b.div(b.sum(x!, axes, s.keepdims === true), b.scalar(count));
     },
     { value: 'the sum divided by the number of elements reduced', derivative: 'd mean x = mean dx' },
   ),

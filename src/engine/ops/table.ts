@@ -393,6 +393,42 @@ function tangentOrZeros(ctx: RuleContext, t: NodeId | null, primal: NodeId): Nod
 const half = (b: RuleBuilder): NodeId => b.scalar(0.5);
 const one = (b: RuleBuilder): NodeId => b.scalar(1);
 
+/**
+ * sech² x (tanh's derivative) with full relative accuracy: 1 - tanh² x where |x| < 1/2 (its own
+ * derivative, -2 tanh x sech² x, is then exact near 0), else 4e / (1 + e)² with e = e^(-2|x|),
+ * which stays accurate where tanh x rounds to ±1 and 1 - tanh² x would be 0 (|x| > 19).
+ */
+function sech2(b: RuleBuilder, x: NodeId, tanhX: NodeId = b.un('tanh', x)): NodeId {
+  const near = b.sub(one(b), b.mul(tanhX, tanhX));
+  const size = b.un('abs', x);
+  const e = b.un('exp', b.mul(b.scalar(-2), size));
+  const onePlus = b.add(one(b), e);
+  const far = b.div(b.mul(b.scalar(4), e), b.mul(onePlus, onePlus));
+  return b.where(b.bin('lt', size, half(b)), near, far);
+}
+
+/**
+ * √(1 - x²) for asin' and acos': as √((1 - x)(1 + x)) where |x| ≥ 1/2 (1 - x is exact there,
+ * and 1 - x·x near ±1 keeps only the digits x·x does not round away), as √(1 - x·x) below
+ * (whose derivative, -2x, stays exact near 0, where that of the product cancels).
+ */
+function oneMinusSquareRoot(b: RuleBuilder, x: NodeId): NodeId {
+  const small = b.bin('lt', b.un('abs', x), half(b));
+  return b.un('sqrt', b.where(small, b.sub(one(b), b.mul(x, x)), b.mul(b.sub(one(b), x), b.add(one(b), x))));
+}
+
+/**
+ * logsumexp's weight, softmax(x) = e^(x - m) / Σ e^(x - m) with m the max: x - m is exact near
+ * the max, whereas e^(x - logsumexp x) carries logsumexp's rounding (ε·|logsumexp x|, relative)
+ * into every weight. (Its derivative through m is 0 in exact arithmetic and ε-small in floats.)
+ */
+function softmaxWeight(b: RuleBuilder, x: NodeId, outKeep: NodeId, attrs: ReduceAttrs): NodeId {
+  // Over an empty axis max has no value; the weight has no elements either.
+  if (sizeOf(b.shapeOf(x)) === 0) return b.un('exp', b.sub(x, outKeep));
+  const e = b.un('exp', b.sub(x, b.apply('max', [x], { axes: attrs.axes, keepdims: true })));
+  return b.div(e, b.sum(e, attrs.axes, true));
+}
+
 // --- the table --------------------------------------------------------------------------
 
 export const OPS = {
@@ -436,18 +472,18 @@ export const OPS = {
   exp: unaryOp('exp', { value: 'e^x', derivative: 'd e^x = e^x dx' }, (b, t, _x, out) => b.mul(t, out), { code: call('Math.exp'), hint: 'exp overflowed' }),
   log: unaryOp('log', { value: 'natural logarithm ln x', derivative: 'd ln x = dx / x' }, (b, t, x) => b.div(t, x), { code: call('Math.log'), convention: IEEE, hint: 'log of a negative number or of 0' }),
   log1p: unaryOp('log1p', { value: 'ln(1 + x), accurate near 0', derivative: 'dx / (1 + x)' }, (b, t, x) => b.div(t, b.add(one(b), x)), { code: call('Math.log1p'), hint: 'log1p of a number ≤ -1' }),
-  expm1: unaryOp('expm1', { value: 'e^x - 1, accurate near 0', derivative: 'e^x dx' }, (b, t, _x, out) => b.mul(t, b.add(out, one(b))), { code: call('Math.expm1') }),
+  expm1: unaryOp('expm1', { value: 'e^x - 1, accurate near 0', derivative: 'e^x dx' }, (b, t, x) => b.mul(t, b.un('exp', x)), { code: call('Math.expm1') }),
   sqrt: unaryOp('sqrt', { value: '√x', derivative: 'd√x = dx / (2√x) (infinite at 0)' }, (b, t, _x, out) => b.div(t, b.mul(b.scalar(2), out)), { code: call('Math.sqrt'), convention: IEEE, hint: 'sqrt of a negative number', derivativeHint: 'the derivative of sqrt is infinite at 0' }),
   sin: unaryOp('sin', { value: 'sin x', derivative: 'd sin x = cos x dx' }, (b, t, x) => b.mul(t, b.un('cos', x)), { code: call('Math.sin') }),
   cos: unaryOp('cos', { value: 'cos x', derivative: 'd cos x = -sin x dx' }, (b, t, x) => b.neg(b.mul(t, b.un('sin', x))), { code: call('Math.cos') }),
   tan: unaryOp('tan', { value: 'tan x', derivative: 'd tan x = (1 + tan² x) dx' }, (b, t, _x, out) => b.mul(t, b.add(one(b), b.mul(out, out))), { code: call('Math.tan') }),
-  asin: unaryOp('asin', { value: 'arcsin x', derivative: 'dx / √(1 - x²)' }, (b, t, x) => b.div(t, b.un('sqrt', b.sub(one(b), b.mul(x, x)))), { code: call('Math.asin'), hint: 'asin outside [-1, 1]' }),
-  acos: unaryOp('acos', { value: 'arccos x', derivative: '-dx / √(1 - x²)' }, (b, t, x) => b.neg(b.div(t, b.un('sqrt', b.sub(one(b), b.mul(x, x))))), { code: call('Math.acos'), hint: 'acos outside [-1, 1]' }),
+  asin: unaryOp('asin', { value: 'arcsin x', derivative: 'dx / √(1 - x²)' }, (b, t, x) => b.div(t, oneMinusSquareRoot(b, x)), { code: call('Math.asin'), hint: 'asin outside [-1, 1]' }),
+  acos: unaryOp('acos', { value: 'arccos x', derivative: '-dx / √(1 - x²)' }, (b, t, x) => b.neg(b.div(t, oneMinusSquareRoot(b, x))), { code: call('Math.acos'), hint: 'acos outside [-1, 1]' }),
   atan: unaryOp('atan', { value: 'arctan x', derivative: 'dx / (1 + x²)' }, (b, t, x) => b.div(t, b.add(one(b), b.mul(x, x))), { code: call('Math.atan') }),
   sinh: unaryOp('sinh', { value: 'sinh x', derivative: 'cosh x dx' }, (b, t, x) => b.mul(t, b.un('cosh', x)), { code: call('Math.sinh') }),
   cosh: unaryOp('cosh', { value: 'cosh x', derivative: 'sinh x dx' }, (b, t, x) => b.mul(t, b.un('sinh', x)), { code: call('Math.cosh') }),
-  tanh: unaryOp('tanh', { value: 'tanh x', derivative: 'd tanh x = (1 - tanh² x) dx' }, (b, t, _x, out) => b.mul(t, b.sub(one(b), b.mul(out, out))), { code: call('Math.tanh') }),
-  sigmoid: unaryOp('sigmoid', { value: 'σ(x) = 1 / (1 + e^-x)', derivative: 'σ(x)(1 - σ(x)) dx' }, (b, t, _x, out) => b.mul(t, b.mul(out, b.sub(one(b), out))), { code: call('H.sigmoid') }),
+  tanh: unaryOp('tanh', { value: 'tanh x', derivative: 'd tanh x = (1 - tanh² x) dx = sech² x dx' }, (b, t, x, out) => b.mul(t, sech2(b, x, out)), { code: call('Math.tanh') }),
+  sigmoid: unaryOp('sigmoid', { value: 'σ(x) = 1 / (1 + e^-x)', derivative: 'σ(x)(1 - σ(x)) dx = sech²(x/2)/4 dx' }, (b, t, x) => b.mul(t, b.mul(b.scalar(0.25), sech2(b, b.mul(half(b), x)))), { code: call('H.sigmoid') }),
   relu: unaryOp('relu', { value: 'max(x, 0)', derivative: 'dx where x > 0, else 0 (0 at x = 0)' }, (b, t, x) => b.mul(t, b.bin('gt', x, b.scalar(0))), { code: call('H.relu'), convention: KINKS }),
   softplus: unaryOp('softplus', { value: 'ln(1 + e^x)', derivative: 'σ(x) dx' }, (b, t, x) => b.mul(t, b.un('sigmoid', x)), { code: call('H.softplus') }),
 
@@ -610,7 +646,7 @@ export const OPS = {
     'logsumexp',
     { value: 'ln Σ e^x, computed stably (over axis, or all)', derivative: 'Σ softmax(x) dx' },
     (x, axes) => logsumexp(x, axes),
-    (b, x, outKeep) => b.un('exp', b.sub(x, outKeep)),
+    (b, x, outKeep, attrs) => softmaxWeight(b, x, outKeep, attrs),
   ),
   norm: weightedReduction(
     'norm',

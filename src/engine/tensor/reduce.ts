@@ -2,6 +2,10 @@
 // undoes broadcasting). The reduced axes are removed from the result's shape; the caller
 // reshapes for keepdims.
 //
+// Sums are pairwise (NumPy's algorithm, pairwiseSum) within each run, and where an output gathers
+// several runs (a reduced axis outside a kept one), the runs' sums are combined pairwise too, by a
+// binary counter (cascadeSum), in memory order.
+//
 // Layout: size-1 dims are dropped and neighbouring dims that are all reduced or all kept are
 // merged, so x is walked once in memory order as runs of its innermost group. A reduced
 // innermost group (the last axis, or all axes) folds each run to one number; a kept innermost
@@ -30,26 +34,86 @@ export interface ReduceKernel {
   into(out: Float64Array, oo: number, x: Float64Array, xo: number, n: number): void;
 }
 
+/** Runs of at most this many elements are summed by eight interleaved accumulators (NumPy's PW_BLOCKSIZE). */
+const PAIRWISE_BLOCK = 128;
+
+/** Eight accumulators over x[xo .. xo+n), n ≤ PAIRWISE_BLOCK: NumPy's pairwise_sum leaf, in its order. */
+function blockSum(x: Float64Array, xo: number, n: number): number {
+  if (n < 8) {
+    let s = -0;
+    for (let i = 0; i < n; i++) s += x[xo + i]!;
+    return s;
+  }
+  let r0 = x[xo]!;
+  let r1 = x[xo + 1]!;
+  let r2 = x[xo + 2]!;
+  let r3 = x[xo + 3]!;
+  let r4 = x[xo + 4]!;
+  let r5 = x[xo + 5]!;
+  let r6 = x[xo + 6]!;
+  let r7 = x[xo + 7]!;
+  const whole = n - (n % 8);
+  let i = 8;
+  for (; i < whole; i += 8) {
+    r0 += x[xo + i]!;
+    r1 += x[xo + i + 1]!;
+    r2 += x[xo + i + 2]!;
+    r3 += x[xo + i + 3]!;
+    r4 += x[xo + i + 4]!;
+    r5 += x[xo + i + 5]!;
+    r6 += x[xo + i + 6]!;
+    r7 += x[xo + i + 7]!;
+  }
+  let s = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
+  for (; i < n; i++) s += x[xo + i]!;
+  return s;
+}
+
+// The explicit stack of pairwiseSum: a run of 2^53 elements splits fewer than 64 times, and each
+// split leaves at most two pending entries, so 256 entries never overflow. (No callbacks run
+// while a sum is in progress, so one module-level stack serves every call.)
+const pendingStart = new Float64Array(256);
+const pendingLength = new Float64Array(256);
+const partials = new Float64Array(256);
+
+/**
+ * Σ x[xo .. xo+n) by NumPy's pairwise summation: blocks of at most 128 by blockSum, longer runs
+ * split in halves (the first a multiple of 8) whose sums are added. The rounding error grows as
+ * O(ε log n) rather than the O(ε n) of one running sum, at the same speed. The recursion is walked
+ * with an explicit stack (a length of -1 marks "add the last two partial sums").
+ */
+export function pairwiseSum(x: Float64Array, xo: number, n: number): number {
+  if (n <= PAIRWISE_BLOCK) return blockSum(x, xo, n);
+  let top = 0;
+  let values = 0;
+  pendingStart[top] = xo;
+  pendingLength[top++] = n;
+  while (top > 0) {
+    const start = pendingStart[--top]!;
+    const length = pendingLength[top]!;
+    if (length < 0) {
+      const right = partials[--values]!;
+      partials[values - 1] = partials[values - 1]! + right;
+    } else if (length <= PAIRWISE_BLOCK) {
+      partials[values++] = blockSum(x, start, length);
+    } else {
+      let half = Math.floor(length / 2);
+      half -= half % 8;
+      pendingLength[top++] = -1;
+      pendingStart[top] = start + half;
+      pendingLength[top++] = length - half;
+      pendingStart[top] = start;
+      pendingLength[top++] = half;
+    }
+  }
+  return partials[0]!;
+}
+
 export const REDUCE_KERNELS: { [K in ReduceKind]: ReduceKernel } = {
   sum: {
     identity: 0,
     start: -0,
-    run(acc, x, xo, n) {
-      // Four partial sums: independent adds pipeline, and the rounding error grows more slowly.
-      let s0 = -0;
-      let s1 = -0;
-      let s2 = -0;
-      let s3 = -0;
-      let i = 0;
-      for (; i + 3 < n; i += 4) {
-        s0 += x[xo + i]!;
-        s1 += x[xo + i + 1]!;
-        s2 += x[xo + i + 2]!;
-        s3 += x[xo + i + 3]!;
-      }
-      for (; i < n; i++) s0 += x[xo + i]!;
-      return acc + ((s0 + s1) + (s2 + s3));
-    },
+    run: (acc, x, xo, n) => acc + pairwiseSum(x, xo, n),
     into(out, oo, x, xo, n) { for (let i = 0; i < n; i++) out[oo + i] = out[oo + i]! + x[xo + i]!; },
   },
   prod: {
@@ -151,6 +215,62 @@ function forEachRun(layout: ReduceLayout, xSize: number, visit: (xo: number, oo:
   }
 }
 
+/** How many runs of the innermost group each output gathers: the product of the reduced outer groups. */
+function runsPerOutput(layout: ReduceLayout): number {
+  let runs = 1;
+  for (let g = 0; g < layout.outer.length; g++) if (layout.outerStrides[g] === 0) runs *= layout.outer[g]!;
+  return runs;
+}
+
+/**
+ * A sum whose outputs each gather several runs, read once in memory order: each run's sum (a
+ * number where the innermost group is reduced, a row where it is kept) goes into a binary counter
+ * per output, whose level j holds the sum of 2^j runs; adding a run carries through the occupied
+ * levels, as adding 1 does. So the runs combine pairwise (exactly so for a power of two), and the
+ * error grows as O(ε log runs) rather than O(ε runs); the levels are combined smallest first.
+ */
+function cascadeSum(layout: ReduceLayout, xd: Float64Array, out: Float64Array): void {
+  const runs = runsPerOutput(layout);
+  const size = out.length;
+  const depth = Math.floor(Math.log2(runs)) + 1;
+  const levels = new Float64Array(depth * size);
+  const n = layout.inner;
+  if (layout.innerReduced) {
+    const counts = new Float64Array(size);
+    forEachRun(layout, xd.length, (xo, oo) => {
+      const c = counts[oo]!;
+      counts[oo] = c + 1;
+      let carry = pairwiseSum(xd, xo, n);
+      let j = 0;
+      for (; Math.floor(c / 2 ** j) % 2 === 1; j++) carry = levels[j * size + oo]! + carry;
+      levels[j * size + oo] = carry;
+    });
+  } else {
+    const counts = new Float64Array(size / n);
+    forEachRun(layout, xd.length, (xo, oo) => {
+      const c = counts[oo / n]!;
+      counts[oo / n] = c + 1;
+      if (c % 2 === 0) {
+        copyRun(xd, xo, levels, oo, n);
+        return;
+      }
+      for (let i = 0; i < n; i++) levels[oo + i] = levels[oo + i]! + xd[xo + i]!;
+      let j = 1;
+      for (; Math.floor(c / 2 ** j) % 2 === 1; j++) {
+        const to = j * size + oo;
+        const from = to - size;
+        for (let i = 0; i < n; i++) levels[to + i] = levels[to + i]! + levels[from + i]!;
+      }
+      levels.copyWithin(j * size + oo, (j - 1) * size + oo, (j - 1) * size + oo + n);
+    });
+  }
+  for (let o = 0; o < size; o++) {
+    let total = -0;
+    for (let j = 0; j < depth; j++) if (Math.floor(runs / 2 ** j) % 2 === 1) total = levels[j * size + o]! + total;
+    out[o] = total;
+  }
+}
+
 /** Reduce `x` over `axes` (sorted, distinct, non-negative); those axes are removed from the shape. */
 export function reduce(kind: ReduceKind, x: Tensor, axes: readonly number[]): Tensor {
   const kernel = REDUCE_KERNELS[kind];
@@ -163,6 +283,8 @@ export function reduce(kind: ReduceKind, x: Tensor, axes: readonly number[]): Te
   } else if (layout.inner === 0 || (layout.outer.length === 0 && !layout.innerReduced)) {
     // Nothing left to reduce (only size-1 axes were reduced): a copy.
     copyRun(xd, 0, out, 0, xd.length);
+  } else if (kind === 'sum' && runsPerOutput(layout) > 1) {
+    cascadeSum(layout, xd, out);
   } else {
     const n = layout.inner;
     out.fill(kernel.start);
@@ -173,40 +295,59 @@ export function reduce(kind: ReduceKind, x: Tensor, axes: readonly number[]): Te
 }
 
 /**
- * log Σ exp(x) over `axes`, shifted by the max so that nothing overflows. All -Infinity gives
+ * log Σ exp(x) over `axes`, as m + log1p(Σ' e^(x - m)) with m the max and Σ' leaving out one
+ * element equal to m (its term is exactly 1): nothing overflows, and a sum of small terms keeps
+ * its digits (log(1 + s) would round them away). The sum is pairwise. All -Infinity gives
  * -Infinity, any +Infinity gives Infinity, any NaN gives NaN, an empty reduction -Infinity.
  */
 export function logsumexp(x: Tensor, axes: readonly number[]): Tensor {
   const layout = reduceLayout('logsumexp', x.shape, axes);
-  const shift = reduce('max', x, axes).data;
-  // An infinite (or NaN) max cannot be subtracted; shift by 0 and let exp/log give ±Infinity/NaN.
-  for (let i = 0; i < shift.length; i++) if (!Number.isFinite(shift[i]!)) shift[i] = 0;
-  const out = new Float64Array(layout.outSize);
   const xd = x.data;
-  if (layout.empty) {
-    out.fill(-Infinity);
-    return { shape: layout.outShape, data: out };
-  }
+  if (layout.empty) return { shape: layout.outShape, data: new Float64Array(layout.outSize).fill(-Infinity) };
   if (layout.inner === 0 || (layout.outer.length === 0 && !layout.innerReduced)) {
     // Only size-1 axes reduced: the log-sum-exp of one element is that element.
-    copyRun(xd, 0, out, 0, xd.length);
-    return { shape: layout.outShape, data: out };
+    return { shape: layout.outShape, data: xd.slice() };
   }
+  const shift = reduce('max', x, axes).data;
+  const terms = new Float64Array(xd.length);
+  const skipped = new Uint8Array(layout.outSize);
   const n = layout.inner;
   if (layout.innerReduced) {
     forEachRun(layout, xd.length, (xo, oo) => {
       const m = shift[oo]!;
-      let s = out[oo]!;
-      for (let i = 0; i < n; i++) s += Math.exp(xd[xo + i]! - m);
-      out[oo] = s;
+      for (let i = 0; i < n; i++) terms[xo + i] = Math.exp(xd[xo + i]! - m);
+      if (skipped[oo] === 0) skipFirstMax(terms, xd, xo, n, m, skipped, oo);
     });
   } else {
     forEachRun(layout, xd.length, (xo, oo) => {
-      for (let i = 0; i < n; i++) out[oo + i] = out[oo + i]! + Math.exp(xd[xo + i]! - shift[oo + i]!);
+      for (let i = 0; i < n; i++) {
+        const m = shift[oo + i]!;
+        const v = xd[xo + i]!;
+        if (v === m && skipped[oo + i] === 0) {
+          skipped[oo + i] = 1;
+          terms[xo + i] = 0;
+        } else terms[xo + i] = Math.exp(v - m);
+      }
     });
   }
-  for (let i = 0; i < out.length; i++) out[i] = Math.log(out[i]!) + shift[i]!;
-  return { shape: layout.outShape, data: out };
+  const rest = reduce('sum', { shape: x.shape, data: terms }, axes).data;
+  // An infinite or NaN max is the answer itself (+Infinity, NaN, or all -Infinity).
+  for (let i = 0; i < rest.length; i++) {
+    const m = shift[i]!;
+    rest[i] = Number.isFinite(m) ? m + Math.log1p(rest[i]!) : m;
+  }
+  return { shape: layout.outShape, data: rest };
+}
+
+/** Leave out (as 0) the first element of x[xo .. xo+n) equal to the max m, if any, and mark output o done. */
+function skipFirstMax(terms: Float64Array, x: Float64Array, xo: number, n: number, m: number, skipped: Uint8Array, o: number): void {
+  for (let i = 0; i < n; i++) {
+    if (x[xo + i] === m) {
+      terms[xo + i] = 0;
+      skipped[o] = 1;
+      return;
+    }
+  }
 }
 
 /** Below this, a sum of squares may have lost elements to underflow (2^-600: far above 2^-1022). */
