@@ -170,10 +170,11 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
       expect(done.job.state).toBe('succeeded');
       // Taken back within two stall intervals of the kill (the lock lapses, then the next check) or
       // of the other replica's start, whichever is later (BullMQ marks an active job at one check and
-      // takes it back at the next if its lock has lapsed); four seconds more for a busy machine.
+      // takes it back at the next if its lock has lapsed); ten seconds more for a busy machine, still
+      // well below BullMQ's default 30 s interval.
       const takenBackMs = Date.parse(done.job.startedAt!) - Math.max(killedAt, readyAt);
       console.info(`killed replica's job taken back ${takenBackMs} ms after the kill or the other's start (stall interval ${STALL_MS} ms)`);
-      expect(takenBackMs).toBeLessThan(2 * STALL_MS + 4000);
+      expect(takenBackMs).toBeLessThan(2 * STALL_MS + 10_000);
       expect(Date.parse(done.job.finishedAt!)).toBeGreaterThan(Date.parse(done.job.startedAt!));
       // It ran again from the start, on the other replica.
       expect(model.requests - before).toBeGreaterThanOrEqual(planned);
@@ -196,14 +197,15 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
     const submitting = await submit(a, { kind: 'compute', endpoint: 'eval', request: LECTURE_F });
     expect(submitting.status).toBe(503);
     expect(submitting.headers['retry-after']).toBe('5');
-    expect(Date.now() - started).toBeLessThan(5000);
+    // Not hanging (queued until Redis returns): a bound generous on a loaded machine.
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 });
 
 /** The real server (src/server.ts) as a child process of its own, on a free port. */
 async function serverProcess(env: Record<string, string>): Promise<{ process: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '0', LOG_LEVEL: 'info', MAX_EVENT_LOOP_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

@@ -75,14 +75,14 @@ describe('the worker pool', () => {
   });
 
   it('keeps the event loop free while a heavy request computes', async () => {
-    const heavy = app.inject({ method: 'POST', url: '/eval', payload: HEAVY });
+    let heavyDone = false;
+    const heavy = app.inject({ method: 'POST', url: '/eval', payload: HEAVY }).finally(() => void (heavyDone = true));
     await new Promise((r) => setTimeout(r, 50));
-    const start = performance.now();
     const health = await app.inject({ method: 'GET', url: '/healthz' });
-    const waited = performance.now() - start;
     expect(health.statusCode).toBe(200);
-    // Blocked, it would wait for most of the heavy computation (over a second); a loaded machine may add a little.
-    expect(waited).toBeLessThan(750);
+    // Answered while the heavy computation (over a second) was still going: the order says so, not
+    // a clock a loaded machine can stretch (computed on the event loop, it would have ended first).
+    expect(heavyDone).toBe(false);
     const result = await heavy;
     expect(result.statusCode).toBe(200);
   });
