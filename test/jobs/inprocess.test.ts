@@ -284,7 +284,9 @@ describe('in-process jobs: idempotency keys, expiry, bounds, API keys', () => {
     try {
       app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], PROBE_MAX_DURATION_MS: 400, JOBS_PROBE_MAX_DURATION_MS: 30_000 });
       // About 40 queries two at a time, 30 ms each: some 600 ms.
-      const request = probeRequest(model, { budget: 45, concurrency: 2, timeoutMs: 300 });
+      // timeoutMs as long as the whole synchronous probe: its deadline (from its arrival) comes first
+      // however slowly a loaded machine answers one query.
+      const request = probeRequest(model, { budget: 45, concurrency: 2, timeoutMs: 400 });
       const sync = await app.inject({ method: 'POST', url: '/probe', payload: request });
       expect(sync.statusCode).toBe(504);
       expect(sync.json()).toMatchObject({ code: 'probe_timeout' });
@@ -294,7 +296,7 @@ describe('in-process jobs: idempotency keys, expiry, bounds, API keys', () => {
       expect(Date.parse(done.job.finishedAt!) - Date.parse(done.job.startedAt!)).toBeGreaterThan(400);
       await app.close();
       app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], PROBE_MAX_DURATION_MS: 400, JOBS_PROBE_MAX_DURATION_MS: 200 });
-      const short = await waitFor(app, (await submit(app, { kind: 'probe', request: { ...request, timeoutMs: 100 } })).job.id);
+      const short = await waitFor(app, (await submit(app, { kind: 'probe', request: { ...request, timeoutMs: 200 } })).job.id);
       expect(short.job.state).toBe('failed');
       expect(short.job.problem).toMatchObject({ code: 'probe_timeout', status: 504 });
       expect(JSON.stringify(short.job.problem)).toContain('JOBS_PROBE_MAX_DURATION_MS = 200 ms');
