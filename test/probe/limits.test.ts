@@ -205,7 +205,8 @@ describe('the deadline of a whole probe', () => {
         if (count > 1) request.socket.once('close', () => closedEarly++);
         return { delayMs: count === 1 ? 0 : SLOW_MS, json: { logits: [(input as number[])[0]!] } };
       });
-      app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], PROBE_MAX_DURATION_MS: 500 });
+      // Seconds, so that a loaded machine has sent the four queries before the deadline.
+      app = buildTestApp({ PROBE_ALLOWED_ORIGINS: [model.origin], PROBE_MAX_DURATION_MS: 4000 });
       const started = Date.now();
       const response = await app.inject({
         method: 'POST',
@@ -213,11 +214,12 @@ describe('the deadline of a whole probe', () => {
         payload: { target: { url: model.url, body: { input: '$input' }, outputPath: '/logits/0' }, at: [1, 2, 3, 4], method: 'central', concurrency: 4 },
       });
       expect(response.statusCode).toBe(504);
-      expect(Date.now() - started).toBeLessThan(500 + PROMPT_MS);
+      expect(Date.now() - started).toBeLessThan(4000 + PROMPT_MS);
       expect(response.json().queries).toBe(5);
       await sleep(200);
       expect(model.requests).toBe(5);
-      expect(closedEarly).toBe(4);
+      // The model sees each close when a loaded machine gets round to it.
+      await vi.waitFor(() => expect(closedEarly).toBe(4), { timeout: PROMPT_MS });
     });
 
     it('counts from the request’s arrival: a slowly sent body uses up part of the time', async () => {

@@ -81,7 +81,8 @@ const GRACE_MS = '60000';
 /** A request that computes for a while on a worker (a 800×800 or larger matrix product). */
 const slow = (n: number) => ({ expr: `sum(eye(${n}) @ eye(${n})) + x`, at: { x: 1 } });
 
-describe('shutdown over keep-alive connections (the process)', () => {
+// Each test starts a process that starts a worker thread: 35–49 s each at a load average of 20.
+describe('shutdown over keep-alive connections (the process)', { timeout: 120_000 }, () => {
   let server: Started | undefined;
   let agent: Agent | undefined;
 
