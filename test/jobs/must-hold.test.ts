@@ -83,7 +83,7 @@ describe('must hold', () => {
     const running = events.filter((e) => e.event === 'running').map((e) => e.job.progress.queries ?? 0);
     expect(running.length).toBeGreaterThan(seconds);
     expect(running.some((q) => q > 0 && q < 19_999)).toBe(true);
-  }, 120_000);
+  }, 300_000); // 14 s alone, 97 s at a load average of 20
 
   it('10,000 queued jobs do not slow GET /healthz (p99 under 100 ms in bench/timing.ts)', async () => {
     // A target that never answers in time: the first job runs, every other one waits.

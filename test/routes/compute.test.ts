@@ -14,7 +14,8 @@ describe('the worker pool', () => {
   let app: App;
   let inline: App;
   beforeAll(async () => {
-    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 0, WORK_TIMEOUT_MS: 60_000 });
+    // A loaded machine may take over a minute for a large function's Hessian (its limit is tested below).
+    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 0, WORK_TIMEOUT_MS: 300_000 });
     inline = buildTestApp();
     await Promise.all([app.ready(), inline.ready()]);
   });
