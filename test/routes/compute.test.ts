@@ -14,8 +14,9 @@ describe('the worker pool', () => {
   let app: App;
   let inline: App;
   beforeAll(async () => {
-    // A loaded machine may take over a minute for a large function's Hessian (its limit is tested below).
-    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 0, WORK_TIMEOUT_MS: 300_000 });
+    // A loaded machine may take over a minute for a large function's Hessian (its limit is tested
+    // below), the more so on a worker at a lower priority (WORKER_NICE, tested in hostile-costs).
+    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 0, WORK_TIMEOUT_MS: 300_000, WORKER_NICE: 0 });
     inline = buildTestApp();
     await Promise.all([app.ready(), inline.ready()]);
   });
@@ -96,7 +97,7 @@ describe('the time limit', () => {
   const FAR_PAST = { expr: `A = eye(2000)\nsum(A${' @ A'.repeat(20)})`, at: {} };
   let app: App;
   beforeAll(async () => {
-    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 100_000, WORK_TIMEOUT_MS: LIMIT_MS, MAX_FLOPS: 1e13 });
+    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 100_000, WORK_TIMEOUT_MS: LIMIT_MS, MAX_FLOPS: 1e13, WORKER_NICE: 0 });
     await app.ready();
   });
   afterAll(() => app.close());
