@@ -232,7 +232,8 @@ describe('POST /grade: the lecture exercises', () => {
     });
     const started = performance.now();
     const answer = await postGrade(app, { reference: { expr: REVERSE.expr }, at: REVERSE.at, submissions });
-    expect(performance.now() - started).toBeLessThan(5000);
+    // Did not hang (a bound generous on a loaded machine); how fast is timed in bench/timing.ts.
+    expect(performance.now() - started).toBeLessThan(20_000);
     expect(answer.results).toHaveLength(300);
     expect(answer.results.map((r) => r.id)).toEqual(submissions.map((s) => s.id));
     expect(answer.results.filter((r) => r.gradable && r.score === r.max_score)).toHaveLength(75);

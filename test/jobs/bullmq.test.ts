@@ -155,7 +155,7 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
       const response = await fetch(`${child.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'probe', request }) });
       expect(response.status).toBe(202);
       const { id } = (await response.json()) as JobBody;
-      for (let deadline = Date.now() + 20_000; ; ) {
+      for (let deadline = Date.now() + 60_000; ; ) {
         const job = (await (await fetch(`${child.url}/jobs/${id}`)).json()) as JobBody;
         if (job.state === 'running' && (job.progress.queries ?? 0) >= 20) break;
         if (Date.now() > deadline) throw new Error(`the job did not start on the child replica: ${JSON.stringify(job)}`);
@@ -166,14 +166,15 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
       const before = model.requests;
       const other = await replica();
       const readyAt = Date.now();
-      const done = await waitFor(other, id, { timeoutMs: 30_000 });
+      const done = await waitFor(other, id, { timeoutMs: 60_000 });
       expect(done.job.state).toBe('succeeded');
       // Taken back within two stall intervals of the kill (the lock lapses, then the next check) or
       // of the other replica's start, whichever is later (BullMQ marks an active job at one check and
-      // takes it back at the next if its lock has lapsed); four seconds more for a busy machine.
+      // takes it back at the next if its lock has lapsed); ten seconds more for a busy machine, still
+      // well below BullMQ's default 30 s interval.
       const takenBackMs = Date.parse(done.job.startedAt!) - Math.max(killedAt, readyAt);
       console.info(`killed replica's job taken back ${takenBackMs} ms after the kill or the other's start (stall interval ${STALL_MS} ms)`);
-      expect(takenBackMs).toBeLessThan(2 * STALL_MS + 4000);
+      expect(takenBackMs).toBeLessThan(2 * STALL_MS + 10_000);
       expect(Date.parse(done.job.finishedAt!)).toBeGreaterThan(Date.parse(done.job.startedAt!));
       // It ran again from the start, on the other replica.
       expect(model.requests - before).toBeGreaterThanOrEqual(planned);
@@ -182,7 +183,7 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
     } finally {
       child.process.kill('SIGKILL');
     }
-  }, 60_000);
+  }, 240_000); // a child process started, a job run twice: 17 s alone, minutes on a loaded machine
 
   // Last: it stops the Redis server.
   it('with Redis unreachable, submissions and reads answer 503 at once instead of hanging', async () => {
@@ -196,19 +197,20 @@ describe.skipIf(unavailable !== undefined)('jobs on Redis (BullMQ)', () => {
     const submitting = await submit(a, { kind: 'compute', endpoint: 'eval', request: LECTURE_F });
     expect(submitting.status).toBe(503);
     expect(submitting.headers['retry-after']).toBe('5');
-    expect(Date.now() - started).toBeLessThan(5000);
+    // Not hanging (queued until Redis returns): a bound generous on a loaded machine.
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 });
 
 /** The real server (src/server.ts) as a child process of its own, on a free port. */
 async function serverProcess(env: Record<string, string>): Promise<{ process: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '0', LOG_LEVEL: 'info', MAX_EVENT_LOOP_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start: ${seen}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`the server did not start: ${seen}`)), 90_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       seen += chunk.toString();
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);

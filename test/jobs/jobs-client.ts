@@ -34,7 +34,7 @@ const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 /** Reads the job until it is finished (or `until` says so), at most `timeoutMs`. */
 export async function waitFor(app: App, id: string, options: { until?: (job: JobBody) => boolean; timeoutMs?: number; headers?: Headers } = {}) {
   const until = options.until ?? ((job) => FINAL.has(job.state));
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  const deadline = Date.now() + (options.timeoutMs ?? 40_000);
   for (;;) {
     const got = await read(app, id, options.headers);
     // A busy machine may delay the event loop past MAX_EVENT_LOOP_DELAY_MS: 503 overloaded, read again.
@@ -44,7 +44,7 @@ export async function waitFor(app: App, id: string, options: { until?: (job: Job
     }
     expect(got.status, got.text).toBe(200);
     if (until(got.job)) return got;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${got.job.state} after ${options.timeoutMs ?? 20_000} ms`);
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${got.job.state} after ${options.timeoutMs ?? 40_000} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

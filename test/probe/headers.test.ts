@@ -250,8 +250,8 @@ describe('GuardedClient: every query ends by its timeoutMs, whatever undici does
       PROBE_MAX_OUTGOING: 2,
       MAX_EVENT_LOOP_DELAY_MS: 0,
     });
-    const probe = (at: unknown, method: string) =>
-      app.inject({ method: 'POST', url: '/probe', payload: { target: { url: model.url, body: { input: '$input' }, outputPath: '/logits/0' }, at, method, timeoutMs: 200 } });
+    const probe = (at: unknown, method: string, timeoutMs = 200) =>
+      app.inject({ method: 'POST', url: '/probe', payload: { target: { url: model.url, body: { input: '$input' }, outputPath: '/logits/0' }, at, method, timeoutMs } });
     // Three probes that hang, one after another: more than PROBE_MAX_OUTGOING.
     for (let i = 0; i < 3; i++) {
       const response = await settledWithin(probe(['slow'], 'occlusion'), 20_000);
@@ -260,7 +260,8 @@ describe('GuardedClient: every query ends by its timeoutMs, whatever undici does
       expect(ok.statusCode).toBe(504);
       expect((ok.json() as { detail: string }).detail).toMatch(/timeoutMs = 200 ms/);
     }
-    const good = await probe([1], 'forward');
+    // Time enough for a loaded machine: held places would keep it waiting past it all the same.
+    const good = await probe([1], 'forward', 10_000);
     expect(good.statusCode, good.body).toBe(200);
     expect((good.json() as { gradient: number[] }).gradient[0]).toBeCloseTo(2, 6);
   });

@@ -14,7 +14,9 @@ describe('the worker pool', () => {
   let app: App;
   let inline: App;
   beforeAll(async () => {
-    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 0, WORK_TIMEOUT_MS: 60_000 });
+    // A loaded machine may take over a minute for a large function's Hessian (its limit is tested
+    // below), the more so on a worker at a lower priority (WORKER_NICE, tested in hostile-costs).
+    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 0, WORK_TIMEOUT_MS: 300_000, WORKER_NICE: 0 });
     inline = buildTestApp();
     await Promise.all([app.ready(), inline.ready()]);
   });
@@ -52,7 +54,7 @@ describe('the worker pool', () => {
     }
     // ... and never prepared on the event loop's engine.
     expect(app.compute.engine.cachedFunctions).toBe(cached);
-  });
+  }, 180_000); // 9 s alone; past 60 s at a load average of 20
 
   it('lays out graph pictures on a worker', async () => {
     const before = app.compute.jobs().offloaded;
@@ -75,29 +77,33 @@ describe('the worker pool', () => {
   });
 
   it('keeps the event loop free while a heavy request computes', async () => {
-    const heavy = app.inject({ method: 'POST', url: '/eval', payload: HEAVY });
+    let heavyDone = false;
+    const heavy = app.inject({ method: 'POST', url: '/eval', payload: HEAVY }).finally(() => void (heavyDone = true));
     await new Promise((r) => setTimeout(r, 50));
-    const start = performance.now();
     const health = await app.inject({ method: 'GET', url: '/healthz' });
-    const waited = performance.now() - start;
     expect(health.statusCode).toBe(200);
-    // Blocked, it would wait for most of the heavy computation (over a second); a loaded machine may add a little.
-    expect(waited).toBeLessThan(750);
+    // Answered while the heavy computation (over a second) was still going: the order says so, not
+    // a clock a loaded machine can stretch (computed on the event loop, it would have ended first).
+    expect(heavyDone).toBe(false);
     const result = await heavy;
     expect(result.statusCode).toBe(200);
   });
 });
 
 describe('the time limit', () => {
+  // A limit of seconds, so that a loaded machine still serves small offloaded work (and starts a
+  // worker) within it, and a computation far past it: twenty 2000×2000 products, seconds each.
+  const LIMIT_MS = 2000;
+  const FAR_PAST = { expr: `A = eye(2000)\nsum(A${' @ A'.repeat(20)})`, at: {} };
   let app: App;
   beforeAll(async () => {
-    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 100_000, WORK_TIMEOUT_MS: 150 });
+    app = buildTestApp({ WORKERS: 1, INLINE_FLOPS: 100_000, WORK_TIMEOUT_MS: LIMIT_MS, MAX_FLOPS: 1e13, WORKER_NICE: 0 });
     await app.ready();
   });
   afterAll(() => app.close());
 
   it('stops a computation past WORK_TIMEOUT_MS with 503 timeout, and the next request is served', async () => {
-    const slow = await app.inject({ method: 'POST', url: '/eval', payload: HEAVY });
+    const slow = await app.inject({ method: 'POST', url: '/eval', payload: FAR_PAST });
     expect(slow.statusCode).toBe(503);
     expect(slow.json()).toMatchObject({ code: 'timeout' });
     // Small work runs inline at once; offloaded work resumes once the stopped worker is replaced
@@ -106,7 +112,7 @@ describe('the time limit', () => {
     expect(next.json()).toEqual({ value: 9, gradient: { x: 6 } });
     const offloaded = { expr: 'sum(A @ A)', at: { A: [[1, 2], [3, 4]] }, points: Array.from({ length: 200 }, () => ({ A: [[1, 2], [3, 4]] })) };
     let status = 0;
-    for (let attempt = 0; attempt < 50 && status !== 200; attempt++) {
+    for (const until = Date.now() + 40_000; Date.now() < until && status !== 200; ) {
       status = (await app.inject({ method: 'POST', url: '/eval', payload: { expr: offloaded.expr, points: offloaded.points } })).statusCode;
       if (status !== 200) await new Promise((r) => setTimeout(r, 200));
     }

@@ -61,15 +61,13 @@ describe('__proto__ and constructor.prototype keys', () => {
   it('walks deeply nested documents without overflowing the stack', () => {
     const depth = 100_000;
     const deep = `${'['.repeat(depth)}{"__proto__":1}${']'.repeat(depth)}`;
-    const started = performance.now();
     let problem: { extra: { errors: { path: string }[] } } | undefined;
     try {
       parseJsonBody(deep);
     } catch (error) {
       problem = error as typeof problem;
     }
-    // Linear in the depth (a path rebuilt at each level would take seconds), and a short path.
-    expect(performance.now() - started).toBeLessThan(1000);
+    // A short path (that it is linear in the depth is timed in bench/timing.ts, not here).
     expect(problem?.extra.errors[0]?.path).toMatch(/^….*\.0\.__proto__$/);
     expect(problem?.extra.errors[0]?.path.length).toBeLessThan(210);
   });

@@ -226,16 +226,14 @@ describe('compressed request bodies', () => {
     const bomb = Buffer.concat(Array.from({ length: 50 }, () => member));
     expect(bomb.length).toBeLessThan(LIMIT);
     const rss = process.memoryUsage().rss;
-    const started = performance.now();
     const res = await postRaw(bomb, { 'content-encoding': 'gzip' });
-    const elapsed = performance.now() - started;
     expect(res.statusCode).toBe(413);
     const problem = res.json();
     expect(problem.code).toBe('limit_exceeded');
     expect(problem.detail).toBe(`The request body is larger than the limit of ${LIMIT} bytes once decompressed`);
-    // Stopped at the limit: no 500 MB held, and not the seconds of inflating all of it.
+    // Stopped at the limit: no 500 MB held (not the seconds of inflating all of it either: timed in
+    // bench/timing.ts, as a clock here would break on a busy machine).
     expect(process.memoryUsage().rss - rss).toBeLessThan(100 * 1024 * 1024);
-    expect(elapsed).toBeLessThan(2000);
     // The same with brotli (a far denser bomb).
     const brBomb = brotliCompressSync(Buffer.alloc(20 * 1024 * 1024));
     const brRes = await postRaw(brBomb, { 'content-encoding': 'br' });

