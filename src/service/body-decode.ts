@@ -8,32 +8,13 @@
 import { isAscii } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { toTensor } from '../engine/values.js';
+import { BodyProblem, type BodyProblemCode, type ForbiddenKey } from './body-problem.js';
 import { decodeBinaryArrays, parseMsgpackBuffer } from './msgpack-decode.js';
 
-/** The problems a body can have: what src/service/body.ts answers (as HttpProblem), with the same codes inline and on a worker. */
-export type BodyProblemCode = 'invalid_json' | 'invalid_msgpack' | 'validation_error' | 'limit_exceeded';
-
-/** A body the service refuses: its status, code, detail and extra members, as plain data that crosses threads. */
-export class BodyProblem extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: BodyProblemCode,
-    readonly detail: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(detail);
-    this.name = 'BodyProblem';
-  }
-}
+export { BodyProblem, type BodyProblemCode, type ForbiddenKey } from './body-problem.js';
 
 const BYTE_ORDER_MARK = 0xfeff;
 const MAX_PATH_LENGTH = 200;
-
-/** Where, in a parsed JSON document, a key that could reach an object's prototype sits. */
-export interface ForbiddenKey {
-  path: string[];
-  key: '__proto__' | 'constructor.prototype';
-}
 
 /** A node of the walk: a value, and how it was reached (kept as links, so that a path is built only once found). */
 interface Visit {

@@ -12,7 +12,7 @@
 
 import { Decoder } from '@msgpack/msgpack';
 import { toTensor } from '../engine/values.js';
-import { BodyProblem, type ForbiddenKey } from './body-decode.js';
+import { BodyProblem, type ForbiddenKey } from './body-problem.js';
 
 /** Arrays and maps may nest this deep (a request needs a few levels; nested arrays at most MAX_RANK). */
 export const MSGPACK_MAX_DEPTH = 512;
