@@ -1,4 +1,4 @@
-// The grading verdicts ../shared/tools/check_cases.py asks of /grade (its `special()` checks
+// The grading verdicts the course's case checker (check_cases.py, kept outside this repository) asks of /grade (its `special()` checks
 // class_of_three, lecture_table and right_wrong), ported here and run on requests built for them.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
